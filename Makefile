@@ -1,0 +1,43 @@
+# Two commands do all set-up: `make repro` (the pipeline) and `make test` (the suite).
+# Each creates .venv from requirements/constraints.txt when it is missing or stale.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help venv repro test test-fast lint format bench clean-venv
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements/constraints.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	PIP_CONSTRAINT=requirements/constraints.txt $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/.installed ## create .venv (only when missing or when the pins changed)
+
+repro: venv ## run the whole pipeline (dvc repro) and print the metrics
+	$(BIN)/dvc repro
+	@$(BIN)/gitml metrics
+
+test: venv ## run the whole test suite, linters and type checks included
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+test-fast: venv ## unit tests only
+	$(BIN)/pytest tests/unit -q
+
+lint: venv ## ruff, ruff format --check, mypy
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+format: venv ## apply ruff's formatting and fixes
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: venv ## run the benchmarks (full size) and write bench/results.json
+	$(BIN)/python -m bench
+
+clean-venv: ## remove .venv
+	rm -rf $(VENV)

@@ -1,0 +1,8 @@
+"""gitml: a git-centric, reproducible MLOps pipeline."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("gitml")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0"

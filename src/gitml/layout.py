@@ -1,0 +1,17 @@
+"""Where each stage reads and writes. dvc.yaml declares exactly these paths (a test checks it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+INGESTED = Path("data/ingested.parquet")
+VALIDATED = Path("data/validated.parquet")
+VALIDATION_REPORT = Path("reports/validation.json")
+SPLIT_DIR = Path("data/split")
+FEATURES_DIR = Path("data/features")
+TUNE_DIR = Path("reports/tune")
+MODEL = Path("models/model.skops")
+MODEL_META = Path("models/model.json")
+EVALUATE_DIR = Path("reports/evaluate")
+PREDICTIONS = Path("data/predictions/test.parquet")

@@ -1,0 +1,141 @@
+"""Model families: every family is one scikit-learn Pipeline with the same interface.
+
+Fitted preprocessing (imputers, encoders, scalers) lives inside the Pipeline that is saved as
+the model, so training and serving run the same code. A new family is a new `FamilySpec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from gitml.config import DataConfig, SplitConfig
+from gitml.ingest import normalise_name
+
+# HistGradientBoosting's native categorical support allows at most 255 bins per feature.
+_HGB_MAX_CATEGORIES = 250
+
+
+@dataclass(frozen=True)
+class Columns:
+    numeric: list[str]
+    categorical: list[str]
+
+    @property
+    def all(self) -> list[str]:
+        return self.numeric + self.categorical
+
+
+def _hgb(cols: Columns, params: dict[str, Any], seed: int) -> Pipeline:
+    pre = ColumnTransformer(
+        [
+            ("num", "passthrough", cols.numeric),
+            (
+                "cat",
+                OrdinalEncoder(
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                    max_categories=_HGB_MAX_CATEGORIES,
+                ),
+                cols.categorical,
+            ),
+        ],
+        verbose_feature_names_out=False,
+    )
+    n_num = len(cols.numeric)
+    is_cat = [i >= n_num for i in range(len(cols.all))]
+    model = HistGradientBoostingClassifier(
+        categorical_features=is_cat if any(is_cat) else None, random_state=seed, **params
+    )
+    return Pipeline([("preprocess", pre), ("model", model)])
+
+
+def _logreg(cols: Columns, params: dict[str, Any], seed: int) -> Pipeline:
+    pre = ColumnTransformer(
+        [
+            (
+                "num",
+                Pipeline(
+                    [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+                ),
+                cols.numeric,
+            ),
+            (
+                "cat",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
+                        ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=10)),
+                    ]
+                ),
+                cols.categorical,
+            ),
+        ],
+        verbose_feature_names_out=False,
+    )
+    params = {"max_iter": 2000, **params}
+    return Pipeline(
+        [("preprocess", pre), ("model", LogisticRegression(random_state=seed, **params))]
+    )
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    estimator: type[BaseEstimator]
+    build: Callable[[Columns, dict[str, Any], int], Pipeline]
+    # Parameters fixed by gitml itself (seed, column layout) cannot be tuned.
+    fixed: frozenset[str]
+
+    @property
+    def tunable(self) -> set[str]:
+        return set(self.estimator().get_params()) - self.fixed
+
+    def defaults(self) -> dict[str, Any]:
+        return self.estimator().get_params()
+
+
+FAMILIES: dict[str, FamilySpec] = {
+    "hist_gradient_boosting": FamilySpec(
+        HistGradientBoostingClassifier,
+        _hgb,
+        frozenset({"random_state", "categorical_features", "verbose", "warm_start"}),
+    ),
+    "logistic_regression": FamilySpec(
+        LogisticRegression, _logreg, frozenset({"random_state", "verbose", "warm_start", "n_jobs"})
+    ),
+}
+
+
+def build(family: str, params: dict[str, Any], cols: Columns, seed: int) -> Pipeline:
+    return FAMILIES[family].build(cols, dict(params), seed)
+
+
+def split_xy(
+    df: pd.DataFrame, data_cfg: DataConfig, split_cfg: SplitConfig
+) -> tuple[pd.DataFrame, np.ndarray, Columns]:
+    """Features X, 0/1 label y and the column layout. Group/time columns are not features."""
+    target = normalise_name(data_cfg.target)
+    excluded = {target} | {
+        normalise_name(c) for c in (split_cfg.group_column, split_cfg.time_column) if c
+    }
+    X = df[[c for c in df.columns if c not in excluded]]
+    y = (df[target] == data_cfg.positive_class).to_numpy(dtype=np.int64)
+    return X, y, columns_of(X)
+
+
+def columns_of(X: pd.DataFrame) -> Columns:
+    numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
+    categorical = [c for c in X.columns if c not in numeric]
+    return Columns(numeric, categorical)
