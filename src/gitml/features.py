@@ -45,6 +45,7 @@ REGISTRY: dict[str, Feature] = {
         ("marital_status",),
         lambda df: (
             df["marital_status"]
+            .astype("str")  # an all-missing column is stored as float NaN
             .str.startswith("Married")
             .astype("float64")
             .where(df["marital_status"].notna())

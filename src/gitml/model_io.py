@@ -66,7 +66,8 @@ def canonical_skops(raw: bytes) -> bytes:
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
             out: dict[str, Any] = {}
-            for key, value in node.items():
+            # Sorted: numbering must follow content, not the order skops emitted attributes in.
+            for key, value in sorted(node.items()):
                 if key == "__id__" and isinstance(value, int):
                     out[key] = ids.setdefault(value, len(ids))
                 elif key == "file" and isinstance(value, str) and value in names:

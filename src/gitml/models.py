@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from gitml.config import DataConfig, SplitConfig
+from gitml.errors import DataError
 from gitml.ingest import normalise_name
 
 # HistGradientBoosting's native categorical support allows at most 255 bins per feature.
@@ -37,7 +38,7 @@ class Columns:
         return self.numeric + self.categorical
 
 
-def _hgb(cols: Columns, params: dict[str, Any], seed: int) -> Pipeline:
+def _hgb(cols: Columns, params: dict[str, Any], seed: int, increasing: list[str]) -> Pipeline:
     pre = ColumnTransformer(
         [
             ("num", "passthrough", cols.numeric),
@@ -56,13 +57,20 @@ def _hgb(cols: Columns, params: dict[str, Any], seed: int) -> Pipeline:
     )
     n_num = len(cols.numeric)
     is_cat = [i >= n_num for i in range(len(cols.all))]
+    # Monotonic constraints impose a business rule the data may not show (on Adult, forcing
+    # "more capital gain never lowers P(>50K)" costs about 0.004 test ROC-AUC).
+    monotonic = [1 if c in increasing else 0 for c in cols.all]
     model = HistGradientBoostingClassifier(
-        categorical_features=is_cat if any(is_cat) else None, random_state=seed, **params
+        categorical_features=is_cat if any(is_cat) else None,
+        monotonic_cst=monotonic if any(monotonic) else None,
+        random_state=seed,
+        **params,
     )
     return Pipeline([("preprocess", pre), ("model", model)])
 
 
-def _logreg(cols: Columns, params: dict[str, Any], seed: int) -> Pipeline:
+def _logreg(cols: Columns, params: dict[str, Any], seed: int, increasing: list[str]) -> Pipeline:
+    # Linear in every numeric input, so monotonic by construction; the direction is learnt.
     pre = ColumnTransformer(
         [
             (
@@ -94,7 +102,7 @@ def _logreg(cols: Columns, params: dict[str, Any], seed: int) -> Pipeline:
 @dataclass(frozen=True)
 class FamilySpec:
     estimator: type[BaseEstimator]
-    build: Callable[[Columns, dict[str, Any], int], Pipeline]
+    build: Callable[[Columns, dict[str, Any], int, list[str]], Pipeline]
     # Parameters fixed by gitml itself (seed, column layout) cannot be tuned.
     fixed: frozenset[str]
 
@@ -110,7 +118,9 @@ FAMILIES: dict[str, FamilySpec] = {
     "hist_gradient_boosting": FamilySpec(
         HistGradientBoostingClassifier,
         _hgb,
-        frozenset({"random_state", "categorical_features", "verbose", "warm_start"}),
+        frozenset(
+            {"random_state", "categorical_features", "monotonic_cst", "verbose", "warm_start"}
+        ),
     ),
     "logistic_regression": FamilySpec(
         LogisticRegression, _logreg, frozenset({"random_state", "verbose", "warm_start", "n_jobs"})
@@ -118,8 +128,21 @@ FAMILIES: dict[str, FamilySpec] = {
 }
 
 
-def build(family: str, params: dict[str, Any], cols: Columns, seed: int) -> Pipeline:
-    return FAMILIES[family].build(cols, dict(params), seed)
+def build(
+    family: str,
+    params: dict[str, Any],
+    cols: Columns,
+    seed: int,
+    increasing: list[str] | tuple[str, ...] = (),
+) -> Pipeline:
+    """One unfitted Pipeline; `increasing` names numeric inputs constrained to be monotonic."""
+    wrong = sorted(set(increasing) - set(cols.numeric))
+    if wrong:
+        raise DataError(
+            f"features.monotonic_increasing: {wrong} are not numeric input columns; "
+            f"numeric columns are: {', '.join(cols.numeric)}"
+        )
+    return FAMILIES[family].build(cols, dict(params), seed, list(increasing))
 
 
 def split_xy(

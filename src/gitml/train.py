@@ -18,6 +18,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from gitml import models, tune
 from gitml.config import Params
+from gitml.errors import ConfigError
 from gitml.io import write_json
 from gitml.model_io import save_model
 from gitml.schema import schema_hash
@@ -52,10 +53,12 @@ def out_of_fold(
     cols: models.Columns,
     cv: list[tuple[np.ndarray, np.ndarray]],
     seed: int,
+    increasing: list[str],
 ) -> np.ndarray:
     oof = np.zeros(len(y))
     for train_idx, valid_idx in cv:
-        fold_model = models.build(family, params, cols, seed).fit(X.iloc[train_idx], y[train_idx])
+        fold_model = models.build(family, params, cols, seed, increasing)
+        fold_model.fit(X.iloc[train_idx], y[train_idx])
         oof[valid_idx] = fold_model.predict_proba(X.iloc[valid_idx])[:, 1]
     return oof
 
@@ -69,13 +72,18 @@ def run(
     metadata_path: Path,
 ) -> TrainResult:
     cfg = params.train
+    schema_file = Path(params.validate_.schema_file)
+    if not schema_file.is_file():  # checked before the long fit, and before anything is written
+        raise ConfigError(f"validate.schema_file: {schema_file} not found")
+    schema_sha = schema_hash(schema_file)
     X, y, cols = models.split_xy(train, params.data, params.split)
     family, hyper = best["family"], best["params"]
     groups = train[params.split.group_column] if params.split.group_column else None
     cv = tune.folds(X, y, cfg.cv_folds, cfg.seed, groups)
-    oof = out_of_fold(family, hyper, X, y, cols, cv, cfg.seed)
+    increasing = params.features.monotonic_increasing
+    oof = out_of_fold(family, hyper, X, y, cols, cv, cfg.seed, increasing)
     threshold = choose_threshold(y, oof, cfg.threshold)
-    model = models.build(family, hyper, cols, cfg.seed).fit(X, y)
+    model = models.build(family, hyper, cols, cfg.seed, increasing).fit(X, y)
     sha = save_model(model, model_path)
     metadata = {
         "family": family,
@@ -86,8 +94,9 @@ def run(
         "positive_class": params.data.positive_class,
         "features": {"numeric": cols.numeric, "categorical": cols.categorical},
         "derived_features": params.features.derived,
+        "monotonic_increasing": increasing,
         "model_sha256": sha,
-        "schema_sha256": schema_hash(params.validate_.schema_file),
+        "schema_sha256": schema_sha,
         "train_data_sha256": train_data_hash,
         "train_rows": len(train),
         "train_positive_rate": round(float(y.mean()), 6),

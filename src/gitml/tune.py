@@ -36,11 +36,17 @@ class TuneResult:
     summary: dict[str, Any]
 
 
-def study_name(cfg: TuneConfig, data_hash: str) -> str:
+def study_name(cfg: TuneConfig, data_hash: str, context: dict[str, Any] | None = None) -> str:
+    """The given name, or one derived from everything that defines the search (not where it is
+    stored, nor its time budget), so that only an identical search resumes a stored study."""
     if cfg.study_name:
         return cfg.study_name
     key = json.dumps(
-        {"tune": cfg.model_dump(exclude={"storage", "timeout"}), "data": data_hash},
+        {
+            "tune": cfg.model_dump(exclude={"storage", "timeout"}),
+            "data": data_hash,
+            "context": context or {},
+        },
         sort_keys=True,
         default=str,
     )
@@ -86,6 +92,7 @@ def objective_factory(
     y: np.ndarray,
     cols: models.Columns,
     cv: list[tuple[np.ndarray, np.ndarray]],
+    increasing: list[str],
 ) -> Any:
     scorer = get_scorer(cfg.metric)
     space: dict[str, dict[str, Any]] = {str(k): v for k, v in cfg.search_space.items()}
@@ -99,7 +106,7 @@ def objective_factory(
         }
         scores: list[float] = []
         for step, (train_idx, valid_idx) in enumerate(cv):
-            model = models.build(family, params, cols, cfg.seed)
+            model = models.build(family, params, cols, cfg.seed, increasing)
             model.fit(X.iloc[train_idx], y[train_idx])
             scores.append(float(scorer(model, X.iloc[valid_idx], y[valid_idx])))
             trial.report(float(np.mean(scores)), step)
@@ -117,13 +124,21 @@ def run(
     train: pd.DataFrame,
     data_hash: str,
     out_dir: Path,
+    increasing: list[str] | None = None,
     show_progress: bool = True,
 ) -> TuneResult:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     X, y, cols = models.split_xy(train, data_cfg, split_cfg)
     groups = train[split_cfg.group_column] if split_cfg.group_column else None
     cv = folds(X, y, cfg.cv_folds, cfg.seed, groups)
-    name = study_name(cfg, data_hash)
+    context = {
+        "target": data_cfg.target,
+        "positive_class": data_cfg.positive_class,
+        "group_column": split_cfg.group_column,
+        "time_column": split_cfg.time_column,
+        "increasing": sorted(increasing or []),
+    }
+    name = study_name(cfg, data_hash, context)
     try:
         study = optuna.create_study(
             study_name=name,
@@ -142,7 +157,7 @@ def run(
         for family in sorted(cfg.search_space):
             study.enqueue_trial(_defaults_in_space(family, cfg.search_space[family]))
     remaining = max(0, cfg.n_trials - len(done))
-    objective = objective_factory(cfg, X, y, cols, cv)
+    objective = objective_factory(cfg, X, y, cols, cv, list(increasing or []))
     with _progress(show_progress) as progress:
         task = progress.add_task("tuning", total=remaining, best="-")
 

@@ -1,0 +1,126 @@
+"""schema: infer a draft contract, write it as reviewed YAML, load it back."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+
+from gitml import schema
+from gitml.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / "schema" / "adult.schema.yaml"
+
+
+def small() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "age": [20.0, 35.0, np.nan, 60.0],
+            "hours": [10.0, 40.0, 40.0, 60.0],
+            "job": pd.Series(["b", "a", None, "a"], dtype="str"),
+            "country": pd.Series(["x", "y", "z", "w"], dtype="str"),
+            "income": pd.Series(["n", "p", "n", "n"], dtype="str"),
+        }
+    )
+
+
+def failures(s: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame:
+    with pytest.raises(pa.errors.SchemaErrors) as info:
+        s.validate(df, lazy=True)
+    return info.value.failure_cases
+
+
+def test_infer_ranges_categories_and_nullability() -> None:
+    s, warnings = schema.infer(small(), "income", max_categories=3)
+    cols = s.columns
+    assert list(cols) == ["age", "hours", "job", "country", "income"]
+    assert cols["age"].nullable
+    assert not cols["hours"].nullable
+    assert cols["job"].nullable
+    assert not cols["income"].nullable
+    age_check = cols["age"].checks[0]
+    assert age_check.statistics == {
+        "min_value": 20.0,
+        "max_value": 60.0,
+        "include_min": True,
+        "include_max": True,
+    }
+    assert cols["job"].checks[0].statistics["allowed_values"] == ["a", "b"]
+    assert cols["income"].checks[0].statistics["allowed_values"] == ["n", "p"]
+    # 4 distinct countries > 3: no category list, and the reviewer is warned
+    assert cols["country"].checks == []
+    assert len(warnings) == 1
+    assert "country" in warnings[0]
+    assert s.strict
+
+
+def test_the_target_is_never_nullable_even_with_missing_labels() -> None:
+    df = small()
+    df.loc[0, "income"] = None
+    s, _ = schema.infer(df, "income", max_categories=10)
+    assert not s.columns["income"].nullable
+
+
+def test_infer_requires_the_target() -> None:
+    with pytest.raises(ConfigError, match="salary"):
+        schema.infer(small(), "salary", max_categories=10)
+
+
+def test_written_schema_round_trips_and_judges_data(tmp_path: Path) -> None:
+    draft, _ = schema.infer(small(), "income", max_categories=10)
+    path = schema.write(draft, tmp_path / "s.yaml")
+    text = path.read_text()
+    assert text.startswith("# Data contract")
+    assert "REVIEW" in text
+    loaded = schema.load(path)
+    loaded.validate(small())  # the data it was drafted from passes
+
+    bad = small()
+    bad.loc[1, "age"] = 61.0  # above the observed max
+    bad.loc[3, "job"] = "c"  # not an observed category
+    cases = failures(loaded, bad)
+    assert set(zip(cases["column"], cases["index"], strict=True)) == {("age", 1), ("job", 3)}
+
+    extra = small().assign(new_col=1.0)  # strict: unknown columns are refused
+    assert "new_col" in failures(loaded, extra)["failure_case"].astype(str).tolist()
+
+    nulls = small()
+    nulls.loc[0, "hours"] = np.nan  # hours had no missing values in the draft data
+    assert failures(loaded, nulls)["column"].tolist() == ["hours"]
+
+
+def test_load_missing_file_says_how_to_draft_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        schema.load(tmp_path / "none.yaml")
+    assert info.value.code == 2
+    assert "none.yaml" in str(info.value)
+    assert "gitml schema infer" in str(info.value)
+
+
+def test_load_malformed_schema(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("columns: [this, is, not, a, schema\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml"):
+        schema.load(path)
+
+
+def test_schema_hash_is_the_sha256_of_the_file() -> None:
+    assert schema.schema_hash(COMMITTED) == hashlib.sha256(COMMITTED.read_bytes()).hexdigest()
+
+
+def test_committed_schema_accepts_the_real_data(adult_sample: pd.DataFrame) -> None:
+    schema.load(COMMITTED).validate(adult_sample)
+
+
+def test_committed_schema_matches_a_fresh_draft_on_the_columns(adult: pd.DataFrame) -> None:
+    # The reviewed file may widen ranges, but it must cover the same columns as the data.
+    committed = schema.load(COMMITTED)
+    draft, _ = schema.infer(adult, "income", max_categories=200)
+    assert list(committed.columns) == list(draft.columns)
+    for name in draft.columns:
+        assert committed.columns[name].nullable or not draft.columns[name].nullable, name
