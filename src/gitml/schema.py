@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
+import yaml
 
 from gitml.errors import ConfigError
 from gitml.io import write_atomic
@@ -22,6 +24,25 @@ HEADER = """\
 # add or remove allowed categories, decide which columns may be missing. Then commit it.
 # Changing this file reruns `validate` and everything downstream.
 """
+# Keys a column may carry besides check names (pandera ignores any other key silently, so a
+# misspelt check such as `in_rang:` would switch the check off without a word).
+COLUMN_KEYS = frozenset(
+    {
+        "title",
+        "description",
+        "dtype",
+        "nullable",
+        "checks",
+        "name",
+        "unique",
+        "coerce",
+        "required",
+        "regex",
+        "default",
+        "report_duplicates",
+        "drop_invalid_rows",
+    }
+)
 
 
 def infer(
@@ -60,6 +81,8 @@ def write(schema: pa.DataFrameSchema, path: Path) -> Path:
 
 
 def load(path: Path | str) -> pa.DataFrameSchema:
+    from gitml.config import yaml_problem
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -68,10 +91,42 @@ def load(path: Path | str) -> pa.DataFrameSchema:
             f"{path}: schema file not found (validate.schema_file). Draft one with "
             f"`gitml schema infer data/ingested.parquet --out {path}`, review it, commit it."
         ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path}: cannot read the schema file (validate.schema_file): {exc}"
+        ) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: schema file is not valid YAML: {yaml_problem(exc)}") from None
+    _check_shape(path, raw)
     try:
         return pa.DataFrameSchema.from_yaml(text)
     except Exception as exc:  # pandera raises many types for a malformed schema
         raise ConfigError(f"{path}: not a valid pandera schema: {exc}") from None
+
+
+def _check_shape(path: Path, raw: Any) -> None:
+    """Refuse what pandera would accept silently: no columns (checks nothing), unknown keys."""
+    columns = raw.get("columns") if isinstance(raw, dict) else None
+    if not isinstance(columns, dict) or not columns:
+        raise ConfigError(
+            f"{path}: the schema declares no columns, so it would check nothing; draft one "
+            f"with `gitml schema infer data/ingested.parquet --out {path} --force`"
+        )
+    for name, spec in columns.items():
+        if spec is None:
+            continue
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{path}: columns.{name} must be a mapping, got {spec!r:.60}")
+        unknown = sorted(
+            k for k in spec if k not in COLUMN_KEYS and not callable(getattr(pa.Check, k, None))
+        )
+        if unknown:
+            raise ConfigError(
+                f"{path}: columns.{name}.{unknown[0]}: unknown key (neither a column setting "
+                f"nor a pandera check such as in_range, isin, str_matches)"
+            )
 
 
 def schema_hash(path: Path | str) -> str:

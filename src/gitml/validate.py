@@ -18,6 +18,20 @@ from gitml.config import DataConfig, ValidateConfig
 from gitml.io import write_json, write_parquet
 
 MAX_EXAMPLES = 5
+MAX_RULE_CHARS = 100  # `isin([...41 countries...])` is unreadable; the schema file has the list
+# Failures of the whole table: pandera names the schema as their column and the column as the
+# failure case. These hints say what the rule means.
+TABLE_RULES = {
+    "column_in_schema": "a column the schema does not declare (strict): add it to the schema, "
+    "or to data.drop_columns",
+    "column_in_dataframe": "a column the schema requires is missing from the data",
+}
+RULE_HINTS = {  # by prefix of the pandera check name
+    "dtype(": "values that cannot be read as this type",
+    "not_nullable": "missing values in a column the schema says is never missing",
+    "in_range(": "values outside the reviewed range",
+    "isin(": "values not in the reviewed list",
+}
 
 
 @dataclass
@@ -80,12 +94,15 @@ def check(
     return ValidationResult(not violations, len(df), df.shape[1], violations, quality)
 
 
-def _examples(df: pd.DataFrame, rows: list[Any]) -> list[dict[str, Any]]:
+def _examples(df: pd.DataFrame, rows: list[Any], column: str | None = None) -> list[dict[str, Any]]:
+    """Up to MAX_EXAMPLES rows: the offending column's value, or the whole row for table rules.
+
+    `row` is the 0-based data row (a CSV's line number is row + 2)."""
     picked = [r for r in rows if r in df.index][:MAX_EXAMPLES]
     out = []
     for r in picked:
-        row = df.loc[r]
-        out.append({"row": int(r), **{k: _plain(v) for k, v in row.items()}})
+        row = df.loc[r, [column]] if column in df.columns else df.loc[r]
+        out.append({"row": int(r), **{str(k): _plain(v) for k, v in row.items()}})
     return out
 
 
@@ -103,14 +120,33 @@ def _schema_violations(df: pd.DataFrame, schema: pa.DataFrameSchema) -> list[Vio
         return []
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
+    # A value of the wrong type fails both the coercion and the dtype check: one rule, `dtype`.
+    cases = cases.assign(
+        rule=cases["check"].astype(str).str.replace(r"^coerce_dtype\(", "dtype(", regex=True)
+    )
+    wrong_type = set(cases.loc[cases["rule"].str.startswith("dtype("), "column"])
     out = []
-    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=True):
-        column = "(table)" if pd.isna(column) else str(column)
-        rows = [i for i in group["index"].tolist() if i is not None and not pd.isna(i)]
-        examples = _examples(df, [int(i) for i in rows])
-        if not examples:  # table-level rule (missing/extra column, dtype): show the failure case
+    for (column, rule), group in cases.groupby(["column", "rule"], dropna=False, sort=True):
+        if rule in TABLE_RULES:  # `column` is the schema's name; the failure case is the column
+            out += [
+                Violation(str(name), f"schema:{rule} ({TABLE_RULES[rule]})", len(df))
+                for name in group["failure_case"]
+            ]
+            continue
+        rows = sorted({int(i) for i in group["index"] if i is not None and not pd.isna(i)})
+        if column in wrong_type and not rule.startswith("dtype(") and not rows:
+            continue  # a value check that crashed on the wrong type: the dtype rule says it all
+        # other whole-table rules also carry the schema's name where a column's would be
+        table = pd.isna(column) or (column == schema.name and column not in df.columns)
+        name = "(table)" if table else str(column)
+        examples = _examples(df, rows, name)
+        if not examples:  # no row to point at (e.g. a whole-column dtype): show the failure case
             examples = [{"failure_case": _plain(v)} for v in group["failure_case"][:MAX_EXAMPLES]]
-        out.append(Violation(column, f"schema:{check}", len(group), examples))
+        if len(rule) > MAX_RULE_CHARS:
+            rule = rule[: rule.find("(")] + "(…)"  # e.g. isin(41 countries): see the schema
+        hint = next((h for p, h in RULE_HINTS.items() if rule.startswith(p)), None)
+        rule = f"schema:{rule}" + (f" ({hint})" if hint else "")
+        out.append(Violation(name, rule, len(rows) or len(group), examples))
     return out
 
 
@@ -147,7 +183,7 @@ def _quality(
                     col,
                     f"max_missing_rate: {rate:.4f} > {cfg.max_missing_rate}",
                     int(df[col].isna().sum()),
-                    _examples(df, rows),
+                    _examples(df, rows, col),
                 )
             )
 
@@ -156,37 +192,57 @@ def _quality(
             continue
         k = int(df[col].nunique())
         if k > cfg.max_categories:
+            filled = df.index[df[col].notna()].tolist()
             violations.append(
                 Violation(
                     col,
                     f"max_categories: {k} distinct values > {cfg.max_categories} "
                     "(an identifier? add it to data.drop_columns)",
-                    k,
+                    len(filled),
+                    _examples(df, filled, col),
                 )
             )
 
     labels = df[target].value_counts(dropna=True) if target in df.columns else pd.Series()
     positive_rate = None
     if target in df.columns:
-        classes = sorted(str(c) for c in labels.index)
-        if data_cfg.positive_class not in classes or len(classes) != 2:
-            bad = df.index[~df[target].isin(classes[:2])].tolist() if len(classes) > 2 else []
+        positive = data_cfg.positive_class
+        classes = [str(c) for c in labels.index]  # most frequent first
+        shown = sorted(classes[:10]) + (["…"] if len(classes) > 10 else [])
+        labelled = df[target].notna()
+        if positive not in classes:
             violations.append(
                 Violation(
                     target,
-                    f"binary_target: classes {classes}, need exactly two, one of "
-                    f"them data.positive_class={data_cfg.positive_class!r}",
-                    len(classes),
-                    _examples(df, bad),
+                    f"positive_class: data.positive_class={positive!r} is not a label in the "
+                    f"data; labels are {shown}",
+                    int(labelled.sum()),
+                    _examples(df, df.index[labelled].tolist(), target),
+                )
+            )
+        if len(classes) != 2:
+            # Keep the positive class and the most frequent other label; the rest are extra.
+            keep = {positive, *[c for c in classes if c != positive][:1]}
+            extra = labelled & ~df[target].astype(str).isin(keep)
+            rows = df.index[extra if len(classes) > 2 else labelled].tolist()
+            violations.append(
+                Violation(
+                    target,
+                    f"binary_target: {len(classes)} label(s) {shown}, need exactly two",
+                    len(rows),
+                    _examples(df, rows, target),
                 )
             )
         if n:
-            positive_rate = float((df[target] == data_cfg.positive_class).mean())
+            is_positive = df[target] == positive
+            positive_rate = float(is_positive.mean())
             minority = min(positive_rate, 1 - positive_rate)
-            if minority < cfg.min_minority_rate:
+            if positive in classes and minority < cfg.min_minority_rate:
                 violations.append(
                     Violation(
-                        target, f"min_minority_rate: {minority:.4f} < {cfg.min_minority_rate}", n
+                        target,
+                        f"min_minority_rate: {minority:.4f} < {cfg.min_minority_rate}",
+                        int(min(is_positive.sum(), n - is_positive.sum())),
                     )
                 )
 

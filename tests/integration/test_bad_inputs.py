@@ -1,0 +1,547 @@
+"""Every bad input catalogued in docs/bad-inputs.md, through the real `gitml` CLI.
+
+Each case starts from the Adult sample written as CSV, breaks one thing, and checks what a user
+sees: the exit code (1 bad data, 2 bad configuration), a message that names the file / column /
+rule / key / value, no traceback, and no half-written output.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import ROOT, run
+
+SCHEMA = ROOT / "schema" / "adult.schema.yaml"
+BASE_PARAMS: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+
+# A builder writes the (broken) data file into the folder and returns the path for data.source.
+Builder = Callable[[Path, pd.DataFrame], Path]
+ParamsEdit = Callable[[dict[str, Any], Path], None]
+
+
+def run_gitml(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run(["gitml", *args], cwd, check=False)
+
+
+def _csv(folder: Path, df: pd.DataFrame, name: str = "raw.csv", **kwargs: Any) -> Path:
+    path = folder / name
+    df.to_csv(path, index=False, **kwargs)
+    return path
+
+
+def write_params(folder: Path, source: Path, edit: ParamsEdit | None) -> None:
+    params = copy.deepcopy(BASE_PARAMS)
+    params["data"]["source"] = str(source)
+    params["validate"]["schema_file"] = str(SCHEMA)
+    if edit:
+        edit(params, folder)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+
+def assert_clean_failure(
+    proc: subprocess.CompletedProcess[str], code: int, says: list[str]
+) -> None:
+    output = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == code, output
+    assert "Traceback" not in proc.stderr, output
+    # rich wraps the violation lines at the terminal width: compare with whitespace collapsed
+    flat = " ".join(proc.stderr.split())
+    for text in says:
+        assert " ".join(text.split()) in flat, f"{text!r} not in the message\n{output}"
+
+
+def test_the_unbroken_sample_passes(tmp_path: Path, adult_sample: pd.DataFrame) -> None:
+    """The control: every failure below comes from the one thing its case breaks."""
+    write_params(tmp_path, _csv(tmp_path, adult_sample), None)
+    run(["gitml", "stage", "ingest"], tmp_path)
+    run(["gitml", "stage", "validate"], tmp_path)
+    assert (tmp_path / "data" / "validated.parquet").exists()
+
+
+# --------------------------------------------------------------------------- ingest: bad files
+
+
+def empty_file(d: Path, df: pd.DataFrame) -> Path:
+    (d / "raw.csv").write_bytes(b"")
+    return d / "raw.csv"
+
+
+def header_only(d: Path, df: pd.DataFrame) -> Path:
+    (d / "raw.csv").write_text(",".join(df.columns) + "\n", encoding="utf-8")
+    return d / "raw.csv"
+
+
+def wrong_delimiter(d: Path, df: pd.DataFrame) -> Path:
+    return _csv(d, df, sep=";")
+
+
+def missing_target(d: Path, df: pd.DataFrame) -> Path:
+    return _csv(d, df.drop(columns=["income"]))
+
+
+def non_utf8(d: Path, df: pd.DataFrame) -> Path:
+    df = df.astype({"native_country": object})
+    df.loc[[4, 8], "native_country"] = "Café"  # data row 4 is line 6 of the file
+    return _csv(d, df, encoding="latin-1")
+
+
+def unknown_extension(d: Path, df: pd.DataFrame) -> Path:
+    return _csv(d, df, name="raw.xlsx")
+
+
+def nonexistent_file(d: Path, df: pd.DataFrame) -> Path:
+    return d / "nope.csv"
+
+
+def corrupt_parquet(d: Path, df: pd.DataFrame) -> Path:
+    (d / "raw.parquet").write_bytes(b"PAR1 this is not a Parquet file")
+    return d / "raw.parquet"
+
+
+def ragged_row(d: Path, df: pd.DataFrame) -> Path:
+    path = _csv(d, df)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[6] = lines[6].rstrip("\n") + ",extra,fields\n"  # line 7 of the file
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def name_clash(d: Path, df: pd.DataFrame) -> Path:
+    return _csv(d, df.assign(Age=df["age"]))
+
+
+def unknown_builtin(d: Path, df: pd.DataFrame) -> Path:
+    return Path("builtin:iris")
+
+
+INGEST_FAILURES: dict[str, tuple[Builder, list[str]]] = {
+    "empty_file": (empty_file, ["raw.csv", "the file is empty (no header, no rows)"]),
+    "header_only": (header_only, ["raw.csv", "has column names but no data rows"]),
+    "wrong_delimiter": (
+        wrong_delimiter,
+        ["raw.csv", "separated by ';', not ','", "set data.delimiter"],
+    ),
+    "missing_target": (
+        missing_target,
+        ["data.target", "column 'income' not found in", "raw.csv", "columns are: age, "],
+    ),
+    "non_utf8_bytes": (
+        non_utf8,
+        ["raw.csv", "not valid utf-8 text", "b'\\xe9' on line 6", "Caf\\xe9", "data.encoding"],
+    ),
+    "unknown_extension": (
+        unknown_extension,
+        ["raw.xlsx", "unknown file type '.xlsx'", "data.source must end in one of .parquet"],
+    ),
+    "nonexistent_file": (nonexistent_file, ["data.source", "nope.csv", "not found"]),
+    "corrupt_parquet": (
+        corrupt_parquet,
+        ["raw.parquet", "cannot read as Parquet", "magic bytes not found"],
+    ),
+    "ragged_row": (ragged_row, ["raw.csv", "cannot parse as CSV", "in line 7, saw 16"]),
+    "column_name_clash": (
+        name_clash,
+        ["raw.csv", "['age', 'Age'] all become 'age'", "Rename one of them"],
+    ),
+    "unknown_builtin_data_set": (
+        unknown_builtin,
+        ["data.source: unknown built-in data set 'builtin:iris'; available: builtin:adult"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(INGEST_FAILURES))
+def test_bad_data_file_stops_ingest(case: str, tmp_path: Path, adult_sample: pd.DataFrame) -> None:
+    build, says = INGEST_FAILURES[case]
+    write_params(tmp_path, build(tmp_path, adult_sample), None)
+
+    proc = run_gitml(["stage", "ingest"], tmp_path)
+
+    assert_clean_failure(proc, 1, says)
+    assert not (tmp_path / "data").exists(), "ingest wrote output for a file it rejected"
+
+
+# --------------------------------------------------------------------------- validate: bad data
+
+
+@dataclass(frozen=True)
+class Violates:
+    """What the validation report must contain: a violation of `rule` on `column`."""
+
+    column: str
+    rule: str  # prefix of the rule text
+    count: int  # rows
+    says: list[str] = field(default_factory=list)  # also expected on stderr
+
+
+def third_class(d: Path, df: pd.DataFrame) -> Path:
+    df = df.copy()
+    df.loc[[3, 10, 20], "income"] = "maybe"
+    return _csv(d, df)
+
+
+def wrong_type(d: Path, df: pd.DataFrame) -> Path:
+    df = df.astype({"age": object})
+    df.loc[[5, 7, 9], "age"] = "abc"
+    return _csv(d, df)
+
+
+def all_missing(d: Path, df: pd.DataFrame) -> Path:
+    return _csv(d, df.assign(occupation=np.nan))
+
+
+def huge_cardinality(d: Path, df: pd.DataFrame) -> Path:
+    return _csv(d, df.assign(customer=[f"customer-{i:05d}" for i in range(len(df))]))
+
+
+def missing_schema_column(d: Path, df: pd.DataFrame) -> Path:
+    return _csv(d, df.drop(columns=["race"]))
+
+
+def out_of_range(d: Path, df: pd.DataFrame) -> Path:
+    df = df.copy()
+    df.loc[[1, 2], "hours_per_week"] = 500
+    return _csv(d, df)
+
+
+def sample_csv(d: Path, df: pd.DataFrame) -> Path:
+    return _csv(d, df)
+
+
+def too_few_rows(d: Path, df: pd.DataFrame) -> Path:
+    return _csv(d, df.head(500))
+
+
+def duplicate_rows(d: Path, df: pd.DataFrame) -> Path:
+    df = df.drop_duplicates()  # the sample's own duplicates would change the count
+    return _csv(d, pd.concat([df, df.head(600)], ignore_index=True))
+
+
+def rare_positive_class(d: Path, df: pd.DataFrame) -> Path:
+    positive = df.index[df["income"] == ">50K"]
+    return _csv(d, df.drop(index=positive[40:]))
+
+
+def positive_class_absent(params: dict[str, Any], d: Path) -> None:
+    params["data"]["positive_class"] = "yes"
+
+
+VALIDATE_FAILURES: dict[str, tuple[Builder, ParamsEdit | None, list[Violates]]] = {
+    "third_target_class": (
+        third_class,
+        None,
+        [
+            Violates("income", "schema:isin(", 3),
+            Violates(
+                "income",
+                "binary_target: 3 label(s) ['<=50K', '>50K', 'maybe'], need exactly two",
+                3,
+                ["- column income, rule binary_target", "{'row': 3, 'income': 'maybe'}"],
+            ),
+        ],
+    ),
+    "wrong_type_in_numeric_column": (
+        wrong_type,
+        None,
+        [
+            Violates(
+                "age",
+                "schema:dtype('float64') (values that cannot be read as this type)",
+                3,
+                [
+                    "- column age, rule schema:dtype('float64')",
+                    "3 row(s)",
+                    "{'row': 5, 'age': 'abc'}",
+                ],
+            )
+        ],
+    ),
+    "all_missing_column": (
+        all_missing,
+        None,
+        [
+            Violates(
+                "occupation",
+                "max_missing_rate: 1.0000 > 0.1",
+                2000,
+                ["- column occupation, rule max_missing_rate", "{'row': 0, 'occupation': None}"],
+            )
+        ],
+    ),
+    "huge_category_cardinality": (
+        huge_cardinality,
+        None,
+        [
+            Violates(
+                "customer",
+                "max_categories: 2000 distinct values > 200",
+                2000,
+                ["add it to data.drop_columns", "{'row': 0, 'customer': 'customer-00000'}"],
+            ),
+            Violates(
+                "customer",
+                "schema:column_in_schema",
+                2000,
+                ["- column customer, rule schema:column_in_schema"],
+            ),
+        ],
+    ),
+    "missing_schema_column": (
+        missing_schema_column,
+        None,
+        [
+            Violates(
+                "race",
+                "schema:column_in_dataframe",
+                2000,
+                ["- column race, rule schema:column_in_dataframe"],
+            )
+        ],
+    ),
+    "value_out_of_range": (
+        out_of_range,
+        None,
+        [
+            Violates(
+                "hours_per_week",
+                "schema:in_range(1.0, 99.0)",
+                2,
+                ["{'row': 1, 'hours_per_week': 500.0}"],
+            )
+        ],
+    ),
+    "too_few_rows": (
+        too_few_rows,
+        None,
+        [Violates("(table)", "min_rows: 500 < 1000", 500, ["- column (table), rule min_rows"])],
+    ),
+    "too_many_duplicate_rows": (
+        duplicate_rows,
+        None,
+        [
+            Violates(
+                "(table)",
+                "max_duplicate_rate: 0.",
+                600,
+                ["- column (table), rule max_duplicate_rate", "600 row(s)", "'income':"],
+            )
+        ],
+    ),
+    "label_imbalance": (
+        rare_positive_class,
+        None,
+        [Violates("income", "min_minority_rate: 0.02", 40, ["min_minority_rate", "40 row(s)"])],
+    ),
+    "positive_class_not_a_label": (
+        sample_csv,
+        positive_class_absent,
+        [
+            Violates(
+                "income",
+                "positive_class: data.positive_class='yes' is not a label",
+                2000,
+                ["labels are ['<=50K', '>50K']"],
+            )
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(VALIDATE_FAILURES))
+def test_bad_data_fails_validation(case: str, tmp_path: Path, adult_sample: pd.DataFrame) -> None:
+    build, edit, expected = VALIDATE_FAILURES[case]
+    write_params(tmp_path, build(tmp_path, adult_sample), edit)
+    ingest = run_gitml(["stage", "ingest"], tmp_path)
+    assert ingest.returncode == 0, ingest.stderr
+
+    proc = run_gitml(["stage", "validate"], tmp_path)
+
+    says = [f"validate: {len(expected)} violation(s)", "report: reports/validation.json"]
+    assert_clean_failure(proc, 1, says + [s for v in expected for s in v.says])
+    report = json.loads((tmp_path / "reports" / "validation.json").read_text(encoding="utf-8"))
+    assert report["passed"] is False
+    assert report["n_violations"] == len(expected), report["violations"]
+    for want in expected:
+        found = [
+            v
+            for v in report["violations"]
+            if v["column"] == want.column and v["rule"].startswith(want.rule)
+        ]
+        assert len(found) == 1, (want, report["violations"])
+        assert found[0]["count"] == want.count
+        assert len(found[0]["examples"]) <= 5
+    assert not (tmp_path / "data" / "validated.parquet").exists()
+
+
+# --------------------------------------------------------------------------- params.yaml
+
+
+def edit(section: str, key: str, value: Any) -> ParamsEdit:
+    def apply(params: dict[str, Any], d: Path) -> None:
+        params.setdefault(section, {})[key] = value
+
+    return apply
+
+
+def unknown_section(params: dict[str, Any], d: Path) -> None:
+    params["trainn"] = {"cv_folds": 3}
+
+
+def unknown_family(params: dict[str, Any], d: Path) -> None:
+    params["tune"]["search_space"]["random_forest"] = {
+        "n_estimators": {"type": "int", "low": 10, "high": 100}
+    }
+
+
+# An edit, or the whole text of params.yaml (for files that are not a params mapping at all).
+PARAMS_FAILURES: dict[str, tuple[ParamsEdit | str, list[str]]] = {
+    "unknown_key": (
+        edit("tune", "n_trails", 5),
+        [
+            "params.yaml: 1 invalid value(s)",
+            "tune.n_trails = 5: unknown key; did you mean 'n_trials'?",
+            "allowed keys here: metric, n_trials,",
+        ],
+    ),
+    "unknown_section": (
+        unknown_section,
+        ["params.yaml", "trainn = {'cv_folds': 3}: unknown key", "did you mean 'train'?"],
+    ),
+    "wrong_type": (
+        edit("tune", "n_trials", "many"),
+        ["params.yaml", "tune.n_trials = 'many'", "valid integer", "(allowed: >= 1)"],
+    ),
+    "out_of_range": (
+        edit("split", "test_size", 1.5),
+        ["params.yaml", "split.test_size = 1.5", "less than 1", "(allowed: > 0, < 1)"],
+    ),
+    "unknown_derived_feature": (
+        edit("features", "derived", ["net_capital", "log_age"]),
+        ["params.yaml", "features.derived", "unknown feature ['log_age']; allowed: ["],
+    ),
+    "unknown_model_family": (
+        unknown_family,
+        [
+            "params.yaml",
+            "tune.search_space.random_forest",
+            "unknown key; allowed keys here: 'hist_gradient_boosting' or 'logistic_regression'",
+        ],
+    ),
+    "unknown_encoding": (
+        edit("data", "encoding", "utf-9"),
+        ["params.yaml", "data.encoding = 'utf-9': unknown text encoding", "latin-1"],
+    ),
+    "invalid_yaml": (
+        "data:\n  source: [unclosed\n  target: income\n",
+        ["params.yaml: not valid YAML: line 3, column 9: expected ',' or ']'"],
+    ),
+    "top_level_not_a_mapping": (
+        "- data\n- tune\n",
+        ["params.yaml: the top level must be a mapping of sections", "got list"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PARAMS_FAILURES))
+def test_bad_params_stop_before_anything_is_written(
+    case: str, tmp_path: Path, adult_sample: pd.DataFrame
+) -> None:
+    change, says = PARAMS_FAILURES[case]
+    source = _csv(tmp_path, adult_sample)
+    if isinstance(change, str):
+        (tmp_path / "params.yaml").write_text(change, encoding="utf-8")
+    else:
+        write_params(tmp_path, source, change)
+
+    proc = run_gitml(["stage", "ingest"], tmp_path)
+
+    assert_clean_failure(proc, 2, says)
+    assert not (tmp_path / "data").exists()
+    assert not (tmp_path / "reports").exists()
+
+
+def test_validate_before_ingest(tmp_path: Path, adult_sample: pd.DataFrame) -> None:
+    write_params(tmp_path, _csv(tmp_path, adult_sample), None)
+
+    proc = run_gitml(["stage", "validate"], tmp_path)
+
+    assert_clean_failure(
+        proc, 1, ["data/ingested.parquet: not found; run the stage that writes it"]
+    )
+    assert not (tmp_path / "reports").exists()
+
+
+def test_missing_params_file(tmp_path: Path) -> None:
+    proc = run_gitml(["stage", "ingest", "--params", "nope.yaml"], tmp_path)
+
+    assert_clean_failure(proc, 2, ["nope.yaml: file not found"])
+    assert not (tmp_path / "data").exists()
+
+
+# --------------------------------------------------------------------------- the schema file
+
+
+def schema_elsewhere(text: str | None) -> ParamsEdit:
+    """Point validate.schema_file at a copy in the temp folder with `text` (None: no file)."""
+
+    def apply(params: dict[str, Any], d: Path) -> None:
+        path = d / "schema.yaml"
+        if text is not None:
+            path.write_text(text, encoding="utf-8")
+        params["validate"]["schema_file"] = str(path)
+
+    return apply
+
+
+_GOOD_SCHEMA = SCHEMA.read_text(encoding="utf-8")
+SCHEMA_FAILURES: dict[str, tuple[ParamsEdit, list[str]]] = {
+    "missing_schema_file": (
+        schema_elsewhere(None),
+        [
+            "schema.yaml: schema file not found (validate.schema_file)",
+            "gitml schema infer data/ingested.parquet --out",
+        ],
+    ),
+    "schema_with_misspelt_check": (
+        schema_elsewhere(_GOOD_SCHEMA.replace("in_range:", "in_rang:", 1)),
+        ["schema.yaml: columns.age.in_rang: unknown key"],
+    ),
+    "empty_schema_file": (
+        schema_elsewhere(""),
+        ["schema.yaml: the schema declares no columns, so it would check nothing"],
+    ),
+    "schema_not_yaml": (
+        schema_elsewhere("columns: [age\n"),
+        ["schema.yaml: schema file is not valid YAML: line 2, column 1"],
+    ),
+    "schema_with_unknown_dtype": (
+        schema_elsewhere(_GOOD_SCHEMA.replace("dtype: float64", "dtype: floaty", 1)),
+        ["schema.yaml: not a valid pandera schema: data type 'floaty' not understood"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SCHEMA_FAILURES))
+def test_bad_schema_file_stops_validate(
+    case: str, tmp_path: Path, adult_sample: pd.DataFrame
+) -> None:
+    apply, says = SCHEMA_FAILURES[case]
+    write_params(tmp_path, _csv(tmp_path, adult_sample), apply)
+    assert run_gitml(["stage", "ingest"], tmp_path).returncode == 0
+
+    proc = run_gitml(["stage", "validate"], tmp_path)
+
+    assert_clean_failure(proc, 2, says)
+    assert not (tmp_path / "reports").exists()
+    assert not (tmp_path / "data" / "validated.parquet").exists()
