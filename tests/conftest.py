@@ -100,7 +100,9 @@ def make_repo(
 
 @pytest.fixture
 def repo_factory(tmp_path: Path) -> Callable[..., Path]:
-    def factory(raw: pd.DataFrame, params: dict[str, Any] | None = None, name: str = "repo") -> Path:
+    def factory(
+        raw: pd.DataFrame, params: dict[str, Any] | None = None, name: str = "repo"
+    ) -> Path:
         return make_repo(tmp_path / name, raw, params)
 
     return factory

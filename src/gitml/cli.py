@@ -163,6 +163,7 @@ def tune(
         read_parquet(train_path),
         file_sha256(train_path),
         layout.TUNE_DIR,
+        increasing=p.features.monotonic_increasing,
         show_progress=progress and sys.stderr.isatty(),
     )
     s = result.summary

@@ -1,0 +1,97 @@
+"""dvc.yaml must match the code: the commands it calls, the paths the stages write."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import yaml
+
+from gitml import cli, layout
+from gitml.config import Params
+
+ROOT = Path(__file__).resolve().parents[2]
+PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def _paths(entries: list[object]) -> set[str]:
+    out = set()
+    for entry in entries:
+        out.add(next(iter(entry)) if isinstance(entry, dict) else str(entry))
+    return out
+
+
+def _outs(stage: dict[str, object]) -> set[str]:
+    found: set[str] = set()
+    for key in ("outs", "metrics", "plots"):
+        found |= _paths(stage.get(key, []))  # type: ignore[arg-type]
+    return found
+
+
+def test_every_stage_calls_its_gitml_command() -> None:
+    stages = {name: s for name, s in PIPELINE.items() if name != "check_params"}
+    assert list(stages) == list(cli.STAGES), "dvc.yaml stages and `gitml stage` commands differ"
+    for name, stage in stages.items():
+        assert stage["cmd"] == f"gitml stage {name}"
+        assert f"src/gitml/{'features' if name == 'featurize' else name}.py" in stage["deps"]
+
+
+def test_stage_outputs_are_the_layout_paths() -> None:
+    expected = {
+        "ingest": {layout.INGESTED},
+        "validate": {layout.VALIDATED, layout.VALIDATION_REPORT},
+        "split": {layout.SPLIT_DIR / "train.parquet", layout.SPLIT_DIR / "test.parquet"},
+        "featurize": {layout.FEATURES_DIR / "train.parquet", layout.FEATURES_DIR / "test.parquet"},
+        "tune": {layout.TUNE_DIR / f for f in ("summary.json", "trials.csv", "history.csv")},
+        "train": {layout.MODEL, layout.MODEL_META},
+        "evaluate": {layout.PREDICTIONS}
+        | {
+            layout.EVALUATE_DIR / f
+            for f in (
+                "metrics.json",
+                "slices.json",
+                "importance.csv",
+                "evaluation.md",
+                "plots/sklearn/roc.json",
+                "plots/sklearn/precision_recall.json",
+                "plots/sklearn/calibration.json",
+                "plots/sklearn/confusion_matrix.json",
+            )
+        },
+    }
+    for name, paths in expected.items():
+        assert _outs(PIPELINE[name]) == {str(p) for p in paths}, name
+
+
+def test_each_stage_input_is_an_upstream_output() -> None:
+    produced = set().union(*(_outs(s) for s in PIPELINE.values()))
+    for name, stage in PIPELINE.items():
+        for dep in stage.get("deps", []):
+            if dep.startswith(("data/", "models/", "reports/")) and dep != "data/raw":
+                assert dep in produced, f"{name} depends on {dep}, which no stage writes"
+
+
+def test_tracked_params_exist() -> None:
+    """A tracked key that is not in Params would make DVC watch nothing."""
+    fields = Params.model_fields
+    sections = {f.alias or n: f.annotation for n, f in fields.items()}
+    for name, stage in PIPELINE.items():
+        for key in stage.get("params", []):
+            section, _, sub = key.partition(".")
+            assert section in sections, f"{name}: unknown section {section}"
+            if sub:
+                model = sections[section]
+                assert sub in model.model_fields, f"{name}: unknown key {key}"  # type: ignore[union-attr]
+
+
+def test_cli_reads_only_layout_paths() -> None:
+    """No stage command hard-codes a path of its own: they all come from gitml.layout."""
+    tree = ast.parse((ROOT / "src/gitml/cli.py").read_text())
+    literals = [
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant)
+        and isinstance(n.value, str)
+        and n.value.startswith(("data/", "models/", "reports/"))
+    ]
+    assert literals == []
