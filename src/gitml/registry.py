@@ -1,0 +1,104 @@
+"""The model registry is the git history: GTO tags (`model@vX.Y.Z`, `model#prod#N`).
+
+One home for the questions promotion, serving and monitoring ask: which version holds a stage,
+which commit a version points at, and what a file looked like at a revision (git for files
+kept in git, DVC for cached outputs).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitml.errors import DataError
+
+ARTIFACT = "model"
+PROD = "prod"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    artifact: str
+    version: str  # e.g. "v0.3.0"
+    commit: str  # full hexsha the version tag points at
+    stage: str | None = None
+
+
+def find_stage(
+    repo: Path | str, stage: str = PROD, artifact: str = ARTIFACT
+) -> ModelVersion | None:
+    """The version currently assigned to `stage`, or None when there is none yet."""
+    from gto import api
+
+    found = api.find_versions_in_stage(str(repo), artifact, stage)
+    if not found:
+        return None
+    top = found[0] if isinstance(found, list) else found
+    return ModelVersion(artifact, top.version, top.commit_hexsha, stage)
+
+
+def find_version(repo: Path | str, version: str, artifact: str = ARTIFACT) -> ModelVersion:
+    """A registered version by name (`v1.2.0` or `1.2.0`); DataError when it does not exist."""
+    commit = _git(repo, "rev-list", "-n", "1", f"refs/tags/{artifact}@{_v(version)}", check=False)
+    if not commit:
+        raise DataError(f"no registered version {artifact}@{_v(version)} (see `gitml registry`)")
+    return ModelVersion(artifact, _v(version), commit)
+
+
+def _v(version: str) -> str:
+    return version if version.startswith("v") else f"v{version}"
+
+
+def _git(repo: Path | str, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    if proc.returncode != 0:
+        if check:
+            raise DataError(f"git {' '.join(args)}: {proc.stderr.strip()}")
+        return ""
+    return proc.stdout.strip()
+
+
+def resolve_rev(repo: Path | str, rev: str) -> str:
+    """Full commit hash of a revision; DataError naming the revision when it does not exist."""
+    sha = _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+    if not sha:
+        raise DataError(f"revision {rev!r} does not exist in {repo}")
+    return sha
+
+
+def read_git_file(repo: Path | str, rev: str, path: str | Path) -> bytes:
+    """A file as committed at `rev` (for outputs kept in git: `cache: false`)."""
+    proc = subprocess.run(
+        ["git", "show", f"{rev}:{Path(path).as_posix()}"], cwd=repo, capture_output=True
+    )
+    if proc.returncode != 0:
+        raise DataError(f"{path} is not in git at {rev}: {proc.stderr.decode().strip()}")
+    return proc.stdout
+
+
+def read_dvc_file(repo: Path | str, rev: str, path: str | Path) -> bytes:
+    """A DVC-tracked output as recorded at `rev`, from the local cache or the DVC remote."""
+    import dvc.api
+
+    try:
+        data: bytes = dvc.api.read(Path(path).as_posix(), repo=str(repo), rev=rev, mode="rb")
+    except Exception as exc:  # DVC raises many types: missing cache, no remote, bad rev
+        raise DataError(
+            f"cannot read {path} at {rev} through DVC ({type(exc).__name__}: {exc}); "
+            "run `dvc pull` or configure a DVC remote"
+        ) from None
+    return data
+
+
+def locked_md5(repo: Path | str, rev: str, path: str | Path) -> str | None:
+    """The md5 that dvc.lock at `rev` records for an output path, if any."""
+    lock: dict[str, Any] = yaml.safe_load(read_git_file(repo, rev, "dvc.lock")) or {}
+    for stage in lock.get("stages", {}).values():
+        for out in stage.get("outs", []):
+            if out.get("path") == Path(path).as_posix():
+                return str(out.get("md5"))
+    return None
