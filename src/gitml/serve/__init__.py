@@ -1,0 +1,1 @@
+"""Serving: the REST service, batch predictions and the prediction log."""

@@ -1,0 +1,162 @@
+"""Request models generated from the data contract (the pandera schema the validate stage uses).
+
+One pydantic field per input column: numeric columns become floats bounded by the schema's
+`in_range` (or `ge`/`le`/`gt`/`lt`) checks; text columns become strings; a column that may be
+missing (`nullable: true`) accepts null and may be left out, every other column is required.
+Unknown fields are refused (the schema is strict). Allowed categories (`isin`) are NOT enforced:
+an unseen category is accepted, handled by the model's encoder and counted for the monitor;
+they are listed in the JSON schema as `examples` so /docs shows them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from gitml.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    numeric: bool
+    nullable: bool
+    ge: float | None = None
+    le: float | None = None
+    gt: float | None = None
+    lt: float | None = None
+    categories: tuple[str, ...] | None = None  # the schema's allowed values, if listed
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    columns: tuple[ColumnSpec, ...]
+    known: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def column_specs(schema: pa.DataFrameSchema, exclude: set[str]) -> tuple[ColumnSpec, ...]:
+    """The input columns of a request: every schema column but the target (and `exclude`)."""
+    specs = []
+    for name, col in schema.columns.items():
+        if name in exclude:
+            continue
+        numeric = _is_numeric(col.dtype)
+        bounds: dict[str, float] = {}
+        categories: tuple[str, ...] | None = None
+        for check in col.checks:
+            stats = dict(check.statistics or {})
+            kind = check.name
+            if kind == "in_range":
+                lo, hi = stats.get("min_value"), stats.get("max_value")
+                if lo is not None:
+                    bounds["ge" if stats.get("include_min", True) else "gt"] = float(lo)
+                if hi is not None:
+                    bounds["le" if stats.get("include_max", True) else "lt"] = float(hi)
+            elif kind in ("greater_than_or_equal_to", "ge"):
+                bounds["ge"] = float(stats["min_value"])
+            elif kind in ("greater_than", "gt"):
+                bounds["gt"] = float(stats["min_value"])
+            elif kind in ("less_than_or_equal_to", "le"):
+                bounds["le"] = float(stats["max_value"])
+            elif kind in ("less_than", "lt"):
+                bounds["lt"] = float(stats["max_value"])
+            elif kind == "isin":
+                categories = tuple(str(v) for v in stats["allowed_values"])
+        if bounds and not numeric:
+            raise ConfigError(f"schema column {name!r}: a range check on a non-numeric column")
+        specs.append(
+            ColumnSpec(
+                name,
+                numeric,
+                bool(col.nullable),
+                categories=categories,
+                description=col.description,
+                **bounds,
+            )
+        )
+    return tuple(specs)
+
+
+def _is_numeric(dtype: Any) -> bool:
+    text = str(dtype).lower()
+    return any(t in text for t in ("float", "int")) and "string" not in text
+
+
+def request_model(specs: tuple[ColumnSpec, ...], name: str = "Row") -> type[BaseModel]:
+    """A pydantic model of one request row."""
+    fields: dict[str, Any] = {}
+    for spec in specs:
+        base: Any = float if spec.numeric else str
+        kwargs: dict[str, Any] = {"description": _describe(spec)}
+        if spec.numeric:
+            kwargs.update(
+                {
+                    k: getattr(spec, k)
+                    for k in ("ge", "le", "gt", "lt")
+                    if getattr(spec, k) is not None
+                }
+            )
+            kwargs["allow_inf_nan"] = False
+        else:
+            kwargs["min_length"] = 1
+            if spec.categories:
+                kwargs["examples"] = list(spec.categories)
+        annotation = base | None if spec.nullable else base
+        default: Any = None if spec.nullable else ...
+        fields[spec.name] = (annotation, Field(default, **kwargs))
+    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _describe(spec: ColumnSpec) -> str:
+    parts = [spec.description] if spec.description else []
+    if spec.categories:
+        parts.append(
+            "known categories: "
+            + ", ".join(spec.categories)
+            + " (another value is accepted and counted as unseen)"
+        )
+    if spec.nullable:
+        parts.append("may be null or left out")
+    return "; ".join(parts) or spec.name
+
+
+def to_frame(rows: list[dict[str, Any]], specs: tuple[ColumnSpec, ...]) -> pd.DataFrame:
+    """Rows as a DataFrame with the dtypes of the training tables (float64 and str).
+
+    Built from one array per column (numpy for numbers, pandas' `str` for text): on the
+    one-row request path this is several times faster than letting pandas infer and convert.
+    """
+    data: dict[str, Any] = {}
+    for spec in specs:
+        values = [row.get(spec.name) for row in rows]
+        if spec.numeric:
+            data[spec.name] = np.array(
+                [math.nan if v is None else float(v) for v in values], dtype="float64"
+            )
+        else:
+            data[spec.name] = pd.array(values, dtype="str")
+    return pd.DataFrame(data, copy=False)
+
+
+def example_row(specs: tuple[ColumnSpec, ...]) -> dict[str, Any]:
+    """A valid row made from the schema alone (when no training row can be read)."""
+    row: dict[str, Any] = {}
+    for spec in specs:
+        if spec.numeric:
+            lo = spec.ge if spec.ge is not None else spec.gt
+            hi = spec.le if spec.le is not None else spec.lt
+            row[spec.name] = (lo + hi) / 2 if lo is not None and hi is not None else lo or 0.0
+        else:
+            row[spec.name] = spec.categories[0] if spec.categories else None
+    return row

@@ -1,0 +1,250 @@
+"""Which model to serve, and proof that it is the one that was recorded.
+
+Three sources, one result (`ResolvedModel`):
+
+- the workspace (no flag): models/model.skops + models/model.json as `dvc repro` left them;
+- `--model PATH`: a model file with its metadata beside it (PATH with suffix .json);
+- `--stage prod` / `--version vX.Y.Z`: the GTO tag's commit; the model file at that commit
+  through DVC (cache or remote), checked against the md5 dvc.lock recorded at that commit, then
+  against the sha256 train wrote into model.json; the schema file at that commit, checked
+  against model.json's schema_sha256.
+
+Only then is the file loaded, with skops and the explicit allowlist in gitml.model_io.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from gitml import layout, registry
+from gitml.config import load_params
+from gitml.errors import ConfigError, DataError
+from gitml.model_io import load_model
+from gitml.schema import load as load_schema
+from gitml.serve.requests import ColumnSpec, column_specs, example_row
+
+WORKSPACE = "workspace"
+
+
+@dataclass
+class ResolvedModel:
+    model: Pipeline
+    metadata: dict[str, Any]
+    specs: tuple[ColumnSpec, ...]
+    version: str  # "v0.2.0", "workspace" or the file path
+    source: str  # human-readable: where it came from
+    revision: str | None  # git commit, when known
+    metrics: dict[str, Any] | None = None
+    schema_yaml: str = ""
+    example: dict[str, Any] = field(default_factory=dict)
+    known_categories: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.metadata["threshold"])
+
+    @property
+    def derived(self) -> list[str]:
+        return list(self.metadata.get("derived_features", []))
+
+    @property
+    def feature_order(self) -> list[str]:
+        return [str(c) for c in self.model.feature_names_in_]
+
+
+def resolve(
+    repo: Path | str = ".",
+    *,
+    stage: str | None = None,
+    version: str | None = None,
+    model_path: Path | None = None,
+    params_path: Path = layout.PARAMS,
+) -> ResolvedModel:
+    """Find, verify and load the model; GitmlError with what to do when any step fails."""
+    repo = Path(repo)
+    if sum(x is not None for x in (stage, version, model_path)) > 1:
+        raise ConfigError("give at most one of --stage, --version and --model")
+    if stage is not None or version is not None:
+        return _from_registry(repo, stage, version)
+    path = model_path if model_path is not None else repo / layout.MODEL
+    meta_path = path.with_suffix(".json")
+    metadata = _metadata(meta_path.read_bytes() if meta_path.is_file() else None, str(meta_path))
+    schema_file = repo / load_params(repo / params_path).validate_.schema_file
+    schema_text = _read_text(schema_file)
+    model = load_model(path, expected_sha256=metadata["model_sha256"])
+    name = WORKSPACE if model_path is None else str(model_path)
+    revision = registry._git(repo, "rev-parse", "HEAD", check=False) or None
+    train = repo / layout.SPLIT_DIR / "train.parquet"
+    example = _example(train.read_bytes() if train.is_file() else None)
+    return _finish(model, metadata, schema_text, name, str(path), revision, example, repo, None)
+
+
+def _from_registry(repo: Path, stage: str | None, version: str | None) -> ResolvedModel:
+    if stage is not None:
+        found = registry.find_stage(repo, stage)
+        if found is None:
+            raise DataError(
+                f"no model version is in stage {stage!r} yet (see `gto show`); serve the "
+                "workspace model (no flag) or a --version"
+            )
+    else:
+        assert version is not None
+        found = registry.find_version(repo, version)
+    rev = found.commit
+    raw = registry.read_dvc_file(repo, rev, layout.MODEL)
+    recorded = registry.locked_md5(repo, rev, layout.MODEL)
+    if recorded is None:
+        raise DataError(f"dvc.lock at {rev[:10]} records no hash for {layout.MODEL}; cannot verify")
+    actual = hashlib.md5(raw).hexdigest()  # DVC's content hash (md5), not a security hash here
+    if actual != recorded:
+        raise DataError(
+            f"{layout.MODEL} at {found.version} ({rev[:10]}): md5 {actual[:12]}… does not match "
+            f"dvc.lock's {recorded[:12]}…; refusing to serve a model that differs from the "
+            "recorded one (run `dvc pull`, or check the DVC remote)"
+        )
+    metadata = _metadata(_read_at(repo, rev, layout.MODEL_META), f"{layout.MODEL_META}@{rev[:10]}")
+    params_text = registry.read_git_file(repo, rev, layout.PARAMS).decode()
+    import yaml
+
+    schema_rel = (
+        (yaml.safe_load(params_text) or {})
+        .get("validate", {})
+        .get("schema_file", "schema/adult.schema.yaml")
+    )
+    schema_text = registry.read_git_file(repo, rev, schema_rel).decode()
+    try:
+        train_bytes: bytes | None = registry.read_dvc_file(
+            repo, rev, layout.SPLIT_DIR / "train.parquet"
+        )
+    except DataError:
+        train_bytes = None
+    with tempfile.TemporaryDirectory(prefix="gitml-serve-") as tmp:
+        path = Path(tmp) / "model.skops"
+        path.write_bytes(raw)
+        model = load_model(path, expected_sha256=metadata["model_sha256"])
+    metrics_raw = _try_read_at(repo, rev, layout.EVALUATE_DIR / "metrics.json")
+    metrics = json.loads(metrics_raw) if metrics_raw else None
+    src = f"{found.artifact}@{found.version}" + (f" (stage {stage})" if stage else "")
+    return _finish(
+        model, metadata, schema_text, found.version, src, rev, _example(train_bytes), None, metrics
+    )
+
+
+def _finish(
+    model: Pipeline,
+    metadata: dict[str, Any],
+    schema_text: str,
+    version: str,
+    source: str,
+    revision: str | None,
+    example: dict[str, Any] | None,
+    repo: Path | None,
+    metrics: dict[str, Any] | None,
+) -> ResolvedModel:
+    expected_schema = metadata.get("schema_sha256")
+    actual_schema = hashlib.sha256(schema_text.encode()).hexdigest()
+    if expected_schema and actual_schema != expected_schema:
+        raise DataError(
+            f"the schema file differs from the one model {version} was trained with "
+            f"(sha256 {actual_schema[:12]}… vs {expected_schema[:12]}…); requests would be "
+            "checked against the wrong contract. Run `dvc repro` or serve a matching version."
+        )
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        fh.write(schema_text)
+    try:
+        schema = load_schema(fh.name)
+    finally:
+        Path(fh.name).unlink()
+    target = str(metadata.get("target", ""))
+    specs = column_specs(schema, {target})
+    needed = set(model.feature_names_in_) - set(metadata.get("derived_features", []))
+    missing = sorted(needed - {s.name for s in specs})
+    if missing:
+        raise DataError(f"model {version} needs columns {missing} that the schema does not define")
+    specs = tuple(s for s in specs if s.name in needed)
+    if metrics is None and repo is not None:
+        path = repo / layout.EVALUATE_DIR / "metrics.json"
+        metrics = json.loads(path.read_text()) if path.is_file() else None
+    resolved = ResolvedModel(
+        model, metadata, specs, version, source, revision, metrics, schema_text
+    )
+    row = {k: v for k, v in (example or {}).items() if k in needed}
+    resolved.example = row if len(row) == len(specs) else example_row(specs)
+    resolved.known_categories = known_categories(model)
+    return resolved
+
+
+def known_categories(model: Pipeline) -> dict[str, frozenset[str]]:
+    """Categories each column's fitted encoder saw in training (column -> values)."""
+    out: dict[str, frozenset[str]] = {}
+    pre = model.steps[0][1]
+    for _, trans, cols in getattr(pre, "transformers_", []):
+        encoders = [trans] + [s for _, s in getattr(trans, "steps", [])]
+        for enc in encoders:
+            cats = getattr(enc, "categories_", None)
+            if cats is not None and isinstance(cols, list | tuple) and len(cols) == len(cats):
+                for col, values in zip(cols, cats, strict=True):
+                    out[str(col)] = frozenset(str(v) for v in values if isinstance(v, str))
+    return out
+
+
+def _metadata(raw: bytes | None, where: str) -> dict[str, Any]:
+    if raw is None:
+        raise DataError(f"{where}: model metadata not found; run `dvc repro` (or `dvc pull`)")
+    try:
+        meta: dict[str, Any] = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: not valid JSON ({exc})") from None
+    for key in ("model_sha256", "threshold"):
+        if key not in meta:
+            raise DataError(f"{where}: has no {key!r}; retrain with `dvc repro`")
+    return meta
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        raise ConfigError(f"{path}: schema file not found (validate.schema_file)") from None
+
+
+def _read_at(repo: Path, rev: str, path: Path) -> bytes:
+    """A pipeline output at a revision: from git when committed (cache: false), else DVC."""
+    try:
+        return registry.read_git_file(repo, rev, path)
+    except DataError:
+        return registry.read_dvc_file(repo, rev, path)
+
+
+def _try_read_at(repo: Path, rev: str, path: Path) -> bytes | None:
+    try:
+        return _read_at(repo, rev, path)
+    except DataError:
+        return None
+
+
+def _example(parquet: bytes | None) -> dict[str, Any] | None:
+    if parquet is None:
+        return None
+    import io
+
+    row = pd.read_parquet(io.BytesIO(parquet)).head(1)
+    if row.empty:
+        return None
+    # Through JSON: plain Python numbers and None for missing values, as a client would send.
+    records: list[dict[str, Any]] = json.loads(row.to_json(orient="records"))
+    return records[0]
+
+
+def git_dirty(repo: Path) -> bool:
+    proc = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True)
+    return bool(proc.stdout.strip())

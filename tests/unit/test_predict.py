@@ -1,0 +1,62 @@
+"""`gitml predict`'s vectorised row checks: same rules as the request model, with line numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gitml.errors import ConfigError
+from gitml.predict import _fmt, validate_chunk
+from gitml.serve.requests import ColumnSpec
+
+pytestmark = pytest.mark.xdist_group("serving")
+
+SPECS = (
+    ColumnSpec("age", numeric=True, nullable=False, ge=17.0, le=90.0),
+    ColumnSpec("hours", numeric=True, nullable=True, gt=0.0),
+    ColumnSpec("job", numeric=False, nullable=True, categories=("a", "b")),
+    ColumnSpec("sex", numeric=False, nullable=False),
+)
+
+
+def test_good_rows_are_typed_like_training_and_unseen_categories_pass() -> None:
+    chunk = pd.DataFrame(
+        {"age": ["30", "45.5"], "hours": [None, "40"], "job": ["a", "zzz"], "sex": ["F", "M"]}
+    )
+    typed, good, bad, nbad = validate_chunk(chunk, SPECS, first_line=2)
+    assert good.all() and bad == [] and nbad == 0
+    assert typed["age"].tolist() == [30.0, 45.5] and str(typed["age"].dtype) == "float64"
+    assert np.isnan(typed["hours"].iloc[0]) and typed["hours"].iloc[1] == 40.0
+    assert str(typed["job"].dtype) == "str" and typed["job"].tolist() == ["a", "zzz"]
+
+
+def test_bad_rows_are_reported_with_line_column_and_rule() -> None:
+    chunk = pd.DataFrame(
+        {
+            "age": ["30", "old", "95", "40", None, "inf"],
+            "hours": ["1", "1", "1", "0", "1", "1"],
+            "job": ["a", "a", "a", "a", "a", "a"],
+            "sex": ["F", "F", "F", "F", "F", None],
+        }
+    )
+    _, good, bad, nbad = validate_chunk(chunk, SPECS, first_line=10)
+    assert good.tolist() == [True, False, False, False, False, False]
+    assert nbad == 5
+    found = {(b.line, b.column) for b in bad}
+    assert found >= {(11, "age"), (12, "age"), (13, "hours"), (14, "age"), (15, "age")}
+    messages = {b.line: b.problem for b in bad if b.column != "sex"}
+    assert messages[11] == "not a number"
+    assert messages[12] == "must be <= 90"
+    assert messages[13] == "must be > 0"
+    assert messages[14] == "missing value in a required column"
+    assert messages[15] == "not finite"
+    assert [b.line for b in bad] == sorted(b.line for b in bad)
+
+
+def test_file_type_comes_from_the_suffix() -> None:
+    assert _fmt(Path("x.CSV")) == "csv"
+    with pytest.raises(ConfigError, match=r"use \.csv or \.parquet"):
+        _fmt(Path("x.json"))
