@@ -291,3 +291,21 @@ BENCHMARKS: dict[str, Callable[[Workspace], dict[str, Any]]] = {
     "evaluate_only": evaluate_only,
     "tuned_vs_default": tuned_vs_default,
 }
+
+
+def _wire_other_benchmarks() -> None:
+    """Rows from the other issues' modules, after this file's: scaling (issue 7) and serving
+    (issue 6, wired only when bench/serving.py is present)."""
+    from bench import scaling
+
+    BENCHMARKS.update(scaling.BENCHMARKS)
+    try:
+        from bench import serving
+    except ImportError:  # not written yet: the rows are simply absent
+        return
+    for name in ("serve_latency", "batch_predict"):
+        if callable(getattr(serving, name, None)):
+            BENCHMARKS[name] = getattr(serving, name)
+
+
+_wire_other_benchmarks()

@@ -90,6 +90,18 @@ def notes(name: str, r: dict[str, Any]) -> str:
     """The benchmark-specific details that matter, in one cell."""
     if "error" in r:
         return "error: " + r["error"].splitlines()[0]
+    if "skipped" in r:
+        return "skipped: " + r["skipped"]
+    if name == "tpe_vs_random":
+        seeds = ", ".join(f"seed {s['seed']}: {s['tpe_trials']}" for s in r["per_seed"])
+        return f"TPE trials per seed ({seeds}); budget + 1 = never reached"
+    if name == "workers_postgres":
+        return f"{r['n_trials']} trials each on {r['train_rows']:,} rows; seconds {r['seconds']}"
+    if name == "million_rows":
+        return (
+            f"peak RSS {r['peak_rss_gib']:.2f} GiB (baseline {r['baseline_peak_rss_gib']:.2f} "
+            f"GiB); ROC-AUC {r['runs'][1]['roc_auc']} vs {r['runs'][0]['roc_auc']}"
+        )
     if name == "cold_pipeline":
         slowest = sorted(r["direct_stage_seconds"].items(), key=lambda kv: -kv[1])[:3]
         top = ", ".join(f"{k} {v:.1f} s" for k, v in slowest)

@@ -1,0 +1,303 @@
+"""Distributed tuning on the PostgreSQL server at 127.0.0.1:5432 (database `test`, trust auth).
+
+These tests FAIL, never skip, when the server is unreachable: distributed tuning is a feature,
+and a suite that silently skips it would claim coverage it does not have. Each test uses its own
+study name and deletes the study afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+
+from gitml import features, tune
+from gitml.config import DataConfig, SplitConfig, TuneConfig
+from gitml.errors import ConfigError
+from gitml.io import write_parquet
+from tests.conftest import ROOT, run, tool_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scaling")]
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"  # what a user writes in params.yaml
+DB_URL = tune.driver_url(PG_URL)  # what SQLAlchemy needs for the installed driver
+State = optuna.trial.TrialState
+# Trials of about a second each: long enough to kill a worker in the middle of one.
+SPACE: dict[str, Any] = {
+    "hist_gradient_boosting": {
+        "max_iter": {"type": "int", "low": 20, "high": 40},
+        "learning_rate": {"type": "float", "low": 0.05, "high": 0.3, "log": True},
+        "max_leaf_nodes": {"type": "int", "low": 4, "high": 16},
+    }
+}
+
+# Slower trials (a few seconds each) for the kill test: a worker must die in the middle of one.
+SLOW_SPACE: dict[str, Any] = {
+    "hist_gradient_boosting": {
+        "max_iter": {"type": "int", "low": 150, "high": 250},
+        "learning_rate": {"type": "float", "low": 0.01, "high": 0.05, "log": True},
+        "max_leaf_nodes": {"type": "int", "low": 24, "high": 48},
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def postgres() -> str:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(DB_URL)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception as exc:
+        pytest.fail(f"PostgreSQL at {PG_URL} is unreachable (these tests need it): {exc}")
+    finally:
+        engine.dispose()
+    return PG_URL
+
+
+@pytest.fixture
+def study_name(postgres: str) -> Iterator[str]:
+    name = f"gitml-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    with contextlib.suppress(KeyError):  # the test failed before creating it
+        optuna.delete_study(study_name=name, storage=DB_URL)
+
+
+@pytest.fixture(scope="module")
+def train(adult_sample: pd.DataFrame) -> pd.DataFrame:
+    return features.apply(adult_sample.head(1500), ["net_capital"])
+
+
+def cfg(**kw: Any) -> TuneConfig:
+    base: dict[str, Any] = {
+        "n_trials": 8,
+        "cv_folds": 2,
+        "search_space": SPACE,
+        "heartbeat_interval": 1,
+        "grace_period": 3,
+    }
+    return TuneConfig.model_validate({**base, **kw})
+
+
+def trials_of(name: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=DB_URL).get_trials(deepcopy=False)
+
+
+def sampled_params(trials: list[optuna.trial.FrozenTrial]) -> list[tuple[Any, ...]]:
+    """Params of the trials that were sampled (not an enqueued default, not a retry)."""
+    return [
+        tuple(sorted(t.params.items()))
+        for t in trials
+        if "fixed_params" not in t.system_attrs and "failed_trial" not in t.system_attrs
+    ]
+
+
+def test_two_workers_finish_the_budget_without_gaps_or_duplicates(
+    train: pd.DataFrame, study_name: str, tmp_path: Path
+) -> None:
+    # Trials of a second or more: the spawned worker needs a few seconds to start.
+    config = cfg(storage=PG_URL, study_name=study_name, workers=2, n_trials=10).model_copy(
+        update={
+            "search_space": TuneConfig.model_validate({"search_space": SLOW_SPACE}).search_space
+        }
+    )
+    result = tune.run(
+        config, DataConfig(), SplitConfig(), train, "h", tmp_path, show_progress=False
+    )
+    trials = trials_of(study_name)
+    numbers = sorted(t.number for t in trials)
+    assert numbers == list(range(len(trials)))  # no missing, no duplicate trial number
+    finished = [t for t in trials if t.state in (State.COMPLETE, State.PRUNED)]
+    # Two workers deciding in the same instant may run one trial more (documented in tune.work).
+    assert config.n_trials <= len(finished) <= config.n_trials + 1
+    assert not [t for t in trials if t.state in (State.RUNNING, State.WAITING, State.FAIL)]
+    sampled = sampled_params(trials)
+    assert len(set(sampled)) == len(sampled), "two workers evaluated the same params"
+    # Both processes did work (each trial records the host:pid that ran it).
+    assert len({t.user_attrs[tune.WORKER_ATTR] for t in trials}) == 2
+    summary = pd.read_csv(tmp_path / "trials.csv")
+    assert sorted(summary["trial"]) == numbers
+    assert result.summary["n_trials"] == len(trials)
+    assert result.summary["study_name"] == study_name
+
+
+def _checkout(
+    tmp_path: Path, train: pd.DataFrame, config: dict[str, Any], space: dict[str, Any] = SPACE
+) -> Path:
+    """A directory `gitml tune` / `gitml tune worker` can run in: params.yaml + train features."""
+    repo = tmp_path / "checkout"
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["tune"] = {**params["tune"], **config}
+    params["tune"]["search_space"] = space
+    (repo / "data" / "features").mkdir(parents=True)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_parquet(repo / "data" / "features" / "train.parquet", train)
+    return repo
+
+
+def _wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget(
+    train: pd.DataFrame, study_name: str, tmp_path: Path
+) -> None:
+    n = 12  # the first process must still be busy when the second one has started
+    repo = _checkout(
+        tmp_path,
+        train,
+        {
+            "storage": PG_URL,
+            "study_name": study_name,
+            "n_trials": n,
+            "cv_folds": 2,
+            "heartbeat_interval": 1,
+            "grace_period": 3,
+            "enqueue_defaults": False,
+        },
+        SLOW_SPACE,
+    )
+    env = {**tool_env(), "OMP_NUM_THREADS": "1"}
+    # The first process creates the study (budget, fingerprint) and works on it ...
+    log = (tmp_path / "first.log").open("w")
+    first = subprocess.Popen(
+        ["gitml", "tune", "--no-progress"],
+        cwd=repo,
+        env=env,
+        start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for(lambda: _exists(study_name), 60, "the study to be created")
+        # ... a second one joins it, as `gitml tune worker` would from another machine.
+        worker = subprocess.Popen(
+            ["gitml", "tune", "worker"],
+            cwd=repo,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+        def both_busy() -> bool:
+            states = Counter(t.state for t in trials_of(study_name))
+            return states[State.RUNNING] == 2 and states[State.COMPLETE] >= 1
+
+        try:
+            _wait_for(both_busy, 90, "two trials running at once")
+        except AssertionError:
+            raise AssertionError(
+                f"{Counter(t.state for t in trials_of(study_name))}; first process: "
+                f"{(tmp_path / 'first.log').read_text()}"
+            ) from None
+        os.killpg(first.pid, signal.SIGKILL)  # kill -9, in the middle of a trial
+        first.wait()
+        stdout, stderr = worker.communicate(timeout=180)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    assert worker.returncode == 0, f"stdout:\n{stdout}\nstderr:\n{stderr}"
+
+    trials = trials_of(study_name)
+    numbers = sorted(t.number for t in trials)
+    assert numbers == list(range(len(trials)))
+    failed = [t for t in trials if t.state == State.FAIL]
+    assert len(failed) == 1, (
+        f"the killed worker's trial is failed once (stale heartbeat): "
+        f"{[(t.number, t.state.name) for t in trials]}\nworker: {stdout}{stderr}"
+    )
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == failed[0].number]
+    assert len(retries) == 1 and retries[0].state in (State.COMPLETE, State.PRUNED)
+    # The same trial, run again: every param the killed trial had drawn is reused (one killed
+    # before drawing them all gets the rest drawn by the retry).
+    assert failed[0].params.items() <= retries[0].params.items()
+    finished = [t for t in trials if t.state in (State.COMPLETE, State.PRUNED)]
+    assert n <= len(finished) <= n + 1  # the budget is met, the failed one not counted
+    assert not [t for t in trials if t.state in (State.RUNNING, State.WAITING)]
+
+    # Rerunning the stage resumes the finished study: no new trial, outputs written.
+    rerun = run(["gitml", "tune", "--no-progress"], repo)
+    assert len(trials_of(study_name)) == len(trials), rerun.stdout
+    summary = yaml.safe_load((repo / "reports" / "tune" / "summary.json").read_text())
+    assert summary["n_failed"] == 1 and summary["n_trials"] == len(trials)
+
+
+def _exists(name: str) -> bool:
+    return name in optuna.get_all_study_names(DB_URL)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://gitml:s3cr3t-pw@127.0.0.1:5432/no_such_database_gitml",
+        "postgresql://gitml:s3cr3t-pw@127.0.0.1:1/test",  # nothing listens on port 1
+        "postgresql+nosuchdriver://gitml:s3cr3t-pw@127.0.0.1:5432/test",
+    ],
+)
+def test_bad_url_names_the_url_with_the_password_masked(
+    url: str, train: pd.DataFrame, tmp_path: Path
+) -> None:
+    config = cfg(storage=url, workers=2)
+    with pytest.raises(ConfigError) as info:
+        tune.run(config, DataConfig(), SplitConfig(), train, "h", tmp_path, show_progress=False)
+    message = str(info.value)
+    assert "s3cr3t-pw" not in message
+    assert url.replace("s3cr3t-pw", "***") in message
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_bad_url_from_the_command_line_exits_2_without_traceback(
+    train: pd.DataFrame, tmp_path: Path
+) -> None:
+    url = "postgresql://gitml:s3cr3t-pw@127.0.0.1:5432/no_such_database_gitml"
+    repo = _checkout(tmp_path, train, {"n_trials": 2})
+    proc = run(["gitml", "tune", "worker", "--storage", url, "--study", "x"], repo, check=False)
+    assert proc.returncode == 2
+    assert "postgresql://gitml:***@127.0.0.1:5432/no_such_database_gitml" in proc.stderr
+    assert "s3cr3t-pw" not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_worker_refuses_a_study_made_from_other_inputs(
+    train: pd.DataFrame, study_name: str, tmp_path: Path
+) -> None:
+    tune.run(
+        cfg(storage=PG_URL, study_name=study_name, n_trials=2),
+        DataConfig(),
+        SplitConfig(),
+        train,
+        "h",
+        tmp_path / "out",
+        show_progress=False,
+    )
+    repo = _checkout(tmp_path, train.head(1000), {"n_trials": 2})  # other data
+    proc = run(
+        ["gitml", "tune", "worker", "--storage", PG_URL, "--study", study_name], repo, check=False
+    )
+    assert proc.returncode == 2
+    assert "other tune inputs" in proc.stderr and study_name in proc.stderr
+    missing = run(
+        ["gitml", "tune", "worker", "--storage", PG_URL, "--study", study_name + "-nope"],
+        repo,
+        check=False,
+    )
+    assert missing.returncode == 1 and "no study" in missing.stderr
