@@ -190,7 +190,7 @@ def tpe_vs_random(ws: Workspace) -> dict[str, Any]:
 def workers_postgres(ws: Workspace) -> dict[str, Any]:
     import optuna
 
-    from gitml import tune
+    from gitml import dburl, tune
     from gitml.config import TuneConfig
 
     if "workers" not in TuneConfig.model_fields:
@@ -220,12 +220,12 @@ def workers_postgres(ws: Workspace) -> dict[str, Any]:
         try:
             tune.run(cfg, params.data, params.split, train, "bench", out, show_progress=False)
             seconds[workers] = time.perf_counter() - start
-            trials = optuna.load_study(study_name=name, storage=tune.driver_url(PG_URL)).get_trials(
-                deepcopy=False, states=tune.FINISHED
-            )
+            trials = optuna.load_study(
+                study_name=name, storage=dburl.normalise_url(PG_URL)
+            ).get_trials(deepcopy=False, states=tune.FINISHED)
         finally:
             with contextlib.suppress(KeyError):
-                optuna.delete_study(study_name=name, storage=tune.driver_url(PG_URL))
+                optuna.delete_study(study_name=name, storage=dburl.normalise_url(PG_URL))
         # From the first trial's start to the last one's end: process start-up (a few seconds
         # to spawn a worker and import scikit-learn) is a constant, not throughput.
         first = min(t.datetime_start for t in trials if t.datetime_start)

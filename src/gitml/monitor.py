@@ -296,9 +296,9 @@ def load_log(url: str, since: timedelta | None, now: datetime | None = None) -> 
     shown = mask_url(url)
     try:
         parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         raise MonitorError(
-            f"--log-db {url!r} is not a database URL; e.g. sqlite:///logs/predictions.db or "
+            f"--log-db {shown!r} is not a database URL; e.g. sqlite:///logs/predictions.db or "
             "postgresql://user@host:5432/db"
         ) from None
     if parsed.get_backend_name() == "sqlite":

@@ -24,6 +24,7 @@ it carries the newer code and data. A candidate whose model file is byte-identic
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -124,8 +125,10 @@ def _metric(ev: Evaluation, name: str, who: str, setting: str) -> float | None:
             "rerun `dvc repro evaluate` with this gitml, or remove the rule"
         )
     value = ev.metrics[name]
-    if value is not None and not isinstance(value, int | float):
-        raise DataError(f"the {who}'s {METRICS}: {name} = {value!r} is not a number")
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+    ):
+        raise DataError(f"the {who}'s {METRICS}: {name} = {value!r} is not a finite number")
     return None if value is None else float(value)
 
 

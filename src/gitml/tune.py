@@ -29,6 +29,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
-from gitml import models
+from gitml import dburl, models
 from gitml.config import CategoricalParam, DataConfig, FloatParam, IntParam, SplitConfig, TuneConfig
 from gitml.errors import ConfigError, GitmlError
 from gitml.io import write_csv, write_json
@@ -229,7 +230,7 @@ def open_storage(cfg: TuneConfig, url: str | None = None) -> optuna.storages.Bas
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
-                driver_url(url),
+                dburl.normalise_url(url),
                 heartbeat_interval=cfg.heartbeat_interval,
                 grace_period=cfg.grace_period,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
@@ -242,21 +243,6 @@ def open_storage(cfg: TuneConfig, url: str | None = None) -> optuna.storages.Bas
             f"{_scrub(exc, url)}. Check the URL (e.g. postgresql://user:password@host:5432/db), "
             "that the server is reachable from this machine and that the database exists"
         ) from None
-
-
-def driver_url(url: str) -> str:
-    """`postgresql://…` with the driver that is installed.
-
-    SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3; gitml ships psycopg2 (the driver
-    the prediction log uses too). An explicit `postgresql+driver://` is left alone.
-    """
-    if not url.startswith("postgresql://"):
-        return url
-    import importlib.util
-
-    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
-        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
-    return url
 
 
 def _scrub(exc: BaseException, url: str) -> str:
@@ -417,8 +403,13 @@ def _run_local_workers(
             deadline=deadline,
             callbacks=[on_trial],
         )
-        for future in futures:
-            future.result()  # re-raises a worker's error here
+        for k, future in enumerate(futures, start=1):
+            try:
+                future.result()
+            except BrokenProcessPool:
+                # A killed worker (kill -9, OOM) breaks the pool; its trial is retried through
+                # the heartbeat and the study itself says what completed, so carry on.
+                warnings.warn(f"tune worker {k} died; the study continues", stacklevel=1)
 
 
 def _worker_process(
@@ -560,14 +551,7 @@ def _progress(enabled: bool) -> Progress:
 
 
 def mask_url(url: str | None) -> str:
-    if not url:
-        return "(in memory)"
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1] if "@" in url else url
+    return dburl.mask_url(url) if url else "(in memory)"
 
 
 def _write_outputs(

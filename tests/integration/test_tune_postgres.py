@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from gitml import features, tune
+from gitml import dburl, features, tune
 from gitml.config import DataConfig, SplitConfig, TuneConfig
 from gitml.errors import ConfigError
 from gitml.io import write_parquet
@@ -32,7 +32,7 @@ from tests.conftest import ROOT, run, tool_env
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scaling")]
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"  # what a user writes in params.yaml
-DB_URL = tune.driver_url(PG_URL)  # what SQLAlchemy needs for the installed driver
+DB_URL = dburl.normalise_url(PG_URL)  # what SQLAlchemy needs for the installed driver
 State = optuna.trial.TrialState
 # Trials of about a second each: long enough to kill a worker in the middle of one.
 SPACE: dict[str, Any] = {
@@ -203,7 +203,7 @@ def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget
             return states[State.RUNNING] == 2 and states[State.COMPLETE] >= 1
 
         try:
-            _wait_for(both_busy, 90, "two trials running at once")
+            _wait_for(both_busy, 180, "two trials running at once")
         except AssertionError:
             raise AssertionError(
                 f"{Counter(t.state for t in trials_of(study_name))}; first process: "

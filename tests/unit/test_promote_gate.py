@@ -114,7 +114,7 @@ def test_undefined_values_fail_and_missing_keys_are_errors() -> None:
         gate(broken, None, CFG)
     with pytest.raises(DataError, match=r"prod model.*no 'pr_auc'"):
         gate(ev(), Evaluation({"roc_auc": 0.9, "recall": 0.7}, {"columns": {}}), CFG)
-    with pytest.raises(DataError, match="not a number"):
+    with pytest.raises(DataError, match="not a finite number"):
         gate(ev(roc_auc="high"), None, CFG)  # type: ignore[arg-type]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from gitml.promote import LOWER_IS_BETTER
 from gitml.report.snapshot import Snapshot
 from gitml.report.stale import StaleStage
 
@@ -19,7 +20,6 @@ METRIC_ORDER = (
     "roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1",
     "threshold", "rows",
 )  # fmt: skip
-LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 NEUTRAL = frozenset({"threshold", "rows"})  # a change is neither better nor worse
 # Curves are resampled onto this grid: Mermaid spaces the points of a line evenly over the
 # x axis, so every curve needs the same evenly spaced x values; 41 points (step 0.025) <= 50.

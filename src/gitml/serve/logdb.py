@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gitml.dburl import mask_url, normalise_url
 from gitml.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -58,30 +58,6 @@ def engine_for(url: str = DEFAULT_LOG_URL) -> sa.Engine:
     engine = sa.create_engine(parsed, pool_pre_ping=True)
     metadata.create_all(engine)
     return engine
-
-
-def normalise_url(url: str) -> str:
-    """`postgresql://` with the driver that is installed.
-
-    SQLAlchemy 2.1 maps a bare `postgresql://` to psycopg 3; our pins install psycopg2
-    (psycopg2-binary). Pick psycopg2 when psycopg 3 is absent, so the URL a user copies from
-    any PostgreSQL guide works as is. An explicit `postgresql+driver://` is left alone.
-    """
-    parsed = sa.engine.make_url(url)
-    if parsed.drivername == "postgresql":
-        import importlib.util
-
-        if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
-            parsed = parsed.set(drivername="postgresql+psycopg2")
-    return parsed.render_as_string(hide_password=False)
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, for every message and log line."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not parseable: mask anything that looks like user:password@
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def check_url(url: str) -> str:
