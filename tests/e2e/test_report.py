@@ -312,3 +312,18 @@ def test_example_in_the_docs(repo: Path) -> None:
     assert shape(EXAMPLE.read_text()) == shape(fresh), (
         "docs/pr-report-example.md is out of date: rerun with GITML_WRITE_EXAMPLE=1"
     )
+
+
+def test_a_branch_that_changes_the_gate_rules_is_flagged(repo: Path, tmp_path: Path) -> None:
+    """The merge is judged by the branch's own promotion rules: relaxing them must show."""
+    tree = tmp_path / "relaxed"
+    run(["git", "worktree", "add", "-q", "--detach", str(tree), "reproduced"], repo)
+    params = yaml.safe_load((tree / "params.yaml").read_text())
+    params["promotion"]["max_drop"] = 1.0
+    (tree / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "commit", "-qam", "relax the gate"], tree)
+    relaxed = run(["git", "rev-parse", "HEAD"], tree).stdout.strip()
+    flagged = make_report(repo, "main", relaxed, check_stale=False)
+    assert flagged.gate is not None and "changes the `promotion:` rules" in flagged.gate
+    same = make_report(repo, "main", "reproduced", check_stale=False)
+    assert same.gate is not None and "changes the `promotion:`" not in same.gate

@@ -47,9 +47,16 @@ def make_report(
         except DataError as exc:  # e.g. a first run not committed yet: report, do not stop
             report.stale_error = str(exc)
     if use_gate:
-        gate = promotion_gate(repo, head_rev, head.get("params") or {})
+        head_params = head.get("params") or {}
+        gate = promotion_gate(repo, head_rev, head_params)
         if gate is not None:
             report.gate, report.gate_passed = gate
+            # The merge is judged by the branch's own `promotion:` rules: a PR that relaxes
+            # them must not slip past the reviewer.
+            if head_params.get("promotion") != (base.get("params") or {}).get("promotion"):
+                report.gate = (
+                    f"{report.gate} ⚠️ this branch changes the `promotion:` rules it is judged by"
+                )
     return report
 
 
