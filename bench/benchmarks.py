@@ -63,13 +63,12 @@ def _cold(clone: Clone) -> Timed:
 
 
 def cold_pipeline(ws: Workspace) -> dict[str, Any]:
-    """Cold `dvc repro` in a fresh clone vs the same stage commands run one by one without DVC.
+    """Cold `dvc repro --force` in a fresh clone vs the same stage commands run one by one
+    without DVC.
 
-    "Cold" is what a fresh clone (a CI runner, a new colleague) gets: no DVC cache, but the
-    committed dvc.lock and the git-tracked `cache: false` outputs. A stage whose deps reproduce
-    the locked hashes and whose outputs are all in git (tune, check_params) is then skipped by
-    DVC; `stages_skipped` lists them. The direct baseline runs every stage, so
-    `direct_all_stages_seconds` is what the whole pipeline costs when nothing can be skipped.
+    A fresh clone has no DVC cache but has the committed dvc.lock and the git-tracked
+    `cache: false` outputs, so a plain `dvc repro` would skip tune (its deps match the lock, its
+    outputs are in git). `--force` runs every stage: the figure is the whole pipeline's cost.
     """
     a = ws.primary()
     cold = _cold(a)
