@@ -509,29 +509,16 @@ def promote(
         message=message,
     )
     try:
-        tags.append(
-            _gto(
-                "assigning prod",
-                api.assign,
-                str(repo),
-                registry.ARTIFACT,
-                registry.PROD,
-                version=version,
-                message=message,
-            ).tag
-        )
+        tags.append(_prod_tag(repo, "assign", version, message))
         if prod is not None:  # prod holds one version: the old one leaves it explicitly
             tags.append(
-                _gto(
-                    "unassigning the old prod",
-                    api.unassign,
-                    str(repo),
-                    registry.ARTIFACT,
-                    stage=registry.PROD,
-                    version=prod.version,
-                    message=f"{registry.ARTIFACT}@{prod.version} leaves prod: superseded by "
+                _prod_tag(
+                    repo,
+                    "unassign",
+                    prod.version,
+                    f"{registry.ARTIFACT}@{prod.version} leaves prod: superseded by "
                     f"{version}\n\n{decision.summary}",
-                ).tag
+                )
             )
         if push:
             _publish(repo, tags, dvc_push=True)
@@ -568,11 +555,29 @@ def previous_version(repo: Path, current: str) -> str:
     return older[0].version
 
 
+def _prod_tag(repo: Path, action: str, version: str, message: str) -> str:
+    """Assign (or unassign) stage prod to a version with a GTO tag; return the tag's name."""
+    from gto import api
+
+    fn = api.assign if action == "assign" else api.unassign
+    what = "assigning prod" if action == "assign" else "unassigning prod"
+    return str(
+        _gto(
+            what,
+            fn,
+            str(repo),
+            registry.ARTIFACT,
+            stage=registry.PROD,
+            version=version,
+            message=message,
+        ).tag
+    )
+
+
 def rollback(
     repo: Path, to: str | None = None, *, reason: str = "", push: bool = False
 ) -> RollbackResult:
     """Move `prod` from its current version to `to` (default: the previous prod version)."""
-    from gto import api
 
     repo = Path(repo)
     if push:
@@ -590,28 +595,8 @@ def rollback(
     registry.wait_past_last_tag(repo)
     tags: list[str] = []
     try:
-        tags.append(
-            _gto(
-                "unassigning prod",
-                api.unassign,
-                str(repo),
-                registry.ARTIFACT,
-                stage=registry.PROD,
-                version=current.version,
-                message=message,
-            ).tag
-        )
-        tags.append(
-            _gto(
-                "assigning prod",
-                api.assign,
-                str(repo),
-                registry.ARTIFACT,
-                registry.PROD,
-                version=target,
-                message=message,
-            ).tag
-        )
+        tags.append(_prod_tag(repo, "unassign", current.version, message))
+        tags.append(_prod_tag(repo, "assign", target, message))
         if push:
             _publish(repo, tags, dvc_push=False)
     except GitmlError:

@@ -17,6 +17,7 @@ train rows; the train stage still fits the chosen model on all of them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -376,25 +377,19 @@ def _run_local_workers(
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
     heartbeat = journal is None  # a database storage (open_storage turns heartbeats on)
     extra = cfg.workers - 1
-    if not extra:
-        work(
-            study,
-            objective,
-            cfg.n_trials,
-            heartbeat=heartbeat,
-            deadline=deadline,
-            callbacks=[on_trial],
-        )
-        return
-    # spawn, not fork: forking a process that holds OpenMP threads and DB connections is unsafe.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=extra, mp_context=context) as pool:
-        futures = [
-            pool.submit(
-                _worker_process, cfg, search, str(journal) if journal else None, deadline, k
-            )
-            for k in range(1, extra + 1)
-        ]
+    with contextlib.ExitStack() as stack:
+        futures = []
+        if extra:
+            # spawn, not fork: forking a process holding OpenMP threads and DB connections
+            # is unsafe.
+            context = multiprocessing.get_context("spawn")
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=extra, mp_context=context))
+            futures = [
+                pool.submit(
+                    _worker_process, cfg, search, str(journal) if journal else None, deadline, k
+                )
+                for k in range(1, extra + 1)
+            ]
         work(
             study,
             objective,
