@@ -198,12 +198,29 @@ def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget
             text=True,
         )
 
-        def both_busy() -> bool:
+        def first_frozen_in_a_trial() -> bool:
+            """Freeze the first process; keep it frozen only if it is inside a trial.
+
+            Polling the states and then killing races with the trial finishing in between
+            (seen in CI: the kill landed between two trials, so nothing went stale). A
+            stopped process cannot finish its trial, so what we see is what we kill.
+            """
             states = Counter(t.state for t in trials_of(study_name))
-            return states[State.RUNNING] == 2 and states[State.COMPLETE] >= 1
+            if states[State.RUNNING] < 2 or states[State.COMPLETE] < 1:
+                return False
+            os.killpg(first.pid, signal.SIGSTOP)
+            mine = f":{first.pid}"
+            if any(
+                t.state == State.RUNNING
+                and str(t.user_attrs.get(tune.WORKER_ATTR, "")).endswith(mine)
+                for t in trials_of(study_name)
+            ):
+                return True
+            os.killpg(first.pid, signal.SIGCONT)
+            return False
 
         try:
-            _wait_for(both_busy, 180, "two trials running at once")
+            _wait_for(first_frozen_in_a_trial, 180, "two trials running at once")
         except AssertionError:
             raise AssertionError(
                 f"{Counter(t.state for t in trials_of(study_name))}; first process: "
