@@ -24,7 +24,7 @@ repro: venv ## run the whole pipeline (dvc repro) and print the metrics
 # One OpenMP thread per test worker: two workers on two cores, no oversubscription (results do
 # not depend on the thread count; the determinism tests check it).
 test: venv ## run the whole test suite, linters and type checks included
-	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadgroup
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadgroup --durations=15
 
 test-fast: venv ## unit tests only
 	$(BIN)/pytest tests/unit -q
