@@ -86,6 +86,7 @@ class PredictionLog:
         url: str = DEFAULT_LOG_URL,
         *,
         batch_size: int = 500,
+        linger_seconds: float = 0.1,
         max_queue: int = 100_000,
         retry_seconds: float = 1.0,
         on_write: Callable[[int], None] | None = None,
@@ -93,6 +94,7 @@ class PredictionLog:
     ) -> None:
         self.url = check_url(url)
         self.batch_size = batch_size
+        self.linger_seconds = linger_seconds
         self.retry_seconds = retry_seconds
         self.on_write = on_write or (lambda n: None)
         self.on_drop = on_drop or (lambda n: None)
@@ -144,6 +146,10 @@ class PredictionLog:
         while not stop:
             item = self._queue.get()
             batch: list[tuple[str, dict[str, Any]]] = []
+            # Linger a moment so that rows arriving close together share one transaction: a
+            # commit per request would spend the server's CPU (and GIL) on the log, not on
+            # predictions. A row lands in the database at most `linger_seconds` later.
+            deadline = time.monotonic() + self.linger_seconds
             while True:
                 if item is None:
                     stop = True
@@ -152,7 +158,7 @@ class PredictionLog:
                 if len(batch) >= self.batch_size:
                     break
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
                 except queue.Empty:
                     break
             if batch:
