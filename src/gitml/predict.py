@@ -216,7 +216,7 @@ def run(
                 if nbad and on_error == "fail":
                     raise DataError(_bad_message(input_path, result))
                 if good.any():
-                    kept = typed[good]
+                    kept = typed[good] if nbad else typed  # all good: no copy
                     scores = resolved.model.predict_proba(
                         features.apply(kept, resolved.derived)[order]
                     )[:, 1]
@@ -225,7 +225,7 @@ def run(
                         n = int((seen.notna() & ~seen.isin(list(values))).sum())
                         if n:
                             result.unseen[col] = result.unseen.get(col, 0) + n
-                    out = chunk[good].reset_index(drop=True)
+                    out = (chunk[good] if nbad else chunk).reset_index(drop=True)
                     out["probability"] = scores
                     out["label"] = (scores >= resolved.threshold).astype("int64")
                     result.rows_out += len(out)
