@@ -281,12 +281,23 @@ class Current:
     y_true: np.ndarray | None = None  # ground truth from feedback (NaN where none)
     start: datetime | None = None
     end: datetime | None = None
-    versions: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)  # rows per model version, kept ones
     logged_unseen_rows: int | None = None
+    other_versions: dict[str, int] = field(default_factory=dict)  # rows left out, per version
 
 
-def load_log(url: str, since: timedelta | None, now: datetime | None = None) -> Current:
-    """Logged requests of the window, joined with their feedback (SQLAlchemy, any backend)."""
+def load_log(
+    url: str,
+    since: timedelta | None,
+    now: datetime | None = None,
+    version: str | None = None,
+) -> Current:
+    """Logged requests of the window, joined with their feedback (SQLAlchemy, any backend).
+
+    With `version`, only the predictions that model version made are kept: the score
+    distribution and the live quality belong to one model, and are compared with its own
+    evaluation. The rows of other versions are counted in `other_versions`.
+    """
     import sqlalchemy as sa
 
     from gitml.serve.logdb import feedback, mask_url, normalise_url, predictions
@@ -343,6 +354,11 @@ def load_log(url: str, since: timedelta | None, now: datetime | None = None) -> 
         raise MonitorError(f"prediction log {shown}: cannot read it: {msg}") from None
     finally:
         engine.dispose()
+    other: dict[str, int] = {}
+    if version is not None:
+        mine = (rows["model_version"] == version).to_numpy()
+        other = {str(k): int(v) for k, v in rows.loc[~mine, "model_version"].value_counts().items()}
+        rows = rows.loc[mine].reset_index(drop=True)
     frame = pd.DataFrame.from_records(
         [f if isinstance(f, dict) else json.loads(f) for f in rows["features"]],
         index=range(len(rows)),
@@ -358,6 +374,7 @@ def load_log(url: str, since: timedelta | None, now: datetime | None = None) -> 
         end=now,
         versions={str(k): int(v) for k, v in rows["model_version"].value_counts().items()},
         logged_unseen_rows=sum(1 for u in unseen if u),
+        other_versions=other,
     )
 
 
@@ -442,7 +459,14 @@ def analyse(
         "alarms": [],
         "notes": list(ref.notes),
     }
-    if ref.version and cur.versions and set(cur.versions) != {ref.version}:
+    if cur.other_versions:
+        left_out = ", ".join(f"{k}: {v}" for k, v in sorted(cur.other_versions.items()))
+        report["current"]["other_versions"] = cur.other_versions
+        report["notes"].append(
+            f"left out {sum(cur.other_versions.values())} row(s) that other model versions "
+            f"predicted ({left_out}); this report is about {ref.version}"
+        )
+    elif ref.version and cur.versions and set(cur.versions) != {ref.version}:
         report["notes"].append(
             f"the window holds predictions of {sorted(cur.versions)}; prod is {ref.version}"
         )
@@ -829,7 +853,9 @@ def run(
     else:
         from gitml.serve.logdb import DEFAULT_LOG_URL
 
-        cur = load_log(log_url or DEFAULT_LOG_URL, window)
+        # Judge the prod model on its own predictions (a rollout or rollback leaves older
+        # versions' rows in the window); the workspace reference (no version) takes them all.
+        cur = load_log(log_url or DEFAULT_LOG_URL, window, version=ref.version)
     report = analyse(ref, cur, cfg)
     json_path = write_json(out_dir / "monitoring.json", report)
     md_path = write_atomic(out_dir / "monitoring.md", render_markdown(report))

@@ -503,9 +503,10 @@ def test_a_raw_reference_file_gets_the_derived_features(
 
 @pytest.mark.slow
 def test_the_reference_is_the_prod_models_training_data(
-    workspace: Path, splits: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+    workspace: Path, splits: tuple[pd.DataFrame, pd.DataFrame], scorer: Scorer, tmp_path: Path
 ) -> None:
-    """prod's train.parquet comes from DVC at prod's commit, not from the workspace."""
+    """prod's train.parquet comes from DVC at prod's commit, not from the workspace; from the
+    log, only the rows prod's version predicted are judged."""
     repo = tmp_path / "repo"
     for sub in ("models", "data", "reports", "schema", "params.yaml"):
         src = workspace / sub
@@ -543,6 +544,26 @@ def test_the_reference_is_the_prod_models_training_data(
     )
     assert proc.returncode == 1
     assert "alarm: age: distribution" in proc.stderr
+
+    # A log holding prod's predictions and, after a rollback, another version's on shifted
+    # traffic: the other version's rows are left out (and counted), so no alarm.
+    mine = sample(splits[1], 600, 6)
+    theirs = apply_shift(sample(splits[1], 600, 7), parse_shift("age+10"), np.random.default_rng(1))
+    now = datetime.now(UTC)
+    url = f"sqlite:///{tmp_path / 'versions.db'}"
+    write_log(
+        url,
+        log_rows(mine, scorer.score(mine), now, "v0.1.0")
+        + log_rows(theirs, scorer.score(theirs), now, "v0.2.0"),
+        {},
+    )
+    proc = gitml(repo, "monitor", "--log-db", url, "--out", "out-log")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((repo / "out-log/monitoring.json").read_text())
+    assert report["current"]["rows"] == 600
+    assert report["current"]["model_versions"] == {"v0.1.0": 600}
+    assert report["current"]["other_versions"] == {"v0.2.0": 600}
+    assert any("left out 600 row(s)" in n for n in report["notes"])
 
 
 # --------------------------------------------------------------------------- alert (fake gh)
