@@ -43,6 +43,7 @@ def _log1p_nonneg(col: str) -> Callable[[pd.DataFrame], np.ndarray]:
 
 def _is_married(df: pd.DataFrame) -> np.ndarray:
     col = df["marital_status"]
+    # astype("str"): an all-missing column is stored as float NaN
     married = col.astype("str").str.startswith("Married").to_numpy(dtype="float64")
     return np.where(col.notna().to_numpy(), married, np.nan)  # missing stays missing
 
@@ -81,8 +82,11 @@ def apply(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         if missing:
             raise DataError(f"feature {name!r} needs column(s) {missing}, absent from the data")
         new[name] = feature.compute(df)
-    if not new:
-        return df.copy()
+    if not new or any(name in df.columns for name in new):  # recomputed in place, as before
+        out = df.copy()
+        for name, values in new.items():
+            out[name] = values
+        return out
     # One concat, not one insert per feature: fewer copies on a big table, less overhead on one row.
     return pd.concat([df, pd.DataFrame(new, index=df.index)], axis=1)
 

@@ -115,6 +115,15 @@ def test_input_is_not_modified_and_columns_are_appended_in_order() -> None:
     assert features.apply(df, []).equals(df)
 
 
+def test_applying_twice_recomputes_in_place() -> None:
+    df = pd.DataFrame({"capital_gain": [3.0], "capital_loss": [1.0]})
+    once = features.apply(df, ["net_capital"])
+    stale = once.assign(net_capital=99.0)
+    twice = features.apply(stale, ["net_capital"])
+    assert list(twice.columns) == ["capital_gain", "capital_loss", "net_capital"]
+    assert twice["net_capital"].tolist() == [2.0]
+
+
 def test_integer_inputs_give_float_features() -> None:
     df = pd.DataFrame({"capital_gain": [3, 5], "capital_loss": [1, 10]})
     out = features.apply(df, ["net_capital"])
