@@ -160,7 +160,7 @@ def _wait_for(predicate: Any, timeout: float, what: str) -> None:
 def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget(
     train: pd.DataFrame, study_name: str, tmp_path: Path
 ) -> None:
-    n = 12  # the first process must still be busy when the second one has started
+    n = 6
     repo = _checkout(
         tmp_path,
         train,
@@ -186,9 +186,40 @@ def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    mine = f":{first.pid}"  # the host:pid suffix of the first process's trials
+
+    def first_frozen_in_a_trial() -> bool:
+        """Freeze the first process mid-study; keep it frozen only if it is inside a trial.
+
+        Polling the states and then killing races with the trial finishing in between (seen
+        in CI: the kill landed between two trials). A stopped process cannot finish its trial.
+        """
+        if not _exists(study_name) or not any(
+            t.state == State.COMPLETE for t in trials_of(study_name)
+        ):
+            return False
+        os.killpg(first.pid, signal.SIGSTOP)
+        if not _open_transactions() and any(
+            t.state == State.RUNNING and str(t.user_attrs.get(tune.WORKER_ATTR)).endswith(mine)
+            for t in trials_of(study_name)
+        ):
+            return True
+        os.killpg(first.pid, signal.SIGCONT)
+        return False
+
+    def worker_started_a_trial() -> bool:
+        return any(
+            t.user_attrs.get(tune.WORKER_ATTR) and not t.user_attrs[tune.WORKER_ATTR].endswith(mine)
+            for t in trials_of(study_name)
+        )
+
+    worker: subprocess.Popen[str] | None = None
     try:
-        _wait_for(lambda: _exists(study_name), 60, "the study to be created")
-        # ... a second one joins it, as `gitml tune worker` would from another machine.
+        _wait_for(first_frozen_in_a_trial, 180, "the first process inside its second trial")
+        # ... a second one joins it, as `gitml tune worker` would from another machine. The
+        # first stays frozen meanwhile, so it cannot finish the budget alone while the worker
+        # starts (seen in CI under load). To the worker, frozen and dead look the same: the
+        # heartbeat stops.
         worker = subprocess.Popen(
             ["gitml", "tune", "worker"],
             cwd=repo,
@@ -197,30 +228,8 @@ def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget
             stderr=subprocess.PIPE,
             text=True,
         )
-
-        def first_frozen_in_a_trial() -> bool:
-            """Freeze the first process; keep it frozen only if it is inside a trial.
-
-            Polling the states and then killing races with the trial finishing in between
-            (seen in CI: the kill landed between two trials, so nothing went stale). A
-            stopped process cannot finish its trial, so what we see is what we kill.
-            """
-            states = Counter(t.state for t in trials_of(study_name))
-            if states[State.RUNNING] < 2 or states[State.COMPLETE] < 1:
-                return False
-            os.killpg(first.pid, signal.SIGSTOP)
-            mine = f":{first.pid}"
-            if any(
-                t.state == State.RUNNING
-                and str(t.user_attrs.get(tune.WORKER_ATTR, "")).endswith(mine)
-                for t in trials_of(study_name)
-            ):
-                return True
-            os.killpg(first.pid, signal.SIGCONT)
-            return False
-
         try:
-            _wait_for(first_frozen_in_a_trial, 180, "two trials running at once")
+            _wait_for(worker_started_a_trial, 180, "the worker to start a trial")
         except AssertionError:
             raise AssertionError(
                 f"{Counter(t.state for t in trials_of(study_name))}; first process: "
@@ -228,10 +237,12 @@ def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget
             ) from None
         os.killpg(first.pid, signal.SIGKILL)  # kill -9, in the middle of a trial
         first.wait()
-        stdout, stderr = worker.communicate(timeout=180)
+        stdout, stderr = worker.communicate(timeout=300)
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
+        if worker is not None and worker.poll() is None:
+            worker.kill()
     assert worker.returncode == 0, f"stdout:\n{stdout}\nstderr:\n{stderr}"
 
     trials = trials_of(study_name)
@@ -256,6 +267,26 @@ def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget
     assert len(trials_of(study_name)) == len(trials), rerun.stdout
     summary = yaml.safe_load((repo / "reports" / "tune" / "summary.json").read_text())
     assert summary["n_failed"] == 1 and summary["n_trials"] == len(trials)
+
+
+def _open_transactions() -> int:
+    """Sessions inside a transaction: one frozen there would hold its row locks and block the
+    other worker until the kill, so the test freezes the first process only outside one."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(DB_URL)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "select count(*) from pg_stat_activity where datname = current_database()"
+                        " and state like 'idle in transaction%' and pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
 
 
 def _exists(name: str) -> bool:
