@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+from bench.workspace import deep_update  # one copy: bench merges params overrides the same way
 
 from gitml.config import DataConfig
 from gitml.ingest import normalise, read_source
@@ -59,16 +60,6 @@ def adult() -> pd.DataFrame:
 def adult_sample(adult: pd.DataFrame) -> pd.DataFrame:
     """2,000 rows, seeded: big enough for every rule and both classes in every fold."""
     return adult.sample(n=2000, random_state=0).reset_index(drop=True)
-
-
-def deep_update(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_update(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def make_repo(
