@@ -241,16 +241,17 @@ def tuned_vs_default(ws: Workspace) -> dict[str, Any]:
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
-    from gitml import models
     from gitml.config import load_params
-    from gitml.model_io import load_model
+    from gitml.core import models
+    from gitml.core.model_io import load_model
+    from gitml.pipeline import dataset
 
     a = ws.primary()
     params = load_params(a.path / "params.yaml")
     train = pd.read_parquet(a.path / "data" / "features" / "train.parquet")
     test = pd.read_parquet(a.path / "data" / "features" / "test.parquet")
-    X, y, cols = models.split_xy(train, params.data, params.split)
-    X_test, y_test, _ = models.split_xy(test, params.data, params.split)
+    X, y, cols = dataset.split_xy(train, params.data, params.split)
+    X_test, y_test, _ = dataset.split_xy(test, params.data, params.split)
 
     start = time.perf_counter()
     default = models.build("hist_gradient_boosting", {}, cols, params.train.seed).fit(X, y)

@@ -67,14 +67,14 @@ def _skipped(note: str, goal: str) -> dict[str, Any]:
 
 
 def _train(ws: Workspace) -> tuple[Any, Any, Any, Any]:
-    from gitml import models
     from gitml.config import load_params
-    from gitml.io import read_parquet
+    from gitml.io.files import read_parquet
+    from gitml.pipeline import dataset
 
     a = ws.primary()
     params = load_params(a.path / "params.yaml")
     train = read_parquet(a.path / "data" / "features" / "train.parquet")
-    X, y, cols = models.split_xy(train, params.data, params.split)
+    X, y, cols = dataset.split_xy(train, params.data, params.split)
     return params, X, y, cols
 
 
@@ -124,7 +124,8 @@ def tpe_vs_random(ws: Workspace) -> dict[str, Any]:
     import optuna
     from sklearn.model_selection import RandomizedSearchCV
 
-    from gitml import models, tune
+    from gitml.core import models
+    from gitml.pipeline import tune
 
     params, X, y, cols = _train(ws)
     budget, seeds = (5, [0, 1, 2]) if ws.quick else (40, [0, 1, 2, 3, 4])
@@ -190,14 +191,15 @@ def tpe_vs_random(ws: Workspace) -> dict[str, Any]:
 def workers_postgres(ws: Workspace) -> dict[str, Any]:
     import optuna
 
-    from gitml import dburl, tune
     from gitml.config import TuneConfig
+    from gitml.io import dburl
+    from gitml.pipeline import tune
 
     if "workers" not in TuneConfig.model_fields:
         return _skipped("the benchmarked commit has no tune.workers", f"≥ {WORKERS_GOAL}x")
     params, _, _, _ = _train(ws)
     a = ws.primary()
-    from gitml.io import read_parquet
+    from gitml.io.files import read_parquet
 
     train = read_parquet(a.path / "data" / "features" / "train.parquet")
     n_trials = 6 if ws.quick else 40

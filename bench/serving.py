@@ -78,7 +78,7 @@ async def _hammer(url: str, rows: list[dict[str, Any]], total: int) -> tuple[int
 def serve_latency(ws: Workspace) -> dict[str, Any]:
     import httpx
 
-    from gitml import features
+    from gitml.core import features
     from gitml.serve.requests import to_frame
     from gitml.serve.resolve import resolve
 
@@ -170,8 +170,8 @@ def _metric(text: str, name: str) -> float | None:
 
 
 def batch_predict(ws: Workspace) -> dict[str, Any]:
-    from gitml import features
-    from gitml import predict as batch
+    from gitml.core import features
+    from gitml.serve import predict as batch
     from gitml.serve.resolve import resolve
 
     clone = ws.primary().path

@@ -197,7 +197,7 @@ class Workspace:
         """The quick mode's raw data: a seeded 2,000-row sample of the built-in set."""
         if self._sample is None:
             from gitml.config import DataConfig
-            from gitml.ingest import normalise, read_source
+            from gitml.pipeline.ingest import normalise, read_source
 
             cfg = DataConfig()
             full = normalise(read_source(cfg), cfg)

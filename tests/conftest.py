@@ -16,7 +16,7 @@ import yaml
 from bench.workspace import deep_update  # one copy: bench merges params overrides the same way
 
 from gitml.config import DataConfig
-from gitml.ingest import normalise, read_source
+from gitml.pipeline.ingest import normalise, read_source
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from gitml import promote, registry
 from gitml.config import Params, PromotionConfig
 from gitml.errors import ConfigError, DataError
+from gitml.registry import promote
+from gitml.registry import versions as registry
 from tests.conftest import ROOT, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("promotion")]

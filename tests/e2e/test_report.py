@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from gitml.report import make_report, render
+from gitml.review import make_report, render
 from tests.conftest import ROOT, make_repo, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
@@ -275,7 +275,7 @@ def test_images_for_publish_users(repo: Path, tmp_path: Path) -> None:
 def test_verdict_falls_back_to_the_metric_delta_without_the_gate(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "gitml.promote", None)  # `import gitml.promote` fails
+    monkeypatch.setitem(sys.modules, "gitml.registry.promote", None)  # `import gitml.promote` fails
     report = make_report(repo, "main", "reproduced", check_stale=False)
     assert report.gate is None
     line = render.verdict_line(report)
@@ -283,12 +283,12 @@ def test_verdict_falls_back_to_the_metric_delta_without_the_gate(
 
 
 def test_verdict_uses_the_promotion_gate(repo: Path) -> None:
-    pytest.importorskip("gitml.promote")
+    pytest.importorskip("gitml.registry.promote")
     report = make_report(repo, "main", "reproduced", check_stale=False)
     assert report.gate is not None
     assert "**Promotion gate**" in render.verdict_line(report)
-    from gitml import promote
     from gitml.config import load_params
+    from gitml.registry import promote
 
     # the gate's own answer for this candidate (no prod yet in this repo)
     cfg = load_params(repo / "params.yaml").promotion

@@ -29,11 +29,12 @@ from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
-from gitml import features, monitor
+from gitml import monitor
 from gitml.cli import app
 from gitml.config import MonitorConfig, Params
+from gitml.core import features
+from gitml.monitor.shift import apply_shift, parse_shift
 from gitml.serve import logdb
-from gitml.shift import apply_shift, parse_shift
 from tests.conftest import ROOT, run, tool_env
 
 pytestmark = pytest.mark.xdist_group("monitor")
@@ -432,7 +433,7 @@ def test_an_empty_window_gives_no_verdict(
 def test_the_contract_counts_bad_types_ranges_and_nulls_not_new_categories(
     splits: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
-    from gitml import schema
+    from gitml.core import schema
 
     contract = schema.load(ROOT / "schema/adult.schema.yaml")
     rows = sample(splits[1], 200, 7).astype({"hours_per_week": "object"})

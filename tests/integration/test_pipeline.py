@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from gitml import features, models
 from gitml.config import load_params
-from gitml.model_io import load_model
+from gitml.core import features
+from gitml.core.model_io import load_model
+from gitml.pipeline import dataset
 from tests.conftest import make_repo, run, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline")]
@@ -169,7 +170,7 @@ def trained(pipeline: Path) -> tuple[object, pd.DataFrame, object]:
 
 def _score(trained: tuple[object, pd.DataFrame, object], raw: pd.DataFrame) -> np.ndarray:
     model, _, params = trained
-    X, _, _ = models.split_xy(
+    X, _, _ = dataset.split_xy(
         features.apply(raw, params.features.derived), params.data, params.split
     )  # type: ignore[attr-defined]
     return model.predict_proba(X)[:, 1]  # type: ignore[attr-defined]

@@ -23,10 +23,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from gitml import dburl, features, tune
 from gitml.config import DataConfig, SplitConfig, TuneConfig
+from gitml.core import features
 from gitml.errors import ConfigError
-from gitml.io import write_parquet
+from gitml.io import dburl
+from gitml.io.files import write_parquet
+from gitml.pipeline import tune
 from tests.conftest import ROOT, run, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scaling")]

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gitml.config import Params, TuneConfig, load_params
+from gitml.core.features import REGISTRY
 from gitml.errors import ConfigError
-from gitml.features import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
 # The committed params.yaml spells out every key of every section (its header says so); it is

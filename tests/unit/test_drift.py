@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gitml import drift
+from gitml.monitor import drift
 
 pytestmark = pytest.mark.xdist_group("monitor")
 

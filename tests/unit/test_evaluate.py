@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gitml import evaluate, features, models
 from gitml.config import Params
+from gitml.core import features, models
+from gitml.core.model_io import save_model
 from gitml.errors import DataError
-from gitml.io import read_json, read_parquet
-from gitml.model_io import save_model
+from gitml.io.files import read_json, read_parquet
+from gitml.pipeline import dataset, evaluate
 
 # 8 rows. Negatives score 0.1 0.2 0.3 0.6; positives 0.4 0.7 0.8 0.9.
 Y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
@@ -136,7 +137,7 @@ def trained(
     p = Params.model_validate({"evaluate": {"permutation_repeats": 1, "top_features": 5}})
     data = features.apply(adult_sample, p.features.derived)
     train, test = data.iloc[:1500], data.iloc[1500:].reset_index(drop=True)
-    X, y, cols = models.split_xy(train, p.data, p.split)
+    X, y, cols = dataset.split_xy(train, p.data, p.split)
     model = models.build("logistic_regression", {"C": 1.0}, cols, seed=0).fit(X, y)
     path = tmp_path_factory.mktemp("model") / "model.skops"
     sha = save_model(model, path)

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitml import features
+from gitml.core import features
 from gitml.errors import DataError
-from gitml.io import read_parquet
+from gitml.io.files import read_parquet
+from gitml.pipeline import featurize
 
 ALL = sorted(features.REGISTRY)
 MARITAL = ["Married-civ-spouse", "Married-AF-spouse", "Never-married", "Divorced", "Widowed"]
@@ -92,7 +93,7 @@ def test_an_entirely_missing_text_column_gives_missing_not_a_crash() -> None:
     # ingest stores a column with no present value as float64 NaN (nothing says it is text), so
     # a small batch (or one request) without marital_status arrives like this.
     from gitml.config import DataConfig
-    from gitml.ingest import normalise
+    from gitml.pipeline.ingest import normalise
 
     raw = pd.DataFrame({"marital_status": ["?", ""], "income": [">50K", "<=50K"]})
     batch = normalise(raw, DataConfig())
@@ -166,7 +167,7 @@ def test_featurize_on_real_rows_is_row_wise(adult_sample: pd.DataFrame) -> None:
 
 def test_run_writes_one_file_per_split(tmp_path: Path) -> None:
     df = pd.DataFrame({"capital_gain": [1.0, 2.0], "capital_loss": [0.0, 1.0]})
-    paths = features.run(["net_capital"], {"train": df, "test": df.head(1)}, tmp_path)
+    paths = featurize.run(["net_capital"], {"train": df, "test": df.head(1)}, tmp_path)
     assert set(paths) == {"train", "test"}
     assert read_parquet(paths["train"])["net_capital"].tolist() == [1.0, 1.0]
     assert read_parquet(paths["test"])["net_capital"].tolist() == [1.0]

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitml import ingest
 from gitml.config import DataConfig
 from gitml.errors import DataError
-from gitml.io import read_parquet
+from gitml.io.files import read_parquet
+from gitml.pipeline import ingest
 
 
 def cfg(tmp: Path | None = None, name: str = "raw.csv", **kw: object) -> DataConfig:

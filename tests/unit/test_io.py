@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gitml import io
 from gitml.errors import DataError
+from gitml.io import files as io
 
 
 def leftovers(folder: Path, keep: set[str]) -> list[str]:

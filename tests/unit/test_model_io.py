@@ -18,10 +18,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from gitml import model_io, models
 from gitml.config import DataConfig, SplitConfig
+from gitml.core import model_io, models
 from gitml.errors import DataError
-from gitml.io import file_sha256
+from gitml.io.files import file_sha256
+from gitml.pipeline import dataset
 
 FAST: dict[str, dict[str, Any]] = {
     "hist_gradient_boosting": {"max_iter": 10},
@@ -46,7 +47,7 @@ class Doubler(TransformerMixin, BaseEstimator):
 
 @pytest.fixture(scope="module")
 def data(adult_sample: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, models.Columns]:
-    return models.split_xy(adult_sample, DataConfig(), SplitConfig())
+    return dataset.split_xy(adult_sample, DataConfig(), SplitConfig())
 
 
 @pytest.fixture(scope="module", params=sorted(models.FAMILIES))

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from gitml import models
 from gitml.config import DataConfig, SplitConfig
+from gitml.core import models
 from gitml.errors import DataError
+from gitml.pipeline import dataset
 
 DATA = DataConfig()
 FAST: dict[str, dict[str, Any]] = {
@@ -22,11 +23,11 @@ FAST: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def xy(adult_sample: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, models.Columns]:
-    return models.split_xy(adult_sample, DATA, SplitConfig())
+    return dataset.split_xy(adult_sample, DATA, SplitConfig())
 
 
 def test_split_xy_label_and_columns(adult_sample: pd.DataFrame) -> None:
-    X, y, cols = models.split_xy(adult_sample, DATA, SplitConfig())
+    X, y, cols = dataset.split_xy(adult_sample, DATA, SplitConfig())
     assert "income" not in X.columns
     assert y.dtype == np.int64
     assert set(np.unique(y)) == {0, 1}
@@ -53,9 +54,9 @@ def test_split_xy_leaves_out_group_and_time_columns() -> None:
         }
     )
     # config names are normalised like column names
-    X, y, cols = models.split_xy(df, DATA, SplitConfig(group_column="Household"))
+    X, y, cols = dataset.split_xy(df, DATA, SplitConfig(group_column="Household"))
     assert list(X.columns) == ["when", "x"]
-    X, y, cols = models.split_xy(df, DATA, SplitConfig(time_column="when"))
+    X, y, cols = dataset.split_xy(df, DATA, SplitConfig(time_column="when"))
     assert list(X.columns) == ["household", "x"]
     assert cols == models.Columns(["x"], ["household"])
     assert y.tolist() == [1, 0]
@@ -63,7 +64,7 @@ def test_split_xy_leaves_out_group_and_time_columns() -> None:
 
 def test_positive_class_decides_the_label() -> None:
     df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "income": ["yes", "no", "yes"]})
-    _, y, _ = models.split_xy(df, DataConfig(positive_class="no"), SplitConfig())
+    _, y, _ = dataset.split_xy(df, DataConfig(positive_class="no"), SplitConfig())
     assert y.tolist() == [0, 1, 0]
 
 

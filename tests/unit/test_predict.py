@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gitml.errors import ConfigError
-from gitml.predict import _fmt, validate_chunk
+from gitml.serve.predict import _fmt, validate_chunk
 from gitml.serve.requests import ColumnSpec
 
 pytestmark = pytest.mark.xdist_group("serving")

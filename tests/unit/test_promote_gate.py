@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gitml.config import PromotionConfig, load_params
 from gitml.errors import ConfigError, DataError
-from gitml.promote import LOWER_IS_BETTER, Evaluation, gate, render_markdown, worsening
+from gitml.registry.promote import LOWER_IS_BETTER, Evaluation, gate, render_markdown, worsening
 
 pytestmark = pytest.mark.xdist_group("promotion")
 

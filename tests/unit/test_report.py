@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from gitml.report.compare import (
+from gitml.review.compare import (
     ABSENT,
     GRID,
     Curve,
@@ -19,8 +19,8 @@ from gitml.report.compare import (
     resample_roc,
     run_url,
 )
-from gitml.report.render import mermaid
-from gitml.report.stale import _stale_from_status
+from gitml.review.render import mermaid
+from gitml.review.stale import _stale_from_status
 
 pytestmark = pytest.mark.xdist_group("report")
 

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gitml import remote, synth, tune
 from gitml.config import DataConfig, SplitConfig, TuneConfig
 from gitml.errors import ConfigError, GitmlError
+from gitml.pipeline import tune
+from gitml.scale import remote, synth
 
 pytestmark = pytest.mark.xdist_group("scaling")
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from gitml import schema
+from gitml.core import schema
 from gitml.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

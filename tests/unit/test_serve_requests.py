@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from gitml import schema
+from gitml.core import schema
 from gitml.errors import ConfigError
 from gitml.serve import logdb
 from gitml.serve.requests import column_specs, example_row, request_model, to_frame

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from gitml.errors import ConfigError, DataError
-from gitml.shift import Shift, apply_shift, parse_shift
+from gitml.monitor.shift import Shift, apply_shift, parse_shift
 
 pytestmark = pytest.mark.xdist_group("serving")
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gitml import split
 from gitml.config import DataConfig, SplitConfig
 from gitml.errors import DataError
-from gitml.io import read_parquet
+from gitml.io.files import read_parquet
+from gitml.pipeline import split
 
 DATA = DataConfig()
 

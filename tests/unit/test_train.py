@@ -11,11 +11,12 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gitml import features, train
 from gitml.config import Params
+from gitml.core import features
+from gitml.core.model_io import load_model
 from gitml.errors import GitmlError
-from gitml.io import file_sha256, read_json
-from gitml.model_io import load_model
+from gitml.io.files import file_sha256, read_json
+from gitml.pipeline import train
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schema" / "adult.schema.yaml"

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gitml import tune
 from gitml.config import DataConfig, SplitConfig, TuneConfig
 from gitml.errors import ConfigError
-from gitml.io import read_json
+from gitml.io.files import read_json
+from gitml.pipeline import tune
 
 DATA = DataConfig()
 # Small ranges and tiny models: the search logic is under test, not the models.

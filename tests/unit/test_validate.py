@@ -11,9 +11,10 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from gitml import schema, validate
 from gitml.config import DataConfig, ValidateConfig
-from gitml.io import read_json, read_parquet
+from gitml.core import schema
+from gitml.io.files import read_json, read_parquet
+from gitml.pipeline import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / "schema" / "adult.schema.yaml"

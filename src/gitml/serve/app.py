@@ -27,7 +27,8 @@ from prometheus_client import (
 from pydantic import BaseModel, Discriminator, Field, Tag
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gitml import __version__, features
+from gitml import __version__
+from gitml.core import features
 from gitml.serve.logdb import DEFAULT_LOG_URL, PredictionLog
 from gitml.serve.requests import request_model, to_frame
 from gitml.serve.resolve import ResolvedModel

@@ -17,8 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gitml.dburl import mask_url, normalise_url
 from gitml.errors import ConfigError
+from gitml.io.dburl import mask_url, normalise_url
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,12 @@ from typing import Any
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from gitml import layout, registry
+from gitml import layout
 from gitml.config import load_params
+from gitml.core.model_io import load_model
+from gitml.core.schema import load as load_schema
 from gitml.errors import ConfigError, DataError
-from gitml.model_io import load_model
-from gitml.schema import load as load_schema
+from gitml.registry import versions as registry
 from gitml.serve.requests import ColumnSpec, column_specs, example_row
 
 WORKSPACE = "workspace"

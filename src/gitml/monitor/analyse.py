@@ -1,0 +1,305 @@
+"""The comparison of the window with the reference: drift, data contract and live quality."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gitml.config import MonitorConfig
+from gitml.errors import GitmlError
+from gitml.monitor import drift
+from gitml.monitor.common import SCORE, MonitorError
+from gitml.monitor.common import rounded as _num
+from gitml.monitor.current import Current
+from gitml.monitor.reference import Reference
+
+
+def featurize(cur: Current, ref: Reference) -> pd.DataFrame:
+    """The current rows with the model's derived features, numeric columns as float64."""
+    from gitml.core import features
+
+    kinds = ref.columns
+    derived = list(ref.meta.get("derived_features", []))
+    inputs = [c for c in kinds if c not in derived]
+    missing = [c for c in inputs if c not in cur.frame.columns]
+    if missing:
+        raise MonitorError(
+            f"{cur.source}: lacks the model's input column(s) {missing}; "
+            f"expected the raw request columns {inputs}"
+        )
+    frame = cur.frame.copy()
+    for c in inputs:
+        if kinds[c] == "numeric":
+            frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+    try:
+        return features.apply(frame, derived)
+    except GitmlError as exc:
+        raise MonitorError(f"{cur.source}: {exc}") from None
+
+
+def analyse(
+    ref: Reference,
+    cur: Current,
+    cfg: MonitorConfig,
+    profiles: dict[str, drift.Profile] | None = None,
+) -> dict[str, Any]:
+    """Compare the window with the reference; return the report (monitoring.json)."""
+    kinds = ref.columns
+    report: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "reference": {
+            "source": ref.source,
+            "version": ref.version,
+            "commit": ref.commit,
+            "rows": len(ref.frame),
+        },
+        "current": {
+            "source": cur.source,
+            "rows": len(cur.frame),
+            "window_start": cur.start.isoformat(timespec="seconds") if cur.start else None,
+            "window_end": cur.end.isoformat(timespec="seconds") if cur.end else None,
+            "model_versions": cur.versions,
+            "logged_unseen_rows": cur.logged_unseen_rows,
+        },
+        "rule": {},
+        "features": [],
+        "prediction": None,
+        "quality": None,
+        "contract": None,
+        "alarms": [],
+        "notes": list(ref.notes),
+    }
+    if cur.other_versions:
+        left_out = ", ".join(f"{k}: {v}" for k, v in sorted(cur.other_versions.items()))
+        report["current"]["other_versions"] = cur.other_versions
+        report["notes"].append(
+            f"left out {sum(cur.other_versions.values())} row(s) that other model versions "
+            f"predicted ({left_out}); this report is about {ref.version}"
+        )
+    elif ref.version and cur.versions and set(cur.versions) != {ref.version}:
+        report["notes"].append(
+            f"the window holds predictions of {sorted(cur.versions)}; prod is {ref.version}"
+        )
+    if len(cur.frame) < cfg.min_rows:
+        report["status"] = "insufficient_data"
+        report["alarm"] = False
+        report["notes"].append(
+            f"only {len(cur.frame)} row(s) in the window (monitor.min_rows = {cfg.min_rows}): "
+            "no verdict; widen --since or wait for traffic"
+        )
+        return report
+
+    current = featurize(cur, ref)
+    if profiles is None:
+        profiles = reference_profiles(ref, cfg)
+    results = {c: drift.compare(profiles[c], current[c], cfg.min_expected) for c in kinds}
+
+    score_drift = None
+    if cur.scores is not None and ref.scores is not None:
+        score_drift = drift.compare(
+            drift.profile(pd.Series(ref.scores, name=SCORE), "numeric", cfg.bins),
+            pd.Series(cur.scores, name=SCORE),
+        )
+    elif cur.scores is not None:
+        report["notes"].append("no reference score distribution: prediction drift not tested")
+
+    # Bonferroni over every test that yields a p-value in this run.
+    n_tests = sum(r.p_value is not None for r in results.values()) + len(results)
+    n_tests += score_drift is not None and score_drift.p_value is not None
+    p_floor = cfg.alpha / max(n_tests, 1)
+    report["rule"] = {
+        "alpha": cfg.alpha,
+        "tests": n_tests,
+        "p_threshold": _num(p_floor),
+        "psi_threshold": cfg.psi_threshold,
+        "missing_rate_delta": cfg.missing_rate_delta,
+        "max_unseen_share": cfg.max_unseen_share,
+        "text": (
+            f"a distribution alarms when p < {cfg.alpha} / {n_tests} tests = {p_floor:.2g} "
+            f"(Bonferroni) AND PSI ≥ {cfg.psi_threshold}; a missing rate when p < {p_floor:.2g} "
+            f"AND it changed by ≥ {cfg.missing_rate_delta}; unseen categories when more than "
+            f"{cfg.max_unseen_share:.1%} of rows have one"
+        ),
+    }
+    alarms: list[str] = report["alarms"]
+    for name, r in results.items():
+        entry = _feature_entry(r, cfg, p_floor)
+        alarms += [f"{name}: {a}" for a in entry["alarms"]]
+        report["features"].append(entry)
+    if score_drift is not None:
+        entry = _feature_entry(score_drift, cfg, p_floor)
+        entry["alarms"] = [a for a in entry["alarms"] if a.startswith("distribution")]
+        alarms += [f"prediction score: {a}" for a in entry["alarms"]]
+        report["prediction"] = entry
+
+    if ref.schema is not None:
+        report["contract"] = contract_violations(ref.schema, cur.frame, ref.meta.get("target"))
+        share = report["contract"]["share"]
+        if share > cfg.max_invalid_share:
+            worst = ", ".join(
+                f"{c} ({v['rows']})" for c, v in report["contract"]["columns"].items()
+            )
+            alarms.append(
+                f"data contract: {share:.1%} of rows break the schema "
+                f"(> {cfg.max_invalid_share:.1%}): {worst}"
+            )
+
+    report["quality"] = live_quality(ref, cur, cfg)
+    if report["quality"]:
+        alarms += [f"live quality: {a}" for a in report["quality"]["alarms"]]
+        report["notes"] += report["quality"].pop("notes")
+    report["alarm"] = bool(alarms)
+    report["status"] = "alarm" if alarms else "ok"
+    return report
+
+
+def reference_profiles(ref: Reference, cfg: MonitorConfig) -> dict[str, drift.Profile]:
+    missing = [c for c in ref.columns if c not in ref.frame.columns]
+    if missing:
+        raise MonitorError(
+            f"{ref.source}: lacks the model feature column(s) {missing}; is it the training "
+            "features file (data/features/train.parquet) of this model?"
+        )
+    return {c: drift.profile(ref.frame[c], k, cfg.bins) for c, k in ref.columns.items()}
+
+
+def _feature_entry(r: drift.ColumnDrift, cfg: MonitorConfig, p_floor: float) -> dict[str, Any]:
+    flags = []
+    if r.p_value is not None and r.p_value < p_floor and (r.psi or 0.0) >= cfg.psi_threshold:
+        flags.append(
+            f"distribution ({r.test} p = {r.p_value:.2g} < {p_floor:.2g}, "
+            f"PSI {r.psi:.3f} ≥ {cfg.psi_threshold})"
+        )
+    delta = r.cur_missing_rate - r.ref_missing_rate
+    if (
+        r.missing_p_value is not None
+        and r.missing_p_value < p_floor
+        and abs(delta) >= cfg.missing_rate_delta
+    ):
+        flags.append(
+            f"missing rate {r.ref_missing_rate:.1%} → {r.cur_missing_rate:.1%} "
+            f"(p = {r.missing_p_value:.2g})"
+        )
+    if r.unseen_share > cfg.max_unseen_share:
+        flags.append(
+            f"{r.unseen_share:.1%} of rows have a category unseen in training "
+            f"({', '.join(r.unseen_values[:5])}{', …' if len(r.unseen_values) > 5 else ''})"
+        )
+    return {
+        "name": r.name,
+        "kind": r.kind,
+        "test": r.test,
+        "statistic": _num(r.statistic),
+        "p_value": _num(r.p_value),
+        "psi": _num(r.psi),
+        "ref_missing_rate": _num(r.ref_missing_rate),
+        "cur_missing_rate": _num(r.cur_missing_rate),
+        "missing_p_value": _num(r.missing_p_value),
+        "unseen_share": _num(r.unseen_share),
+        "unseen_values": r.unseen_values,
+        "rows": r.rows,
+        "bins": r.bins,
+        "ref_shares": [_num(x, 4) for x in r.ref_shares],
+        "cur_shares": [_num(x, 4) for x in r.cur_shares],
+        "alarms": flags,
+    }
+
+
+def contract_violations(schema: Any, frame: pd.DataFrame, target: str | None) -> dict[str, Any]:
+    """Rows of the window that break the data contract (types, ranges, nullability).
+
+    The allowed-categories (`isin`) checks are left out: serving accepts an unseen category
+    (the model's encoder handles it) and the monitor reports those separately.
+    """
+    import pandera.pandas as pa
+
+    names = [c for c in schema.columns if c != target and c in frame.columns]
+    checked = pa.DataFrameSchema(
+        {
+            n: schema.columns[n].set_checks(
+                [c for c in schema.columns[n].checks if c.name != "isin"]
+            )
+            for n in names
+        },
+        coerce=schema.coerce,
+    )
+    out: dict[str, Any] = {"rows": len(frame), "invalid_rows": 0, "share": 0.0, "columns": {}}
+    try:
+        checked.validate(frame[names].reset_index(drop=True), lazy=True)
+        return out
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    bad: set[int] = set()
+    for column, group in cases.groupby("column", sort=True):
+        rows = {int(i) for i in group["index"] if i is not None and not pd.isna(i)}
+        bad |= rows or set(range(len(frame)))  # no row index: the whole column failed
+        rule = group["check"].astype("str").str.replace(r"^coerce_dtype", "dtype", regex=True)
+        typed = rule.str.startswith("dtype(")
+        if typed.any():  # a value of the wrong type also crashes the range check: say it once
+            group, rule = group[typed], rule[typed]
+        rules = sorted(set(rule))
+        examples = [str(v) for v in group["failure_case"].drop_duplicates()[:3]]
+        out["columns"][str(column)] = {
+            "rows": len(rows) or len(frame),
+            "rules": rules,
+            "examples": examples,
+        }
+    out["invalid_rows"] = len(bad)
+    out["share"] = _num(len(bad) / len(frame)) if len(frame) else 0.0
+    return out
+
+
+def live_quality(ref: Reference, cur: Current, cfg: MonitorConfig) -> dict[str, Any] | None:
+    """ROC-AUC, accuracy and calibration error on the rows with ground truth, against the
+    model's evaluation on the test split."""
+    from sklearn import metrics as skm
+
+    if cur.y_true is None or cur.scores is None:
+        return None
+    has = ~np.isnan(cur.y_true)
+    n = int(has.sum())
+    out: dict[str, Any] = {"rows": n, "live": {}, "evaluation": {}, "alarms": [], "notes": []}
+    if n < cfg.min_feedback_rows:
+        out["notes"].append(
+            f"{n} row(s) with feedback (monitor.min_feedback_rows = {cfg.min_feedback_rows}): "
+            "live quality not judged"
+        )
+        return out
+    y = cur.y_true[has].astype("int64")
+    s = cur.scores[has]
+    labels = cur.labels[has] if cur.labels is not None else (s >= 0.5).astype("int64")
+    live: dict[str, float | None] = {
+        "accuracy": _num(float(skm.accuracy_score(y, labels))),
+        "calibration_error": _num(drift.expected_calibration_error(y, s, cfg.calibration_bins)),
+        "roc_auc": _num(float(skm.roc_auc_score(y, s))) if 0 < y.sum() < len(y) else None,
+    }
+    if live["roc_auc"] is None:
+        out["notes"].append("feedback has one class only: live ROC-AUC undefined")
+    evaluation: dict[str, float | None] = {
+        "roc_auc": (ref.metrics or {}).get("roc_auc"),
+        "accuracy": (ref.metrics or {}).get("accuracy"),
+        "calibration_error": None,
+    }
+    if ref.scores is not None and ref.y_true is not None and len(ref.y_true):
+        evaluation["calibration_error"] = _num(
+            drift.expected_calibration_error(ref.y_true, ref.scores, cfg.calibration_bins)
+        )
+    out["live"], out["evaluation"] = live, evaluation
+    limits = {
+        "roc_auc": cfg.max_roc_auc_drop,
+        "accuracy": cfg.max_accuracy_drop,
+    }
+    for metric, limit in limits.items():
+        lv, ev = live[metric], evaluation[metric]
+        if lv is not None and ev is not None and ev - lv > limit:
+            out["alarms"].append(f"{metric} {lv:.4f} vs {ev:.4f} at evaluation (drop > {limit})")
+    lv, ev = live["calibration_error"], evaluation["calibration_error"]
+    if lv is not None and lv - (ev or 0.0) > cfg.max_calibration_error_increase:
+        out["alarms"].append(
+            f"calibration error {lv:.4f} vs {ev or 0.0:.4f} at evaluation "
+            f"(increase > {cfg.max_calibration_error_increase})"
+        )
+    return out

@@ -1,0 +1,140 @@
+"""The current window of the monitor: the rows the model saw (prediction log or a file)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gitml.monitor.common import SCORE, MonitorError
+from gitml.monitor.reference import _read_table
+
+
+@dataclass
+class Current:
+    """The rows the model saw in the window, raw (before featurize)."""
+
+    frame: pd.DataFrame
+    source: str
+    scores: np.ndarray | None = None
+    labels: np.ndarray | None = None  # predicted 0/1 at the model's threshold
+    y_true: np.ndarray | None = None  # ground truth from feedback (NaN where none)
+    start: datetime | None = None
+    end: datetime | None = None
+    versions: dict[str, int] = field(default_factory=dict)  # rows per model version, kept ones
+    logged_unseen_rows: int | None = None
+    other_versions: dict[str, int] = field(default_factory=dict)  # rows left out, per version
+
+
+def load_log(
+    url: str,
+    since: timedelta | None,
+    now: datetime | None = None,
+    version: str | None = None,
+) -> Current:
+    """Logged requests of the window, joined with their feedback (SQLAlchemy, any backend).
+
+    With `version`, only the predictions that model version made are kept: the score
+    distribution and the live quality belong to one model, and are compared with its own
+    evaluation. The rows of other versions are counted in `other_versions`.
+    """
+    import sqlalchemy as sa
+
+    from gitml.serve.logdb import feedback, mask_url, normalise_url, predictions
+
+    now = now or datetime.now(UTC)
+    start = now - since if since is not None else None
+    shown = mask_url(url)
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise MonitorError(
+            f"--log-db {shown!r} is not a database URL; e.g. sqlite:///logs/predictions.db or "
+            "postgresql://user@host:5432/db"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database or ""
+        if db in ("", ":memory:") or not Path(db).exists():
+            raise MonitorError(
+                f"prediction log {shown}: no such database file; start `gitml serve` (it "
+                "creates it) or pass --log-db URL / --current FILE"
+            )
+    query = (
+        sa.select(
+            predictions.c.created_at,
+            predictions.c.model_version,
+            predictions.c.features,
+            predictions.c.score,
+            predictions.c.label,
+            predictions.c.unseen,
+            feedback.c.label.label("y_true"),
+        )
+        .select_from(predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id))
+        .where(predictions.c.created_at <= now)
+        .order_by(predictions.c.created_at, predictions.c.id)
+    )
+    if start is not None:
+        query = query.where(predictions.c.created_at >= start)
+    try:
+        engine = sa.create_engine(normalise_url(url))
+    except Exception as exc:  # a missing driver, a bad option
+        raise MonitorError(f"prediction log {shown}: {exc}") from None
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(predictions.name):
+                raise MonitorError(
+                    f"prediction log {shown}: has no '{predictions.name}' table; "
+                    "is this the database `gitml serve --log-db` writes to?"
+                )
+            rows = pd.read_sql(query, conn)
+    except sa.exc.SQLAlchemyError as exc:
+        # the driver's own message (DBAPIError.orig), without SQLAlchemy's SQL echo
+        text = str(getattr(exc, "orig", None) or exc).strip()
+        msg = text.splitlines()[0] if text else type(exc).__name__
+        raise MonitorError(f"prediction log {shown}: cannot read it: {msg}") from None
+    finally:
+        engine.dispose()
+    other: dict[str, int] = {}
+    if version is not None:
+        mine = (rows["model_version"] == version).to_numpy()
+        other = {str(k): int(v) for k, v in rows.loc[~mine, "model_version"].value_counts().items()}
+        rows = rows.loc[mine].reset_index(drop=True)
+    frame = pd.DataFrame.from_records(
+        [f if isinstance(f, dict) else json.loads(f) for f in rows["features"]],
+        index=range(len(rows)),
+    )
+    unseen = [u if isinstance(u, list) else json.loads(u or "[]") for u in rows["unseen"]]
+    return Current(
+        frame=frame,
+        source=f"prediction log {shown}",
+        scores=rows["score"].to_numpy("float64"),
+        labels=rows["label"].to_numpy("int64"),
+        y_true=pd.to_numeric(rows["y_true"], errors="coerce").to_numpy("float64"),
+        start=start,
+        end=now,
+        versions={str(k): int(v) for k, v in rows["model_version"].value_counts().items()},
+        logged_unseen_rows=sum(1 for u in unseen if u),
+        other_versions=other,
+    )
+
+
+def load_file(path: Path, meta: dict[str, Any]) -> Current:
+    """Raw input rows from a file; a `score` column (and the target) are used when present."""
+    frame = _read_table(path, str(path))
+    cur = Current(frame=frame, source=f"file {path}")
+    if SCORE in frame:
+        cur.scores = pd.to_numeric(frame[SCORE], errors="coerce").to_numpy("float64")
+        threshold = float(meta.get("threshold", 0.5))
+        cur.labels = (cur.scores >= threshold).astype("int64")
+    target = meta.get("target")
+    if target and target in frame:
+        positive = str(meta.get("positive_class", "1"))
+        y = frame[target]
+        truth = y.astype("str").eq(positive) | y.astype("str").eq("1")
+        cur.y_true = truth.astype("float64").where(y.notna()).to_numpy("float64")
+    return cur

@@ -1,0 +1,124 @@
+"""monitoring.md: the report as Markdown, with Mermaid charts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    status = {"alarm": "🔴 ALARM", "ok": "🟢 no alarm", "insufficient_data": "⚪ no verdict"}
+    ref, cur = report["reference"], report["current"]
+    lines = [
+        "# Model monitoring",
+        "",
+        f"**{status[report['status']]}** · generated {report['generated_at']}",
+        "",
+        f"- reference: {ref['source']} ({ref['rows']} rows)",
+        f"- current: {cur['source']} ({cur['rows']} rows"
+        + (f", {cur['window_start']} → {cur['window_end']}" if cur["window_end"] else "")
+        + ")",
+    ]
+    if cur["model_versions"]:
+        versions = ", ".join(f"{k}: {v}" for k, v in sorted(cur["model_versions"].items()))
+        lines.append(f"- model versions in the window: {versions}")
+    if report["rule"]:
+        lines.append(f"- rule: {report['rule']['text']}")
+    if report["alarms"]:
+        lines += ["", "## Alarms", ""] + [f"- {a}" for a in report["alarms"]]
+    if report["features"]:
+        lines += [
+            "",
+            "## Features",
+            "",
+            "| feature | type | test | statistic | p-value | PSI | missing (train → now) "
+            "| unseen | status |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        rows = report["features"] + ([report["prediction"]] if report["prediction"] else [])
+        for f in rows:
+            lines.append(
+                f"| {f['name']} | {f['kind']} | {f['test']} | {_f(f['statistic'], '.3f')} | "
+                f"{_f(f['p_value'], '.2g')} | {_f(f['psi'], '.3f')} | "
+                f"{_f(f['ref_missing_rate'], '.1%')} → {_f(f['cur_missing_rate'], '.1%')} | "
+                f"{_f(f['unseen_share'], '.1%')} | {'**drift**' if f['alarms'] else 'ok'} |"
+            )
+        lines += ["", *_psi_chart(report)]
+    if report["prediction"]:
+        lines += ["", *_score_chart(report["prediction"])]
+    q = report["quality"]
+    if q and q["live"]:
+        lines += [
+            "",
+            f"## Live quality ({q['rows']} rows with feedback)",
+            "",
+            "| metric | live | evaluation |",
+            "|---|---|---|",
+        ]
+        for metric in ("roc_auc", "accuracy", "calibration_error"):
+            lines.append(
+                f"| {metric} | {_f(q['live'].get(metric), '.4f')} | "
+                f"{_f(q['evaluation'].get(metric), '.4f')} |"
+            )
+    contract = report.get("contract")
+    if contract and contract["columns"]:
+        lines += [
+            "",
+            f"## Data contract ({contract['invalid_rows']} of {contract['rows']} rows break it)",
+            "",
+            "| column | rows | rules | examples |",
+            "|---|---|---|---|",
+        ]
+        for col, v in contract["columns"].items():
+            lines.append(
+                f"| {col} | {v['rows']} | {', '.join(v['rules'])} | {', '.join(v['examples'])} |"
+            )
+    if report["notes"]:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _f(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+# Mermaid xychart-beta: the first default line colour is nearly invisible, so set the palette;
+# GitHub may draw no legend, so the title names the colours.
+_PALETTE = '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "#1f77b4, #d62728"}}}}%%'
+
+
+def _psi_chart(report: dict[str, Any]) -> list[str]:
+    feats = [f for f in report["features"] if f["psi"] is not None]
+    if not feats:
+        return []
+    floor = report["rule"]["psi_threshold"]
+    psis = [f["psi"] for f in feats]
+    top = max([*psis, floor]) * 1.1
+    return [
+        "```mermaid",
+        _PALETTE,
+        "xychart-beta horizontal",  # horizontal: long feature names stay readable
+        f'    title "PSI per feature (blue bars) vs the alarm floor {floor} (red line)"',
+        "    x-axis [" + ", ".join(f'"{f["name"]}"' for f in feats) + "]",
+        f'    y-axis "PSI" 0 --> {top:.3g}',
+        "    bar [" + ", ".join(f"{p:.4f}" for p in psis) + "]",
+        "    line [" + ", ".join(str(floor) for _ in feats) + "]",
+        "```",
+    ]
+
+
+def _score_chart(pred: dict[str, Any]) -> list[str]:
+    top = max([*pred["ref_shares"], *pred["cur_shares"]]) * 1.2  # from 0: honest proportions
+    return [
+        "```mermaid",
+        _PALETTE,
+        "xychart-beta",
+        '    title "Share of scores per bin: reference (blue) vs now (red)"',
+        # bin numbers keep the axis readable; the bounds are in the table of monitoring.json
+        '    x-axis "score bin (deciles of the reference scores)" ['
+        + ", ".join(f'"{i + 1}"' for i in range(len(pred["bins"])))
+        + "]",
+        f'    y-axis "share of rows" 0 --> {top:.2g}',
+        "    line [" + ", ".join(f"{x:.4f}" for x in pred["ref_shares"]) + "]",
+        "    line [" + ", ".join(f"{x:.4f}" for x in pred["cur_shares"]) + "]",
+        "```",
+    ]

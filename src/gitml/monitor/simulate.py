@@ -1,0 +1,128 @@
+"""Simulated traffic: `gitml simulate --url URL --rows N [--shift SPEC]… [--feedback]`.
+
+Draws N rows (seeded) from the test split, optionally shifts them (gitml.shift), sends them to a
+running `gitml serve` in batches, and optionally sends each row's true label back through
+POST /feedback — so a user sees `gitml monitor` react end to end. Numeric shifts are clipped to
+the schema's ranges so shifted rows are still accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from gitml.errors import DataError
+from gitml.io.files import read_parquet
+from gitml.monitor.shift import Shift, apply_shift
+
+
+@dataclass
+class SimulateResult:
+    sent: int = 0
+    predicted: int = 0
+    rejected: int = 0  # rows in batches the server refused (422 etc.)
+    feedback: int = 0
+    scores: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def mean_score(self) -> float | None:
+        return float(np.mean(self.scores)) if self.scores else None
+
+
+def draw(
+    data: pd.DataFrame,
+    rows: int,
+    shifts: list[Shift],
+    seed: int,
+    bounds: dict[str, tuple[float | None, float | None]] | None = None,
+) -> pd.DataFrame:
+    """`rows` rows drawn from `data` (with replacement only when asking for more than it has)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(data), size=rows, replace=rows > len(data))
+    out = data.iloc[idx].reset_index(drop=True)
+    for shift in shifts:
+        out = apply_shift(out, shift, rng, bounds)
+    return out
+
+
+def _json_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    import json
+
+    records: list[dict[str, Any]] = json.loads(df.to_json(orient="records"))
+    return records
+
+
+def run(
+    url: str,
+    rows: int,
+    shifts: list[Shift],
+    data_path: Path,
+    *,
+    feedback: bool = False,
+    seed: int = 0,
+    batch_size: int = 100,
+    timeout: float = 30.0,
+    progress: Callable[[int], None] | None = None,
+) -> SimulateResult:
+    base = url.rstrip("/")
+    result = SimulateResult()
+    with httpx.Client(base_url=base, timeout=timeout) as client:
+        try:
+            meta = client.get("/metadata").raise_for_status().json()
+        except httpx.HTTPError as exc:
+            raise DataError(
+                f"cannot reach a gitml server at {base} ({type(exc).__name__}: {exc}); "
+                "start one with `gitml serve`"
+            ) from None
+        columns: list[str] = meta["input_columns"]
+        target, positive = meta.get("target"), meta.get("positive_class")
+        schema_cols = (meta.get("schema") or {}).get("columns", {})
+        bounds = {
+            name: (
+                (spec.get("in_range") or {}).get("min_value"),
+                (spec.get("in_range") or {}).get("max_value"),
+            )
+            for name, spec in schema_cols.items()
+            if isinstance(spec, dict) and spec.get("in_range")
+        }
+        data = read_parquet(data_path)
+        missing = [c for c in columns if c not in data.columns]
+        if missing:
+            raise DataError(f"{data_path}: lacks the model's input columns {missing}")
+        if feedback and (target not in data.columns or positive is None):
+            raise DataError(f"{data_path}: no target column {target!r}; cannot send --feedback")
+        sample = draw(data, rows, shifts, seed, bounds)
+        truth = (sample[target] == positive).astype(int).tolist() if feedback else []
+        body = _json_rows(sample[columns])
+        for start in range(0, len(body), batch_size):
+            batch = body[start : start + batch_size]
+            result.sent += len(batch)
+            resp = client.post("/predict", json=batch)
+            if resp.status_code != 200:
+                result.rejected += len(batch)
+                if len(result.errors) < 5:
+                    result.errors.append(
+                        f"rows {start + 1}-{start + len(batch)}: "
+                        f"HTTP {resp.status_code} {resp.text[:300]}"
+                    )
+            else:
+                preds = resp.json()
+                result.predicted += len(preds)
+                result.scores.extend(p["probability"] for p in preds)
+                if feedback:
+                    for pred, label in zip(preds, truth[start : start + len(batch)], strict=True):
+                        fb = client.post(
+                            "/feedback",
+                            json={"prediction_id": pred["prediction_id"], "label": label},
+                        )
+                        result.feedback += fb.status_code == 202
+            if progress is not None:
+                progress(len(batch))
+    return result

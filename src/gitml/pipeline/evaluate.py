@@ -1,0 +1,249 @@
+"""Stage 7 — evaluate: test metrics, plots, slice metrics, importance, a short report.
+
+Everything under reports/evaluate/ is built in a temporary folder and swapped in at the end, so
+a killed run leaves the previous report or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.calibration import calibration_curve
+from sklearn.inspection import permutation_importance
+
+from gitml.config import Params
+from gitml.core.model_io import load_model
+from gitml.io.files import atomic_dir, write_atomic, write_csv, write_json, write_parquet
+from gitml.pipeline import dataset
+
+PRIMARY = "roc_auc"
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    metrics: dict[str, float]
+    slices: dict[str, Any]
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), 6)
+
+
+def compute_metrics(y: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, Any]:
+    pred = (score >= threshold).astype(int)
+    tn, fp, fn, tp = skm.confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    return {
+        "roc_auc": _r(skm.roc_auc_score(y, score)),
+        "pr_auc": _r(skm.average_precision_score(y, score)),
+        "log_loss": _r(skm.log_loss(y, score, labels=[0, 1])),
+        "brier": _r(skm.brier_score_loss(y, score)),
+        "accuracy": _r(skm.accuracy_score(y, pred)),
+        "precision": _r(skm.precision_score(y, pred, zero_division=0)),
+        "recall": _r(skm.recall_score(y, pred, zero_division=0)),
+        "f1": _r(skm.f1_score(y, pred, zero_division=0)),
+        "threshold": _r(threshold),
+        "rows": len(y),
+        "confusion": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
+    }
+
+
+def slice_metrics(
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    score: np.ndarray,
+    threshold: float,
+    columns: list[str],
+    min_rows: int,
+) -> dict[str, Any]:
+    """Per slice: rows, positive rate, ROC-AUC, recall; per column: the largest gap."""
+    out: dict[str, Any] = {}
+    pred = score >= threshold
+    for col in columns:
+        keys = frame[col].astype("str").fillna("(missing)").to_numpy()
+        values: dict[str, Any] = {}
+        for value in sorted(set(keys)):
+            mask = keys == value
+            ys, ss = y[mask], score[mask]
+            both = 0 < ys.sum() < len(ys)
+            ranked = bool(mask.sum() >= min_rows and both)
+            values[value] = {
+                "rows": int(mask.sum()),
+                "positive_rate": _r(ys.mean()),
+                "roc_auc": _r(skm.roc_auc_score(ys, ss)) if both else None,
+                "recall": _r(pred[mask][ys == 1].mean()) if ys.sum() else None,
+                "ranked": ranked,
+            }
+        gap: dict[str, Any] = {}
+        for metric in ("roc_auc", "recall"):
+            ranked_values = {k: v[metric] for k, v in values.items() if v["ranked"]}
+            if len(ranked_values) >= 2:
+                lo, hi = (
+                    min(ranked_values, key=ranked_values.__getitem__),
+                    max(ranked_values, key=ranked_values.__getitem__),
+                )
+                gap[metric] = {
+                    "gap": _r(ranked_values[hi] - ranked_values[lo]),
+                    "min": lo,
+                    "max": hi,
+                }
+        out[col] = {"values": values, "gap": gap}
+    gaps = [g["gap"] for c in out.values() for g in c["gap"].values() if g.get("gap") is not None]
+    return {"columns": out, "max_gap": _r(max(gaps)) if gaps else None}
+
+
+def run(
+    params: Params,
+    test: pd.DataFrame,
+    model_path: Path,
+    metadata: dict[str, Any],
+    out_dir: Path,
+    predictions_path: Path,
+) -> EvaluateResult:
+    cfg = params.evaluate
+    model = load_model(model_path, expected_sha256=metadata["model_sha256"])
+    X, y, _ = dataset.split_xy(test, params.data, params.split)
+    missing = [c for c in cfg.slices if c not in test.columns]
+    if missing:
+        from gitml.errors import ConfigError
+
+        raise ConfigError(f"evaluate.slices: columns {missing} are not in the data")
+    score = model.predict_proba(X)[:, 1]
+    threshold = float(metadata["threshold"])
+    result = compute_metrics(y, score, threshold)
+    slices = slice_metrics(test, y, score, threshold, cfg.slices, cfg.min_slice_rows)
+    importance = _importance(model, X, y, cfg.permutation_repeats, cfg.seed, cfg.top_features)
+
+    write_parquet(
+        predictions_path,
+        pd.DataFrame({"y_true": y, "score": score, "label": (score >= threshold).astype(np.int64)}),
+    )
+    with atomic_dir(out_dir) as tmp:
+        _write_metrics_and_plots(tmp, result, y, score, threshold, cfg.calibration_bins)
+        write_json(tmp / "slices.json", slices)
+        write_csv(tmp / "importance.csv", importance)
+        write_atomic(tmp / "evaluation.md", render_markdown(result, slices, importance, metadata))
+    return EvaluateResult(result, slices)
+
+
+def _write_metrics_and_plots(
+    folder: Path,
+    result: dict[str, Any],
+    y: np.ndarray,
+    score: np.ndarray,
+    threshold: float,
+    bins: int,
+) -> None:
+    """Metrics and plot data in the files and shapes that dvclive writes (metrics.json,
+    plots/sklearn/*.json), read by `dvc metrics` / `dvc plots` through dvc.yaml.
+
+    Written by hand rather than through dvclive.Live: Live() opens the DVC repo and git on start
+    (it runs `dvc init` when it finds none, crashes in a git repo without commits, and may talk
+    to DVC Studio), which a pure stage function must not do; the formats are tiny and stable.
+    """
+    write_json(folder / "metrics.json", result)
+    plots = folder / "plots" / "sklearn"
+    fpr, tpr, roc_t = skm.roc_curve(y, score, drop_intermediate=True)
+    write_json(plots / "roc.json", {"roc": _rows(fpr=fpr, tpr=tpr, threshold=roc_t)})
+    prec, rec, pr_t = skm.precision_recall_curve(y, score, drop_intermediate=True)
+    write_json(
+        plots / "precision_recall.json",
+        {"precision_recall": _rows(precision=prec[:-1], recall=rec[:-1], threshold=pr_t)},
+    )
+    prob_true, prob_pred = calibration_curve(y, score, n_bins=bins)
+    write_json(
+        plots / "calibration.json", {"calibration": _rows(prob_pred=prob_pred, prob_true=prob_true)}
+    )
+    names = np.array(["negative", "positive"])
+    write_json(
+        plots / "confusion_matrix.json",
+        {
+            "confusion_matrix": [
+                {"actual": a, "predicted": p}
+                for a, p in zip(names[y], names[(score >= threshold).astype(int)], strict=True)
+            ]
+        },
+    )
+
+
+def _rows(**columns: np.ndarray) -> list[dict[str, float | None]]:
+    keys = list(columns)
+    return [
+        {k: _r(v) if np.isfinite(v) else 1.0 for k, v in zip(keys, values, strict=True)}
+        for values in zip(*columns.values(), strict=True)
+    ]
+
+
+def _importance(
+    model: Any, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: int, top: int
+) -> pd.DataFrame:
+    result = permutation_importance(
+        model, X, y, scoring=PRIMARY, n_repeats=repeats, random_state=seed, n_jobs=1
+    )
+    frame = pd.DataFrame(
+        {
+            "feature": X.columns,
+            "importance": np.round(result.importances_mean, 6),
+            "std": np.round(result.importances_std, 6),
+        }
+    )
+    return frame.sort_values(["importance", "feature"], ascending=[False, True]).head(top)
+
+
+def render_markdown(
+    result: dict[str, Any], slices: dict[str, Any], importance: pd.DataFrame, meta: dict[str, Any]
+) -> str:
+    lines = [
+        "# Evaluation on the test split",
+        "",
+        f"Model: `{meta['family']}` · threshold {meta['threshold']} "
+        f"({meta['threshold_rule']}, chosen out-of-fold on train) · {result['rows']} test rows",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    for key in ("roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1"):
+        lines.append(f"| {key} | {result[key]:.4f} |")
+    c = result["confusion"]
+    lines += [
+        "",
+        "Confusion matrix (rows: actual, columns: predicted)",
+        "",
+        "| | negative | positive |",
+        "|---|---|---|",
+        f"| **negative** | {c['tn']} | {c['fp']} |",
+        f"| **positive** | {c['fn']} | {c['tp']} |",
+        "",
+        "## Slices",
+        "",
+        "| column | value | rows | positive rate | ROC-AUC | recall |",
+        "|---|---|---|---|---|---|",
+    ]
+    for col, info in slices["columns"].items():
+        for value, m in info["values"].items():
+            lines.append(
+                f"| {col} | {value} | {m['rows']} | {_fmt(m['positive_rate'])} | "
+                f"{_fmt(m['roc_auc'])} | {_fmt(m['recall'])} |"
+            )
+    lines += ["", "Largest gaps (slices with enough rows and both classes):", ""]
+    for col, info in slices["columns"].items():
+        for metric, g in info["gap"].items():
+            lines.append(f"- {col} {metric}: {g['gap']:.4f} ({g['min']} → {g['max']})")
+    lines += [
+        "",
+        "## Permutation importance (ROC-AUC drop, top features)",
+        "",
+        "| feature | importance | std |",
+        "|---|---|---|",
+    ]
+    for row in importance.itertuples():
+        lines.append(f"| {row.feature} | {row.importance:.4f} | {row.std:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"

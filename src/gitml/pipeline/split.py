@@ -1,0 +1,64 @@
+"""Stage 3 — split: a seeded, stratified train/test split (optionally by group or by time)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from gitml.config import DataConfig, SplitConfig
+from gitml.core.names import normalise_name
+from gitml.errors import DataError
+from gitml.io.files import write_parquet
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    train_rows: int
+    test_rows: int
+
+
+def split(
+    df: pd.DataFrame, data_cfg: DataConfig, cfg: SplitConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    target = normalise_name(data_cfg.target)
+    y = df[target]
+    if cfg.time_column:
+        col = _column(df, cfg.time_column, "split.time_column")
+        order = np.argsort(df[col].to_numpy(), kind="stable")  # stable: ties keep file order
+        n_test = max(1, round(len(df) * cfg.test_size))
+        train_idx, test_idx = np.sort(order[:-n_test]), np.sort(order[-n_test:])
+    elif cfg.group_column:
+        col = _column(df, cfg.group_column, "split.group_column")
+        n_splits = max(2, round(1 / cfg.test_size))
+        folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=cfg.seed)
+        train_idx, test_idx = next(folds.split(df, y, groups=df[col].astype(str)))
+    else:
+        if y.value_counts().min() < 2:
+            raise DataError(f"{target}: a class has fewer than 2 rows; cannot stratify the split")
+        train_idx, test_idx = train_test_split(
+            np.arange(len(df)), test_size=cfg.test_size, stratify=y, random_state=cfg.seed
+        )
+        train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
+    train = df.iloc[train_idx].reset_index(drop=True)
+    test = df.iloc[test_idx].reset_index(drop=True)
+    return train, test
+
+
+def _column(df: pd.DataFrame, name: str, key: str) -> str:
+    col = normalise_name(name)
+    if col not in df.columns:
+        raise DataError(f"{key}: column {name!r} not found; columns are: {', '.join(df.columns)}")
+    return col
+
+
+def run(
+    df: pd.DataFrame, data_cfg: DataConfig, cfg: SplitConfig, train_out: Path, test_out: Path
+) -> SplitResult:
+    train, test = split(df, data_cfg, cfg)
+    write_parquet(train_out, train)
+    write_parquet(test_out, test)
+    return SplitResult(len(train), len(test))

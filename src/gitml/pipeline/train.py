@@ -1,0 +1,108 @@
+"""Stage 6 — train: fit the best Pipeline on all of train; choose the threshold out-of-fold.
+
+The decision threshold comes from out-of-fold predictions on the training split, never from the
+test split, so evaluate's numbers stay an honest estimate.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from gitml.config import Params
+from gitml.core import models
+from gitml.core.model_io import save_model
+from gitml.core.schema import schema_hash
+from gitml.errors import ConfigError
+from gitml.io.files import write_json
+from gitml.pipeline import dataset, tune
+
+LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops", "optuna", "gitml")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_sha256: str
+    threshold: float
+    metadata: dict[str, Any]
+
+
+def choose_threshold(y: np.ndarray, scores: np.ndarray, rule: str | float) -> float:
+    if not isinstance(rule, str):
+        return float(rule)
+    if rule == "youden":
+        fpr, tpr, thresholds = roc_curve(y, scores)
+        best = int(np.argmax(tpr - fpr))
+        return float(min(thresholds[best], 1.0))
+    precision, recall, thresholds = precision_recall_curve(y, scores)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    return float(thresholds[int(np.argmax(f1))])
+
+
+def out_of_fold(
+    family: str,
+    params: dict[str, Any],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    cols: models.Columns,
+    cv: list[tuple[np.ndarray, np.ndarray]],
+    seed: int,
+    increasing: list[str],
+) -> np.ndarray:
+    oof = np.zeros(len(y))
+    for train_idx, valid_idx in cv:
+        fold_model = models.build(family, params, cols, seed, increasing)
+        fold_model.fit(X.iloc[train_idx], y[train_idx])
+        oof[valid_idx] = fold_model.predict_proba(X.iloc[valid_idx])[:, 1]
+    return oof
+
+
+def run(
+    params: Params,
+    train: pd.DataFrame,
+    best: dict[str, Any],
+    train_data_hash: str,
+    model_path: Path,
+    metadata_path: Path,
+) -> TrainResult:
+    cfg = params.train
+    schema_file = Path(params.validate_.schema_file)
+    if not schema_file.is_file():  # checked before the long fit, and before anything is written
+        raise ConfigError(f"validate.schema_file: {schema_file} not found")
+    schema_sha = schema_hash(schema_file)
+    X, y, cols = dataset.split_xy(train, params.data, params.split)
+    family, hyper = best["family"], best["params"]
+    groups = train[params.split.group_column] if params.split.group_column else None
+    cv = tune.folds(X, y, cfg.cv_folds, cfg.seed, groups)
+    increasing = params.features.monotonic_increasing
+    oof = out_of_fold(family, hyper, X, y, cols, cv, cfg.seed, increasing)
+    threshold = choose_threshold(y, oof, cfg.threshold)
+    model = models.build(family, hyper, cols, cfg.seed, increasing).fit(X, y)
+    sha = save_model(model, model_path)
+    metadata = {
+        "family": family,
+        "params": hyper,
+        "threshold": round(threshold, 6),
+        "threshold_rule": cfg.threshold,
+        "target": params.data.target,
+        "positive_class": params.data.positive_class,
+        "features": {"numeric": cols.numeric, "categorical": cols.categorical},
+        "derived_features": params.features.derived,
+        "monotonic_increasing": increasing,
+        "model_sha256": sha,
+        "schema_sha256": schema_sha,
+        "train_data_sha256": train_data_hash,
+        "train_rows": len(train),
+        "train_positive_rate": round(float(y.mean()), 6),
+        "libraries": {name: version(name) for name in LIBRARIES},
+        "python": platform.python_version(),
+    }
+    write_json(metadata_path, metadata)
+    return TrainResult(sha, threshold, metadata)

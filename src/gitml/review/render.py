@@ -1,0 +1,356 @@
+"""Render a Report: GitHub-flavoured Markdown (with Mermaid charts), a rich terminal view, PNGs.
+
+Markdown is written by hand: it is a handful of tables and the Mermaid `xychart-beta` text, and
+GitHub renders both natively, so a private repository's report needs no image host.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gitml.io.files import write_atomic
+from gitml.review.compare import ABSENT, GRID, Curve, MetricRow, Report
+
+BLUE, RED = "#1f77b4", "#d62728"
+ARROWS = {"better": "▲", "worse": "▼"}
+
+
+def _f(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float) and not x.is_integer():
+        return f"{x:.{digits}f}"
+    if isinstance(x, float | int) and not isinstance(x, bool):
+        return f"{int(x):,}" if abs(x) >= 1000 else str(int(x))
+    return str(x)
+
+
+def _delta(row: MetricRow) -> str:
+    d = row.delta
+    if d is None:
+        return ""
+    if row.change == "unchanged":
+        return "="
+    sign = "▲" if d > 0 else "▼"
+    text = f"{d:+.4f}" if row.name not in ("rows", "validated rows", "test rows") else f"{d:+.0f}"
+    return f"{sign} {text}"
+
+
+def _value(v: Any) -> str:
+    if v is ABSENT:
+        return "(absent)"
+    return f"`{v if isinstance(v, str) else json.dumps(v)}`"
+
+
+def verdict_line(r: Report) -> str:
+    p = r.primary_row
+    base = r.base.label
+    if r.verdict == "new":
+        text = (
+            f"**New:** {r.primary} {_f(p.head)} — `{base}` has no pipeline run yet "
+            f"(no dvc.lock or test metrics), so this report shows this branch only."
+        )
+    elif r.verdict == "unknown":
+        text = f"**No verdict:** {r.primary} is missing from the metrics of one side."
+    else:
+        word = {"better": "▲ better", "worse": "▼ worse", "unchanged": "= unchanged"}[r.verdict]
+        text = (
+            f"**{word}** on {r.primary}: {_f(p.head)} vs {_f(p.base)} on `{base}` ({p.delta:+.4f})."
+        )
+    if r.gate is not None:
+        mark = {True: "✅", False: "❌", None: "⚠️"}[r.gate_passed]
+        text += f"  \n**Promotion gate** (vs the model in prod): {mark} {r.gate}"
+    return text
+
+
+def _stale_block(r: Report) -> list[str]:
+    if not r.stale:
+        return []
+    lines = [
+        "> [!WARNING]",
+        f"> **dvc.lock is stale** at `{r.stale_rev}`: it was committed without rerunning "
+        f"{len(r.stale)} stage(s) whose code or params changed. The numbers below come from "
+        "this run's `dvc repro`, not from what is committed.",
+        ">",
+    ]
+    lines += [f"> - `{s.name}`: {', '.join(s.reasons)}" for s in r.stale]
+    lines += [
+        ">",
+        "> Run `dvc repro`, commit `dvc.lock` and the reports; this check fails until then.",
+    ]
+    return [*lines, ""]
+
+
+def mermaid(curve: Curve, base_label: str, head_label: str) -> str:
+    """One `xychart-beta` block; the x values are GRID (evenly spaced, as Mermaid draws them)."""
+    series = [
+        (s, c, lbl)
+        for s, c, lbl in ((curve.base, BLUE, base_label), (curve.head, RED, head_label))
+        if s
+    ]
+    palette = ", ".join(c for _, c, _ in series)
+    legend = ", ".join(f"{'blue' if c == BLUE else 'red'} = {lbl}" for _, c, lbl in series)
+    lines = [
+        "```mermaid",
+        '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "' + palette + '"}}}}%%',
+        "xychart-beta",
+        f'    title "{curve.title} ({legend})"',
+        f'    x-axis "{curve.x_label}" {GRID[0]:g} --> {GRID[-1]:g}',
+        f'    y-axis "{curve.y_label}" 0 --> 1',
+    ]
+    lines += [f"    line [{', '.join(f'{v:g}' for v in s)}]" for s, _, _ in series]
+    return "\n".join([*lines, "```"])
+
+
+def _confusion(r: Report) -> list[str]:
+    base, head = r.confusion
+    if head is None:
+        return []
+
+    def cell(key: str) -> str:
+        h = head.get(key)
+        if base is None:
+            return _f(h)
+        b = base.get(key)
+        return _f(h) if b == h else f"{_f(b)} → {_f(h)}"
+
+    return [
+        f"Confusion matrix on the test split (`{r.base.label}` → this branch):",
+        "",
+        "| actual \\ predicted | negative | positive |",
+        "|---|---|---|",
+        f"| **negative** | {cell('tn')} | {cell('fp')} |",
+        f"| **positive** | {cell('fn')} | {cell('tp')} |",
+        "",
+    ]
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown(r: Report) -> str:
+    b, h = f"`{r.base.label}`", "this branch"
+    out = [f"## gitml report: `{r.head_label}` vs `{r.base.label}`", "", verdict_line(r), ""]
+    out += _stale_block(r)
+
+    out += ["### Params changed", ""]
+    if r.params:
+        out += [f"| param | {b} | {h} |", "|---|---|---|"]
+        out += [
+            f"| `{k}` | {_md_escape(_value(bv))} | {_md_escape(_value(hv))} |"
+            for k, bv, hv in r.params
+        ]
+    else:
+        out.append("No param changed.")
+    out.append("")
+
+    out += ["### Metrics (test split)", ""]
+    bm, hm = r.model
+    if bm or hm:
+        out += [
+            f"Model family: `{bm}` → `{hm}`" if bm and bm != hm else f"Model family: `{hm}`",
+            "",
+        ]
+    out += [f"| metric | {b} | {h} | Δ | |", "|---|---|---|---|---|"]
+    for m in r.metrics:
+        name = f"**{m.name}**" if m.name == r.primary else m.name
+        out.append(f"| {name} | {_f(m.base)} | {_f(m.head)} | {_delta(m)} | {m.change} |")
+    out.append("")
+
+    if r.gaps or r.slices:
+        out += ["### Slices", ""]
+        if r.gaps:
+            out += [
+                "Largest gap between slices (enough rows, both classes):",
+                "",
+                f"| column | metric | {b} | {h} | lowest → highest | |",
+                "|---|---|---|---|---|---|",
+            ]
+            for g in r.gaps:
+                flag = "⚠️ widened" if g.widened else ""
+                out.append(
+                    f"| {g.column} | {g.metric} | {_f(g.base)} | {_f(g.head)} | "
+                    f"{_md_escape(g.head_between)} | {flag} |"
+                )
+            out.append("")
+        out += [
+            "<details><summary>Metrics per slice</summary>",
+            "",
+            f"| column | value | rows | ROC-AUC {b} | ROC-AUC {h} | recall {b} | recall {h} |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for s in r.slices:
+            rows = (
+                _f(s.rows[1])
+                if s.rows[0] in (None, s.rows[1])
+                else f"{_f(s.rows[0])} → {_f(s.rows[1])}"
+            )
+            out.append(
+                f"| {s.column} | {_md_escape(s.value)} | {rows} | {_f(s.roc_auc[0])} | "
+                f"{_f(s.roc_auc[1])} | {_f(s.recall[0])} | {_f(s.recall[1])} |"
+            )
+        out += ["", "</details>", ""]
+
+    out += ["### Data", "", f"| | {b} | {h} |", "|---|---|---|"]
+    out += [f"| {d.name} | {_f(d.base)} | {_f(d.head)} |" for d in r.data]
+    out += [f"| validation | {_f(r.validation[0])} | {_f(r.validation[1])} |", ""]
+    if r.hashes:
+        stages = list(dict.fromkeys(c.stage for c in r.hashes))
+        out += [
+            f"<details><summary>{len(r.hashes)} output(s) changed content in "
+            f"{', '.join(stages)} (md5 in dvc.lock)</summary>",
+            "",
+            f"| stage | output | {b} | {h} |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| {c.stage} | `{c.path}` | {(c.base or 'absent')[:8]} | {(c.head or 'absent')[:8]} |"
+            for c in r.hashes
+        ]
+        out += ["", "</details>"]
+    else:
+        out.append("No output changed (dvc.lock records the same hashes).")
+    out.append("")
+
+    if r.curves or r.confusion[1]:
+        out += ["### Plots", ""]
+        for c in r.curves:
+            out += [mermaid(c, r.base.label, "this branch"), ""]
+            image = r.images.get(c.title)
+            if image is not None:
+                out += [f"![{c.title}]({image.as_posix()})", ""]
+        out += _confusion(r)
+
+    foot = [f"base `{r.base.label}` ({r.base.short})"]
+    foot.append(
+        f"head `{r.head_label}` ({r.head.short})"
+        if r.head.commit
+        else f"head `{r.head_label}` (workspace)"
+    )
+    if r.run_url:
+        foot.append(f"[CI run]({r.run_url})")
+    foot.append(
+        "stages rerun: "
+        + (", ".join(f"`{s}`" for s in r.changed_stages) if r.changed_stages else "none")
+    )
+    if r.stale is not None:
+        foot.append("dvc.lock: " + ("stale" if r.stale else "up to date"))
+    elif r.stale_error:
+        foot.append(f"dvc.lock not checked: {r.stale_error}")
+    out += ["---", "<sub>" + " · ".join(foot) + " · made by `gitml report`</sub>", ""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def terminal(r: Report, console: Any) -> None:
+    from rich.markdown import Markdown
+    from rich.table import Table
+
+    console.print(Markdown(verdict_line(r)))
+    if r.stale:
+        console.print(f"[bold yellow]dvc.lock is stale at {r.stale_rev}:[/]")
+        for s in r.stale:
+            console.print(f"  - {s.line()}", markup=False, highlight=False)
+    b, h = r.base.label, r.head_label
+    if r.params:
+        t = Table(title="params changed")
+        for col in ("param", b, h):
+            t.add_column(col)
+        for k, bv, hv in r.params:
+            t.add_row(k, _value(bv).strip("`"), _value(hv).strip("`"))
+        console.print(t)
+    t = Table(title="test metrics")
+    for col in ("metric", b, h, "Δ", ""):
+        t.add_column(col, justify="left" if col in ("metric", "") else "right")
+    for m in r.metrics:
+        style = {"better": "green", "worse": "red"}.get(m.change, "")
+        t.add_row(m.name, _f(m.base), _f(m.head), _delta(m), m.change, style=style)
+    console.print(t)
+    if r.gaps:
+        t = Table(title="largest slice gaps")
+        for col in ("column", "metric", b, h, "lowest → highest", ""):
+            t.add_column(col)
+        for g in r.gaps:
+            t.add_row(
+                g.column,
+                g.metric,
+                _f(g.base),
+                _f(g.head),
+                g.head_between,
+                "widened" if g.widened else "",
+            )
+        console.print(t)
+    t = Table(title="data")
+    for col in ("", b, h):
+        t.add_column(col)
+    for d in r.data:
+        t.add_row(d.name, _f(d.base), _f(d.head))
+    t.add_row("validation", _f(r.validation[0]), _f(r.validation[1]))
+    for c in r.hashes:
+        t.add_row(f"{c.stage}: {c.path}", (c.base or "absent")[:8], (c.head or "absent")[:8])
+    console.print(t)
+    console.print(
+        f"stages rerun: {', '.join(r.changed_stages) or 'none'}  ·  "
+        "plots: `gitml report --format markdown`",
+        markup=False,
+        highlight=False,
+    )
+
+
+# --------------------------------------------------------------------------- images
+
+
+def vega_spec(curve: Curve, base_label: str, head_label: str) -> dict[str, Any]:
+    values = [
+        {"x": float(x), "y": y, "revision": label}
+        for series, label in ((curve.base, base_label), (curve.head, head_label))
+        if series
+        for x, y in zip(GRID, series, strict=True)
+    ]
+    domain = [lbl for s, lbl in ((curve.base, base_label), (curve.head, head_label)) if s]
+    colours = [c for s, c in ((curve.base, BLUE), (curve.head, RED)) if s]
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": curve.title,
+        "width": 360,
+        "height": 300,
+        "data": {"values": values},
+        "mark": {"type": "line", "interpolate": "linear"},
+        "encoding": {
+            "x": {
+                "field": "x",
+                "type": "quantitative",
+                "title": curve.x_label,
+                "scale": {"domain": [0, 1]},
+            },
+            "y": {
+                "field": "y",
+                "type": "quantitative",
+                "title": curve.y_label,
+                "scale": {"domain": [0, 1]},
+            },
+            "color": {
+                "field": "revision",
+                "type": "nominal",
+                "scale": {"domain": domain, "range": colours},
+            },
+        },
+    }
+
+
+def write_images(r: Report, folder: Path) -> dict[str, Path]:
+    """PNG of each curve (vl-convert, no browser) for `cml comment create --publish` users."""
+    import vl_convert
+
+    written = {}
+    for c in r.curves:
+        png = vl_convert.vegalite_to_png(vega_spec(c, r.base.label, "this branch"), scale=2)
+        path = folder / f"{c.title.lower().replace('-', '_')}.png"
+        write_atomic(path, png)
+        written[c.title] = path
+    return written

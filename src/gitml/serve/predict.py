@@ -1,0 +1,272 @@
+"""Batch predictions: `gitml predict INPUT --out OUTPUT`, streamed chunk by chunk.
+
+CSV or Parquet in and out (by file suffix). pyarrow reads the input in chunks (CSV blocks or
+Parquet record batches), so a file larger than memory streams through; each chunk is checked
+against the same column specs the server's request model is generated from (type, range,
+nullability; an unseen category is accepted and counted), goes through the same
+`gitml.features.apply`, and is appended to the output. The output holds the input columns plus
+`probability` and `label`, and appears only when the whole file succeeded (temp file + rename).
+
+A bad row is reported with its line number (CSV: line in the file, header = line 1; Parquet:
+row number, first row = 1). `--on-error fail` (default) stops at the first chunk with bad rows,
+writing nothing; `--on-error skip` leaves them out of the output and reports them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from gitml.core import features
+from gitml.errors import ConfigError, DataError
+from gitml.io.files import _atomic
+from gitml.serve.requests import ColumnSpec
+from gitml.serve.resolve import ResolvedModel
+
+OnError = Literal["skip", "fail"]
+DEFAULT_MISSING = ["", "?", "NA", "N/A", "null"]
+CHUNK_ROWS = 65_536
+MAX_REPORTED = 20
+
+
+@dataclass
+class BadRow:
+    line: int
+    column: str
+    problem: str
+    value: Any
+
+    def __str__(self) -> str:
+        return f"{self.line}: {self.column}: {self.problem} (got {self.value!r})"
+
+
+@dataclass
+class PredictResult:
+    rows_in: int = 0
+    rows_out: int = 0
+    bad: list[BadRow] = field(default_factory=list)  # the first MAX_REPORTED bad rows
+    bad_count: int = 0
+    unseen: dict[str, int] = field(default_factory=dict)
+    positives: int = 0
+    seconds: float = 0.0  # wall time of reading, checking, predicting and writing
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_in / self.seconds if self.seconds else 0.0
+
+
+def _fmt(path: Path) -> Literal["csv", "parquet"]:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise ConfigError(f"{path}: unknown file type {suffix or '(none)'!r}; use .csv or .parquet")
+
+
+def _chunks(
+    path: Path, specs: tuple[ColumnSpec, ...], missing: list[str], chunk_rows: int
+) -> Iterator[tuple[pd.DataFrame, int]]:
+    """(chunk, line number of its first row) in file order."""
+    if not path.is_file():
+        raise DataError(f"{path}: input file not found")
+    if _fmt(path) == "parquet":
+        try:
+            pf = pq.ParquetFile(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+        _check_columns(path, pf.schema_arrow.names, specs)
+        first = 1
+        for batch in pf.iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas(), first
+            first += batch.num_rows
+        return
+    # Every column as text: numbers are converted (and bad ones reported) by `_validate`.
+    # Block size in bytes: about chunk_rows rows of a ~120-byte line.
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=max(1 << 16, chunk_rows * 128)),
+            convert_options=pacsv.ConvertOptions(
+                column_types={s.name: pa.string() for s in specs},
+                strings_can_be_null=True,
+                null_values=missing,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
+    _check_columns(path, reader.schema.names, specs)
+    first = 2  # line 1 is the header
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            raise DataError(f"{path}: CSV parse error after line {first - 1}: {exc}") from None
+        yield batch.to_pandas(), first
+        first += batch.num_rows
+
+
+def _check_columns(path: Path, names: list[str], specs: tuple[ColumnSpec, ...]) -> None:
+    missing = [s.name for s in specs if s.name not in names]
+    if missing:
+        raise DataError(
+            f"{path}: required column(s) {missing} are missing (the model needs "
+            f"{', '.join(s.name for s in specs)})"
+        )
+
+
+def validate_chunk(
+    chunk: pd.DataFrame, specs: tuple[ColumnSpec, ...], first_line: int
+) -> tuple[pd.DataFrame, np.ndarray, list[BadRow], int]:
+    """Typed model inputs, a mask of good rows, the first bad rows found and the bad count.
+
+    Vectorised form of the request model's rules (same ColumnSpec): pydantic row by row would
+    cost more than the model itself on a large file.
+    """
+    good = np.ones(len(chunk), dtype=bool)
+    bad: list[BadRow] = []
+    typed: dict[str, Any] = {}
+
+    def flag(mask: np.ndarray, column: str, problem: str, values: pd.Series) -> None:
+        nonlocal good
+        hit = mask & good
+        for i in np.flatnonzero(hit)[: MAX_REPORTED - len(bad)] if len(bad) < MAX_REPORTED else []:
+            value = values.iloc[i]
+            bad.append(
+                BadRow(first_line + int(i), column, problem, None if pd.isna(value) else value)
+            )
+        good &= ~mask
+
+    for spec in specs:
+        raw = chunk[spec.name]
+        absent = raw.isna().to_numpy()
+        if spec.numeric:
+            num = pd.to_numeric(raw, errors="coerce").astype("float64")
+            flag((num.isna().to_numpy() & ~absent), spec.name, "not a number", raw)
+            values = num.to_numpy()
+            with np.errstate(invalid="ignore"):
+                flag(~np.isfinite(values) & ~np.isnan(values), spec.name, "not finite", raw)
+                for bound, op, text in (
+                    (spec.ge, np.less, ">="),
+                    (spec.gt, np.less_equal, ">"),
+                    (spec.le, np.greater, "<="),
+                    (spec.lt, np.greater_equal, "<"),
+                ):
+                    if bound is not None:
+                        flag(op(values, bound), spec.name, f"must be {text} {bound:g}", raw)
+            typed[spec.name] = num
+        else:
+            strings = raw.astype("str")
+            flag(
+                (strings.str.len().fillna(1).to_numpy() == 0) & ~absent,
+                spec.name,
+                "empty text",
+                raw,
+            )
+            typed[spec.name] = strings
+        if not spec.nullable:
+            flag(absent, spec.name, "missing value in a required column", raw)
+    frame = pd.DataFrame(typed, index=chunk.index)
+    return frame, good, sorted(bad, key=lambda b: b.line), int((~good).sum())
+
+
+def run(
+    resolved: ResolvedModel,
+    input_path: Path,
+    out_path: Path,
+    *,
+    on_error: OnError = "fail",
+    missing_markers: list[str] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Callable[[int], None] | None = None,
+) -> PredictResult:
+    """Predict every row of `input_path` into `out_path`; DataError on bad rows with `fail`."""
+    if on_error not in ("skip", "fail"):
+        raise ConfigError(f"--on-error must be skip or fail, got {on_error!r}")
+    out_fmt = _fmt(out_path)
+    if input_path.resolve() == out_path.resolve():
+        raise ConfigError(f"--out {out_path} is the input file; choose another path")
+    specs = resolved.specs
+    order = resolved.feature_order
+    known = resolved.known_categories
+    result = PredictResult()
+
+    def write(tmp: Path) -> None:
+        writer: Any = None
+        schema: pa.Schema | None = None
+        try:
+            for chunk, first in _chunks(
+                input_path, specs, missing_markers or DEFAULT_MISSING, chunk_rows
+            ):
+                result.rows_in += len(chunk)
+                typed, good, bad, nbad = validate_chunk(chunk, specs, first)
+                result.bad.extend(bad[: MAX_REPORTED - len(result.bad)])
+                result.bad_count += nbad
+                if nbad and on_error == "fail":
+                    raise DataError(_bad_message(input_path, result))
+                if good.any():
+                    kept = typed[good] if nbad else typed  # all good: no copy
+                    scores = resolved.model.predict_proba(
+                        features.apply(kept, resolved.derived)[order]
+                    )[:, 1]
+                    for col, values in known.items():
+                        seen = kept[col]
+                        n = int((seen.notna() & ~seen.isin(list(values))).sum())
+                        if n:
+                            result.unseen[col] = result.unseen.get(col, 0) + n
+                    out = (chunk[good] if nbad else chunk).reset_index(drop=True)
+                    out["probability"] = scores
+                    out["label"] = (scores >= resolved.threshold).astype("int64")
+                    result.rows_out += len(out)
+                    result.positives += int(out["label"].sum())
+                    table = pa.Table.from_pandas(out, preserve_index=False)
+                    if writer is None:
+                        schema = table.schema
+                        writer = (
+                            pq.ParquetWriter(tmp, table.schema)
+                            if out_fmt == "parquet"
+                            else pacsv.CSVWriter(tmp, table.schema)
+                        )
+                    writer.write_table(table.cast(schema))
+                if progress is not None:
+                    progress(len(chunk))
+            if writer is None:  # no row kept: still write a valid, empty output with the columns
+                empty = pd.DataFrame(
+                    {s.name: pd.Series(dtype="float64" if s.numeric else "str") for s in specs}
+                )
+                empty["probability"] = pd.Series(dtype="float64")
+                empty["label"] = pd.Series(dtype="int64")
+                table = pa.Table.from_pandas(empty, preserve_index=False)
+                if out_fmt == "parquet":
+                    pq.write_table(table, tmp)
+                else:
+                    pacsv.write_csv(table, tmp)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    start = time.perf_counter()
+    _atomic(out_path, write)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _bad_message(path: Path, result: PredictResult) -> str:
+    shown = "\n  ".join(str(b) for b in result.bad)
+    more = result.bad_count - len(result.bad)
+    tail = f"\n  … and {more} more" if more > 0 else ""
+    return (
+        f"{path}: rows break the data contract (line: column: problem):\n  {shown}{tail}\n"
+        "Fix them, or pass --on-error skip to leave them out; nothing was written."
+    )
