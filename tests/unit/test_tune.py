@@ -106,7 +106,7 @@ def test_defaults_in_space_clips_and_keeps_types() -> None:
             }
         }
     )
-    fixed = tune._defaults_in_space(
+    fixed = tune.defaults_in_space(
         "hist_gradient_boosting", cfg.search_space["hist_gradient_boosting"]
     )
     assert fixed == {

@@ -25,13 +25,13 @@ not build anything). Exit code: 0 no alarm, 1 alarm, 2 error.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitml.config import MonitorConfig
 from gitml.core.duration import parse_since
+from gitml.io.github import append_summary, set_outputs
 from gitml.monitor.alert import AlertResult, alert
 from gitml.monitor.analyse import (
     analyse,
@@ -97,10 +97,6 @@ def run(
     md_path = write_atomic(out_dir / "monitoring.md", render_markdown(report))
     # In GitHub Actions: the verdict as a step output (the workflow branches on it) and the
     # report as the job summary, so the workflow needs no shell logic of its own.
-    if os.environ.get("GITHUB_OUTPUT"):
-        with Path(os.environ["GITHUB_OUTPUT"]).open("a", encoding="utf-8") as fh:
-            fh.write(f"alarm={'true' if report['alarm'] else 'false'}\n")
-    if os.environ.get("GITHUB_STEP_SUMMARY"):
-        with Path(os.environ["GITHUB_STEP_SUMMARY"]).open("a", encoding="utf-8") as fh:
-            fh.write(md_path.read_text(encoding="utf-8"))
+    set_outputs(alarm="true" if report["alarm"] else "false")
+    append_summary(md_path.read_text(encoding="utf-8"))
     return MonitorResult(report, json_path, md_path)

@@ -14,6 +14,7 @@ import pandas as pd
 from gitml import layout
 from gitml.errors import DataError, GitmlError
 from gitml.io.files import read_table
+from gitml.io.git import read_dvc_file, read_git_file
 from gitml.monitor import drift
 from gitml.monitor.common import MonitorError
 
@@ -69,12 +70,11 @@ def load_reference(
 
 def _load_schema(repo: Path, ref: Reference, schema_file: Path) -> Any:
     from gitml.core import schema
-    from gitml.registry import versions as registry
 
     try:
         if ref.commit is None:
             return schema.load(repo / schema_file)
-        text = registry.read_git_file(repo, ref.commit, schema_file)
+        text = read_git_file(repo, ref.commit, schema_file)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / schema_file.name
             path.write_bytes(text)
@@ -111,11 +111,10 @@ def _load_reference(repo: Path, reference_file: Path | None) -> Reference:
 
 
 def _prod_reference(repo: Path, version: str, commit: str) -> Reference:
-    from gitml.registry import versions as registry
 
     def git_json(path: Path) -> dict[str, Any]:
         try:
-            data: dict[str, Any] = json.loads(registry.read_git_file(repo, commit, path))
+            data: dict[str, Any] = json.loads(read_git_file(repo, commit, path))
         except json.JSONDecodeError as exc:
             raise MonitorError(f"{path} at {commit[:8]} is not valid JSON: {exc}") from None
         return data
@@ -123,7 +122,7 @@ def _prod_reference(repo: Path, version: str, commit: str) -> Reference:
     try:
         meta = git_json(layout.MODEL_META)
         train_path = layout.FEATURES_DIR / "train.parquet"
-        frame = _read_table(registry.read_dvc_file(repo, commit, train_path), str(train_path))
+        frame = _read_table(read_dvc_file(repo, commit, train_path), str(train_path))
     except GitmlError as exc:
         raise MonitorError(f"model {version} in prod (commit {commit[:8]}): {exc}") from None
     ref = Reference(
@@ -139,7 +138,7 @@ def _prod_reference(repo: Path, version: str, commit: str) -> Reference:
         ref.notes.append(f"no evaluation metrics at {commit[:8]} ({exc}): quality not compared")
     try:
         preds = _read_table(
-            registry.read_dvc_file(repo, commit, layout.PREDICTIONS), str(layout.PREDICTIONS)
+            read_dvc_file(repo, commit, layout.PREDICTIONS), str(layout.PREDICTIONS)
         )
         ref.scores, ref.y_true = _prediction_columns(preds)
     except GitmlError as exc:

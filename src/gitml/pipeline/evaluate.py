@@ -17,6 +17,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 
 from gitml.config import Params
+from gitml.core.metrics import READING_ORDER
 from gitml.core.model_io import load_model
 from gitml.io.files import atomic_dir, write_atomic, write_csv, write_json, write_parquet
 from gitml.pipeline import dataset
@@ -206,7 +207,7 @@ def render_markdown(
         "| metric | value |",
         "|---|---|",
     ]
-    for key in ("roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1"):
+    for key in READING_ORDER:
         lines.append(f"| {key} | {result[key]:.4f} |")
     c = result["confusion"]
     lines += [

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field, replace
@@ -35,11 +34,13 @@ from typing import Any, Literal
 
 from gitml import layout
 from gitml.config import PromotionConfig
+from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.errors import ConfigError, DataError, GitmlError
 from gitml.io.files import write_atomic, write_json
+from gitml.io.git import git, locked_md5, read_git_file, resolve_rev
+from gitml.io.github import append_summary
 from gitml.registry import versions as registry
 
-LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 FIRST_VERSION = "v0.1.0"  # 0.x: the model's interface may still change; see README
 METRICS = layout.EVALUATE_DIR / "metrics.json"
 SLICES = layout.EVALUATE_DIR / "slices.json"
@@ -63,8 +64,8 @@ class Evaluation:
     def at_rev(cls, repo: Path, rev: str) -> Evaluation:
         """Both files as committed at `rev` (they are `cache: false`, so they live in git)."""
         return cls._parse(
-            registry.read_git_file(repo, rev, METRICS),
-            registry.read_git_file(repo, rev, SLICES),
+            read_git_file(repo, rev, METRICS),
+            read_git_file(repo, rev, SLICES),
             f"at {rev[:12]}",
         )
 
@@ -350,10 +351,10 @@ def _check_workspace(repo: Path, commit: str) -> None:
     `dvc repro` changed dvc.lock or the metrics after the commit, promoting the commit would
     ship a model that was never evaluated.
     """
-    if registry.resolve_rev(repo, "HEAD") != commit:
+    if resolve_rev(repo, "HEAD") != commit:
         return
     paths = ["dvc.lock", METRICS.as_posix(), SLICES.as_posix()]
-    dirty = registry.git(repo, "status", "--porcelain", "--", *paths)
+    dirty = git(repo, "status", "--porcelain", "--", *paths)
     if dirty:
         raise DataError(
             "the workspace differs from HEAD in files that define the candidate:\n"
@@ -363,7 +364,7 @@ def _check_workspace(repo: Path, commit: str) -> None:
 
 def _model_md5(repo: Path, commit: str) -> str | None:
     try:
-        return registry.locked_md5(repo, commit, layout.MODEL)
+        return locked_md5(repo, commit, layout.MODEL)
     except DataError:  # no dvc.lock at that commit: identity unknown, let the gate decide
         return None
 
@@ -425,7 +426,7 @@ def _publish(repo: Path, tags: list[str], dvc_push: bool) -> None:
 
 
 def _require_remote(repo: Path) -> None:
-    if REMOTE not in registry.git(repo, "remote", check=False).split():
+    if REMOTE not in git(repo, "remote", check=False).split():
         raise ConfigError(
             f"--push needs a git remote named {REMOTE!r} and {repo.resolve()} has none; "
             f"add one (`git remote add {REMOTE} URL`) or leave out --push"
@@ -434,7 +435,7 @@ def _require_remote(repo: Path) -> None:
 
 def _delete_tags(repo: Path, tags: list[str]) -> None:
     for t in tags:
-        registry.git(repo, "tag", "-d", t, check=False)
+        git(repo, "tag", "-d", t, check=False)
 
 
 def promote(
@@ -454,7 +455,7 @@ def promote(
     repo = Path(repo)
     if push and not dry_run:
         _require_remote(repo)
-    commit = registry.resolve_rev(repo, ref)
+    commit = resolve_rev(repo, ref)
     _check_workspace(repo, commit)
     candidate = Evaluation.at_rev(repo, commit)
     existing = next((v for v in registry.list_versions(repo) if v.commit == commit), None)
@@ -673,15 +674,8 @@ def write_record(repo: Path, result: PromotionResult, cfg: PromotionConfig, ref:
     path = write_json(repo / RECORD, record)
     md = render_markdown(record)
     write_atomic(repo / RECORD_MD, md)
-    append_step_summary(md)
+    append_summary(md)
     return path
-
-
-def append_step_summary(markdown: str) -> None:
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if target:
-        with Path(target).open("a", encoding="utf-8") as fh:
-            fh.write(markdown + "\n")
 
 
 # --------------------------------------------------------------------------- the registry table

@@ -7,16 +7,13 @@ kept in git, DVC for cached outputs).
 
 from __future__ import annotations
 
-import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from gitml.errors import DataError
+from gitml.io.git import git
 
 ARTIFACT = "model"
 PROD = "prod"
@@ -49,7 +46,7 @@ def find_stage(
 
 def find_version(repo: Path | str, version: str, artifact: str = ARTIFACT) -> ModelVersion:
     """A registered version by name (`v1.2.0` or `1.2.0`); DataError when it does not exist."""
-    commit = _git(repo, "rev-list", "-n", "1", f"refs/tags/{artifact}@{_v(version)}", check=False)
+    commit = git(repo, "rev-list", "-n", "1", f"refs/tags/{artifact}@{_v(version)}", check=False)
     if not commit:
         raise DataError(f"no registered version {artifact}@{_v(version)} (see `gitml registry`)")
     return ModelVersion(artifact, _v(version), commit)
@@ -57,62 +54,6 @@ def find_version(repo: Path | str, version: str, artifact: str = ARTIFACT) -> Mo
 
 def _v(version: str) -> str:
     return version if version.startswith("v") else f"v{version}"
-
-
-def git(repo: Path | str, *args: str, check: bool = True) -> str:
-    """`git ARGS` in `repo`, its stdout stripped; DataError (or "" when not `check`) on failure."""
-    return _git(repo, *args, check=check)
-
-
-def _git(repo: Path | str, *args: str, check: bool = True) -> str:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
-    if proc.returncode != 0:
-        if check:
-            raise DataError(f"git {' '.join(args)}: {proc.stderr.strip()}")
-        return ""
-    return proc.stdout.strip()
-
-
-def resolve_rev(repo: Path | str, rev: str) -> str:
-    """Full commit hash of a revision; DataError naming the revision when it does not exist."""
-    sha = _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
-    if not sha:
-        raise DataError(f"revision {rev!r} does not exist in {repo}")
-    return sha
-
-
-def read_git_file(repo: Path | str, rev: str, path: str | Path) -> bytes:
-    """A file as committed at `rev` (for outputs kept in git: `cache: false`)."""
-    proc = subprocess.run(
-        ["git", "show", f"{rev}:{Path(path).as_posix()}"], cwd=repo, capture_output=True
-    )
-    if proc.returncode != 0:
-        raise DataError(f"{path} is not in git at {rev}: {proc.stderr.decode().strip()}")
-    return proc.stdout
-
-
-def read_dvc_file(repo: Path | str, rev: str, path: str | Path) -> bytes:
-    """A DVC-tracked output as recorded at `rev`, from the local cache or the DVC remote."""
-    import dvc.api
-
-    try:
-        data: bytes = dvc.api.read(Path(path).as_posix(), repo=str(repo), rev=rev, mode="rb")
-    except Exception as exc:  # DVC raises many types: missing cache, no remote, bad rev
-        raise DataError(
-            f"cannot read {path} at {rev} through DVC ({type(exc).__name__}: {exc}); "
-            "run `dvc pull` or configure a DVC remote"
-        ) from None
-    return data
-
-
-def locked_md5(repo: Path | str, rev: str, path: str | Path) -> str | None:
-    """The md5 that dvc.lock at `rev` records for an output path, if any."""
-    lock: dict[str, Any] = yaml.safe_load(read_git_file(repo, rev, "dvc.lock")) or {}
-    for stage in lock.get("stages", {}).values():
-        for out in stage.get("outs", []):
-            if out.get("path") == Path(path).as_posix():
-                return str(out.get("md5"))
-    return None
 
 
 @dataclass(frozen=True)
@@ -163,7 +104,7 @@ def wait_past_last_tag(repo: Path | str, artifact: str = ARTIFACT) -> None:
     and roll-forward) would be ordered arbitrarily. Waiting for the next second keeps the
     order of the tags the order of the decisions. Costs at most a second, and only then.
     """
-    out = _git(
+    out = git(
         repo,
         "for-each-ref",
         "--format=%(taggerdate:unix)",

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gitml.registry.promote import LOWER_IS_BETTER
+from gitml.core.metrics import DEFAULT_PRIMARY, LOWER_IS_BETTER, READING_ORDER
+from gitml.io.github import run_url
 from gitml.review.snapshot import Snapshot
 from gitml.review.stale import StaleStage
 
-DEFAULT_PRIMARY = "roc_auc"
 # Shown with four decimals: a change smaller than this is "unchanged" to the reader too.
 TOLERANCE = 1e-4
-METRIC_ORDER = (
-    "roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1",
-    "threshold", "rows",
-)  # fmt: skip
+METRIC_ORDER = (*READING_ORDER, "threshold", "rows")
 NEUTRAL = frozenset({"threshold", "rows"})  # a change is neither better nor worse
 # Curves are resampled onto this grid: Mermaid spaces the points of a line evenly over the
 # x axis, so every curve needs the same evenly spaced x values; 41 points (step 0.025) <= 50.
@@ -285,16 +281,6 @@ def curves(base: Snapshot | None, head: Snapshot) -> list[Curve]:
 
 
 # --------------------------------------------------------------------------- the whole report
-
-
-def run_url(env: dict[str, str] | None = None) -> str | None:
-    """The GitHub Actions run that made this report, when there is one."""
-    env = dict(os.environ) if env is None else env
-    parts = [env.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
-    if not all(parts):
-        return None
-    server, repo, run_id = parts
-    return f"{server}/{repo}/actions/runs/{run_id}"
 
 
 def build(base: Snapshot, head: Snapshot, head_label: str) -> Report:

@@ -16,7 +16,7 @@ import yaml
 
 from gitml import layout
 from gitml.errors import DataError
-from gitml.registry.versions import read_git_file, resolve_rev
+from gitml.io.git import read_git_file, resolve_rev
 
 SKLEARN_PLOTS = layout.EVALUATE_DIR / "plots" / "sklearn"
 # name -> path; every file is small and kept in git (`cache: false`, or a source file)

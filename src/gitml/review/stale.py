@@ -11,14 +11,13 @@ stale, only code, params and the command.
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitml.errors import DataError
-from gitml.registry.versions import resolve_rev
+from gitml.io.git import git, resolve_rev
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ def find_stale(repo: Path, rev: str = "HEAD") -> list[StaleStage]:
     commit = resolve_rev(repo, rev)
     with tempfile.TemporaryDirectory(prefix="gitml-stale-") as tmp:
         tree = Path(tmp) / "tree"
-        _git(repo, "worktree", "add", "--detach", "--quiet", str(tree), commit)
+        git(repo, "worktree", "add", "--detach", "--quiet", str(tree), commit)
         try:
             if not (tree / "dvc.lock").is_file():
                 raise DataError(
@@ -43,14 +42,8 @@ def find_stale(repo: Path, rev: str = "HEAD") -> list[StaleStage]:
                 )
             status, tracked = _dvc_status(tree)
         finally:
-            _git(repo, "worktree", "remove", "--force", str(tree))
+            git(repo, "worktree", "remove", "--force", str(tree))
     return _stale_from_status(status, tracked)
-
-
-def _git(repo: Path, *args: str) -> None:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise DataError(f"git {' '.join(args[:2])}: {proc.stderr.strip()}")
 
 
 def _dvc_status(tree: Path) -> tuple[dict[str, Any], list[str]]:

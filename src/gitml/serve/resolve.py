@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from gitml.config import load_params
 from gitml.core.model_io import load_model
 from gitml.core.schema import load as load_schema
 from gitml.errors import ConfigError, DataError
+from gitml.io.git import git, locked_md5, read_dvc_file, read_git_file
 from gitml.registry import versions as registry
 from gitml.serve.requests import ColumnSpec, column_specs, example_row
 
@@ -83,7 +83,7 @@ def resolve(
     schema_text = _read_text(schema_file)
     model = load_model(path, expected_sha256=metadata["model_sha256"])
     name = WORKSPACE if model_path is None else str(model_path)
-    revision = registry._git(repo, "rev-parse", "HEAD", check=False) or None
+    revision = git(repo, "rev-parse", "HEAD", check=False) or None
     train = repo / layout.SPLIT_DIR / "train.parquet"
     example = _example(train.read_bytes() if train.is_file() else None)
     return _finish(model, metadata, schema_text, name, str(path), revision, example, repo, None)
@@ -101,8 +101,8 @@ def _from_registry(repo: Path, stage: str | None, version: str | None) -> Resolv
         assert version is not None
         found = registry.find_version(repo, version)
     rev = found.commit
-    raw = registry.read_dvc_file(repo, rev, layout.MODEL)
-    recorded = registry.locked_md5(repo, rev, layout.MODEL)
+    raw = read_dvc_file(repo, rev, layout.MODEL)
+    recorded = locked_md5(repo, rev, layout.MODEL)
     if recorded is None:
         raise DataError(f"dvc.lock at {rev[:10]} records no hash for {layout.MODEL}; cannot verify")
     actual = hashlib.md5(raw).hexdigest()  # DVC's content hash (md5), not a security hash here
@@ -113,7 +113,7 @@ def _from_registry(repo: Path, stage: str | None, version: str | None) -> Resolv
             "recorded one (run `dvc pull`, or check the DVC remote)"
         )
     metadata = _metadata(_read_at(repo, rev, layout.MODEL_META), f"{layout.MODEL_META}@{rev[:10]}")
-    params_text = registry.read_git_file(repo, rev, layout.PARAMS).decode()
+    params_text = read_git_file(repo, rev, layout.PARAMS).decode()
     import yaml
 
     schema_rel = (
@@ -121,11 +121,9 @@ def _from_registry(repo: Path, stage: str | None, version: str | None) -> Resolv
         .get("validate", {})
         .get("schema_file", "schema/adult.schema.yaml")
     )
-    schema_text = registry.read_git_file(repo, rev, schema_rel).decode()
+    schema_text = read_git_file(repo, rev, schema_rel).decode()
     try:
-        train_bytes: bytes | None = registry.read_dvc_file(
-            repo, rev, layout.SPLIT_DIR / "train.parquet"
-        )
+        train_bytes: bytes | None = read_dvc_file(repo, rev, layout.SPLIT_DIR / "train.parquet")
     except DataError:
         train_bytes = None
     with tempfile.TemporaryDirectory(prefix="gitml-serve-") as tmp:
@@ -221,9 +219,9 @@ def _read_text(path: Path) -> str:
 def _read_at(repo: Path, rev: str, path: Path) -> bytes:
     """A pipeline output at a revision: from git when committed (cache: false), else DVC."""
     try:
-        return registry.read_git_file(repo, rev, path)
+        return read_git_file(repo, rev, path)
     except DataError:
-        return registry.read_dvc_file(repo, rev, path)
+        return read_dvc_file(repo, rev, path)
 
 
 def _try_read_at(repo: Path, rev: str, path: Path) -> bytes | None:
@@ -244,8 +242,3 @@ def _example(parquet: bytes | None) -> dict[str, Any] | None:
     # Through JSON: plain Python numbers and None for missing values, as a client would send.
     records: list[dict[str, Any]] = json.loads(row.to_json(orient="records"))
     return records[0]
-
-
-def git_dirty(repo: Path) -> bool:
-    proc = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True)
-    return bool(proc.stdout.strip())

@@ -1,0 +1,91 @@
+"""params.yaml sections of the data stages: data, validate, split, features."""
+
+from __future__ import annotations
+
+import codecs
+
+from pydantic import Field, field_validator, model_validator
+
+from gitml.config.base import Section
+
+
+class DataConfig(Section):
+    """Where the raw data comes from and what to predict."""
+
+    source: str = Field(
+        "builtin:adult",
+        description="builtin:adult, a local CSV/Parquet path, or an fsspec URL (s3://, https://…)",
+    )
+    target: str = Field("income", min_length=1, description="the label column")
+    positive_class: str = Field(">50K", min_length=1, description="the label value that is 1")
+    drop_columns: list[str] = Field(default_factory=list, description="columns never used")
+    delimiter: str = Field(",", min_length=1, max_length=1, description="CSV field separator")
+    encoding: str = Field("utf-8", description="text encoding of a CSV source")
+    missing_markers: list[str] = Field(
+        default_factory=lambda: ["", "?", "NA", "N/A", "null"],
+        description="cell values (after trimming spaces) that mean missing",
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, name: str) -> str:
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            raise ValueError(
+                "unknown text encoding; use a Python codec name such as utf-8, latin-1, cp1252"
+            ) from None
+        return name
+
+
+class ValidateConfig(Section):
+    """Data contract: the reviewed pandera schema plus data-quality thresholds."""
+
+    schema_file: str = Field("schema/adult.schema.yaml", min_length=1)
+    max_missing_rate: float = Field(0.1, ge=0, le=1, description="per column")
+    max_duplicate_rate: float = Field(
+        0.15, ge=0, le=1, description="share of exact duplicate rows (Adult: 10.6%, no id column)"
+    )
+    min_rows: int = Field(1000, ge=1)
+    min_minority_rate: float = Field(
+        0.05, ge=0, le=0.5, description="share of the rarer label (label balance)"
+    )
+    max_categories: int = Field(
+        200, ge=2, description="most distinct values a text column may have (ids are not features)"
+    )
+
+
+class SplitConfig(Section):
+    test_size: float = Field(0.2, gt=0, lt=1)
+    seed: int = 42
+    group_column: str | None = Field(None, description="rows of one group stay on one side")
+    time_column: str | None = Field(None, description="test = the latest rows by this column")
+
+    @model_validator(mode="after")
+    def _one_strategy(self) -> SplitConfig:
+        if self.group_column and self.time_column:
+            raise ValueError("set group_column or time_column, not both")
+        return self
+
+
+class FeaturesConfig(Section):
+    derived: list[str] = Field(
+        default_factory=lambda: ["net_capital", "log_capital_gain", "log_capital_loss"],
+        description="names from gitml.features.REGISTRY",
+    )
+    monotonic_increasing: list[str] = Field(
+        default_factory=list,
+        description="numeric inputs whose increase may never lower P(positive)",
+    )
+
+    @field_validator("derived")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        from gitml.core.features import REGISTRY
+
+        unknown = [n for n in names if n not in REGISTRY]
+        if unknown:
+            raise ValueError(f"unknown feature {unknown}; allowed: {sorted(REGISTRY)}")
+        if len(set(names)) != len(names):
+            raise ValueError("a feature is listed twice")
+        return names

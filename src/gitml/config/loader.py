@@ -1,0 +1,180 @@
+"""Loading params.yaml as a whole, and error messages that name the file, key and fix."""
+
+from __future__ import annotations
+
+import difflib
+import types
+from pathlib import Path
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+
+from gitml.config.base import Section
+from gitml.config.data import DataConfig, FeaturesConfig, SplitConfig, ValidateConfig
+from gitml.config.stages import EvaluateConfig, MonitorConfig, PromotionConfig, TrainConfig
+from gitml.config.tune import TuneConfig
+from gitml.errors import ConfigError
+from gitml.io.files import yaml_problem
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class Params(Section):
+    data: DataConfig = DataConfig()
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    split: SplitConfig = SplitConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    tune: TuneConfig = TuneConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    monitor: MonitorConfig = MonitorConfig()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> Params:
+        reserved = {self.data.target, self.split.group_column, self.split.time_column}
+        bad = sorted(c for c in self.evaluate.slices if c in reserved)
+        if bad:
+            raise ValueError(f"evaluate.slices cannot use the target/group/time column {bad}")
+        return self
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    """Read and validate params.yaml; raise ConfigError naming file, key, value and rule."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (run from the repository root)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a params file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of sections "
+            f"({', '.join(_keys_of(Params))}), got {type(raw).__name__} {raw!r:.60}"
+        )
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(path, exc)) from None
+
+
+def format_validation_error(path: Path, exc: ValidationError) -> str:
+    # A value that fails every member of a union gets one error per member: one line per key.
+    problems: dict[str, list[str]] = {}
+    for err in exc.errors(include_url=False):
+        steps = _user_path(err["loc"])
+        loc = [k for k, _ in steps]
+        key = ".".join(loc) or "(top level)"
+        container = steps[-1][1] if steps else Params
+        # pydantic prefixes the messages of our own validators with "Value error, "
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            allowed = _keys_of(container)
+            close = difflib.get_close_matches(loc[-1], allowed, n=1) if loc else []
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            msg = f"unknown key; {hint}allowed keys here: {', '.join(allowed) or '(see README)'}"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif err["loc"][-1:] == ("[key]",):  # a mapping key outside a Literal (a model family)
+            msg = f"unknown key; allowed keys here: {err.get('ctx', {}).get('expected', msg)}"
+        elif loc:
+            msg += _bounds(container, loc[-1])
+        value = "" if err["type"] == "missing" else f" = {err['input']!r}"
+        problems.setdefault(f"{key}{value}", []).append(msg)
+    lines = [f"{path}: {len(problems)} invalid value(s)"]
+    lines += [f"  {where}: {'; or: '.join(msgs)}" for where, msgs in problems.items()]
+    return "\n".join(lines)
+
+
+def _user_path(loc: tuple[int | str, ...]) -> list[tuple[str, Any]]:
+    """The error location as the keys a user writes, each with the type it is a key of.
+
+    pydantic puts more than keys in a location: the member of a union it tried ('float',
+    'literal[...]', 'constrained-float') and '[key]' for a bad mapping key. Walking the types
+    tells those apart from real keys that happen to be spelt the same (`data: {float: 1}`).
+    """
+    steps: list[tuple[str, Any]] = []
+    ann: Any = Params
+    for part in loc:
+        ann = _unwrap(ann)
+        if get_origin(ann) in (Union, types.UnionType):
+            ann = _union_member(ann, part)  # `part` names the member, not a key
+            continue
+        if part == "[key]":
+            continue
+        steps.append((str(part), ann))
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            field = _field(ann, str(part))
+            ann = field.annotation if field else None
+        elif get_origin(ann) is dict:
+            ann = get_args(ann)[1]
+        elif get_origin(ann) is list:
+            ann = get_args(ann)[0]
+        else:
+            ann = None
+    return steps
+
+
+def _unwrap(ann: Any) -> Any:
+    """`Annotated[X, ...]` and `X | None` are X for the walk (pydantic adds no tag for them)."""
+    while True:
+        if get_origin(ann) is Annotated:
+            ann = get_args(ann)[0]
+            continue
+        if get_origin(ann) in (Union, types.UnionType):
+            members = [a for a in get_args(ann) if a is not type(None)]
+            if len(members) == 1:
+                ann = members[0]
+                continue
+        return ann
+
+
+def _union_member(union: Any, tag: object) -> Any:
+    # A tagged union of models (the search-space parameters): the member whose `type` is `tag`.
+    for member in get_args(union):
+        member = _unwrap(member)
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            field = member.model_fields.get("type")
+            if field is not None and tag in get_args(field.annotation):
+                return member
+    return None
+
+
+def _field(model: type[BaseModel], key: str) -> FieldInfo | None:
+    return next((f for n, f in model.model_fields.items() if key in (n, f.alias)), None)
+
+
+def _keys_of(container: Any) -> list[str]:
+    if isinstance(container, type) and issubclass(container, BaseModel):
+        return [f.alias or n for n, f in container.model_fields.items()]
+    return []
+
+
+_BOUND_OPS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "length >="}
+
+
+def _bounds(container: Any, key: str) -> str:
+    """` (allowed: > 0, < 1)` from the constraints of a plain field."""
+    if not (isinstance(container, type) and issubclass(container, BaseModel)):
+        return ""
+    field = _field(container, key)
+    if field is None:
+        return ""
+    rules = [
+        f"{op} {getattr(m, attr)}"
+        for m in field.metadata
+        for attr, op in _BOUND_OPS.items()
+        if getattr(m, attr, None) is not None
+    ]
+    return f" (allowed: {', '.join(rules)})" if rules else ""

@@ -1,0 +1,119 @@
+"""params.yaml sections after tuning: train, evaluate, promotion and monitor."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from gitml.config.base import Section
+from gitml.core.metrics import GateMetric, SliceMetric
+
+
+class TrainConfig(Section):
+    threshold: Literal["f1", "youden"] | Annotated[float, Field(gt=0, lt=1)] = Field(
+        "f1", description="f1 / youden: chosen on out-of-fold train predictions; or a number"
+    )
+    cv_folds: int = Field(5, ge=2, le=20, description="folds for the out-of-fold predictions")
+    seed: int = 42
+
+
+class EvaluateConfig(Section):
+    slices: list[str] = Field(default_factory=lambda: ["gender", "race"])
+    min_slice_rows: int = Field(30, ge=1, description="smaller slices are listed, not ranked")
+    permutation_repeats: int = Field(5, ge=1)
+    top_features: int = Field(15, ge=1)
+    calibration_bins: int = Field(10, ge=2)
+    seed: int = 42
+
+
+Bound = Annotated[float, Field(ge=0)]
+Drop = Annotated[float, Field(ge=-1, le=1)]
+
+
+def _metric_map(**bounds: float) -> Any:  # typed as the field it fills (a dict of Literal keys)
+    return bounds
+
+
+class PromotionConfig(Section):
+    """The gate `gitml promote` applies before a candidate replaces prod (README: Promotion)."""
+
+    primary_metric: GateMetric = Field("roc_auc", description="the metric versions compete on")
+    primary_floor: Bound | None = Field(
+        0.85, description="absolute floor (a ceiling for log_loss/brier); null = none"
+    )
+    max_drop: Drop = Field(
+        0.0, description="how much worse than prod the primary may be; negative = required gain"
+    )
+    floors: dict[GateMetric, Bound] = Field(
+        default_factory=lambda: _metric_map(recall=0.5),
+        description="absolute floors of secondary metrics (ceilings for log_loss/brier)",
+    )
+    max_drops: dict[GateMetric, Drop] = Field(
+        default_factory=lambda: _metric_map(pr_auc=0.01, recall=0.05),
+        description="how much worse than prod each secondary metric may be",
+    )
+    slice_floors: dict[SliceMetric, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=lambda: _metric_map(roc_auc=0.75, recall=0.5),
+        description="floor for every slice with at least slice_min_rows rows",
+    )
+    slice_min_rows: int = Field(100, ge=1, description="smaller slices are reported, not gated")
+    max_slice_gap: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        0.15, description="largest best-minus-worst slice gap per column; null = none"
+    )
+
+    @model_validator(mode="after")
+    def _primary_once(self) -> PromotionConfig:
+        twice = sorted({self.primary_metric} & (set(self.floors) | set(self.max_drops)))
+        if twice:
+            raise ValueError(
+                f"{twice[0]} is the primary_metric: gate it with primary_floor and max_drop, "
+                "not floors/max_drops"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- monitor
+
+
+class MonitorConfig(Section):
+    """Drift and live-quality alarm rule of `gitml monitor` (README: Monitoring).
+
+    Many features x tests inflate false alarms, so a distribution test alarms only when its
+    p-value is below alpha / (number of tests) (Bonferroni) AND the shift is large enough to
+    matter (PSI at least psi_threshold); a missing-rate test needs a change of at least
+    missing_rate_delta as well.
+    """
+
+    since: str = Field("7d", description="default window: logged requests younger than this")
+    alpha: float = Field(
+        0.01, gt=0, lt=1, description="family-wise false-alarm rate, Bonferroni-split over tests"
+    )
+    psi_threshold: float = Field(0.1, gt=0, description="effect-size floor of a drift alarm")
+    bins: int = Field(10, ge=2, le=100, description="quantile bins of numeric features for PSI")
+    min_expected: float = Field(
+        5.0, gt=0, description="rarer categories (expected count) are pooled into '(other)'"
+    )
+    missing_rate_delta: float = Field(0.05, gt=0, le=1, description="missing-rate change floor")
+    max_unseen_share: float = Field(
+        0.01, ge=0, le=1, description="share of rows with a category absent from training"
+    )
+    max_invalid_share: float = Field(
+        0.01, ge=0, le=1, description="share of rows breaking the data contract (schema)"
+    )
+    min_rows: int = Field(100, ge=1, description="fewer logged rows: no verdict (exit 0)")
+    min_feedback_rows: int = Field(200, ge=2, description="fewer: live quality not judged")
+    max_roc_auc_drop: float = Field(0.05, ge=0, le=1, description="vs the evaluation metrics")
+    max_accuracy_drop: float = Field(0.05, ge=0, le=1, description="vs the evaluation metrics")
+    max_calibration_error_increase: float = Field(
+        0.05, ge=0, le=1, description="expected calibration error, live minus evaluation"
+    )
+    calibration_bins: int = Field(10, ge=2, le=100)
+
+    @field_validator("since")
+    @classmethod
+    def _duration(cls, text: str) -> str:
+        from gitml.core.duration import parse_since
+
+        parse_since(text)  # raises ValueError with the allowed forms
+        return text

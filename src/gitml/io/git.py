@@ -1,0 +1,63 @@
+"""Every git and DVC read at a revision: one runner, one error type (DataError naming the call)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitml.errors import DataError
+
+
+def git(repo: Path | str, *args: str, check: bool = True) -> str:
+    """`git ARGS` in `repo`, its stdout stripped; DataError (or "" when not `check`) on failure."""
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    if proc.returncode != 0:
+        if check:
+            raise DataError(f"git {' '.join(args)}: {proc.stderr.strip()}")
+        return ""
+    return proc.stdout.strip()
+
+
+def resolve_rev(repo: Path | str, rev: str) -> str:
+    """Full commit hash of a revision; DataError naming the revision when it does not exist."""
+    sha = git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+    if not sha:
+        raise DataError(f"revision {rev!r} does not exist in {repo}")
+    return sha
+
+
+def read_git_file(repo: Path | str, rev: str, path: str | Path) -> bytes:
+    """A file as committed at `rev` (for outputs kept in git: `cache: false`)."""
+    proc = subprocess.run(
+        ["git", "show", f"{rev}:{Path(path).as_posix()}"], cwd=repo, capture_output=True
+    )
+    if proc.returncode != 0:
+        raise DataError(f"{path} is not in git at {rev}: {proc.stderr.decode().strip()}")
+    return proc.stdout
+
+
+def read_dvc_file(repo: Path | str, rev: str, path: str | Path) -> bytes:
+    """A DVC-tracked output as recorded at `rev`, from the local cache or the DVC remote."""
+    import dvc.api
+
+    try:
+        data: bytes = dvc.api.read(Path(path).as_posix(), repo=str(repo), rev=rev, mode="rb")
+    except Exception as exc:  # DVC raises many types: missing cache, no remote, bad rev
+        raise DataError(
+            f"cannot read {path} at {rev} through DVC ({type(exc).__name__}: {exc}); "
+            "run `dvc pull` or configure a DVC remote"
+        ) from None
+    return data
+
+
+def locked_md5(repo: Path | str, rev: str, path: str | Path) -> str | None:
+    """The md5 that dvc.lock at `rev` records for an output path, if any."""
+    lock: dict[str, Any] = yaml.safe_load(read_git_file(repo, rev, "dvc.lock")) or {}
+    for stage in lock.get("stages", {}).values():
+        for out in stage.get("outs", []):
+            if out.get("path") == Path(path).as_posix():
+                return str(out.get("md5"))
+    return None
