@@ -294,8 +294,7 @@ BENCHMARKS: dict[str, Callable[[Workspace], dict[str, Any]]] = {
 
 
 def _wire_other_benchmarks() -> None:
-    """Rows from the other issues' modules, after this file's: scaling (issue 7) and serving
-    (issue 6, wired only when bench/serving.py is present)."""
+    """Rows from the other bench modules, after this file's: scaling and serving."""
     from bench import scaling
 
     BENCHMARKS.update(scaling.BENCHMARKS)

@@ -1,4 +1,4 @@
-"""Scaling benchmarks (issue 7): TPE vs random search, PostgreSQL workers, 1M rows, report speed.
+"""Scaling benchmarks: TPE vs random search, PostgreSQL workers, 1M rows, report speed.
 
 - `tpe_vs_random`: for each of 5 seeds (quick: 3), RandomizedSearchCV runs 40 trials (quick: 5)
   over the `hist_gradient_boosting` space of params.yaml on the primary clone's featurized

@@ -1,4 +1,4 @@
-"""Serving benchmarks (issue 6): `gitml serve` latency under load, `gitml predict` throughput.
+"""Serving benchmarks: `gitml serve` latency under load, `gitml predict` throughput.
 
 Both use the primary clone's workspace model (after its cold `dvc repro`) and measure their
 baseline in the same run, in this process: the model's own `predict_proba`.

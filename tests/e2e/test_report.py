@@ -12,7 +12,6 @@ import json
 import os
 import re
 import resource
-import sys
 import time
 from pathlib import Path
 
@@ -272,18 +271,7 @@ def test_images_for_publish_users(repo: Path, tmp_path: Path) -> None:
         assert f"img/{name})" in out.read_text()
 
 
-def test_verdict_falls_back_to_the_metric_delta_without_the_gate(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "gitml.registry.promote", None)  # `import gitml.promote` fails
-    report = make_report(repo, "main", "reproduced", check_stale=False)
-    assert report.gate is None
-    line = render.verdict_line(report)
-    assert "Promotion gate" not in line and f"on roc_auc: {report.primary_row.head:.4f}" in line
-
-
 def test_verdict_uses_the_promotion_gate(repo: Path) -> None:
-    pytest.importorskip("gitml.registry.promote")
     report = make_report(repo, "main", "reproduced", check_stale=False)
     assert report.gate is not None
     assert "**Promotion gate**" in render.verdict_line(report)

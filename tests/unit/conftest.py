@@ -1,7 +1,7 @@
 """Unit tests run single-threaded.
 
 OpenMP/BLAS thread pools spin-wait for each other on a busy 2-core machine (a 0.05 s model fit
-takes 1 s); one thread keeps the unit run fast. Results must not depend on it (DESIGN.md:
+takes 1 s); one thread keeps the unit run fast. Results must not depend on it (docs/design.md:
 parallelism must not change results), so this changes speed only.
 """
 

@@ -79,7 +79,7 @@ class TuneConfig(Section):
     enqueue_defaults: bool = Field(
         True, description="trial 0 of each family = the estimator's defaults (a baseline)"
     )
-    # Scaling (issue 7). workers and the heartbeat keys say how the search runs and never change
+    # Scaling: workers and the heartbeat keys say how the search runs and never change
     # the derived study name; subsample changes what is searched, so it does.
     workers: int = Field(
         1, ge=1, le=64, description="local worker processes (more than 1: not bit-reproducible)"

@@ -2,7 +2,7 @@
 
 Each feature reads only its own row, so a row gets the same value in a batch of one (serving)
 as in the training table. Fitted preprocessing (imputers, encoders, scalers) does NOT belong
-here: it lives in the model's scikit-learn Pipeline (DESIGN.md, "one transform").
+here: it lives in the model's scikit-learn Pipeline (docs/design.md, "one transform").
 """
 
 from __future__ import annotations

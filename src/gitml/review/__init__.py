@@ -8,7 +8,6 @@ render.py    GitHub Markdown with Mermaid charts, a rich terminal view, optional
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -63,21 +62,15 @@ def make_report(
 def promotion_gate(
     repo: Path, head_rev: str | None, params: dict[str, Any]
 ) -> tuple[str, bool | None] | None:
-    """The promotion gate's answer for the head, or None while gitml.promote does not exist."""
-    try:
-        promote: Any = importlib.import_module("gitml.registry.promote")
-    except ImportError:
-        return None  # the primary-metric delta is the verdict
+    """The promotion gate's answer for the head: its summary and whether it passes."""
     from pydantic import ValidationError
 
-    from gitml import config
+    from gitml.config import PromotionConfig
+    from gitml.registry import promote
 
-    section = getattr(config, "PromotionConfig", None)
-    if section is None:
-        return None
     try:
         # only the `promotion:` section: validating all of Params would import scikit-learn
-        cfg = section.model_validate(params.get("promotion") or {})
+        cfg = PromotionConfig.model_validate(params.get("promotion") or {})
         if head_rev is None:
             candidate = promote.Evaluation.from_dir(repo / snapshot.FILES["metrics"].parent)
         else:

@@ -11,7 +11,7 @@ they are listed in the JSON schema as `examples` so /docs shows them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,16 +33,6 @@ class ColumnSpec:
     lt: float | None = None
     categories: tuple[str, ...] | None = None  # the schema's allowed values, if listed
     description: str | None = None
-
-
-@dataclass(frozen=True)
-class RequestSpec:
-    columns: tuple[ColumnSpec, ...]
-    known: dict[str, frozenset[str]] = field(default_factory=dict)
-
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.columns]
 
 
 def column_specs(schema: pa.DataFrameSchema, exclude: set[str]) -> tuple[ColumnSpec, ...]:

@@ -1,0 +1,122 @@
+"""Monitor commands: drift and live quality of the served model, and the one alarm issue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gitml import layout
+from gitml.cli.app import ParamsOpt, app, err, handle_errors, load, out
+from gitml.errors import GitmlError
+
+monitor_app = typer.Typer(
+    help=(
+        "Drift and live-quality monitoring of the served model.\n\n"
+        "`gitml monitor` compares the requests logged by `gitml serve` in a time window (or a "
+        "file) with the training features of the model in stage prod: per feature a KS or "
+        "chi-squared test and PSI, missing rates, unseen categories; the score distribution; "
+        "ROC-AUC, accuracy and calibration on rows with feedback. The alarm rule is "
+        "`monitor:` in params.yaml. Writes monitoring.json and monitoring.md.\n\n"
+        "Exit codes: 0 no alarm, 1 alarm, 2 error.\n\n"
+        "Examples: `gitml monitor` (the default log, last `monitor.since`); "
+        "`gitml monitor --log-db postgresql://mon@db/predictions --since 24h`; "
+        "`gitml monitor --current requests.parquet --reference data/features/train.parquet`"
+    ),
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(monitor_app, name="monitor", rich_help_panel="Monitor")
+
+
+@monitor_app.callback()
+@handle_errors
+def monitor(
+    ctx: typer.Context,
+    log_db: Annotated[
+        str | None,
+        typer.Option(
+            "--log-db",
+            envvar="GITML_LOG_DB",
+            show_envvar=True,
+            help="prediction log URL (default sqlite:///logs/predictions.db)",
+        ),
+    ] = None,
+    current: Annotated[
+        Path | None,
+        typer.Option("--current", help="a CSV/Parquet file of raw input rows instead of the log"),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            envvar="GITML_MONITOR_SINCE",
+            show_envvar=True,
+            help="window of logged requests: 30m, 24h, 7d, 2w, all (default monitor.since)",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="folder for monitoring.json and monitoring.md")
+    ] = layout.MONITORING_DIR,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            help="training features to compare with (default: prod's, else the workspace's)"
+        ),
+    ] = None,
+    params: ParamsOpt = layout.PARAMS,
+) -> None:
+    """Compare recent traffic with the training data; exit 1 on an alarm."""
+    from gitml import monitor as mon
+
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        p = load(params)
+        result = mon.run(
+            p.monitor,
+            out_dir=out_dir,
+            log_url=log_db,
+            current_file=current,
+            since=since,
+            reference_file=reference,
+            schema_file=Path(p.validate_.schema_file),
+        )
+    except GitmlError as exc:  # any failure is exit 2 here: 1 means "alarm"
+        raise mon.MonitorError(str(exc)) from None
+    r = result.report
+    for note in r["notes"]:
+        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    for alarm in r["alarms"]:
+        err.print(f"[bold red]alarm:[/] {alarm}", highlight=False, soft_wrap=True)
+    verdict = {"alarm": "ALARM", "ok": "no alarm", "insufficient_data": "no verdict"}
+    out.print(
+        f"monitor: {verdict[r['status']]} ({r['current']['rows']} rows, "
+        f"{len(r['alarms'])} alarm(s)) → {result.md_path}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(1 if result.alarm else 0)
+
+
+@monitor_app.command("alert")
+@handle_errors
+def monitor_alert(
+    report: Annotated[Path, typer.Option(help="the monitoring.md to post")] = layout.MONITORING_DIR
+    / "monitoring.md",
+    label: Annotated[str, typer.Option(help="label of the one alarm issue")] = "model-drift",
+    repo: Annotated[
+        str | None, typer.Option(help="OWNER/NAME (default: gh's, from the checkout or GH_REPO)")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="post even when monitoring.json says there is no alarm")
+    ] = False,
+) -> None:
+    """Open one issue labelled model-drift, or comment on the open one (uses `gh`)."""
+    from gitml import monitor as mon
+
+    result = mon.alert(report, label=label, repo=repo, force=force)
+    if result.action == "skipped":
+        out.print("monitor alert: no alarm in the report; nothing posted")
+    else:
+        out.print(f"monitor alert: {result.action} issue #{result.issue} {result.url or ''}")

@@ -1,0 +1,338 @@
+"""Pipeline commands: each stage (what dvc.yaml calls), `tune worker`, params and schema checks."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from gitml import layout
+from gitml.cli.app import ParamsOpt, app, err, handle_errors, load, out, schema_app, stage_app
+from gitml.errors import GitmlError
+
+PANEL = "Pipeline"
+
+
+def ingest(params: ParamsOpt = layout.PARAMS) -> None:
+    """Read `data.source`, normalise names/missing markers/dtypes, write data/ingested.parquet."""
+    from gitml.pipeline import ingest as stage
+
+    p = load(params)
+    result = stage.run(p.data, layout.INGESTED)
+    out.print(f"ingest: {result.rows} rows x {len(result.columns)} columns → {result.path}")
+
+
+def validate(params: ParamsOpt = layout.PARAMS) -> None:
+    """Check the reviewed schema and the data-quality rules; write the validation report."""
+    from gitml.io.files import read_parquet
+    from gitml.pipeline import validate as stage
+
+    p = load(params)
+    result = stage.run(
+        p.data,
+        p.validate_,
+        read_parquet(layout.INGESTED),
+        layout.VALIDATION_REPORT,
+        layout.VALIDATED,
+    )
+    if result.passed:
+        out.print(
+            f"validate: passed ({result.rows} rows, {result.columns} columns) → {layout.VALIDATED}"
+        )
+        return
+    err.print(
+        f"[bold red]validate: {len(result.violations)} violation(s)[/] "
+        f"(report: {layout.VALIDATION_REPORT})"
+    )
+    for v in result.violations:
+        err.print(f"- column [bold]{v.column}[/], rule {v.rule}: {v.count} row(s)", highlight=False)
+        for ex in v.examples:
+            err.print(f"    {ex}", highlight=False, markup=False)
+    raise typer.Exit(1)
+
+
+def split(params: ParamsOpt = layout.PARAMS) -> None:
+    """Stratified, seeded train/test split (by group or time when configured)."""
+    from gitml.io.files import read_parquet
+    from gitml.pipeline import split as stage
+
+    p = load(params)
+    result = stage.run(
+        read_parquet(layout.VALIDATED),
+        p.data,
+        p.split,
+        layout.SPLIT_DIR / "train.parquet",
+        layout.SPLIT_DIR / "test.parquet",
+    )
+    out.print(f"split: {result.train_rows} train / {result.test_rows} test rows")
+
+
+def featurize(params: ParamsOpt = layout.PARAMS) -> None:
+    """Add the stateless, row-wise derived features named in `features.derived`."""
+    from gitml.io.files import read_parquet
+    from gitml.pipeline import featurize as stage
+
+    p = load(params)
+    inputs = {n: read_parquet(layout.SPLIT_DIR / f"{n}.parquet") for n in ("train", "test")}
+    stage.run(p.features.derived, inputs, layout.FEATURES_DIR)
+    out.print(f"featurize: {', '.join(p.features.derived) or '(none)'} → {layout.FEATURES_DIR}")
+
+
+def tune(
+    params: ParamsOpt = layout.PARAMS,
+    progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+) -> None:
+    """Optuna search over the families in `tune.search_space`; writes reports/tune/."""
+    from gitml.io.files import file_sha256, read_parquet
+    from gitml.pipeline import tune as stage
+
+    p = load(params)
+    train_path = layout.FEATURES_DIR / "train.parquet"
+    result = stage.run(
+        p.tune,
+        p.data,
+        p.split,
+        read_parquet(train_path),
+        file_sha256(train_path),
+        layout.TUNE_DIR,
+        increasing=p.features.monotonic_increasing,
+        show_progress=progress and sys.stderr.isatty(),
+    )
+    s = result.summary
+    out.print(
+        f"tune: best {s['metric']} {result.cv_score:.4f} ({result.family}, trial "
+        f"{s['best_trial']}); {s['n_complete']} complete, {s['n_pruned']} pruned"
+    )
+
+
+def train(params: ParamsOpt = layout.PARAMS) -> None:
+    """Fit the best Pipeline on all of train; choose the threshold out-of-fold; save with skops."""
+    from gitml.io.files import file_sha256, read_json, read_parquet
+    from gitml.pipeline import train as stage
+
+    p = load(params)
+    train_path = layout.FEATURES_DIR / "train.parquet"
+    result = stage.run(
+        p,
+        read_parquet(train_path),
+        read_json(layout.TUNE_DIR / "summary.json"),
+        file_sha256(train_path),
+        layout.MODEL,
+        layout.MODEL_META,
+    )
+    out.print(
+        f"train: {result.metadata['family']} → {layout.MODEL} (threshold {result.threshold:.4f})"
+    )
+
+
+def evaluate(params: ParamsOpt = layout.PARAMS) -> None:
+    """Test metrics, plots, slice metrics and permutation importance → reports/evaluate/."""
+    from gitml.io.files import read_json, read_parquet
+    from gitml.pipeline import evaluate as stage
+
+    p = load(params)
+    result = stage.run(
+        p,
+        read_parquet(layout.FEATURES_DIR / "test.parquet"),
+        layout.MODEL,
+        read_json(layout.MODEL_META),
+        layout.EVALUATE_DIR,
+        layout.PREDICTIONS,
+    )
+    m = result.metrics
+    out.print(f"evaluate: roc_auc {m['roc_auc']:.4f}, f1 {m['f1']:.4f} → {layout.EVALUATE_DIR}")
+
+
+STAGES: dict[str, Callable[..., None]] = {
+    "ingest": ingest,
+    "validate": validate,
+    "split": split,
+    "featurize": featurize,
+    "tune": tune,
+    "train": train,
+    "evaluate": evaluate,
+}
+for _name, _fn in STAGES.items():
+    stage_app.command(_name)(handle_errors(_fn))
+    if _name != "tune":  # `gitml tune` is a group: the stage itself, and `tune worker`
+        app.command(_name, rich_help_panel=PANEL)(handle_errors(_fn))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@app.command("check-params", rich_help_panel=PANEL)
+@handle_errors
+def check_params(params: ParamsOpt = layout.PARAMS) -> None:
+    """Validate params.yaml (unknown keys, types, ranges) without running anything."""
+    load(params)
+    out.print(f"{params}: ok")
+
+
+@app.command("metrics", rich_help_panel=PANEL)
+@handle_errors
+def metrics(
+    path: Annotated[Path, typer.Argument(help="metrics file")] = layout.EVALUATE_DIR
+    / "metrics.json",
+) -> None:
+    """Print the test metrics of the last `dvc repro` as a table."""
+    from gitml.io.files import read_json
+
+    data = read_json(path)
+    table = Table(title=f"test metrics ({path})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, float):
+            value = f"{value:.4f}"
+        table.add_row(key, str(value))
+    out.print(table)
+
+
+@schema_app.command("infer")
+@handle_errors
+def schema_infer(
+    data: Annotated[
+        Path, typer.Argument(help="a Parquet file in canonical form (ingest's output)")
+    ],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="schema file to write")
+    ] = None,
+    params: ParamsOpt = layout.PARAMS,
+    force: Annotated[bool, typer.Option(help="overwrite an existing schema file")] = False,
+) -> None:
+    """Draft a schema from data, for a person to review and commit."""
+    from gitml.core import schema
+    from gitml.core.names import normalise_name
+    from gitml.io.files import read_parquet
+
+    p = load(params)
+    target = out_path or Path(p.validate_.schema_file)
+    if target.exists() and not force:
+        raise GitmlError(f"{target} exists; pass --force to overwrite a reviewed schema")
+    draft, warnings = schema.infer(
+        read_parquet(data), normalise_name(p.data.target), p.validate_.max_categories
+    )
+    schema.write(draft, target)
+    for w in warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    out.print(f"wrote {target} ({len(draft.columns)} columns): review it, then commit it")
+
+
+@schema_app.command("check")
+@handle_errors
+def schema_check(
+    data: Annotated[Path, typer.Argument(help="a Parquet file in canonical form")],
+    params: ParamsOpt = layout.PARAMS,
+) -> None:
+    """Check a data file against the schema and quality rules without writing anything."""
+    from gitml.core import schema
+    from gitml.io.files import read_parquet
+    from gitml.pipeline import validate as stage
+
+    p = load(params)
+    result = stage.check(
+        read_parquet(data), p.data, p.validate_, schema.load(p.validate_.schema_file)
+    )
+    for v in result.violations:
+        err.print(f"- column {v.column}, rule {v.rule}: {v.count} row(s)", highlight=False)
+    out.print("passed" if result.passed else f"{len(result.violations)} violation(s)")
+    raise typer.Exit(0 if result.passed else 1)
+
+
+# `gitml tune` becomes a group: with no subcommand it is the tune stage (what `gitml stage tune`
+# and dvc.yaml run), and `gitml tune worker` joins a shared study from any machine.
+
+tune_app = typer.Typer(
+    help=(
+        "Optuna search over `tune.search_space` (the tune stage; writes reports/tune/). "
+        "`gitml tune worker` joins a study on a shared database from another process or machine."
+    ),
+    invoke_without_command=True,
+)
+app.add_typer(tune_app, name="tune", rich_help_panel=PANEL)
+
+
+@tune_app.callback()
+@handle_errors
+def _tune_group(
+    ctx: typer.Context,
+    params: ParamsOpt = layout.PARAMS,
+    progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+) -> None:
+    if ctx.invoked_subcommand is None:
+        tune(params=params, progress=progress)
+
+
+@tune_app.command("worker")
+@handle_errors
+def tune_worker(
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage",
+            help="Optuna storage URL, e.g. postgresql://user:pw@db:5432/optuna "
+            "(default: tune.storage in params.yaml)",
+        ),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            "--study",
+            help="study name (default: tune.study_name, or the name derived from this "
+            "checkout's tune inputs — the one `gitml tune` prints and writes to summary.json)",
+        ),
+    ] = None,
+    n_trials: Annotated[
+        int | None,
+        typer.Option(
+            "--n-trials",
+            min=1,
+            help="run at most this many trials here (default: until the "
+            "study's tune.n_trials budget is spent)",
+        ),
+    ] = None,
+    params: ParamsOpt = layout.PARAMS,
+) -> None:
+    """Join a running study and evaluate trials until its budget is spent.
+
+    Run it in a checkout at the same commit, with the same data (`dvc pull`), as the `gitml
+    tune` that created the study: the trial objective is built from this checkout's params.yaml
+    and data/features/train.parquet, and a study made from other inputs is refused. A worker
+    killed mid-trial loses nothing: after `tune.grace_period` seconds without its heartbeat,
+    another worker re-runs that trial.
+    """
+    from gitml.errors import ConfigError
+    from gitml.io.files import file_sha256, read_parquet
+    from gitml.pipeline import tune as stage
+
+    p = load(params)
+    url = storage or p.tune.storage
+    if not url:
+        raise ConfigError(
+            "tune worker: no storage; pass --storage URL or set tune.storage (an in-memory "
+            "study cannot be shared between processes)"
+        )
+    train_path = layout.FEATURES_DIR / "train.parquet"
+    result = stage.join(
+        p.tune,
+        p.data,
+        p.split,
+        read_parquet(train_path),
+        file_sha256(train_path),
+        url,
+        study or p.tune.study_name,
+        n_trials,
+        increasing=p.features.monotonic_increasing,
+    )
+    best = "-" if result.best_value is None else f"{result.best_value:.4f}"
+    out.print(
+        f"tune worker: ran {result.ran_here} trial(s) of study {result.study_name}; "
+        f"{result.finished}/{result.budget} finished in total; best {best}"
+    )

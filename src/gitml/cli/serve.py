@@ -1,0 +1,208 @@
+"""Serve commands: the HTTP service, batch prediction and simulated traffic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gitml import layout
+from gitml.cli.app import ParamsOpt, app, err, handle_errors, load, out
+
+# `gitml serve`, `gitml predict`, `gitml simulate`: the model used by software.
+
+StageOpt = Annotated[
+    str | None,
+    typer.Option("--stage", help="serve the version in this GTO stage, e.g. prod"),
+]
+VersionOpt = Annotated[
+    str | None, typer.Option("--version", help="serve this registered version, e.g. v0.2.0")
+]
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model", help="a model file (its metadata .json beside it); default: the workspace's"
+    ),
+]
+LogDbOpt = Annotated[
+    str,
+    typer.Option(
+        "--log-db",
+        envvar="GITML_LOG_DB",
+        help="prediction log database URL (SQLAlchemy): sqlite:///… or postgresql://…",
+        show_envvar=True,
+    ),
+]
+
+
+def _resolve_model(stage: str | None, version: str | None, model: Path | None, params: Path) -> Any:
+    from gitml.serve.resolve import resolve
+
+    resolved = resolve(".", stage=stage, version=version, model_path=model, params_path=params)
+    err.print(
+        f"model {resolved.version} from {resolved.source} "
+        f"(sha256 {str(resolved.metadata['model_sha256'])[:12]}…, verified; "
+        f"threshold {resolved.threshold:g})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return resolved
+
+
+@app.command("serve", rich_help_panel="Serve")
+@handle_errors
+def serve_cmd(
+    stage: StageOpt = None,
+    version: VersionOpt = None,
+    model: ModelOpt = None,
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
+    log_db: LogDbOpt = "sqlite:///logs/predictions.db",
+    params: ParamsOpt = layout.PARAMS,
+) -> None:
+    """Serve a model over HTTP: POST /predict, /feedback; GET /health, /ready, /metadata, /metrics.
+
+    With no flag it serves the workspace model (models/model.skops after `dvc repro`). The model
+    file's hash is checked against the one DVC/train recorded, and it is loaded with skops and an
+    explicit list of trusted types; a mismatch refuses to start. Interactive docs: /docs.
+    """
+    from gitml.serve.app import serve
+    from gitml.serve.logdb import check_url, mask_url
+
+    check_url(log_db)
+    resolved = _resolve_model(stage, version, model, params)
+    err.print(
+        f"serving on http://{host}:{port} (docs /docs); prediction log {mask_url(log_db)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    serve(resolved, host, port, log_db)
+
+
+@app.command("predict", rich_help_panel="Serve")
+@handle_errors
+def predict_cmd(
+    input_path: Annotated[Path, typer.Argument(help="rows to predict: .csv or .parquet")],
+    out_path: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="output .csv or .parquet: input + probability, label"),
+    ],
+    stage: StageOpt = None,
+    version: VersionOpt = None,
+    model: ModelOpt = None,
+    on_error: Annotated[
+        str,
+        typer.Option(
+            "--on-error", help="fail: stop, write nothing; skip: leave bad rows out, report them"
+        ),
+    ] = "fail",
+    chunk_rows: Annotated[int, typer.Option(help="rows per chunk (memory bound)", min=1)] = 65_536,
+    params: ParamsOpt = layout.PARAMS,
+) -> None:
+    """Batch predictions from a file, streamed in chunks, checked against the data contract.
+
+    Bad rows are reported with their line number (CSV: line in the file, header = 1).
+    The output appears only when the whole input went through.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from gitml.errors import ConfigError
+    from gitml.serve import predict
+
+    if on_error not in ("skip", "fail"):
+        raise ConfigError(f"--on-error must be skip or fail, got {on_error!r}")
+    resolved = _resolve_model(stage, version, model, params)
+    markers = load(params).data.missing_markers if params.exists() else None
+    total = _count_rows(input_path)
+    with Progress(
+        TextColumn("predict"),
+        BarColumn(),
+        TextColumn("{task.completed:,} rows"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("rows", total=total)
+        result = predict.run(
+            resolved,
+            input_path,
+            out_path,
+            on_error=on_error,  # type: ignore[arg-type]
+            missing_markers=markers,
+            chunk_rows=chunk_rows,
+            progress=lambda n: bar.advance(task, n),
+        )
+    for bad in result.bad:
+        err.print(f"[yellow]skipped[/] line {bad}", highlight=False, soft_wrap=True)
+    if result.bad_count > len(result.bad):
+        err.print(
+            f"… {result.bad_count - len(result.bad)} more bad rows skipped",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for col, n in sorted(result.unseen.items()):
+        err.print(
+            f"note: {n} row(s) with a {col} value unseen in training (accepted)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    out.print(
+        f"wrote {out_path}: {result.rows_out:,} of {result.rows_in:,} rows "
+        f"({result.positives:,} predicted positive, {result.bad_count:,} skipped) "
+        f"in {result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s)",
+        soft_wrap=True,
+    )
+
+
+def _count_rows(path: Path) -> int | None:
+    """Rows in the input for the progress bar (Parquet: from the footer; CSV: unknown)."""
+    if path.suffix.lower() in (".parquet", ".pq") and path.is_file():
+        import pyarrow.parquet as pq
+
+        try:
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except Exception:  # unreadable: predict.run reports it properly
+            return None
+    return None
+
+
+@app.command("simulate", rich_help_panel="Serve")
+@handle_errors
+def simulate_cmd(
+    url: Annotated[str, typer.Option(help="a running `gitml serve`")] = "http://127.0.0.1:8000",
+    rows: Annotated[int, typer.Option(help="rows to send", min=1)] = 1000,
+    shift: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--shift",
+            help="shift the rows: 'age+10', 'age*1.5', 'workclass=Private', "
+            "'occupation=blank', any with '@0.3' for 30% of rows; repeatable",
+        ),
+    ] = None,
+    feedback: Annotated[
+        bool, typer.Option(help="also send each row's true label to POST /feedback")
+    ] = False,
+    data: Annotated[Path, typer.Option(help="rows are drawn from this file")] = layout.SPLIT_DIR
+    / "test.parquet",
+    seed: Annotated[int, typer.Option(help="seed of the draw and of partial shifts")] = 0,
+    batch_size: Annotated[int, typer.Option(help="rows per request", min=1, max=10_000)] = 100,
+) -> None:
+    """Send test-split rows (optionally shifted) to a running server, to watch the monitor react."""
+    from gitml.monitor import simulate
+    from gitml.monitor.shift import parse_shift
+
+    shifts = [parse_shift(s) for s in shift or []]
+    result = simulate.run(
+        url, rows, shifts, data, feedback=feedback, seed=seed, batch_size=batch_size
+    )
+    for e in result.errors:
+        err.print(f"[red]rejected[/] {e}", highlight=False, soft_wrap=True)
+    mean = f"{result.mean_score:.4f}" if result.mean_score is not None else "n/a"
+    out.print(
+        f"sent {result.sent:,} rows to {url}: {result.predicted:,} predicted, "
+        f"{result.rejected:,} rejected, {result.feedback:,} feedback labels; mean score {mean}"
+        + (f"; shifts: {', '.join(map(str, shifts))}" if shifts else ""),
+        soft_wrap=True,
+    )
+    raise typer.Exit(1 if result.rejected else 0)
