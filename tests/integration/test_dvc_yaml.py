@@ -5,9 +5,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import grimp
 import yaml
 
-from gitml import cli, layout
+from gitml import layout
+from gitml.cli import pipeline as cli
 from gitml.config import Params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +35,24 @@ def test_every_stage_calls_its_gitml_command() -> None:
     assert list(stages) == list(cli.STAGES), "dvc.yaml stages and `gitml stage` commands differ"
     for name, stage in stages.items():
         assert stage["cmd"] == f"gitml stage {name}"
-        assert f"src/gitml/{'features' if name == 'featurize' else name}.py" in stage["deps"]
+
+
+def _module_files(graph: grimp.ImportGraph, module: str) -> set[str]:
+    """The source files of `module` and of every gitml module it imports, directly or not."""
+    files = set()
+    for m in graph.find_upstream_modules(module) | {module}:
+        path = Path("src", *m.split("."))
+        files.add(str(path / "__init__.py") if (ROOT / path).is_dir() else f"{path}.py")
+    return files
+
+
+def test_each_stage_depends_on_exactly_the_code_it_runs() -> None:
+    """An edit to any module a stage imports reruns it; an edit elsewhere does not."""
+    graph = grimp.build_graph("gitml")
+    for name, stage in PIPELINE.items():
+        module = "gitml.config" if name == "check_params" else f"gitml.pipeline.{name}"
+        code = {d for d in stage["deps"] if d.startswith("src/")}
+        assert code == _module_files(graph, module), name
 
 
 def test_stage_outputs_are_the_layout_paths() -> None:
@@ -86,9 +105,10 @@ def test_tracked_params_exist() -> None:
 
 def test_cli_reads_only_layout_paths() -> None:
     """No stage command hard-codes a path of its own: they all come from gitml.layout."""
-    tree = ast.parse((ROOT / "src/gitml/cli.py").read_text())
+    trees = [ast.parse(p.read_text()) for p in (ROOT / "src/gitml/cli").glob("*.py")]
     literals = [
         n.value
+        for tree in trees
         for n in ast.walk(tree)
         if isinstance(n, ast.Constant)
         and isinstance(n.value, str)
