@@ -18,7 +18,7 @@ from gitml.errors import GitmlError
 from gitml.io.files import file_sha256, read_json
 from gitml.pipeline import train
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCHEMA = ROOT / "schema" / "adult.schema.yaml"
 BEST = {"family": "logistic_regression", "params": {"C": 0.5}}
 

@@ -16,7 +16,7 @@ from gitml.core import schema
 from gitml.io.files import read_json, read_parquet
 from gitml.pipeline import validate
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCHEMA_FILE = ROOT / "schema" / "adult.schema.yaml"
 DATA = DataConfig()
 CFG = ValidateConfig(schema_file=str(SCHEMA_FILE))

@@ -12,7 +12,7 @@ from gitml import layout
 from gitml.cli import pipeline as cli
 from gitml.config import Params
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 

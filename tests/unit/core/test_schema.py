@@ -13,7 +13,7 @@ import pytest
 from gitml.core import schema
 from gitml.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMMITTED = ROOT / "schema" / "adult.schema.yaml"
 
 

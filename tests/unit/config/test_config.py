@@ -16,7 +16,7 @@ from gitml.config import Params, TuneConfig, load_params
 from gitml.core.features import REGISTRY
 from gitml.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # The committed params.yaml spells out every key of every section (its header says so); it is
 # the independent list of "allowed keys" the error messages are checked against.
 COMMITTED: dict[str, dict[str, Any]] = yaml.safe_load((ROOT / "params.yaml").read_text())

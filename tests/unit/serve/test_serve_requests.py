@@ -17,7 +17,7 @@ from gitml.serve.requests import column_specs, example_row, request_model, to_fr
 
 pytestmark = pytest.mark.xdist_group("serving")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import grimp
 import networkx as nx
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "gitml"
+SRC = Path(__file__).resolve().parents[2] / "src" / "gitml"
 # Top to bottom. Packages in one row are siblings: neither may import the other.
 LAYERS: list[tuple[str, ...]] = [
     ("__main__",),
