@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from bench.workspace import Clone, Timed, Workspace, lock_outputs
+from bench.workspace import Clone, Timed, Workspace, lock_outputs, result
 
 NOOP_RUNS = 5
 COLD_GOAL_SECONDS = 120.0
@@ -24,30 +24,6 @@ NOOP_GOAL_RATIO = 1.3
 NOOP_GOAL_SECONDS = 2.0
 TUNED_GOAL_AUC = 0.927
 EVALUATE_ONLY_EXPECTED = ["check_params", "evaluate"]
-
-
-def _result(
-    *,
-    figure: float,
-    figure_label: str,
-    baseline: float,
-    baseline_label: str,
-    unit: str,
-    goal: str,
-    within_goal: bool | None,
-    **details: Any,
-) -> dict[str, Any]:
-    return {
-        "figure": round(float(figure), 6),
-        "figure_label": figure_label,
-        "baseline": round(float(baseline), 6),
-        "baseline_label": baseline_label,
-        "ratio": round(float(figure) / float(baseline), 6) if baseline else None,
-        "unit": unit,
-        "goal": goal,
-        "within_goal": within_goal,
-        **details,
-    }
 
 
 def _median(values: list[float]) -> float:
@@ -80,7 +56,7 @@ def cold_pipeline(ws: Workspace) -> dict[str, Any]:
     # Baseline: the stages DVC ran, run directly. The difference is what DVC itself costs
     # (hashing, caching, lock writing, its own start-up).
     direct_same = sum(per_stage[s] for s in cold.ran)
-    return _result(
+    return result(
         figure=cold.seconds,
         figure_label="cold `dvc repro` in a fresh clone",
         baseline=direct_same,
@@ -115,7 +91,7 @@ def noop_repro(ws: Workspace) -> dict[str, Any]:
         ran += r.ran
     med_repro, med_status = _median(repro), _median(status)
     ratio = med_repro / med_status
-    return _result(
+    return result(
         figure=med_repro,
         figure_label=f"no-op `dvc repro`, median of {NOOP_RUNS}",
         baseline=med_status,
@@ -161,7 +137,7 @@ def evaluate_only(ws: Workspace) -> dict[str, Any]:
     restore = ws.repro(a)
     after = ws.output_hashes(a)
     cold = _cold(a)
-    return _result(
+    return result(
         figure=run.seconds,
         figure_label="`dvc repro` after editing evaluate.permutation_repeats",
         baseline=cold.seconds,
@@ -219,7 +195,7 @@ def determinism(ws: Workspace) -> dict[str, Any]:
         )
     ws.remove(b)
     identical_count = len(paths) - len(differing)
-    return _result(
+    return result(
         figure=identical_count,
         figure_label="outputs byte-identical across two cold clones",
         baseline=len(paths),
@@ -263,7 +239,7 @@ def tuned_vs_default(ws: Workspace) -> dict[str, Any]:
     tuned_auc = float(roc_auc_score(y_test, tuned.predict_proba(X_test)[:, 1]))
     reported = json.loads((a.path / "reports" / "evaluate" / "metrics.json").read_text())
 
-    return _result(
+    return result(
         figure=tuned_auc,
         figure_label=f"tuned model ({meta['family']}) test ROC-AUC",
         baseline=default_auc,
@@ -291,20 +267,3 @@ BENCHMARKS: dict[str, Callable[[Workspace], dict[str, Any]]] = {
     "evaluate_only": evaluate_only,
     "tuned_vs_default": tuned_vs_default,
 }
-
-
-def _wire_other_benchmarks() -> None:
-    """Rows from the other bench modules, after this file's: scaling and serving."""
-    from bench import scaling
-
-    BENCHMARKS.update(scaling.BENCHMARKS)
-    try:
-        from bench import serving
-    except ImportError:  # not written yet: the rows are simply absent
-        return
-    for name in ("serve_latency", "batch_predict"):
-        if callable(getattr(serving, name, None)):
-            BENCHMARKS[name] = getattr(serving, name)
-
-
-_wire_other_benchmarks()

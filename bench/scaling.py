@@ -38,8 +38,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench.benchmarks import _result
-from bench.workspace import Workspace, deep_update
+from bench.workspace import Workspace, deep_update, result
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TPE_GOAL = 20
@@ -52,7 +51,7 @@ REPORT_GOAL_SECONDS = 5.0
 def _skipped(note: str, goal: str) -> dict[str, Any]:
     """A row that could not be measured on this commit: zeros, and the reason."""
     return {
-        **_result(
+        **result(
             figure=0.0,
             figure_label="not measured",
             baseline=0.0,
@@ -171,7 +170,7 @@ def tpe_vs_random(ws: Workspace) -> dict[str, Any]:
         )
     median = float(statistics.median(needed))
     goal = TPE_GOAL if not ws.quick else budget // 2
-    return _result(
+    return result(
         figure=median,
         figure_label=f"TPE trials to reach RandomizedSearchCV's best, median of {len(seeds)} seeds",
         baseline=float(budget),
@@ -235,7 +234,7 @@ def workers_postgres(ws: Workspace) -> dict[str, Any]:
         rates[workers] = len(trials) / (last - first).total_seconds() * 60
         wall_rates[workers] = len(trials) / seconds[workers] * 60
     ratio = rates[2] / rates[1]
-    return _result(
+    return result(
         figure=rates[2],
         figure_label="trials per minute, 2 workers on PostgreSQL",
         baseline=rates[1],
@@ -321,7 +320,7 @@ def million_rows(ws: Workspace) -> dict[str, Any]:
     small = _scale_clone(ws, small_rows)
     big = _scale_clone(ws, big_rows)
     ratio = big["seconds"] / small["seconds"]
-    return _result(
+    return result(
         figure=big["seconds"],
         figure_label=f"cold `dvc repro` on {big_rows:,} synthetic rows",
         baseline=small["seconds"],
@@ -353,7 +352,7 @@ def report_speed(ws: Workspace) -> dict[str, Any]:
     ]
     starts = [ws.run(["gitml", "--version"], a.path).seconds for _ in range(3)]
     figure, baseline = statistics.median(runs), statistics.median(starts)
-    return _result(
+    return result(
         figure=figure,
         figure_label="`gitml report --base HEAD`, median of 3",
         baseline=baseline,

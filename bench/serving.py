@@ -32,8 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.benchmarks import _result
-from bench.workspace import Workspace
+from bench.workspace import Workspace, result
 
 CLIENTS = 50
 LATENCY_GOAL_MS = 2.0
@@ -141,7 +140,7 @@ def serve_latency(ws: Workspace) -> dict[str, Any]:
         path_ms.append((end - start) * 1000)
 
     p50, base50 = statistics.median(http_ms), statistics.median(model_ms)
-    return _result(
+    return result(
         figure=p50,
         figure_label="p50 ms of one-row POST /predict (unloaded, keep-alive)",
         baseline=base50,
@@ -204,7 +203,7 @@ def batch_predict(ws: Workspace) -> dict[str, Any]:
         "bench-predict-out2.parquet",
     ):
         Path(clone / name).unlink(missing_ok=True)
-    return _result(
+    return result(
         figure=command_rate,
         figure_label=f"rows/s `gitml predict` reports on {n:,} rows (Parquet in and out)",
         baseline=raw_rate,

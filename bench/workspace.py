@@ -287,3 +287,28 @@ class Workspace:
                 )
             order.append(ready[0])
         return {name: stages[name]["cmd"] for name in order}
+
+
+def result(
+    *,
+    figure: float,
+    figure_label: str,
+    baseline: float,
+    baseline_label: str,
+    unit: str,
+    goal: str,
+    within_goal: bool | None,
+    **details: Any,
+) -> dict[str, Any]:
+    """One row of results.json: the figure, its same-run baseline, their ratio and the goal."""
+    return {
+        "figure": round(float(figure), 6),
+        "figure_label": figure_label,
+        "baseline": round(float(baseline), 6),
+        "baseline_label": baseline_label,
+        "ratio": round(float(figure) / float(baseline), 6) if baseline else None,
+        "unit": unit,
+        "goal": goal,
+        "within_goal": within_goal,
+        **details,
+    }
