@@ -18,6 +18,9 @@ from bench.workspace import deep_update  # one copy: bench merges params overrid
 from gitml.config import DataConfig
 from gitml.pipeline.ingest import normalise, read_source
 
+# The `postgres_url` fixture: GITML_TEST_PG_URL's server, or a temporary one (tests/pg.py).
+pytest_plugins = ["tests.pg"]
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 

@@ -14,3 +14,8 @@ SliceMetric = Literal["roc_auc", "recall"]  # per-slice metrics in reports/evalu
 READING_ORDER = ("roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1")
 LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 DEFAULT_PRIMARY = "roc_auc"
+
+
+def fmt(x: float | None, spec: str = ".4f", missing: str = "-") -> str:
+    """A number for a report: `spec` formatting, `missing` when there is none."""
+    return missing if x is None else format(x, spec)

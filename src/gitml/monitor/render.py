@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gitml.core.metrics import fmt
+
 
 def render_markdown(report: dict[str, Any]) -> str:
     status = {"alarm": "🔴 ALARM", "ok": "🟢 no alarm", "insufficient_data": "⚪ no verdict"}
@@ -37,10 +39,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         rows = report["features"] + ([report["prediction"]] if report["prediction"] else [])
         for f in rows:
             lines.append(
-                f"| {f['name']} | {f['kind']} | {f['test']} | {_f(f['statistic'], '.3f')} | "
-                f"{_f(f['p_value'], '.2g')} | {_f(f['psi'], '.3f')} | "
-                f"{_f(f['ref_missing_rate'], '.1%')} → {_f(f['cur_missing_rate'], '.1%')} | "
-                f"{_f(f['unseen_share'], '.1%')} | {'**drift**' if f['alarms'] else 'ok'} |"
+                f"| {f['name']} | {f['kind']} | {f['test']} | {fmt(f['statistic'], '.3f')} | "
+                f"{fmt(f['p_value'], '.2g')} | {fmt(f['psi'], '.3f')} | "
+                f"{fmt(f['ref_missing_rate'], '.1%')} → {fmt(f['cur_missing_rate'], '.1%')} | "
+                f"{fmt(f['unseen_share'], '.1%')} | {'**drift**' if f['alarms'] else 'ok'} |"
             )
         lines += ["", *_psi_chart(report)]
     if report["prediction"]:
@@ -56,8 +58,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         ]
         for metric in ("roc_auc", "accuracy", "calibration_error"):
             lines.append(
-                f"| {metric} | {_f(q['live'].get(metric), '.4f')} | "
-                f"{_f(q['evaluation'].get(metric), '.4f')} |"
+                f"| {metric} | {fmt(q['live'].get(metric), '.4f')} | "
+                f"{fmt(q['evaluation'].get(metric), '.4f')} |"
             )
     contract = report.get("contract")
     if contract and contract["columns"]:
@@ -75,10 +77,6 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
     return "\n".join(lines) + "\n"
-
-
-def _f(x: float | None, spec: str) -> str:
-    return "-" if x is None else format(x, spec)
 
 
 # Mermaid xychart-beta: the first default line colour is nearly invisible, so set the palette;

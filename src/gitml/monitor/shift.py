@@ -52,10 +52,10 @@ class Shift:
         elif self.kind == "set":
             body = f"={self.value}"
         elif self.kind == "mul":
-            body = f"*{_fmt(self.value)}"
+            body = f"*{_show(self.value)}"
         else:  # add: a negative amount carries its own sign
-            body = f"{_fmt(self.value)}" if _neg(self.value) else f"+{_fmt(self.value)}"
-        tail = "" if self.fraction == 1.0 else f"@{_fmt(self.fraction)}"
+            body = f"{_show(self.value)}" if _neg(self.value) else f"+{_show(self.value)}"
+        tail = "" if self.fraction == 1.0 else f"@{_show(self.fraction)}"
         return f"{self.column}{body}{tail}"
 
 
@@ -63,7 +63,7 @@ def _neg(value: float | str | None) -> bool:
     return isinstance(value, float) and value < 0
 
 
-def _fmt(value: float | str | None) -> str:
+def _show(value: float | str | None) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

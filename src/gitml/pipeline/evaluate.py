@@ -17,7 +17,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 
 from gitml.config import Params
-from gitml.core.metrics import READING_ORDER
+from gitml.core.metrics import READING_ORDER, fmt
 from gitml.core.model_io import load_model
 from gitml.io.files import atomic_dir, write_atomic, write_csv, write_json, write_parquet
 from gitml.pipeline import dataset
@@ -227,8 +227,8 @@ def render_markdown(
     for col, info in slices["columns"].items():
         for value, m in info["values"].items():
             lines.append(
-                f"| {col} | {value} | {m['rows']} | {_fmt(m['positive_rate'])} | "
-                f"{_fmt(m['roc_auc'])} | {_fmt(m['recall'])} |"
+                f"| {col} | {value} | {m['rows']} | {fmt(m['positive_rate'])} | "
+                f"{fmt(m['roc_auc'])} | {fmt(m['recall'])} |"
             )
     lines += ["", "Largest gaps (slices with enough rows and both classes):", ""]
     for col, info in slices["columns"].items():
@@ -244,7 +244,3 @@ def render_markdown(
     for row in importance.itertuples():
         lines.append(f"| {row.feature} | {row.importance:.4f} | {row.std:.4f} |")
     return "\n".join(lines) + "\n"
-
-
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.4f}"

@@ -66,6 +66,7 @@ def promotion_gate(
     from pydantic import ValidationError
 
     from gitml.config import PromotionConfig
+    from gitml.io.git import resolve_rev
     from gitml.registry import promote
 
     try:
@@ -74,7 +75,7 @@ def promotion_gate(
         if head_rev is None:
             candidate = promote.Evaluation.from_dir(repo / snapshot.FILES["metrics"].parent)
         else:
-            candidate = promote.Evaluation.at_rev(repo, snapshot.at_rev(repo, head_rev).commit)
+            candidate = promote.Evaluation.at_rev(repo, resolve_rev(repo, head_rev))
         decision = promote.decide(repo, candidate, cfg)
     except ValidationError:
         raise ConfigError(

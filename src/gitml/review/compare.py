@@ -299,10 +299,14 @@ def build(base: Snapshot, head: Snapshot, head_label: str) -> Report:
     b_val, h_val = base.get("validation"), head.get("validation")
     data = [
         MetricRow(
-            "validated rows", _num((b_val or {}).get("rows")), _num((h_val or {}).get("rows"))
+            "validated rows",
+            _num((b_val or {}).get("rows")),
+            _num((h_val or {}).get("rows")),
         ),
         MetricRow(
-            "test rows", _num((base_metrics or {}).get("rows")), _num(head_metrics.get("rows"))
+            "test rows",
+            _num((base_metrics or {}).get("rows")),
+            _num(head_metrics.get("rows")),
         ),
     ]
     return Report(

@@ -64,7 +64,7 @@ class PredictResult:
         return self.rows_in / self.seconds if self.seconds else 0.0
 
 
-def _fmt(path: Path) -> Literal["csv", "parquet"]:
+def file_format(path: Path) -> Literal["csv", "parquet"]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "csv"
@@ -79,7 +79,7 @@ def _chunks(
     """(chunk, line number of its first row) in file order."""
     if not path.is_file():
         raise DataError(f"{path}: input file not found")
-    if _fmt(path) == "parquet":
+    if file_format(path) == "parquet":
         try:
             pf = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -194,7 +194,7 @@ def run(
     """Predict every row of `input_path` into `out_path`; DataError on bad rows with `fail`."""
     if on_error not in ("skip", "fail"):
         raise ConfigError(f"--on-error must be skip or fail, got {on_error!r}")
-    out_fmt = _fmt(out_path)
+    out_fmt = file_format(out_path)
     if input_path.resolve() == out_path.resolve():
         raise ConfigError(f"--out {out_path} is the input file; choose another path")
     specs = resolved.specs

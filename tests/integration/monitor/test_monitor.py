@@ -1,6 +1,7 @@
 """`gitml monitor` on the real Adult data: detection rates of the alarm rule, the prediction log
-(SQLite and the PostgreSQL server at 127.0.0.1:5432), the prod reference through the GTO
-registry and DVC, the exit codes, the deduplicated alert with a fake `gh`, and the workflow.
+(SQLite, and PostgreSQL: `GITML_TEST_PG_URL`'s server or the session's own, tests/pg.py), the
+prod reference through the GTO registry and DVC, the exit codes, the deduplicated alert with a
+fake `gh`, and the workflow.
 
 The "model" here is a logistic regression fitted in a second on the training split: the monitor
 only needs scores, so the tests do not train the pipeline's model.
@@ -36,13 +37,13 @@ from gitml.core import features
 from gitml.monitor.shift import apply_shift, parse_shift
 from gitml.serve import logdb
 from tests.conftest import ROOT, run, tool_env
+from tests.pg import url_with
 
 pytestmark = pytest.mark.xdist_group("monitor")
 
 DERIVED = ["net_capital", "log_capital_gain", "log_capital_loss"]
 # The three shifts the README documents; each must alarm in >= 99 of 100 trials of 1,000 rows.
 SHIFTS = ["age+5", "education=Bachelors@0.2", "occupation=blank@0.1"]
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 SCORED = ["age", "education_num", "hours_per_week", "log_capital_gain", "log_capital_loss"]
 
 
@@ -323,17 +324,18 @@ def test_an_unshifted_log_with_feedback_passes_with_live_quality(
 
 @pytest.mark.slow
 def test_the_postgres_log(
-    workspace: Path, splits: tuple[pd.DataFrame, pd.DataFrame], scorer: Scorer, tmp_path: Path
+    workspace: Path,
+    splits: tuple[pd.DataFrame, pd.DataFrame],
+    scorer: Scorer,
+    postgres_url: str,
+    tmp_path: Path,
 ) -> None:
-    """Against the real server; fails (does not skip) when it is unreachable."""
+    """Against a real server; fails (does not skip) when there is none (tests/pg.py)."""
     schema = f"gitml_monitor_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(logdb.normalise_url(PG))
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (database test) is unreachable: {exc}")
-    url = f"{PG}?options=-csearch_path%3D{schema}"
+    admin = sa.create_engine(logdb.normalise_url(postgres_url))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = url_with(postgres_url, search_path=schema)
     try:
         held = splits[1]
         frame = sample(held, 500, 4)

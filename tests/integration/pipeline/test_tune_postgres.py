@@ -1,6 +1,7 @@
-"""Distributed tuning on the PostgreSQL server at 127.0.0.1:5432 (database `test`, trust auth).
+"""Distributed tuning on PostgreSQL: the server `GITML_TEST_PG_URL` names, or the session's own
+temporary one (the `postgres_url` fixture, tests/pg.py).
 
-These tests FAIL, never skip, when the server is unreachable: distributed tuning is a feature,
+These tests FAIL, never skip, when no server can be had: distributed tuning is a feature,
 and a suite that silently skips it would claim coverage it does not have. Each test uses its own
 study name and deletes the study afterwards.
 """
@@ -14,7 +15,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,10 @@ from gitml.io import dburl
 from gitml.io.files import write_parquet
 from gitml.pipeline import tune
 from tests.conftest import ROOT, run, tool_env
+from tests.pg import url_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scaling")]
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"  # what a user writes in params.yaml
-DB_URL = dburl.normalise_url(PG_URL)  # what SQLAlchemy needs for the installed driver
 State = optuna.trial.TrialState
 # Trials of about a second each: long enough to kill a worker in the middle of one.
 SPACE: dict[str, Any] = {
@@ -55,27 +55,19 @@ SLOW_SPACE: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def postgres() -> str:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(DB_URL)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at {PG_URL} is unreachable (these tests need it): {exc}")
-    finally:
-        engine.dispose()
-    return PG_URL
+@pytest.fixture
+def pg(postgres_url: str) -> str:
+    """The storage URL as a user writes it in params.yaml (`postgresql://...`); `dburl`
+    gives SQLAlchemy the installed driver."""
+    return postgres_url
 
 
 @pytest.fixture
-def study_name(postgres: str) -> Iterator[str]:
+def study_name(pg: str) -> Iterator[str]:
     name = f"gitml-test-{uuid.uuid4().hex[:10]}"
     yield name
     with contextlib.suppress(KeyError):  # the test failed before creating it
-        optuna.delete_study(study_name=name, storage=DB_URL)
+        optuna.delete_study(study_name=name, storage=dburl.normalise_url(pg))
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +86,9 @@ def cfg(**kw: Any) -> TuneConfig:
     return TuneConfig.model_validate({**base, **kw})
 
 
-def trials_of(name: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=name, storage=DB_URL).get_trials(deepcopy=False)
+def trials_of(pg: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name=name, storage=dburl.normalise_url(pg))
+    return study.get_trials(deepcopy=False)
 
 
 def sampled_params(trials: list[optuna.trial.FrozenTrial]) -> list[tuple[Any, ...]]:
@@ -108,10 +101,10 @@ def sampled_params(trials: list[optuna.trial.FrozenTrial]) -> list[tuple[Any, ..
 
 
 def test_two_workers_finish_the_budget_without_gaps_or_duplicates(
-    train: pd.DataFrame, study_name: str, tmp_path: Path
+    train: pd.DataFrame, pg: str, study_name: str, tmp_path: Path
 ) -> None:
     # Trials of a second or more: the spawned worker needs a few seconds to start.
-    config = cfg(storage=PG_URL, study_name=study_name, workers=2, n_trials=10).model_copy(
+    config = cfg(storage=pg, study_name=study_name, workers=2, n_trials=10).model_copy(
         update={
             "search_space": TuneConfig.model_validate({"search_space": SLOW_SPACE}).search_space
         }
@@ -119,7 +112,7 @@ def test_two_workers_finish_the_budget_without_gaps_or_duplicates(
     result = tune.run(
         config, DataConfig(), SplitConfig(), train, "h", tmp_path, show_progress=False
     )
-    trials = trials_of(study_name)
+    trials = trials_of(pg, study_name)
     numbers = sorted(t.number for t in trials)
     assert numbers == list(range(len(trials)))  # no missing, no duplicate trial number
     finished = [t for t in trials if t.state in (State.COMPLETE, State.PRUNED)]
@@ -160,14 +153,14 @@ def _wait_for(predicate: Any, timeout: float, what: str) -> None:
 
 
 def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget(
-    train: pd.DataFrame, study_name: str, tmp_path: Path
+    train: pd.DataFrame, pg: str, study_name: str, tmp_path: Path
 ) -> None:
     n = 6
     repo = _checkout(
         tmp_path,
         train,
         {
-            "storage": PG_URL,
+            "storage": pg,
             "study_name": study_name,
             "n_trials": n,
             "cv_folds": 2,
@@ -196,14 +189,14 @@ def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget
         Polling the states and then killing races with the trial finishing in between (seen
         in CI: the kill landed between two trials). A stopped process cannot finish its trial.
         """
-        if not _exists(study_name) or not any(
-            t.state == State.COMPLETE for t in trials_of(study_name)
+        if not _exists(pg, study_name) or not any(
+            t.state == State.COMPLETE for t in trials_of(pg, study_name)
         ):
             return False
         os.killpg(first.pid, signal.SIGSTOP)
-        if not _open_transactions() and any(
+        if not _open_transactions(pg) and any(
             t.state == State.RUNNING and str(t.user_attrs.get(tune.WORKER_ATTR)).endswith(mine)
-            for t in trials_of(study_name)
+            for t in trials_of(pg, study_name)
         ):
             return True
         os.killpg(first.pid, signal.SIGCONT)
@@ -212,7 +205,7 @@ def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget
     def worker_started_a_trial() -> bool:
         return any(
             t.user_attrs.get(tune.WORKER_ATTR) and not t.user_attrs[tune.WORKER_ATTR].endswith(mine)
-            for t in trials_of(study_name)
+            for t in trials_of(pg, study_name)
         )
 
     worker: subprocess.Popen[str] | None = None
@@ -234,7 +227,7 @@ def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget
             _wait_for(worker_started_a_trial, 180, "the worker to start a trial")
         except AssertionError:
             raise AssertionError(
-                f"{Counter(t.state for t in trials_of(study_name))}; first process: "
+                f"{Counter(t.state for t in trials_of(pg, study_name))}; first process: "
                 f"{(tmp_path / 'first.log').read_text()}"
             ) from None
         os.killpg(first.pid, signal.SIGKILL)  # kill -9, in the middle of a trial
@@ -247,7 +240,7 @@ def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget
             worker.kill()
     assert worker.returncode == 0, f"stdout:\n{stdout}\nstderr:\n{stderr}"
 
-    trials = trials_of(study_name)
+    trials = trials_of(pg, study_name)
     numbers = sorted(t.number for t in trials)
     assert numbers == list(range(len(trials)))
     failed = [t for t in trials if t.state == State.FAIL]
@@ -266,17 +259,17 @@ def test_kill_9_of_a_worker_retries_its_trial_and_the_other_completes_the_budget
 
     # Rerunning the stage resumes the finished study: no new trial, outputs written.
     rerun = run(["gitml", "tune", "--no-progress"], repo)
-    assert len(trials_of(study_name)) == len(trials), rerun.stdout
+    assert len(trials_of(pg, study_name)) == len(trials), rerun.stdout
     summary = yaml.safe_load((repo / "reports" / "tune" / "summary.json").read_text())
     assert summary["n_failed"] == 1 and summary["n_trials"] == len(trials)
 
 
-def _open_transactions() -> int:
+def _open_transactions(pg: str) -> int:
     """Sessions inside a transaction: one frozen there would hold its row locks and block the
     other worker until the kill, so the test freezes the first process only outside one."""
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(DB_URL)
+    engine = create_engine(dburl.normalise_url(pg))
     try:
         with engine.connect() as conn:
             return int(
@@ -291,21 +284,32 @@ def _open_transactions() -> int:
         engine.dispose()
 
 
-def _exists(name: str) -> bool:
-    return name in optuna.get_all_study_names(DB_URL)
+def _exists(pg: str, name: str) -> bool:
+    return name in optuna.get_all_study_names(dburl.normalise_url(pg))
+
+
+def no_such_database(pg: str) -> str:
+    """The test server, a database it does not have, and a password to mask."""
+    return url_with(pg, password="s3cr3t-pw", database="no_such_database_gitml")
 
 
 @pytest.mark.parametrize(
     "url",
     [
-        "postgresql://gitml:s3cr3t-pw@127.0.0.1:5432/no_such_database_gitml",
+        no_such_database,
         "postgresql://gitml:s3cr3t-pw@127.0.0.1:1/test",  # nothing listens on port 1
-        "postgresql+nosuchdriver://gitml:s3cr3t-pw@127.0.0.1:5432/test",
+        "postgresql+nosuchdriver://gitml:s3cr3t-pw@db.invalid:5432/test",
     ],
+    ids=["no-such-database", "nothing-listens", "no-such-driver"],
 )
 def test_bad_url_names_the_url_with_the_password_masked(
-    url: str, train: pd.DataFrame, tmp_path: Path
+    url: str | Callable[[str], str],
+    train: pd.DataFrame,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
+    if callable(url):  # built from the session's server, known only at run time
+        url = url(request.getfixturevalue("postgres_url"))
     config = cfg(storage=url, workers=2)
     with pytest.raises(ConfigError) as info:
         tune.run(config, DataConfig(), SplitConfig(), train, "h", tmp_path, show_progress=False)
@@ -316,22 +320,22 @@ def test_bad_url_names_the_url_with_the_password_masked(
 
 
 def test_bad_url_from_the_command_line_exits_2_without_traceback(
-    train: pd.DataFrame, tmp_path: Path
+    train: pd.DataFrame, pg: str, tmp_path: Path
 ) -> None:
-    url = "postgresql://gitml:s3cr3t-pw@127.0.0.1:5432/no_such_database_gitml"
+    url = no_such_database(pg)
     repo = _checkout(tmp_path, train, {"n_trials": 2})
     proc = run(["gitml", "tune", "worker", "--storage", url, "--study", "x"], repo, check=False)
     assert proc.returncode == 2
-    assert "postgresql://gitml:***@127.0.0.1:5432/no_such_database_gitml" in proc.stderr
+    assert url.replace("s3cr3t-pw", "***") in proc.stderr
     assert "s3cr3t-pw" not in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_worker_refuses_a_study_made_from_other_inputs(
-    train: pd.DataFrame, study_name: str, tmp_path: Path
+    train: pd.DataFrame, pg: str, study_name: str, tmp_path: Path
 ) -> None:
     tune.run(
-        cfg(storage=PG_URL, study_name=study_name, n_trials=2),
+        cfg(storage=pg, study_name=study_name, n_trials=2),
         DataConfig(),
         SplitConfig(),
         train,
@@ -341,12 +345,12 @@ def test_worker_refuses_a_study_made_from_other_inputs(
     )
     repo = _checkout(tmp_path, train.head(1000), {"n_trials": 2})  # other data
     proc = run(
-        ["gitml", "tune", "worker", "--storage", PG_URL, "--study", study_name], repo, check=False
+        ["gitml", "tune", "worker", "--storage", pg, "--study", study_name], repo, check=False
     )
     assert proc.returncode == 2
     assert "other tune inputs" in proc.stderr and study_name in proc.stderr
     missing = run(
-        ["gitml", "tune", "worker", "--storage", PG_URL, "--study", study_name + "-nope"],
+        ["gitml", "tune", "worker", "--storage", pg, "--study", study_name + "-nope"],
         repo,
         check=False,
     )

@@ -2,9 +2,9 @@
 
 One throw-away repo: `dvc repro` on the 2,000-row sample, the model registered as v0.1.0 and
 assigned to `prod` with GTO. Real uvicorn servers on 127.0.0.1 (free ports): one serving
-`--stage prod` with the SQLite log, one logging to the PostgreSQL server at 127.0.0.1:5432
-(database `test`, a schema of its own per run, dropped afterwards), one whose log URL points
-nowhere (the outage). PostgreSQL being unreachable is a test FAILURE, not a skip.
+`--stage prod` with the SQLite log, one logging to PostgreSQL (`GITML_TEST_PG_URL`'s server or
+the session's own temporary one, tests/pg.py; a schema of its own per run, dropped afterwards),
+one whose log URL points nowhere (the outage). No PostgreSQL is a test FAILURE, not a skip.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from gitml.errors import ConfigError, DataError
 from gitml.serve.logdb import normalise_url
 from gitml.serve.resolve import resolve
 from tests.conftest import BIN, make_repo, run, tool_env
+from tests.pg import url_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 SECRET = "s3cretPW"
 OUTAGE_URL = f"postgresql://gitml:{SECRET}@127.0.0.1:1/test"
 
@@ -107,30 +107,23 @@ def wait_ready(server: Server, timeout: float = 90) -> None:
 
 
 @pytest.fixture(scope="module")
-def pg_schema() -> Iterator[str]:
-    """A PostgreSQL schema of this run's own; fails (does not skip) when PG is unreachable."""
+def pg_log(postgres_url: str) -> Iterator[str]:
+    """The log URL of a PostgreSQL schema of this run's own (its default search_path)."""
     name = f"gitml_test_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(normalise_url(PG))
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (database test) is unreachable: {exc}")
-    yield name
+    engine = sa.create_engine(normalise_url(postgres_url))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    yield url_with(postgres_url, search_path=name)
     with engine.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
     engine.dispose()
 
 
-def pg_url(schema: str) -> str:
-    return f"{PG}?options=-csearch_path%3D{schema}"
-
-
 @pytest.fixture(scope="module")
-def servers(repo: Path, pg_schema: str) -> Iterator[dict[str, Server]]:
+def servers(repo: Path, pg_log: str) -> Iterator[dict[str, Server]]:
     started = {
         "prod": start(repo, "prod", "--stage", "prod", "--log-db", "sqlite:///logs/p.db"),
-        "pg": start(repo, "pg", "--log-db", pg_url(pg_schema)),
+        "pg": start(repo, "pg", "--log-db", pg_log),
         "outage": start(repo, "outage", "--log-db", OUTAGE_URL),
     }
     try:
@@ -259,7 +252,7 @@ def test_schemathesis_finds_no_server_errors(repo: Path, servers: dict[str, Serv
 
 
 def test_postgres_log_gets_every_row_and_feedback_on_clean_shutdown(
-    repo: Path, servers: dict[str, Server], pg_schema: str
+    repo: Path, servers: dict[str, Server], pg_log: str
 ) -> None:
     server = servers["pg"]
     columns = httpx.get(f"{server.url}/metadata").json()["input_columns"]
@@ -281,7 +274,7 @@ def test_postgres_log_gets_every_row_and_feedback_on_clean_shutdown(
     )
     output = server.stop()  # the flush happens here
     assert "Application shutdown complete" in output
-    engine = sa.create_engine(normalise_url(pg_url(pg_schema)))
+    engine = sa.create_engine(normalise_url(pg_log))
     with engine.connect() as conn:
         logged = pd.read_sql(sa.text("SELECT * FROM predictions"), conn)
         fb = pd.read_sql(sa.text("SELECT * FROM feedback"), conn)

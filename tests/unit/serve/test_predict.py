@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gitml.errors import ConfigError
-from gitml.serve.predict import _fmt, validate_chunk
+from gitml.serve.predict import file_format, validate_chunk
 from gitml.serve.requests import ColumnSpec
 
 pytestmark = pytest.mark.xdist_group("serving")
@@ -57,6 +57,6 @@ def test_bad_rows_are_reported_with_line_column_and_rule() -> None:
 
 
 def test_file_type_comes_from_the_suffix() -> None:
-    assert _fmt(Path("x.CSV")) == "csv"
+    assert file_format(Path("x.CSV")) == "csv"
     with pytest.raises(ConfigError, match=r"use \.csv or \.parquet"):
-        _fmt(Path("x.json"))
+        file_format(Path("x.json"))
