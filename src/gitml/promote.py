@@ -23,9 +23,9 @@ it carries the newer code and data. A candidate whose model file is byte-identic
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import os
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field, replace
@@ -33,7 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from gitml import layout, registry
+import yaml
+
+from gitml import github_io, layout, registry, reproduce, smoke
 from gitml.config import PromotionConfig
 from gitml.errors import ConfigError, DataError, GitmlError
 from gitml.io import write_atomic, write_json
@@ -46,6 +48,7 @@ RECORD = Path("reports/promotion.json")
 RECORD_MD = Path("reports/promotion.md")
 REMOTE = "origin"
 BUMPS = ("major", "minor", "patch")
+SHA256_LABEL = smoke.SHA256_LABEL  # the line of a version's tag message that smoke-test checks
 
 
 # --------------------------------------------------------------------------- the gate (pure)
@@ -314,9 +317,12 @@ def decide(repo: Path, candidate: Evaluation, cfg: PromotionConfig) -> GateDecis
 # --------------------------------------------------------------------------- promote / rollback
 
 
+Outcome = Literal["promoted", "refused", "dry-run", "unchanged", "already-prod", "superseded"]
+
+
 @dataclass(frozen=True)
 class PromotionResult:
-    outcome: Literal["promoted", "refused", "dry-run", "unchanged", "already-prod"]
+    outcome: Outcome
     decision: GateDecision | None
     candidate_commit: str
     version: str | None  # registered (or, on a dry run, that would be)
@@ -324,6 +330,9 @@ class PromotionResult:
     pushed: bool = False
     record: Path | None = None
     note: str = ""
+    model_sha256: str | None = None  # of the model file CI holds (the workspace's)
+    rules: GateRules | None = None
+    reproduction: reproduce.Comparison | None = None  # None: the workspace is not the candidate
 
 
 def next_version(repo: Path, bump: str = "minor") -> str:
@@ -342,22 +351,109 @@ def next_version(repo: Path, bump: str = "minor") -> str:
     )
 
 
-def _check_workspace(repo: Path, commit: str) -> None:
-    """Refuse when HEAD is the candidate but the workspace holds different results.
+@dataclass(frozen=True)
+class GateRules:
+    """The `promotion:` rules a candidate is judged by, and where they were read."""
 
-    A version is a commit: the model it names is the one dvc.lock at that commit records. If
-    `dvc repro` changed dvc.lock or the metrics after the commit, promoting the commit would
-    ship a model that was never evaluated.
+    cfg: PromotionConfig
+    source: Literal["first parent", "prod", "candidate", "given"]
+    commit: str | None  # the commit whose params.yaml they come from
+    candidate_changes: bool = False  # the candidate's own `promotion:` differs from them
+    note: str = ""
+
+
+def _promotion_at(repo: Path, rev: str) -> PromotionConfig | None:
+    """`promotion:` of params.yaml as committed at `rev`; None when the file is not there."""
+    from pydantic import ValidationError
+
+    try:
+        raw = registry.read_git_file(repo, rev, layout.PARAMS)
+    except DataError:
+        return None
+    try:
+        section = (yaml.safe_load(raw) or {}).get("promotion") or {}
+        return PromotionConfig.model_validate(section)
+    except (yaml.YAMLError, AttributeError, ValidationError) as exc:
+        raise ConfigError(
+            f"{layout.PARAMS} at {rev[:12]}: its `promotion:` section is not valid for this "
+            f"gitml ({type(exc).__name__}: {str(exc).splitlines()[0]}); fix it on that branch or "
+            "promote with explicit rules (`gitml promote --params FILE`)"
+        ) from None
+
+
+def rules_for(repo: Path | str, commit: str) -> GateRules:
+    """The gate's rules come from the base, never from the candidate itself.
+
+    The candidate's first parent (main before the merge); else (a root commit) prod's commit;
+    else, for a first version with no history, the candidate's own. A branch that changes
+    `promotion:` is judged by the old rules; its rules apply from the next merge on.
     """
-    if registry.resolve_rev(repo, "HEAD") != commit:
-        return
-    paths = ["dvc.lock", METRICS.as_posix(), SLICES.as_posix()]
-    dirty = registry.git(repo, "status", "--porcelain", "--", *paths)
-    if dirty:
-        raise DataError(
-            "the workspace differs from HEAD in files that define the candidate:\n"
-            f"{dirty}\ncommit the results of `dvc repro` (or `git restore` them) and rerun"
+    repo = Path(repo)
+    own = _promotion_at(repo, commit)
+    parent = registry.git(repo, "rev-parse", "--verify", "--quiet", f"{commit}^1", check=False)
+    found: tuple[Literal["first parent", "prod"], str, PromotionConfig] | None = None
+    if parent:
+        cfg = _promotion_at(repo, parent)
+        if cfg is not None:
+            found = ("first parent", parent, cfg)
+    if found is None:
+        prod = registry.find_stage(repo)
+        if prod is not None:
+            cfg = _promotion_at(repo, prod.commit)
+            if cfg is not None:
+                found = ("prod", prod.commit, cfg)
+    if found is None:
+        if own is None:
+            raise DataError(
+                f"no {layout.PARAMS} at {commit[:12]}, its first parent or prod's commit: "
+                "there are no `promotion:` rules to judge it by"
+            )
+        return GateRules(own, "candidate", commit, False, "first version: its own rules apply")
+    source, where, cfg = found
+    changes = own is not None and own != cfg
+    note = (
+        f"this commit changes `promotion:`; it is judged by the rules of its {source} "
+        f"({where[:12]}), and the new rules apply from the next merge on"
+        if changes
+        else ""
+    )
+    return GateRules(cfg, source, where, changes, note)
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        with path.open("rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _reproduction_rule(comparison: reproduce.Comparison) -> RuleResult:
+    beyond = comparison.beyond
+    if beyond:
+        detail = (
+            "the committed numbers are not what CI reproduced: "
+            + "; ".join(m.line() for m in beyond[:5])
+            + (f"; and {len(beyond) - 5} more" if len(beyond) > 5 else "")
+            + f" (tolerance {comparison.tolerance:g})"
         )
+        worst = max((m.difference for m in beyond if m.difference is not None), default=None)
+        return RuleResult("reproduced", worst, comparison.tolerance, False, detail)
+    worst = max((m.difference or 0.0 for m in comparison.metrics), default=0.0)
+    return RuleResult("reproduced", worst, comparison.tolerance, True, comparison.summary())
+
+
+def _with_reproduction(decision: GateDecision, rule: RuleResult) -> GateDecision:
+    """The gate's decision with the reproduction check as its first rule."""
+    rules = [rule, *decision.rules]
+    if rule.passed:
+        n_ok = sum(r.passed for r in rules)
+        summary = decision.summary.replace(
+            f"{n_ok - 1}/{len(rules) - 1} rules pass", f"{n_ok}/{len(rules)} rules pass"
+        )
+        return replace(decision, rules=rules, summary=summary)
+    summary = f"REFUSE: {rule.detail}; the gate on CI's numbers alone: {decision.summary}"
+    return replace(decision, passed=False, rules=rules, summary=summary)
 
 
 def _model_md5(repo: Path, commit: str) -> str | None:
@@ -438,66 +534,156 @@ def _delete_tags(repo: Path, tags: list[str]) -> None:
 
 def promote(
     repo: Path,
-    cfg: PromotionConfig,
+    cfg: PromotionConfig | None = None,
     ref: str = "HEAD",
     *,
     push: bool = False,
     dry_run: bool = False,
     bump: str = "minor",
 ) -> PromotionResult:
-    """Gate the candidate at `ref` against prod; on a pass, register it and assign `prod`."""
-    from gto import api
+    """Gate the candidate at `ref` against prod; on a pass, register it and assign `prod`.
 
+    `cfg` None (what `gitml promote` passes): the rules of the base, see `rules_for`. When `ref`
+    is the checked-out commit, the workspace is taken as CI's reproduction of it: its numbers
+    are compared with the committed ones (refused beyond `reproduce_tolerance`), the gate judges
+    the reproduced numbers, and the workspace model's sha256 goes into the tags and the record.
+    """
+    repo = Path(repo)
     if bump not in BUMPS:
         raise ConfigError(f"--bump {bump!r}: use one of {', '.join(BUMPS)}")
-    repo = Path(repo)
     if push and not dry_run:
         _require_remote(repo)
     commit = registry.resolve_rev(repo, ref)
-    _check_workspace(repo, commit)
-    candidate = Evaluation.at_rev(repo, commit)
+    rules = GateRules(cfg, "given", None) if cfg is not None else rules_for(repo, commit)
+    result = _promote(repo, rules, ref, commit, push=push, dry_run=dry_run, bump=bump)
+    result = replace(result, rules=rules)
+    result = replace(result, record=write_record(repo, result, rules.cfg, ref))
+    write_outputs(result)
+    return result
+
+
+def write_outputs(result: PromotionResult) -> None:
+    """`promoted`, `version`, `tag`, `sha256` for the next job (when $GITHUB_OUTPUT is set)."""
+    promoted = result.outcome == "promoted"
+    github_io.write_outputs(
+        {
+            "promoted": "true" if promoted else "false",
+            "version": result.version if promoted and result.version else "",
+            "tag": f"{registry.ARTIFACT}@{result.version}" if promoted and result.version else "",
+            "sha256": result.model_sha256 or "",
+        }
+    )
+
+
+def _promote(
+    repo: Path,
+    rules: GateRules,
+    ref: str,
+    commit: str,
+    *,
+    push: bool,
+    dry_run: bool,
+    bump: str,
+) -> PromotionResult:
+    from gto import api
+
+    cfg = rules.cfg
     existing = next((v for v in registry.list_versions(repo) if v.commit == commit), None)
     if existing is not None:
         if registry.PROD in existing.stages:
-            result = PromotionResult(
+            return PromotionResult(
                 "already-prod",
                 None,
                 commit,
                 existing.version,
                 note=f"{ref} is already {registry.ARTIFACT}@{existing.version}, in prod",
             )
-            return replace(result, record=write_record(repo, result, cfg, ref))
         raise DataError(
             f"{ref} ({commit[:12]}) is already registered as {registry.ARTIFACT}@"
             f"{existing.version}; to put it back in prod run `gitml rollback --to "
             f"{existing.version}`"
         )
-    decision = decide(repo, candidate, cfg)
     prod = registry.find_stage(repo)
-    version = next_version(repo, bump)
-    cand_md5 = _model_md5(repo, commit)
-    if prod is not None and cand_md5 is not None and cand_md5 == _model_md5(repo, prod.commit):
-        result = PromotionResult(
-            "unchanged",
-            decision,
+    if prod is not None and _is_ancestor(repo, commit, prod.commit):
+        return PromotionResult(
+            "superseded",
+            None,
             commit,
             None,
-            note=f"the model at {ref} is byte-identical to prod {prod.version} "
-            f"(md5 {cand_md5}): no new version",
+            note=f"{ref} ({commit[:12]}) is an ancestor of prod {registry.ARTIFACT}@"
+            f"{prod.version} ({prod.commit[:12]}): prod already holds a newer commit, so an "
+            "older one is not registered (a re-run of an old promote run?). To go back to an "
+            "older version use `gitml rollback --to VERSION`",
         )
-        return replace(result, record=write_record(repo, result, cfg, ref))
+    reproduced = registry.resolve_rev(repo, "HEAD") == commit
+    comparison: reproduce.Comparison | None = None
+    sha256: str | None = None
+    if reproduced:
+        comparison = reproduce.compare(repo, commit, cfg.reproduce_tolerance)
+        candidate = Evaluation.from_dir(repo / layout.EVALUATE_DIR)
+        sha256 = _sha256(repo / layout.MODEL)
+        if sha256 is None:
+            raise DataError(
+                f"{layout.MODEL}: not in the workspace; run `dvc repro --force` (or `dvc pull`) "
+                "so that the model the gate judges is the one whose sha256 is recorded"
+            )
+    else:
+        candidate = Evaluation.at_rev(repo, commit)
+    decision = decide(repo, candidate, cfg)
+    if comparison is not None:
+        decision = _with_reproduction(decision, _reproduction_rule(comparison))
+    base = PromotionResult(
+        "refused", decision, commit, None, model_sha256=sha256, reproduction=comparison
+    )
+    notes = [rules.note] if rules.note else []
+    if not reproduced:
+        notes.append(
+            f"{ref} is not the checked-out commit, so nothing was reproduced: the gate judged "
+            "the numbers as committed and no model sha256 is recorded (CI promotes HEAD after "
+            "`dvc repro --force`)"
+        )
+    base = replace(base, note="; ".join(notes))
+    version = next_version(repo, bump)
+    cand_md5 = _model_md5(repo, commit)
+    if (
+        (comparison is None or comparison.ok)
+        and prod is not None
+        and cand_md5 is not None
+        and cand_md5 == _model_md5(repo, prod.commit)
+    ):
+        return replace(
+            base,
+            outcome="unchanged",
+            note="; ".join(
+                [
+                    *notes,
+                    f"the model at {ref} is byte-identical to prod {prod.version} "
+                    f"(md5 {cand_md5}): no new version",
+                ]
+            ),
+        )
     if not decision.passed:
-        result = PromotionResult("refused", decision, commit, None)
-        return replace(result, record=write_record(repo, result, cfg, ref))
+        return base
     if dry_run:
-        result = PromotionResult(
-            "dry-run", decision, commit, version, note=f"would register {version}"
+        return replace(
+            base,
+            outcome="dry-run",
+            version=version,
+            note="; ".join([*notes, f"would register {version}"]),
         )
-        return replace(result, record=write_record(repo, result, cfg, ref))
 
     registry.wait_past_last_tag(repo)
     title = f"{registry.ARTIFACT}@{version}: promoted to prod"
-    message = _tag_message(title, decision, f"candidate {commit}; model md5 {cand_md5 or '-'}")
+    extra = [f"candidate {commit}; model md5 {cand_md5 or '-'}"]
+    if sha256:
+        extra.append(f"{SHA256_LABEL} {sha256}")
+    if rules.source != "given":
+        extra.append(f"rules: promotion: of the {rules.source} ({(rules.commit or '')[:12]})")
+    if rules.note:
+        extra.append(rules.note)
+    if comparison is not None:
+        extra.append(f"reproduction: {comparison.summary()}")
+    message = _tag_message(title, decision, "\n".join(extra))
     tags = [f"{registry.ARTIFACT}@{version}"]
     _gto(
         "registering",
@@ -525,8 +711,15 @@ def promote(
     except GitmlError:
         _delete_tags(repo, tags)
         raise
-    result = PromotionResult("promoted", decision, commit, version, tags, pushed=push)
-    return replace(result, record=write_record(repo, result, cfg, ref))
+    return replace(base, outcome="promoted", version=version, tags=tags, pushed=push)
+
+
+def _is_ancestor(repo: Path, commit: str, of: str) -> bool:
+    """`commit` is `of` or one of its ancestors."""
+    proc = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", commit, of], cwd=repo, capture_output=True
+    )
+    return proc.returncode == 0
 
 
 @dataclass(frozen=True)
@@ -625,6 +818,20 @@ def record_dict(result: PromotionResult, cfg: PromotionConfig, ref: str) -> dict
         "tags": result.tags,
         "pushed": result.pushed,
         "config": cfg.model_dump(mode="json"),
+        "model": {"path": layout.MODEL.as_posix(), "sha256": result.model_sha256},
+        "rules_from": _rules_from(result.rules),
+        "reproduction": (None if result.reproduction is None else result.reproduction.to_dict()),
+    }
+
+
+def _rules_from(rules: GateRules | None) -> dict[str, Any] | None:
+    if rules is None:
+        return None
+    return {
+        "source": rules.source,
+        "commit": rules.commit,
+        "candidate_changes_rules": rules.candidate_changes,
+        "note": rules.note,
     }
 
 
@@ -635,6 +842,7 @@ def render_markdown(record: dict[str, Any]) -> str:
         "refused": "❌ not promoted: prod is unchanged",
         "unchanged": "⚪ not promoted: same model as prod",
         "already-prod": "⚪ already in prod",
+        "superseded": "⚪ not promoted: prod already holds a newer commit",
     }[record["outcome"]]
     prod = record["prod"]
     lines = [
@@ -661,9 +869,48 @@ def render_markdown(record: dict[str, Any]) -> str:
                 f"| `{r['name']}` | {_fmt(r['value'])} | {_fmt(r['threshold'])} | "
                 f"{'pass' if r['passed'] else '**FAIL**'} |"
             )
+    lines += _markdown_provenance(record)
     if record["tags"]:
         lines += ["", "Tags: " + ", ".join(f"`{t}`" for t in record["tags"])]
     return "\n".join(lines) + "\n"
+
+
+def _markdown_provenance(record: dict[str, Any]) -> list[str]:
+    """Where the rules came from, what CI reproduced, the model's sha256 (when recorded)."""
+    lines: list[str] = []
+    src = record.get("rules_from")
+    if src and src["source"] != "given":
+        lines += [
+            "",
+            f"Rules: `promotion:` of the {src['source']} (`{(src['commit'] or '')[:12]}`).",
+        ]
+        if src["note"]:
+            lines.append(f"⚠️ {src['note']}.")
+    rep = record.get("reproduction")
+    if rep:
+        lines += ["", f"Reproduction by CI: {rep['summary']}."]
+        diffs = rep["beyond_tolerance"] + rep["within_tolerance"]
+        if diffs:
+            lines += [
+                "",
+                f"| number | committed | reproduced | difference | within {rep['tolerance']:g} |",
+                "|---|---|---|---|---|",
+            ]
+            for m in diffs[:30]:
+                d = "n/a" if m["difference"] is None else f"{m['difference']:.3g}"
+                lines.append(
+                    f"| `{Path(m['file']).name}:{m['key']}` | {m['committed']} | "
+                    f"{m['reproduced']} | {d} | {'yes' if m['within'] else '**NO**'} |"
+                )
+            if len(diffs) > 30:
+                lines.append(f"| … {len(diffs) - 30} more in promotion.json | | | | |")
+        if rep["outputs_differ"]:
+            lines += ["", "Outputs with another md5 than the committed dvc.lock: "
+                      + ", ".join(f"`{o['path']}`" for o in rep["outputs_differ"])]  # fmt: skip
+    sha = (record.get("model") or {}).get("sha256")
+    if sha:
+        lines += ["", f"Model `{record['model']['path']}` sha256 `{sha}`."]
+    return lines
 
 
 def write_record(repo: Path, result: PromotionResult, cfg: PromotionConfig, ref: str) -> Path:
@@ -677,10 +924,7 @@ def write_record(repo: Path, result: PromotionResult, cfg: PromotionConfig, ref:
 
 
 def append_step_summary(markdown: str) -> None:
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if target:
-        with Path(target).open("a", encoding="utf-8") as fh:
-            fh.write(markdown + "\n")
+    github_io.append_step_summary(markdown)
 
 
 # --------------------------------------------------------------------------- the registry table
@@ -720,55 +964,15 @@ def registry_rows(repo: Path, primary_metric: str) -> list[RegistryRow]:
 # --------------------------------------------------------------------------- deploy smoke test
 
 
-@dataclass(frozen=True)
-class SmokeResult:
-    url: str
-    status: int
-    body: dict[str, Any]
-    seconds: float
+SmokeResult = smoke.SmokeResult
 
 
 def smoke_test(
-    repo: Path, stage: str = registry.PROD, port: int = 8765, timeout: float = 120.0
+    repo: Path, stage: str = registry.PROD, port: int | None = None, timeout: float = 120.0
 ) -> SmokeResult:
     """Start `gitml serve --stage STAGE` as a user would, wait for GET /health, stop it.
 
-    The server is a black box here (its own process, a throw-away SQLite prediction log), so
-    this checks what a deployment would run. DataError with the server's output on failure.
+    Deploy checks a version instead (`smoke.smoke_test_version`): the stage may have moved
+    since the deploy started.
     """
-    import tempfile
-    import time
-
-    import httpx
-
-    url = f"http://127.0.0.1:{port}/health"
-    with tempfile.TemporaryDirectory(prefix="gitml-smoke-") as tmp:
-        cmd = [sys.executable, "-m", "gitml", "serve", "--stage", stage, "--port", str(port),
-               "--log-db", f"sqlite:///{Path(tmp) / 'smoke.db'}"]  # fmt: skip
-        log = Path(tmp) / "serve.log"
-        with log.open("w") as fh:
-            proc = subprocess.Popen(cmd, cwd=repo, stdout=fh, stderr=subprocess.STDOUT)
-        start = time.monotonic()
-        try:
-            while time.monotonic() - start < timeout:
-                if proc.poll() is not None:
-                    raise DataError(
-                        f"`gitml serve --stage {stage}` exited with code {proc.returncode} "
-                        f"before answering:\n{log.read_text()[-2000:]}"
-                    )
-                try:
-                    resp = httpx.get(url, timeout=2.0)
-                except httpx.TransportError:
-                    time.sleep(0.5)
-                    continue
-                if resp.status_code != 200:
-                    raise DataError(f"GET {url} answered {resp.status_code}: {resp.text[:500]}")
-                return SmokeResult(url, resp.status_code, resp.json(), time.monotonic() - start)
-            raise DataError(f"`gitml serve` did not answer {url} within {timeout:.0f} s")
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    return smoke.serve_and_probe(Path(repo), ["--stage", stage], port, timeout, predict=False)

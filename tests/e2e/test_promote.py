@@ -323,11 +323,13 @@ def test_reruns_unchanged_models_dirty_workspace_and_dry_run(repo: Path) -> None
     (repo / "README.md").write_text("docs only\n")
     commit_eval(repo, metrics(0.90), slices(), model=b"the model", msg="docs")
     assert promote.promote(repo, CFG).outcome == "unchanged"
-    # results not committed: refused before deciding
+    # the workspace (CI's reproduction) disagrees with the commit: refused, nothing tagged
     commit_eval(repo, metrics(0.95), slices())
     (repo / "reports/evaluate/metrics.json").write_text(json.dumps(metrics(0.99)))
-    with pytest.raises(DataError, match="workspace differs from HEAD"):
-        promote.promote(repo, CFG)
+    before = tags(repo)
+    result = promote.promote(repo, CFG)
+    assert result.outcome == "refused" and tags(repo) == before
+    assert "not what CI reproduced" in result.decision.summary  # type: ignore[union-attr]
     run(["git", "checkout", "--", "reports"], repo)
     # a dry run decides and records, but tags nothing
     before = tags(repo)
