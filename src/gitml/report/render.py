@@ -83,6 +83,48 @@ def _stale_block(r: Report) -> list[str]:
     return [*lines, ""]
 
 
+def _verify_block(r: Report) -> list[str]:
+    """`gitml verify`'s answer: what CI rebuilt that the commit does not match."""
+    v = r.verify
+    if not v:
+        return []
+    beyond, within, outs = v["beyond_tolerance"], v["within_tolerance"], v["outputs_differ"]
+    lines = ["### Outputs CI could not reproduce", ""]
+    if not (beyond or within or outs):
+        return [*lines, f"None: {v['summary']}.", ""]
+    mark = "❌" if beyond else "✅"
+    lines += [
+        f"{mark} {v['summary']} (`{str(v['commit'])[:12]}`). "
+        + (
+            "The committed numbers are not what CI reproduced: this check fails."
+            if beyond
+            else "Differences within the tolerance are the last bits of another machine."
+        ),
+        "",
+    ]
+    if beyond or within:
+        lines += [
+            f"| number | committed | CI | difference | within {v['tolerance']:g} |",
+            "|---|---|---|---|---|",
+        ]
+        for m in (beyond + within)[:20]:
+            d = "n/a" if m["difference"] is None else f"{m['difference']:.3g}"
+            lines.append(
+                f"| `{Path(m['file']).name}:{m['key']}` | {m['committed']} | {m['reproduced']} "
+                f"| {d} | {'yes' if m['within'] else '**NO**'} |"
+            )
+        if len(beyond) + len(within) > 20:
+            lines.append(f"| … {len(beyond) + len(within) - 20} more in reports/verify.json |||||")
+        lines.append("")
+    if outs:
+        lines += [
+            "Outputs whose md5 differs from the committed `dvc.lock`: "
+            + ", ".join(f"`{o['path']}`" for o in outs),
+            "",
+        ]
+    return lines
+
+
 def mermaid(curve: Curve, base_label: str, head_label: str) -> str:
     """One `xychart-beta` block; the x values are GRID (evenly spaced, as Mermaid draws them)."""
     series = [
@@ -135,6 +177,7 @@ def markdown(r: Report) -> str:
     b, h = f"`{r.base.label}`", "this branch"
     out = [f"## gitml report: `{r.head_label}` vs `{r.base.label}`", "", verdict_line(r), ""]
     out += _stale_block(r)
+    out += _verify_block(r)
 
     out += ["### Params changed", ""]
     if r.params:
@@ -256,6 +299,8 @@ def terminal(r: Report, console: Any) -> None:
         console.print(f"[bold yellow]dvc.lock is stale at {r.stale_rev}:[/]")
         for s in r.stale:
             console.print(f"  - {s.line()}", markup=False, highlight=False)
+    if r.verify:
+        console.print(Markdown("\n".join(_verify_block(r))))
     b, h = r.base.label, r.head_label
     if r.params:
         t = Table(title="params changed")
