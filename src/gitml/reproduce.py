@@ -95,13 +95,18 @@ class Comparison:
                 f"CI reproduced {self.commit[:12]} exactly: {self.compared} numbers and every "
                 "output md5 agree"
             )
-        head = (
-            f"{len(self.beyond)} of {self.compared} numbers differ beyond the tolerance "
-            f"{self.tolerance:g}"
-            if self.beyond
-            else f"{len(self.metrics)} of {self.compared} numbers differ, all within the "
-            f"tolerance {self.tolerance:g}"
-        )
+        if self.beyond:
+            head = (
+                f"{len(self.beyond)} of {self.compared} numbers differ beyond the tolerance "
+                f"{self.tolerance:g}"
+            )
+        elif self.metrics:
+            head = (
+                f"{len(self.metrics)} of {self.compared} numbers differ, all within the "
+                f"tolerance {self.tolerance:g}"
+            )
+        else:
+            head = f"all {self.compared} numbers agree exactly (tolerance {self.tolerance:g})"
         return f"{head}; {len(self.outputs)} output(s) with another md5 than dvc.lock"
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,14 +18,10 @@ import yaml
 from gitml import promote, registry, reproduce, smoke
 from gitml.errors import DataError
 from tests.conftest import run
-from tests.e2e.test_promote import (  # noqa: F401 (repo is a fixture)
-    commit_eval,
-    gitml,
-    metrics,
-    repo,
-    slices,
-    tags,
-)
+from tests.e2e import test_promote
+from tests.e2e.test_promote import commit_eval, gitml, metrics, slices, tags
+
+repo = test_promote.repo  # the fixture: a git repo with this project's artifacts and params
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("promotion")]
 
@@ -113,9 +109,7 @@ def test_tampered_metrics_with_a_consistent_dvc_lock_are_refused(
     promote.promote(repo)
     # a branch hand-edits roc_auc and puts the edited file's md5 in dvc.lock
     commit_eval(repo, metrics(0.91), slices(), msg="retrain")
-    (repo / EVAL / "metrics.json").write_text(
-        json.dumps(metrics(0.999), indent=2, sort_keys=True)
-    )
+    (repo / EVAL / "metrics.json").write_text(json.dumps(metrics(0.999), indent=2, sort_keys=True))
     lock_evaluate_outputs(repo)
     run(["git", "commit", "-qam", "better numbers"], repo)
     # CI rebuilds everything and gets the model's real numbers
@@ -243,7 +237,7 @@ def test_smoke_test_refuses_a_file_the_tag_does_not_name(repo: Path) -> None:
     # a lightweight tag (what old actions/checkout leaves) has no message to check against
     run(["git", "tag", "-d", "model@v0.1.0"], repo)
     run(["git", "tag", "model@v0.1.0", "HEAD"], repo)
-    with pytest.raises(DataError, match="lightweight tag .*`git fetch --force --tags"):
+    with pytest.raises(DataError, match=r"lightweight tag .*`git fetch --force --tags"):
         smoke.recorded_sha256(repo, "v0.1.0")
     # a version registered without a recorded sha256
     commit_eval(repo, metrics(0.91), slices(), msg="by hand")
