@@ -751,7 +751,8 @@ def rollback_cmd(
 
     "Previous" is the newest version older than the current prod one that was in prod before.
     Creates `model#prod!#N` (the current version leaves prod) and `model#prod#N+1` (the target
-    enters it); once pushed, the new prod tag starts deploy.yml like a promotion does.
+    enters it). Pushed with a person's credentials, the new prod tag starts deploy.yml (tags
+    pushed with a workflow's GITHUB_TOKEN start no workflow: promote.yml calls deploy itself).
     """
     from gitml import promote
 
