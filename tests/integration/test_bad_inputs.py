@@ -438,6 +438,15 @@ PARAMS_FAILURES: dict[str, tuple[ParamsEdit | str, list[str]]] = {
             "unknown key; allowed keys here: 'hist_gradient_boosting' or 'logistic_regression'",
         ],
     ),
+    "reproduce_tolerance_out_of_range": (
+        edit("promotion", "reproduce_tolerance", 2),
+        [
+            "params.yaml",
+            "promotion.reproduce_tolerance = 2",
+            "less than or equal to 1",
+            "(allowed: >= 0, <= 1)",
+        ],
+    ),
     "unknown_encoding": (
         edit("data", "encoding", "utf-9"),
         ["params.yaml", "data.encoding = 'utf-9': unknown text encoding", "latin-1"],

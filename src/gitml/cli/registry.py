@@ -34,15 +34,21 @@ def promote_cmd(
 ) -> None:
     """Gate the model at --ref against prod; on a pass, tag it as the next version and prod.
 
-    Reads reports/evaluate/{metrics,slices}.json at the candidate and at the prod version's
-    commit, applies `promotion:` from params.yaml, writes reports/promotion.json (+ .md, and the
-    CI job summary). On a pass: GTO tags `model@vX.Y.Z` (first: v0.1.0) and `model#prod#N`,
-    with the decision in the tag message. Existing tags are never overwritten.
+    Run it after `dvc repro --force` (what CI does): when --ref is the checked-out commit, the
+    workspace's reports/evaluate/{metrics,slices}.json are CI's numbers; they are compared with
+    the committed ones (refused beyond `promotion.reproduce_tolerance`, differences within it
+    recorded) and the gate judges them against the prod version's. The rules are `promotion:`
+    of the candidate's first parent (main before the merge), else of prod's commit, else its
+    own: a branch cannot loosen the gate it is judged by. Refuses a candidate that is an
+    ancestor of prod's commit. Writes reports/promotion.json (+ .md, the CI job summary, and
+    `promoted`/`version`/`tag`/`sha256` to $GITHUB_OUTPUT). On a pass: GTO tags `model@vX.Y.Z`
+    (first: v0.1.0) and `model#prod#N`, with the decision and the model's sha256 in the tag
+    message. Existing tags are never overwritten.
     """
-    from gitml.registry import promote
+    from gitml.registry import gate, promote
 
-    cfg = load(params).promotion
-    result = promote.promote(Path.cwd(), cfg, ref, push=push, dry_run=dry_run, bump=bump)
+    load(params)  # the workspace must be valid; the gate's rules come from the base
+    result = promote.promote(Path.cwd(), None, ref, push=push, dry_run=dry_run, bump=bump)
     d = result.decision
     if d is not None:
         against = f"prod {d.prod_version}" if d.prod_version else "no prod yet"
@@ -51,7 +57,9 @@ def promote_cmd(
             table.add_column(col, justify="right" if col in ("value", "threshold") else "left")
         for r in d.rules:
             result_text = "pass" if r.passed else "[bold red]FAIL[/]"
-            table.add_row(r.name, promote._fmt(r.value), promote._fmt(r.threshold), result_text)
+            table.add_row(
+                r.name, gate.fmt_metric(r.value), gate.fmt_metric(r.threshold), result_text
+            )
         out.print(table)
         for r in d.rules:
             if not r.passed:
@@ -63,9 +71,11 @@ def promote_cmd(
     if result.tags:
         pushed = " (pushed)" if result.pushed else " (local; push with `git push --tags`)"
         out.print(f"tags: {', '.join(result.tags)}{pushed}", highlight=False, soft_wrap=True)
+    if result.model_sha256:
+        out.print(f"model sha256: {result.model_sha256}", highlight=False, soft_wrap=True)
     if result.record:
         out.print(f"record: {result.record}", highlight=False, soft_wrap=True)
-    if result.outcome == "refused" and strict:
+    if result.outcome in ("refused", "superseded") and strict:
         raise typer.Exit(1)
 
 
@@ -83,11 +93,12 @@ def rollback_cmd(
 
     "Previous" is the newest version older than the current prod one that was in prod before.
     Creates `model#prod!#N` (the current version leaves prod) and `model#prod#N+1` (the target
-    enters it); once pushed, the new prod tag starts deploy.yml like a promotion does.
+    enters it). Pushed with a person's credentials, the new prod tag starts deploy.yml (tags
+    pushed with a workflow's GITHUB_TOKEN start no workflow: promote.yml calls deploy itself).
     """
-    from gitml.registry import promote
+    from gitml.registry import rollback
 
-    result = promote.rollback(Path.cwd(), to, reason=reason, push=push)
+    result = rollback.rollback(Path.cwd(), to, reason=reason, push=push)
     out.print(
         f"prod: {result.from_version} → {result.to_version} ({result.reason}); "
         f"tags: {', '.join(result.tags)}" + (" (pushed)" if result.pushed else ""),
@@ -99,32 +110,98 @@ def rollback_cmd(
 @app.command("smoke-test", rich_help_panel="Registry")
 @handle_errors
 def smoke_test_cmd(
-    stage: Annotated[str, typer.Option("--stage", help="the GTO stage to serve")] = "prod",
-    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1", min=1, max=65535)] = 8765,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="the registered version to check and serve (vX.Y.Z)"),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="with --version: the model file (default models/model.skops)"),
+    ] = None,
+    stage: Annotated[
+        str, typer.Option("--stage", help="without --version: the GTO stage to serve")
+    ] = "prod",
+    port: Annotated[
+        int | None,
+        typer.Option(help="TCP port on 127.0.0.1 (default: a free one)", min=1, max=65535),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for /health")] = 120.0,
 ) -> None:
-    """Start `gitml serve --stage STAGE`, wait for GET /health to answer 200, stop the server.
+    """Serve a model in its own process, probe it, stop it; exit 1 on any failure.
 
-    What deploy.yml runs on a new prod tag before it publishes the model. Exit 1 on failure.
+    `--version vX.Y.Z [--model FILE]` (what deploy.yml runs): FILE's sha256 must equal the one
+    `gitml promote` recorded in the annotated tag `model@vX.Y.Z`; then exactly FILE is served
+    (`gitml serve --model FILE`, its metadata FILE.json beside it) and GET /health, GET /ready,
+    GET /metadata and one POST /predict with the example row must answer 200.
+    Without --version: `gitml serve --stage STAGE` and GET /health.
     """
-    from gitml.registry import promote
+    from gitml.serve import smoke
 
-    result = promote.smoke_test(Path.cwd(), stage, port, timeout)
+    if model is not None and version is None:
+        raise typer.BadParameter("--model needs --version (the tag that records its sha256)")
+    if version is not None:
+        result = smoke.smoke_test_version(Path.cwd(), version, model, port, timeout)
+    else:
+        result = smoke.smoke_test(Path.cwd(), stage, port, timeout)
+    for line in result.checks:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     out.print(
-        f"{result.url}: {result.status} after {result.seconds:.1f} s: {result.body}",
+        f"{result.url}: {result.status} after {result.seconds:.1f} s",
         highlight=False,
         soft_wrap=True,
     )
+
+
+@app.command("verify", rich_help_panel="Registry")
+@handle_errors
+def verify_cmd(
+    rev: Annotated[str, typer.Option("--rev", help="the committed revision to compare with")] = (
+        "HEAD"
+    ),
+    out_file: Annotated[
+        Path, typer.Option("--out", "-o", help="where to write the comparison (JSON)")
+    ] = Path("reports/verify.json"),
+) -> None:
+    """Did this workspace (after `dvc repro --force`) reproduce what REV committed?
+
+    Compares every number of reports/evaluate/{metrics,slices}.json in the workspace with REV's,
+    within `promotion.reproduce_tolerance` of REV's first parent (the rules `gitml promote`
+    applies), and lists the outputs whose md5 in the workspace's dvc.lock differs from REV's.
+    Writes --out, which `gitml report` shows as "outputs CI could not reproduce". Exit 1 when a
+    number differs beyond the tolerance.
+    """
+    from gitml.io.git import resolve_rev
+    from gitml.registry import reproduce, rules
+
+    commit = resolve_rev(Path.cwd(), rev)
+    tolerance = rules.rules_for(Path.cwd(), commit).cfg.reproduce_tolerance
+    comparison = reproduce.compare(Path.cwd(), rev, tolerance)
+    written = reproduce.write(Path.cwd(), comparison, out_file)
+    out.print(comparison.summary(), highlight=False, markup=False, soft_wrap=True)
+    for m in comparison.metrics:
+        mark = "within" if m.within else "BEYOND"
+        out.print(f"{mark}: {m.line()}", highlight=False, markup=False, soft_wrap=True)
+    for o in comparison.outputs:
+        out.print(
+            f"md5 differs: {o.path} ({o.committed_md5} committed, {o.reproduced_md5} here)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    out.print(f"written: {written}", highlight=False, soft_wrap=True)
+    if not comparison.ok:
+        raise typer.Exit(1)
 
 
 @app.command("registry", rich_help_panel="Registry")
 @handle_errors
 def registry_cmd(params: ParamsOpt = layout.PARAMS) -> None:
     """Registered model versions and their stages (GTO tags) with their primary metric."""
-    from gitml.registry import promote
+    from gitml.registry import gate
+    from gitml.registry.table import registry_rows
 
     metric = load(params).promotion.primary_metric
-    rows = promote.registry_rows(Path.cwd(), metric)
+    rows = registry_rows(Path.cwd(), metric)
     if not rows:
         out.print("no registered version yet: `gitml promote` registers the first")
         return
@@ -137,7 +214,7 @@ def registry_cmd(params: ParamsOpt = layout.PARAMS) -> None:
             ", ".join(r.stages) or "-",
             r.commit[:12],
             r.registered_at.strftime("%Y-%m-%d %H:%M"),
-            promote._fmt(r.primary) if r.primary is not None else "-",
+            gate.fmt_metric(r.primary) if r.primary is not None else "-",
             r.summary,
         )
     out.print(table)

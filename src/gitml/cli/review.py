@@ -61,13 +61,14 @@ def report_cmd(
     import os
 
     from gitml import review as report
+    from gitml.review.charts import write_images
 
     fmt = fmt or ("markdown" if out_file or not out.is_terminal else "terminal")
     if fmt not in ("markdown", "terminal"):
         raise typer.BadParameter(f"{fmt!r}: use markdown or terminal", param_hint="--format")
     result = report.make_report(Path.cwd(), base, head, check_stale=stale)
     if images is not None:
-        written = report.render.write_images(result, images)
+        written = write_images(result, images)
         # links relative to the report file, so the folder can move with it
         where = (out_file or Path("report.md")).resolve().parent
         result.images = {k: Path(os.path.relpath(p.resolve(), where)) for k, p in written.items()}

@@ -61,6 +61,12 @@ class PromotionConfig(Section):
     max_slice_gap: Annotated[float, Field(ge=0, le=1)] | None = Field(
         0.15, description="largest best-minus-worst slice gap per column; null = none"
     )
+    # 1e-3: two orders above what another CPU's last bits move a metric (about 1e-6, README
+    # "Reproducibility"), below the smallest per-metric margin the default gate uses (0.01).
+    reproduce_tolerance: Annotated[float, Field(ge=0, le=1)] = Field(
+        1e-3,
+        description="how far CI's reproduced metrics may be from the committed ones (absolute)",
+    )
 
     @model_validator(mode="after")
     def _primary_once(self) -> PromotionConfig:

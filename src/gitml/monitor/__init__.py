@@ -31,7 +31,7 @@ from typing import Any
 
 from gitml.config import MonitorConfig
 from gitml.core.duration import parse_since
-from gitml.io.github import append_summary, set_outputs
+from gitml.io.github import append_step_summary, write_outputs
 from gitml.monitor.alert import AlertResult, alert
 from gitml.monitor.analyse import (
     analyse,
@@ -97,6 +97,6 @@ def run(
     md_path = write_atomic(out_dir / "monitoring.md", render_markdown(report))
     # In GitHub Actions: the verdict as a step output (the workflow branches on it) and the
     # report as the job summary, so the workflow needs no shell logic of its own.
-    set_outputs(alarm="true" if report["alarm"] else "false")
-    append_summary(md_path.read_text(encoding="utf-8"))
+    write_outputs({"alarm": "true" if report["alarm"] else "false"})
+    append_step_summary(md_path.read_text(encoding="utf-8"))
     return MonitorResult(report, json_path, md_path)

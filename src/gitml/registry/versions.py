@@ -46,13 +46,23 @@ def find_stage(
 
 def find_version(repo: Path | str, version: str, artifact: str = ARTIFACT) -> ModelVersion:
     """A registered version by name (`v1.2.0` or `1.2.0`); DataError when it does not exist."""
-    commit = git(repo, "rev-list", "-n", "1", f"refs/tags/{artifact}@{_v(version)}", check=False)
+    commit = git(
+        repo,
+        "rev-list",
+        "-n",
+        "1",
+        f"refs/tags/{artifact}@{normalise_version(version)}",
+        check=False,
+    )
     if not commit:
-        raise DataError(f"no registered version {artifact}@{_v(version)} (see `gitml registry`)")
-    return ModelVersion(artifact, _v(version), commit)
+        raise DataError(
+            f"no registered version {artifact}@{normalise_version(version)} (see `gitml registry`)"
+        )
+    return ModelVersion(artifact, normalise_version(version), commit)
 
 
-def _v(version: str) -> str:
+def normalise_version(version: str) -> str:
+    """`1.2.0` or `v1.2.0` as the tag spells it: `v1.2.0`."""
     return version if version.startswith("v") else f"v{version}"
 
 

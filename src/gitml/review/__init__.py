@@ -47,27 +47,40 @@ def make_report(
             report.stale_error = str(exc)
     if use_gate:
         head_params = head.get("params") or {}
-        gate = promotion_gate(repo, head_rev, head_params)
+        base_params = base.get("params") or {}
+        # The merge is judged by the base's `promotion:` rules (what `gitml promote` reads
+        # from the merge's first parent), so the report applies them too; a branch without a
+        # base params.yaml (a first run) is judged by its own.
+        gate = promotion_gate(repo, head_rev, base_params if base_params else head_params)
         if gate is not None:
             report.gate, report.gate_passed = gate
-            # The merge is judged by the branch's own `promotion:` rules: a PR that relaxes
-            # them must not slip past the reviewer.
-            if head_params.get("promotion") != (base.get("params") or {}).get("promotion"):
+            if base_params and head_params.get("promotion") != base_params.get("promotion"):
                 report.gate = (
-                    f"{report.gate} ⚠️ this branch changes the `promotion:` rules it is judged by"
+                    f"{report.gate} ⚠️ this branch changes the `promotion:` rules: it is judged "
+                    f"by `{base_rev}`'s rules, and the new rules apply from the next merge on"
                 )
+    if head_rev is None:
+        report.verify = verify_result(repo)
     return report
+
+
+def verify_result(repo: Path) -> dict[str, Any] | None:
+    """reports/verify.json as `gitml verify` wrote it in the workspace, or None."""
+    from gitml.registry import reproduce
+
+    return reproduce.load(repo / reproduce.VERIFY)
 
 
 def promotion_gate(
     repo: Path, head_rev: str | None, params: dict[str, Any]
 ) -> tuple[str, bool | None] | None:
-    """The promotion gate's answer for the head: its summary and whether it passes."""
+    """The promotion gate's answer for the head under `params`' rules (the base's): its summary
+    and whether it passes."""
     from pydantic import ValidationError
 
     from gitml.config import PromotionConfig
     from gitml.io.git import resolve_rev
-    from gitml.registry import promote
+    from gitml.registry import gate as promote
 
     try:
         # only the `promotion:` section: validating all of Params would import scikit-learn
@@ -79,7 +92,8 @@ def promotion_gate(
         decision = promote.decide(repo, candidate, cfg)
     except ValidationError:
         raise ConfigError(
-            "the promotion section of the head's params.yaml is invalid: run `gitml check-params`"
+            "the promotion section of params.yaml (the base's, which judges the merge) is "
+            "invalid: run `gitml check-params`"
         ) from None
     except GitmlError as exc:  # no prod evaluation in git, a registry problem: say so, go on
         return f"the promotion gate could not run: {exc}", None

@@ -110,6 +110,7 @@ class Report:
     stale_error: str | None = None  # why the staleness check could not run
     run_url: str | None = None
     images: dict[str, Path] = field(default_factory=dict)
+    verify: dict[str, Any] | None = None  # reports/verify.json (`gitml verify`), when present
 
 
 # --------------------------------------------------------------------------- building

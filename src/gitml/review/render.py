@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gitml.io.files import write_atomic
-from gitml.review.compare import ABSENT, GRID, Curve, MetricRow, Report
+from gitml.review.charts import mermaid
+from gitml.review.compare import ABSENT, MetricRow, Report
 
 BLUE, RED = "#1f77b4", "#d62728"
 ARROWS = {"better": "▲", "worse": "▼"}
@@ -83,25 +83,46 @@ def _stale_block(r: Report) -> list[str]:
     return [*lines, ""]
 
 
-def mermaid(curve: Curve, base_label: str, head_label: str) -> str:
-    """One `xychart-beta` block; the x values are GRID (evenly spaced, as Mermaid draws them)."""
-    series = [
-        (s, c, lbl)
-        for s, c, lbl in ((curve.base, BLUE, base_label), (curve.head, RED, head_label))
-        if s
+def _verify_block(r: Report) -> list[str]:
+    """`gitml verify`'s answer: what CI rebuilt that the commit does not match."""
+    v = r.verify
+    if not v:
+        return []
+    beyond, within, outs = v["beyond_tolerance"], v["within_tolerance"], v["outputs_differ"]
+    lines = ["### Outputs CI could not reproduce", ""]
+    if not (beyond or within or outs):
+        return [*lines, f"None: {v['summary']}.", ""]
+    mark = "❌" if beyond else "✅"
+    lines += [
+        f"{mark} {v['summary']} (`{str(v['commit'])[:12]}`). "
+        + (
+            "The committed numbers are not what CI reproduced: this check fails."
+            if beyond
+            else "Differences within the tolerance are the last bits of another machine."
+        ),
+        "",
     ]
-    palette = ", ".join(c for _, c, _ in series)
-    legend = ", ".join(f"{'blue' if c == BLUE else 'red'} = {lbl}" for _, c, lbl in series)
-    lines = [
-        "```mermaid",
-        '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "' + palette + '"}}}}%%',
-        "xychart-beta",
-        f'    title "{curve.title} ({legend})"',
-        f'    x-axis "{curve.x_label}" {GRID[0]:g} --> {GRID[-1]:g}',
-        f'    y-axis "{curve.y_label}" 0 --> 1',
-    ]
-    lines += [f"    line [{', '.join(f'{v:g}' for v in s)}]" for s, _, _ in series]
-    return "\n".join([*lines, "```"])
+    if beyond or within:
+        lines += [
+            f"| number | committed | CI | difference | within {v['tolerance']:g} |",
+            "|---|---|---|---|---|",
+        ]
+        for m in (beyond + within)[:20]:
+            d = "n/a" if m["difference"] is None else f"{m['difference']:.3g}"
+            lines.append(
+                f"| `{Path(m['file']).name}:{m['key']}` | {m['committed']} | {m['reproduced']} "
+                f"| {d} | {'yes' if m['within'] else '**NO**'} |"
+            )
+        if len(beyond) + len(within) > 20:
+            lines.append(f"| … {len(beyond) + len(within) - 20} more in reports/verify.json |||||")
+        lines.append("")
+    if outs:
+        lines += [
+            "Outputs whose md5 differs from the committed `dvc.lock`: "
+            + ", ".join(f"`{o['path']}`" for o in outs),
+            "",
+        ]
+    return lines
 
 
 def _confusion(r: Report) -> list[str]:
@@ -135,6 +156,7 @@ def markdown(r: Report) -> str:
     b, h = f"`{r.base.label}`", "this branch"
     out = [f"## gitml report: `{r.head_label}` vs `{r.base.label}`", "", verdict_line(r), ""]
     out += _stale_block(r)
+    out += _verify_block(r)
 
     out += ["### Params changed", ""]
     if r.params:
@@ -256,6 +278,8 @@ def terminal(r: Report, console: Any) -> None:
         console.print(f"[bold yellow]dvc.lock is stale at {r.stale_rev}:[/]")
         for s in r.stale:
             console.print(f"  - {s.line()}", markup=False, highlight=False)
+    if r.verify:
+        console.print(Markdown("\n".join(_verify_block(r))))
     b, h = r.base.label, r.head_label
     if r.params:
         t = Table(title="params changed")
@@ -303,54 +327,3 @@ def terminal(r: Report, console: Any) -> None:
 
 
 # --------------------------------------------------------------------------- images
-
-
-def vega_spec(curve: Curve, base_label: str, head_label: str) -> dict[str, Any]:
-    values = [
-        {"x": float(x), "y": y, "revision": label}
-        for series, label in ((curve.base, base_label), (curve.head, head_label))
-        if series
-        for x, y in zip(GRID, series, strict=True)
-    ]
-    domain = [lbl for s, lbl in ((curve.base, base_label), (curve.head, head_label)) if s]
-    colours = [c for s, c in ((curve.base, BLUE), (curve.head, RED)) if s]
-    return {
-        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-        "title": curve.title,
-        "width": 360,
-        "height": 300,
-        "data": {"values": values},
-        "mark": {"type": "line", "interpolate": "linear"},
-        "encoding": {
-            "x": {
-                "field": "x",
-                "type": "quantitative",
-                "title": curve.x_label,
-                "scale": {"domain": [0, 1]},
-            },
-            "y": {
-                "field": "y",
-                "type": "quantitative",
-                "title": curve.y_label,
-                "scale": {"domain": [0, 1]},
-            },
-            "color": {
-                "field": "revision",
-                "type": "nominal",
-                "scale": {"domain": domain, "range": colours},
-            },
-        },
-    }
-
-
-def write_images(r: Report, folder: Path) -> dict[str, Path]:
-    """PNG of each curve (vl-convert, no browser) for `cml comment create --publish` users."""
-    import vl_convert
-
-    written = {}
-    for c in r.curves:
-        png = vl_convert.vegalite_to_png(vega_spec(c, r.base.label, "this branch"), scale=2)
-        path = folder / f"{c.title.lower().replace('-', '_')}.png"
-        write_atomic(path, png)
-        written[c.title] = path
-    return written

@@ -17,7 +17,7 @@ import yaml
 
 from gitml.config import Params, PromotionConfig
 from gitml.errors import ConfigError, DataError
-from gitml.registry import promote
+from gitml.registry import promote, rollback
 from gitml.registry import versions as registry
 from tests.conftest import ROOT, run
 
@@ -253,15 +253,15 @@ def test_rollback_moves_prod_back_and_registry_shows_it(repo: Path) -> None:
 
 def test_rollback_errors(repo: Path) -> None:
     with pytest.raises(DataError, match="nothing is in prod"):
-        promote.rollback(repo)
+        rollback.rollback(repo)
     commit_eval(repo, metrics(0.90), slices())
     promote.promote(repo, CFG)
     with pytest.raises(DataError, match=r"no version older than v0\.1\.0"):
-        promote.rollback(repo)
+        rollback.rollback(repo)
     with pytest.raises(DataError, match=r"no registered version model@v9\.9\.9"):
-        promote.rollback(repo, "v9.9.9")
+        rollback.rollback(repo, "v9.9.9")
     with pytest.raises(DataError, match="already in prod"):
-        promote.rollback(repo, "v0.1.0")
+        rollback.rollback(repo, "v0.1.0")
     assert sorted(tags(repo)) == ["model#prod#1", "model@v0.1.0"]
 
 
@@ -324,11 +324,13 @@ def test_reruns_unchanged_models_dirty_workspace_and_dry_run(repo: Path) -> None
     (repo / "README.md").write_text("docs only\n")
     commit_eval(repo, metrics(0.90), slices(), model=b"the model", msg="docs")
     assert promote.promote(repo, CFG).outcome == "unchanged"
-    # results not committed: refused before deciding
+    # the workspace (CI's reproduction) disagrees with the commit: refused, nothing tagged
     commit_eval(repo, metrics(0.95), slices())
     (repo / "reports/evaluate/metrics.json").write_text(json.dumps(metrics(0.99)))
-    with pytest.raises(DataError, match="workspace differs from HEAD"):
-        promote.promote(repo, CFG)
+    before = tags(repo)
+    result = promote.promote(repo, CFG)
+    assert result.outcome == "refused" and tags(repo) == before
+    assert "not what CI reproduced" in result.decision.summary  # type: ignore[union-attr]
     run(["git", "checkout", "--", "reports"], repo)
     # a dry run decides and records, but tags nothing
     before = tags(repo)

@@ -276,11 +276,11 @@ def test_verdict_uses_the_promotion_gate(repo: Path) -> None:
     assert report.gate is not None
     assert "**Promotion gate**" in render.verdict_line(report)
     from gitml.config import load_params
-    from gitml.registry import promote
+    from gitml.registry import gate
 
     # the gate's own answer for this candidate (no prod yet in this repo)
     cfg = load_params(repo / "params.yaml").promotion
-    expected = promote.decide(repo, promote.Evaluation.at_rev(repo, "reproduced"), cfg)
+    expected = gate.decide(repo, gate.Evaluation.at_rev(repo, "reproduced"), cfg)
     assert report.gate == expected.summary and report.gate_passed == expected.passed
 
 
@@ -313,5 +313,34 @@ def test_a_branch_that_changes_the_gate_rules_is_flagged(repo: Path, tmp_path: P
     relaxed = run(["git", "rev-parse", "HEAD"], tree).stdout.strip()
     flagged = make_report(repo, "main", relaxed, check_stale=False)
     assert flagged.gate is not None and "changes the `promotion:` rules" in flagged.gate
+    assert "judged by `main`'s rules, and the new rules apply from the next merge on" in (
+        flagged.gate
+    )
     same = make_report(repo, "main", "reproduced", check_stale=False)
     assert same.gate is not None and "changes the `promotion:`" not in same.gate
+
+
+def test_the_report_shows_what_ci_could_not_reproduce(repo: Path) -> None:
+    """`gitml verify` wrote reports/verify.json in the workspace: the report shows it."""
+    from gitml.registry import reproduce
+
+    comparison = reproduce.Comparison(
+        "HEAD",
+        "a" * 40,
+        0.001,
+        47,
+        [reproduce.MetricDiff("reports/evaluate/metrics.json", "roc_auc", 0.9, 0.95, 0.05, False)],
+        [reproduce.OutputDiff("models/model.skops", "1" * 32, "2" * 32)],
+    )
+    path = reproduce.write(repo, comparison)
+    try:
+        md = render.markdown(make_report(repo, "main", check_stale=False))
+    finally:
+        path.unlink()
+    assert "### Outputs CI could not reproduce" in md
+    assert "1 of 47 numbers differ beyond the tolerance 0.001" in md
+    assert "| `metrics.json:roc_auc` | 0.9 | 0.95 | 0.05 | **NO** |" in md
+    assert "`models/model.skops`" in md and "this check fails" in md
+    assert "Outputs CI could not reproduce" not in render.markdown(
+        make_report(repo, "main", check_stale=False)
+    )

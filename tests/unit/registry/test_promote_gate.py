@@ -11,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitml.config import PromotionConfig, load_params
+from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.errors import ConfigError, DataError
-from gitml.registry.promote import LOWER_IS_BETTER, Evaluation, gate, render_markdown, worsening
+from gitml.registry.gate import Evaluation, gate, worsening
+from gitml.registry.record import render_markdown
 
 pytestmark = pytest.mark.xdist_group("promotion")
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from gitml.review.charts import mermaid
 from gitml.review.compare import (
     ABSENT,
     GRID,
@@ -19,7 +20,6 @@ from gitml.review.compare import (
     resample_roc,
     run_url,
 )
-from gitml.review.render import mermaid
 from gitml.review.stale import _stale_from_status
 
 pytestmark = pytest.mark.xdist_group("report")

@@ -1,0 +1,163 @@
+"""The decision record: reports/promotion.json and .md, and the CI job summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from gitml import layout
+from gitml.config import PromotionConfig
+from gitml.io import github as github_io
+from gitml.io.files import write_atomic, write_json
+from gitml.registry import reproduce
+from gitml.registry.gate import GateDecision, fmt_metric
+from gitml.registry.rules import GateRules
+
+RECORD = Path("reports/promotion.json")
+RECORD_MD = Path("reports/promotion.md")
+
+
+Outcome = Literal["promoted", "refused", "dry-run", "unchanged", "already-prod", "superseded"]
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    outcome: Outcome
+    decision: GateDecision | None
+    candidate_commit: str
+    version: str | None  # registered (or, on a dry run, that would be)
+    tags: list[str] = field(default_factory=list)
+    pushed: bool = False
+    record: Path | None = None
+    note: str = ""
+    model_sha256: str | None = None  # of the model file CI holds (the workspace's)
+    rules: GateRules | None = None
+    reproduction: reproduce.Comparison | None = None  # None: the workspace is not the candidate
+
+
+def record_dict(result: PromotionResult, cfg: PromotionConfig, ref: str) -> dict[str, Any]:
+    d = result.decision
+    return {
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "outcome": result.outcome,
+        "passed": None if d is None else d.passed,
+        "summary": None if d is None else d.summary,
+        "note": result.note,
+        "candidate": {"ref": ref, "commit": result.candidate_commit, "version": result.version},
+        "prod": {
+            "version": None if d is None else d.prod_version,
+            "commit": None if d is None else d.prod_commit,
+        },
+        "rules": [] if d is None else [asdict(r) for r in d.rules],
+        "tags": result.tags,
+        "pushed": result.pushed,
+        "config": cfg.model_dump(mode="json"),
+        "model": {"path": layout.MODEL.as_posix(), "sha256": result.model_sha256},
+        "rules_from": _rules_from(result.rules),
+        "reproduction": (None if result.reproduction is None else result.reproduction.to_dict()),
+    }
+
+
+def _rules_from(rules: GateRules | None) -> dict[str, Any] | None:
+    if rules is None:
+        return None
+    return {
+        "source": rules.source,
+        "commit": rules.commit,
+        "candidate_changes_rules": rules.candidate_changes,
+        "note": rules.note,
+    }
+
+
+def render_markdown(record: dict[str, Any]) -> str:
+    verdict = {
+        "promoted": f"✅ promoted to prod as `{record['candidate']['version']}`",
+        "dry-run": f"✅ would be promoted as `{record['candidate']['version']}` (dry run)",
+        "refused": "❌ not promoted: prod is unchanged",
+        "unchanged": "⚪ not promoted: same model as prod",
+        "already-prod": "⚪ already in prod",
+        "superseded": "⚪ not promoted: prod already holds a newer commit",
+    }[record["outcome"]]
+    prod = record["prod"]
+    lines = [
+        "## Model promotion",
+        "",
+        f"**{verdict}**",
+        "",
+        f"{record['summary'] or record['note']}",
+        "",
+        f"Candidate `{record['candidate']['commit'][:12]}` ({record['candidate']['ref']}) vs "
+        + (
+            f"prod `{prod['version']}` (`{prod['commit'][:12]}`)"
+            if prod["version"]
+            else "no prod yet"
+        ),
+        "",
+    ]
+    if record["note"] and record["summary"]:
+        lines += [record["note"], ""]
+    if record["rules"]:
+        lines += ["| rule | value | threshold | result |", "|---|---|---|---|"]
+        for r in record["rules"]:
+            lines.append(
+                f"| `{r['name']}` | {fmt_metric(r['value'])} | {fmt_metric(r['threshold'])} | "
+                f"{'pass' if r['passed'] else '**FAIL**'} |"
+            )
+    lines += _markdown_provenance(record)
+    if record["tags"]:
+        lines += ["", "Tags: " + ", ".join(f"`{t}`" for t in record["tags"])]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_provenance(record: dict[str, Any]) -> list[str]:
+    """Where the rules came from, what CI reproduced, the model's sha256 (when recorded)."""
+    lines: list[str] = []
+    src = record.get("rules_from")
+    if src and src["source"] != "given":
+        lines += [
+            "",
+            f"Rules: `promotion:` of the {src['source']} (`{(src['commit'] or '')[:12]}`).",
+        ]
+        if src["note"]:
+            lines.append(f"⚠️ {src['note']}.")
+    rep = record.get("reproduction")
+    if rep:
+        lines += ["", f"Reproduction by CI: {rep['summary']}."]
+        diffs = rep["beyond_tolerance"] + rep["within_tolerance"]
+        if diffs:
+            lines += [
+                "",
+                f"| number | committed | reproduced | difference | within {rep['tolerance']:g} |",
+                "|---|---|---|---|---|",
+            ]
+            for m in diffs[:30]:
+                d = "n/a" if m["difference"] is None else f"{m['difference']:.3g}"
+                lines.append(
+                    f"| `{Path(m['file']).name}:{m['key']}` | {m['committed']} | "
+                    f"{m['reproduced']} | {d} | {'yes' if m['within'] else '**NO**'} |"
+                )
+            if len(diffs) > 30:
+                lines.append(f"| … {len(diffs) - 30} more in promotion.json | | | | |")
+        if rep["outputs_differ"]:
+            lines += ["", "Outputs with another md5 than the committed dvc.lock: "
+                      + ", ".join(f"`{o['path']}`" for o in rep["outputs_differ"])]  # fmt: skip
+    sha = (record.get("model") or {}).get("sha256")
+    if sha:
+        lines += ["", f"Model `{record['model']['path']}` sha256 `{sha}`."]
+    return lines
+
+
+def write_record(repo: Path, result: PromotionResult, cfg: PromotionConfig, ref: str) -> Path:
+    """reports/promotion.json + .md in the workspace; the Markdown also to the CI job summary."""
+    record = record_dict(result, cfg, ref)
+    path = write_json(repo / RECORD, record)
+    md = render_markdown(record)
+    write_atomic(repo / RECORD_MD, md)
+    append_step_summary(md)
+    return path
+
+
+def append_step_summary(markdown: str) -> None:
+    github_io.append_step_summary(markdown)
