@@ -96,6 +96,12 @@ class World:
         run(["git", "clone", "-q", str(origin), str(clone)], self.root)
         point_at(clone)
         git(clone, "branch", "-q", "feature", "origin/feature")
+        # a reused debugging world may hold older copies of the workflows: run today's
+        shutil.copytree(ROOT / ".github" / "workflows", clone / ".github" / "workflows",
+                        dirs_exist_ok=True)  # fmt: skip
+        if git(clone, "status", "--porcelain"):
+            commit_all(clone, "today's workflows")
+            run_at(["git", "push", "-q", "origin", "main"], clone, origin)
         run(["dvc", "cache", "dir", "--local", str(self.seed / ".dvc" / "cache")], clone)
         run(["dvc", "checkout", "-q"], clone)
         (clone / ".venv").symlink_to(self.shim)

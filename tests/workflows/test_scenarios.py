@@ -21,7 +21,7 @@ import yaml
 
 from gitml.cli import app
 from tests.conftest import run
-from tests.workflows.conftest import World, commit_all, git, write_params
+from tests.workflows.conftest import World, commit_all, git, run_at, write_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflows")]
 
@@ -109,4 +109,70 @@ def test_1_a_pull_request_is_reproduced_verified_reported_and_commented(world: W
     assert [c["id"] for c in comments] == [1, 2]  # the one gitml comment was edited
     assert report in comments[1]["body"] and "old report" not in comments[1]["body"]
     assert len(world.fake.calls("PATCH", r"/issues/comments/2$")) == 1
+    assert world.fake.state.unhandled == []
+
+
+# ----------------------------------------------------------------------------- 7. monitoring
+
+
+def drifting_log(repo: Path, url: str, version: str) -> None:
+    """A prediction log of `version` whose traffic is ten years older than its training data."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+    import pandas as pd
+
+    from gitml.shift import apply_shift, parse_shift
+    from tests.integration.test_monitor import log_rows, write_log
+
+    test = pd.read_parquet(repo / "data/split/test.parquet")
+    shifted = apply_shift(test, parse_shift("age+10"), np.random.default_rng(0))
+    scores = np.random.default_rng(1).uniform(0.0, 1.0, len(shifted))
+    write_log(url, log_rows(shifted, scores, datetime.now(UTC), version), {})
+
+
+MONITOR = "monitor/drift and live quality"
+ALERT = "monitor/open or update the model-drift issue"
+
+
+def test_7_monitor_names_a_missing_secret_and_keeps_one_drift_issue(world: World) -> None:
+    origin, repo = world.fork("monitor")
+    dispatch = {"inputs": {"since": "all"}}
+
+    no_secret = world.act(repo, "workflow_dispatch", "monitor.yml", dispatch)
+    assert no_secret.job(MONITOR) == "failure", no_secret.explain()
+    assert no_secret.step(MONITOR, "Preflight (the secret") == "failure"
+    [error] = no_secret.errors(MONITOR)
+    assert "PREDICTION_LOG_URL" in error and "README.md" in error and "Monitoring on GitHub" in error
+    assert no_secret.job(ALERT) is None  # no alarm, no issue
+    log_url = f"sqlite:///{repo.parent / 'predictions.db'}"
+
+    no_remote = world.act(repo, "workflow_dispatch", "monitor.yml", dispatch,
+                          secrets={"PREDICTION_LOG_URL": log_url})  # fmt: skip
+    [error] = no_remote.errors(MONITOR)
+    assert "DVC remote" in error and "Monitoring on GitHub" in error, no_remote.explain()
+
+    # a DVC remote with prod's data, v0.1.0 in prod, and a log of drifting traffic
+    remote = repo.parent / "dvc-remote"
+    run(["dvc", "remote", "add", "-d", "store", str(remote)], repo)
+    run(["dvc", "push", "-q"], repo)
+    commit_all(repo, "a DVC remote")
+    run_at(["gto", "register", "model", "HEAD~1", "--version", "v0.1.0"], repo, origin)
+    run_at(["gto", "assign", "model", "--version", "v0.1.0", "--stage", "prod"], repo, origin)
+    run_at(["git", "push", "-q", "--tags", "origin", "main"], repo, origin)
+    drifting_log(repo, log_url, "v0.1.0")
+
+    for attempt in (1, 2):
+        result = world.act(repo, "workflow_dispatch", "monitor.yml", dispatch,
+                           secrets={"PREDICTION_LOG_URL": log_url})  # fmt: skip
+        assert result.outputs(MONITOR).get("alarm") == "true", result.explain()
+        assert result.job(MONITOR) == "failure"  # an alarm fails the monitor job
+        assert result.job(ALERT) == "success", result.explain()
+        issues = list(world.fake.state.issues.values())
+        assert len(issues) == 1, issues  # one issue, deduplicated
+        assert issues[0]["labels"] == ["model-drift"] and issues[0]["state"] == "OPEN"
+        assert "age" in issues[0]["body"]
+        assert len(issues[0]["comments"]) == attempt - 1  # the next run comments on it
+    assert len(world.fake.graphql("createIssue")) == 1
+    assert len(world.fake.graphql("addComment")) == 1
     assert world.fake.state.unhandled == []
