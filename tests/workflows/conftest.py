@@ -184,9 +184,10 @@ def prepare_seed(root: Path, sample: pd.DataFrame) -> tuple[Path, Path, str, str
     run(["dvc", "repro", "-q"], seed)  # THE cold pipeline run of all scenarios
     main_sha = commit_all(seed, "pipeline, first run")
     git(seed, "switch", "-qc", "feature")
-    write_params(seed, {"train": {"threshold": "youden"}})
+    # a new model (tune starts from other trials) and a new threshold rule
+    write_params(seed, {"tune": {"enqueue_defaults": False}, "train": {"threshold": "youden"}})
     run(["dvc", "repro", "-q"], seed)
-    feature_sha = commit_all(seed, "train: youden threshold")
+    feature_sha = commit_all(seed, "tune without the default trial, youden threshold")
     git(seed, "switch", "-q", "main")
     run(["dvc", "checkout", "-q"], seed)
     run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], root)

@@ -136,16 +136,14 @@ class FakeGitHub:
         ]
 
     def graphql(self, word: str) -> list[Call]:
-        return [
-            c for c in self.state.calls if c.path == "/api/graphql" and word in c.body["query"]
-        ]
+        return [c for c in self.state.calls if c.path == "/api/graphql" and word in c.body["query"]]
 
 
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeGitHub
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     # ------------------------------------------------------------------ plumbing
@@ -380,7 +378,9 @@ class _Handler(BaseHTTPRequestHandler):
         base = f"https://{self.fake.host}"
         owner, name = st.repo.split("/")
         doc = gql.parse(text)
-        frags = {d.name.value: d for d in doc.definitions if isinstance(d, gql.FragmentDefinitionNode)}
+        frags = {
+            d.name.value: d for d in doc.definitions if isinstance(d, gql.FragmentDefinitionNode)
+        }
         op = next(d for d in doc.definitions if isinstance(d, gql.OperationDefinitionNode))
 
         def issue_obj(issue: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -412,8 +412,10 @@ class _Handler(BaseHTTPRequestHandler):
             return {"id": "REF_" + tag, "name": tag} if self._has_tag(tag) else None
 
         def labels(args: dict[str, Any]) -> dict[str, Any]:
-            nodes = [{"id": lab["id"], "name": n, "color": lab.get("color", ""),
-                      "description": lab.get("description", "")} for n, lab in st.labels.items()]  # fmt: skip
+            nodes = [
+                {"id": lab["id"], "name": n, "color": lab.get("color", "")}
+                for n, lab in st.labels.items()
+            ]
             return {"totalCount": len(nodes), "nodes": nodes,
                     "pageInfo": {"hasNextPage": False, "endCursor": ""}}  # fmt: skip
 
@@ -482,9 +484,7 @@ class _Handler(BaseHTTPRequestHandler):
         return {"data": _project(root, op.selection_set, var, frags)}
 
 
-def _project(
-    value: Any, selection: Any, var: dict[str, Any], frags: dict[str, Any]
-) -> Any:
+def _project(value: Any, selection: Any, var: dict[str, Any], frags: dict[str, Any]) -> Any:
     """The part of `value` a GraphQL selection set asks for (fields, aliases, fragments)."""
     if value is None or selection is None:
         return value
