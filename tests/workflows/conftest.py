@@ -170,7 +170,10 @@ def prepare_seed(root: Path, sample: pd.DataFrame) -> tuple[Path, Path, str, str
     if (root / "seed.done").is_file():
         main_sha, feature_sha = (root / "seed.done").read_text().split()
         return seed, origin, main_sha, feature_sha
-    seed = make_repo(seed, sample, {"promotion": LENIENT_GATE}, commit=False)
+    # two tuning trials: the scenarios test the workflows, not the search (about half the time)
+    seed = make_repo(
+        seed, sample, {"promotion": LENIENT_GATE, "tune": {"n_trials": 2}}, commit=False
+    )
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, seed / name)
     shutil.copytree(ROOT / "requirements", seed / "requirements")
