@@ -244,9 +244,7 @@ def test_2_a_merge_is_promoted_and_deployed_through_workflow_call(world: World) 
     judged = result.artifacts / "model-v0.1.0" / "model.skops"
     assert sha256(judged) == out["sha256"]
     assert out["sha256"] in tag_message(origin, "model@v0.1.0")
-    assert record(result)["candidate"]["sha256"] == out["sha256"] or out["sha256"] in json.dumps(
-        record(result)
-    )
+    assert out["sha256"] in json.dumps(record(result))  # the decision record has it too
     # one version in prod, its stage tag annotated too
     [stage_tag] = origin_tags(origin, "model#prod#*")
     assert tag_message(origin, stage_tag)
@@ -351,9 +349,9 @@ def test_5_a_runner_on_another_cpu_still_promotes_and_records_the_differences(
     world: World,
 ) -> None:
     origin, repo = world.fork("other-cpu")
-    family = json.loads((repo / "models/model.json").read_text()).get("family", "")
-    assert "logistic" in json.dumps(json.loads((repo / "models/model.json").read_text())), family
     merged = merge(repo, origin, "feature", "Merge pull request #7 from acme/feature")
+    # the candidate is a logistic regression, whose fit the BLAS kernels change
+    assert json.loads((repo / "models/model.json").read_text())["family"] == "logistic_regression"
     # other BLAS kernels change the last bits of the LogisticRegression fit
     result = promote_on_push(world, repo, world.main_sha, merged, OPENBLAS_CORETYPE="Prescott")
 
