@@ -305,6 +305,8 @@ def test_3_a_pushed_rollback_tag_deploys_the_old_version(world: World) -> None:
         assert result.step(job, "Smoke test") == "success", result.explain()
         assert result.job(job) == "success", result.explain()
         assert not world.fake.calls("POST", r"/releases$"), "the old release is kept"
+        # what it served is the file whose sha256 v0.1.0's tag recorded
+        assert hashlib.sha256(old_model).hexdigest() in tag_message(origin, "model@v0.1.0")
     else:
         assert result.step(job, "Smoke test") == "failure"  # no --version/--model yet
     assert world.fake.state.unhandled == []
