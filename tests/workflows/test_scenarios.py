@@ -127,7 +127,7 @@ def drifting_log(repo: Path, url: str, version: str) -> None:
     import pandas as pd
 
     from gitml.monitor.shift import apply_shift, parse_shift
-    from tests.integration.test_monitor import log_rows, write_log
+    from tests.integration.monitor.test_monitor import log_rows, write_log
 
     test = pd.read_parquet(repo / "data/split/test.parquet")
     shifted = apply_shift(test, parse_shift("age+10"), np.random.default_rng(0))
