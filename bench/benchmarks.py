@@ -295,9 +295,10 @@ BENCHMARKS: dict[str, Callable[[Workspace], dict[str, Any]]] = {
 def _wire_other_benchmarks() -> None:
     """Rows from the other issues' modules, after this file's: scaling (issue 7) and serving
     (issue 6, wired only when bench/serving.py is present)."""
-    from bench import scaling
+    from bench import scaling, site
 
     BENCHMARKS.update(scaling.BENCHMARKS)
+    BENCHMARKS.update(site.BENCHMARKS)  # issue 15: the model site
     try:
         from bench import serving
     except ImportError:  # not written yet: the rows are simply absent
