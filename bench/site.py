@@ -73,21 +73,25 @@ def make_repo(repo: Path, versions: int = VERSIONS) -> str:
         t += 60
         _git(repo, "commit", "-qm", f"train version {i}", when=t)
         version = f"v0.{i + 1}.0"
-        decision = (f"PROMOTE: roc_auc {m['roc_auc']:.4f}; 2/2 rules pass\n\n"
-                    f"PASS floor:roc_auc: roc_auc is {m['roc_auc']:.4f}; it must be at least 0.85\n"
-                    "PASS max_drop:roc_auc: not worse than prod")  # fmt: skip
-        _git(repo, "tag", "-a", f"model@{version}", "-m", f"model@{version}: promoted\n\n{decision}",
-             when=t + 1)  # fmt: skip
+        auc = f"{m['roc_auc']:.4f}"
+        decision = (
+            f"PROMOTE: roc_auc {auc}; 2/2 rules pass\n\n"
+            f"PASS floor:roc_auc: roc_auc is {auc}; it must be at least 0.85\n"
+            "PASS max_drop:roc_auc: not worse than prod"
+        )
+        message = f"model@{version}: promoted\n\n{decision}"
+        _git(repo, "tag", "-a", f"model@{version}", "-m", message, when=t + 1)
         _git(repo, "tag", "-a", f"model#prod#{2 * i + 1}", "-m", "promoted", when=t + 2)
         if prod is not None:
             _git(repo, "tag", "-a", f"model#prod!#{2 * i + 2}", f"model@{prod}^{{}}", "-m",
                  f"model@{prod} leaves prod: superseded by {version}", when=t + 3)  # fmt: skip
         previous_prod, prod = prod, version
     if previous_prod is not None:  # roll prod back once at the end
-        _git(repo, "tag", "-a", f"model#prod!#{2 * versions + 1}", "-m",
-             f"rollback: prod model@{prod} -> {previous_prod}\n\nreason: bench", when=t + 30)  # fmt: skip
-        _git(repo, "tag", "-a", f"model#prod#{2 * versions + 2}", f"model@{previous_prod}^{{}}",
-             "-m", f"rollback: prod model@{prod} -> {previous_prod}\n\nreason: bench", when=t + 31)  # fmt: skip
+        why = f"rollback: prod model@{prod} -> {previous_prod}\n\nreason: bench"
+        n = 2 * versions
+        _git(repo, "tag", "-a", f"model#prod!#{n + 1}", "-m", why, when=t + 30)
+        _git(repo, "tag", "-a", f"model#prod#{n + 2}", f"model@{previous_prod}^{{}}", "-m", why,
+             when=t + 31)  # fmt: skip
         prod = previous_prod
     return prod or ""
 

@@ -45,11 +45,7 @@ def _short(sha: str | None) -> str:
     return (sha or "")[:8]
 
 
-def _chart(spec: dict[str, Any]) -> Markup:
-    return Markup(charts.svg(spec))  # vetted in charts._vet; everything else is escaped
-
-
-def environment() -> Environment:
+def environment(renderer: charts.Renderer | None = None) -> Environment:
     env = Environment(
         loader=PackageLoader("gitml.review.site", "templates"),
         autoescape=select_autoescape(["html"], default=True),
@@ -57,7 +53,12 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(f4=_f4, signed=_signed, when=_when, short=_short, chart=_chart)
+    svg = (renderer or charts.Renderer()).svg
+
+    def chart(spec: dict[str, Any]) -> Markup:
+        return Markup(svg(spec))  # vetted in charts._vet; everything else is escaped
+
+    env.filters.update(f4=_f4, signed=_signed, when=_when, short=_short, chart=chart)
     env.globals.update(PROD=PROD, CSP=CSP, LOWER_IS_BETTER=LOWER_IS_BETTER)
     return env
 
@@ -231,24 +232,37 @@ def monitoring_context(site: Site) -> dict[str, Any]:
 
 def write(site: Site, out: Path) -> list[Path]:
     """Render every page into `out` (emptied first); return the files written."""
-    env = environment()
+    pages: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("registry.html", "index.html", "", {}),
+        ("history.html", "history.html", "", history_context(site)),
+        ("monitoring.html", "monitoring.html", "", monitoring_context(site)),
+    ]
+    pages += [
+        ("version.html", f"versions/{v.slug}.html", "../", version_context(site, v))
+        for v in site.versions
+    ]
+    renderer = charts.Renderer()
+    renderer.prerender([s for *_, ctx in pages for s in _specs(ctx)])
+    env = environment(renderer)
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
     (out / "versions").mkdir(parents=True)
     common = {"site": site, "prod": site.prod, "generated": site.head}
     written = []
-
-    def page(template: str, path: str, root: str, **ctx: Any) -> None:
+    for template, path, root, ctx in pages:
         html = env.get_template(template).render(**common, root=root, here=path, **ctx)
         target = out / path
         target.write_text(html, encoding="utf-8")
         written.append(target)
-
-    page("registry.html", "index.html", "")
-    page("history.html", "history.html", "", **history_context(site))
-    page("monitoring.html", "monitoring.html", "", **monitoring_context(site))
-    for v in site.versions:
-        page("version.html", f"versions/{v.slug}.html", "../", **version_context(site, v))
-    (out / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
     return written
+
+
+def _specs(ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chart specs in a page's context (lists of specs, or one spec)."""
+    found = []
+    for value in ctx.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict) and item.get("$schema") == charts.SCHEMA:
+                found.append(item)
+    return found
