@@ -167,6 +167,9 @@ def version_context(site: Site, v: Version) -> dict[str, Any]:
             lines[charts.PREVIOUS + f" ({prev.version})"] = theirs
         title, xt, yt, diag = titles[key]
         curve_charts.append(charts.curves(lines, title, xt, yt, diag))
+    if len(curve_charts) > 1:
+        what = f"{v.version} (solid)" + (f" and {prev.version} before it (dashed)" if prev else "")
+        curve_charts = [charts.side_by_side(curve_charts, f"Test-set curves of {what}")]
     imp = digest.importance(v.files.get("importance"))
     params = v.files.get("params")
     return {
