@@ -41,8 +41,10 @@ def _calibration(skew: float) -> dict[str, Any]:
             * skew)} for i in range(10)]}  # fmt: skip
 
 
-def hostile_slices(female_recall: float) -> dict[str, Any]:
+def hostile_slices(female_recall: float, hostile: bool = True) -> dict[str, Any]:
     s = slices(female_recall=female_recall)
+    if not hostile:
+        return s
     s["columns"]["race"]["values"][IMG] = {
         "rows": 120, "positive_rate": 0.2, "roc_auc": 0.88, "recall": 0.66, "ranked": True,
     }  # fmt: skip
@@ -52,7 +54,9 @@ def hostile_slices(female_recall: float) -> dict[str, Any]:
     return s
 
 
-def commit_version(repo: Path, roc_auc: float, female_recall: float, depth: int, msg: str) -> str:
+def commit_version(
+    repo: Path, roc_auc: float, female_recall: float, depth: int, msg: str, hostile: bool = True
+) -> str:
     folder = repo / "reports" / "evaluate"
     plots = folder / "plots" / "sklearn"
     plots.mkdir(parents=True, exist_ok=True)
@@ -60,17 +64,18 @@ def commit_version(repo: Path, roc_auc: float, female_recall: float, depth: int,
     (plots / "precision_recall.json").write_text(json.dumps(_pr(roc_auc - 0.1)))
     (plots / "calibration.json").write_text(json.dumps(_calibration(0.9 + depth / 50)))
     rows = [("capital_gain", 0.05 + depth / 100, 0.002), ("age", 0.04, 0.001),
-            ("relationship", 0.025, 0.0007), (IMG, 0.001, 0.0001)]  # fmt: skip
+            ("relationship", 0.025, 0.0007), (IMG if hostile else "race", 0.001, 0.0001)]  # fmt: skip
     (folder / "importance.csv").write_text(
         "feature,importance,std\n"
         + "".join(f'"{f.replace(chr(34), 2 * chr(34))}",{i},{s}\n' for f, i, s in rows)
     )
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params.setdefault("train", {})["max_depth"] = depth
-    params["train"]["note"] = SCRIPT
+    if hostile:
+        params["train"]["note"] = SCRIPT
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     m = metrics(roc_auc, pr_auc=round(roc_auc - 0.1, 6), log_loss=round(1.2 - roc_auc, 6))
-    return commit_eval(repo, m, hostile_slices(female_recall), msg=msg)
+    return commit_eval(repo, m, hostile_slices(female_recall, hostile), msg=msg)
 
 
 def monitoring_report(day: int = 30, age_psi: float = 0.4123) -> dict[str, Any]:
@@ -144,18 +149,20 @@ def init_repo(path: Path) -> Path:
     return path
 
 
-def build_repo(repo: Path) -> dict[str, str]:
+def build_repo(repo: Path, hostile: bool = True) -> dict[str, str]:
     """v0.1.0, v0.2.0 and v0.3.0 promoted in turn (each superseding the one before), then prod
     rolled back to v0.2.0; an older monitoring report committed, the newest in the workspace."""
     cfg = PromotionConfig()
     shas = {}
-    shas["v0.1.0"] = commit_version(repo, 0.90, 0.66, 4, f"first model {SCRIPT}")
+    first = f"first model {SCRIPT}" if hostile else "first model"
+    shas["v0.1.0"] = commit_version(repo, 0.90, 0.66, 4, first, hostile)
     assert promote.promote(repo, cfg).version == "v0.1.0"
-    shas["v0.2.0"] = commit_version(repo, 0.91, 0.67, 6, "deeper trees")
+    shas["v0.2.0"] = commit_version(repo, 0.91, 0.67, 6, "deeper trees", hostile)
     assert promote.promote(repo, cfg).version == "v0.2.0"
-    shas["v0.3.0"] = commit_version(repo, 0.915, 0.68, 8, "deeper still")
+    shas["v0.3.0"] = commit_version(repo, 0.915, 0.68, 8, "deeper still", hostile)
     assert promote.promote(repo, cfg).version == "v0.3.0"
-    promote.rollback(repo, to="v0.2.0", reason=ROLLBACK_REASON)
+    reason = ROLLBACK_REASON if hostile else "canary latency doubled"
+    promote.rollback(repo, to="v0.2.0", reason=reason)
     folder = repo / "reports" / "monitoring"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "monitoring.json").write_text(json.dumps(monitoring_report(29, 0.05), indent=2))
