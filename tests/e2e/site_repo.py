@@ -63,8 +63,9 @@ def commit_version(
     (plots / "roc.json").write_text(json.dumps(_roc(roc_auc)))
     (plots / "precision_recall.json").write_text(json.dumps(_pr(roc_auc - 0.1)))
     (plots / "calibration.json").write_text(json.dumps(_calibration(0.9 + depth / 50)))
+    last = IMG if hostile else "race"
     rows = [("capital_gain", 0.05 + depth / 100, 0.002), ("age", 0.04, 0.001),
-            ("relationship", 0.025, 0.0007), (IMG if hostile else "race", 0.001, 0.0001)]  # fmt: skip
+            ("relationship", 0.025, 0.0007), (last, 0.001, 0.0001)]  # fmt: skip
     (folder / "importance.csv").write_text(
         "feature,importance,std\n"
         + "".join(f'"{f.replace(chr(34), 2 * chr(34))}",{i},{s}\n' for f, i, s in rows)
