@@ -250,3 +250,9 @@ def test_pages_in_chromium(
                 shot.write_bytes(png)
                 assert _not_blank(png) > 0.02, f"{shot} is blank"
         assert charts_seen == 3 + 4 + 3 * 2
+        if serve == "file":  # the checks can fail: a page that calls out is caught
+            leak = tmp_path / "leak" / "leak.html"
+            leak.parent.mkdir()
+            leak.write_text('<link rel="stylesheet" href="http://127.0.0.1:9/x.css"><p>x</p>')
+            with pytest.raises(AssertionError, match="console errors|left the page's origin"):
+                _check_page(driver, leak.as_uri(), "leak.html", leak.parent.as_uri() + "/")
