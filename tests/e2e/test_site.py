@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gitml import registry
-from gitml.errors import DataError
+from gitml.errors import ConfigError, DataError
 from gitml.review.site import build, charts, gitobjects, model
 from tests.conftest import run, tool_env
 from tests.e2e import browser
@@ -148,6 +148,19 @@ def test_no_version_yet_builds_an_empty_site(tmp_path: Path) -> None:
     assert "No monitoring report yet" in (result.out / "monitoring.html").read_text()
 
 
+def test_out_must_be_new_empty_or_a_previous_site(
+    built: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    repo, _, _ = built
+    with pytest.raises(ConfigError, match="is not a site `gitml site` wrote"):
+        build(repo, repo)  # would delete the repository
+    (tmp_path / "empty").mkdir()
+    first = build(repo, tmp_path / "empty")
+    (first.out / "stale.html").write_text("old")
+    again = build(repo, tmp_path / "empty")  # a previous site is replaced whole
+    assert not (again.out / "stale.html").exists() and again.index.is_file()
+
+
 def test_the_command(built: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> None:
     repo, _, _ = built
     proc = subprocess.run(["gitml", "site", "--out", str(tmp_path / "s")], cwd=repo,
@@ -254,5 +267,5 @@ def test_pages_in_chromium(
             leak = tmp_path / "leak" / "leak.html"
             leak.parent.mkdir()
             leak.write_text('<link rel="stylesheet" href="http://127.0.0.1:9/x.css"><p>x</p>')
-            with pytest.raises(AssertionError, match="console errors|left the page's origin"):
+            with pytest.raises(AssertionError, match=r"console errors|left the page's origin"):
                 _check_page(driver, leak.as_uri(), "leak.html", leak.parent.as_uri() + "/")

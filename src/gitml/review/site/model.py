@@ -89,7 +89,7 @@ class Version:
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^A-Za-z0-9._-]", "_", self.version)
+        return slug(self.version)
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -120,6 +120,11 @@ class Site:
     def previous(self, v: Version) -> Version | None:
         i = self.versions.index(v)
         return self.versions[i - 1] if i > 0 else None
+
+
+def slug(version: str) -> str:
+    """A version's page name (versions/SLUG.html)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", version)
 
 
 def _semver_key(version: str) -> Any:

@@ -18,9 +18,11 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from gitml.review.site import charts, digest
+from gitml.errors import ConfigError
+from gitml.review.site import charts, digest, model
 from gitml.review.site.model import LOWER_IS_BETTER, METRIC_ORDER, PROD, Site, Version
 
+MARKER = ".gitml-site"  # marks a folder this module may replace
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "base-uri 'none'; form-action 'none'"
@@ -58,7 +60,9 @@ def environment(renderer: charts.Renderer | None = None) -> Environment:
     def chart(spec: dict[str, Any]) -> Markup:
         return Markup(svg(spec))  # vetted in charts._vet; everything else is escaped
 
-    env.filters.update(f4=_f4, signed=_signed, when=_when, short=_short, chart=chart)
+    env.filters.update(
+        f4=_f4, signed=_signed, when=_when, short=_short, chart=chart, slug=model.slug
+    )
     env.globals.update(PROD=PROD, CSP=CSP, LOWER_IS_BETTER=LOWER_IS_BETTER)
     return env
 
@@ -248,9 +252,9 @@ def write(site: Site, out: Path) -> list[Path]:
     renderer.prerender([s for *_, ctx in pages for s in _specs(ctx)])
     env = environment(renderer)
     out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
+    _clear(out)
     (out / "versions").mkdir(parents=True)
+    (out / MARKER).write_text("written by `gitml site`; the folder is replaced on each build\n")
     common = {"site": site, "prod": site.prod, "generated": site.head}
     written = []
     for template, path, root, ctx in pages:
@@ -259,6 +263,18 @@ def write(site: Site, out: Path) -> list[Path]:
         target.write_text(html, encoding="utf-8")
         written.append(target)
     return written
+
+
+def _clear(out: Path) -> None:
+    """Remove the previous site; refuse a folder that holds anything else."""
+    if not out.exists():
+        return
+    if not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file()):
+        raise ConfigError(
+            f"--out {out}: exists and is not a site `gitml site` wrote (no {MARKER} in it); "
+            "name a new or empty folder, e.g. --out _site"
+        )
+    shutil.rmtree(out)
 
 
 def _specs(ctx: dict[str, Any]) -> list[dict[str, Any]]:
