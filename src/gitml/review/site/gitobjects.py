@@ -59,7 +59,10 @@ def list_tags(repo: Path, patterns: Iterable[str]) -> list[TagRecord]:
         capture_output=True,
     )
     if proc.returncode != 0:
-        raise DataError(f"git for-each-ref in {repo}: {proc.stderr.decode().strip()}")
+        raise DataError(
+            f"git for-each-ref in {repo}: {proc.stderr.decode().strip()}; run `gitml site` "
+            "in the project's git repository (with its tags: `git fetch --tags`)"
+        )
     out = []
     for record in proc.stdout.decode("utf-8", "replace").split("\0"):
         record = record.lstrip("\n")

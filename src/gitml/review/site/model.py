@@ -213,8 +213,15 @@ def replay(tags: list[TagRecord]) -> tuple[dict[str, Version], list[Event]]:
             continue
         events.append(ev)
         versions[version].events.append(ev)
+    # A stage holds one version, the latest assigned (GTO's default; gitml also unassigns the
+    # old one explicitly, but a hand-made `gto assign` may not).
+    holder: dict[str, str] = {}
+    for ev in events:
+        assigned = ev.kind in ("promoted", "rolled back to") or ev.kind.startswith("assigned")
+        if ev.stage and assigned and state.get((ev.version, ev.stage)):
+            holder[ev.stage] = ev.version
     for v in versions.values():
-        v.stages = tuple(sorted(s for (ver, s), on in state.items() if ver == v.version and on))
+        v.stages = tuple(sorted(s for s, ver in holder.items() if ver == v.version))
     return versions, events
 
 
