@@ -148,16 +148,12 @@ def test_no_version_yet_builds_an_empty_site(tmp_path: Path) -> None:
     assert "No monitoring report yet" in (result.out / "monitoring.html").read_text()
 
 
-def test_out_must_be_new_empty_or_a_previous_site(
-    built: tuple[Path, Path, dict[str, str]], tmp_path: Path
-) -> None:
-    repo, _, _ = built
+def test_out_must_be_new_empty_or_a_previous_site(built: tuple[Path, Path, dict[str, str]]) -> None:
+    repo, out, _ = built
     with pytest.raises(ConfigError, match="is not a site `gitml site` wrote"):
         build(repo, repo)  # would delete the repository
-    (tmp_path / "empty").mkdir()
-    first = build(repo, tmp_path / "empty")
-    (first.out / "stale.html").write_text("old")
-    again = build(repo, tmp_path / "empty")  # a previous site is replaced whole
+    (out / "stale.html").write_text("old")
+    again = build(repo, out)  # a previous site is replaced whole
     assert not (again.out / "stale.html").exists() and again.index.is_file()
 
 
