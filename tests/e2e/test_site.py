@@ -66,6 +66,13 @@ def test_the_registry_is_what_gto_says(built: tuple[Path, Path, dict[str, str]])
     assert "max_drop:roc_auc" in names and "slice_floor:gender=Female:recall" in names
     assert f"slice_floor:race={IMG}:recall" in names  # a rule name with spaces and colons
     assert all(r.passed for r in v3.rules) and len(v3.rules) == int(v3.summary.split("/")[1][:2])
+    # the last promotion's local record adds the numbers; older versions have the tag's text
+    record = json.loads((repo / "reports/promotion.json").read_text())
+    assert [(r.name, r.value, r.threshold) for r in v3.rules] == [
+        (r["name"], r["value"], r["threshold"]) for r in record["rules"]
+    ]
+    v2 = site.versions[1]
+    assert v2.rules and all(r.threshold is None for r in v2.rules)
     rollback = next(e for e in site.events if e.kind == "rolled back to")
     assert ROLLBACK_REASON in rollback.message
     assert [h["generated_at"][:10] for h in site.monitoring_history] == ["2026-11-29", "2026-11-30"]

@@ -42,6 +42,7 @@ FILES: dict[str, Path] = {
     "model": layout.MODEL_META,
 }
 MONITORING = layout.MONITORING_DIR / "monitoring.json"
+RECORD = Path("reports/promotion.json")  # gitml.promote.RECORD: the last decision, local
 _RULE = re.compile(r"^(PASS|FAIL) (.+?): (.*)$")  # rule names hold colons, not ": "
 
 
@@ -280,9 +281,33 @@ def load(repo: Path) -> Site:
             f"{workspace_params}: not valid YAML ({exc}); run `gitml check-params`"
         ) from None
     primary, min_rows = _settings(params)
+    _use_record(repo, versions)
     site = Site(repo, primary, min_rows, versions, events, head=head)
     _load_monitoring(site, blobs.get(f"HEAD:{MONITORING.as_posix()}"))
     return site
+
+
+def _use_record(repo: Path, versions: list[Version]) -> None:
+    """The decision record `gitml promote` left in the workspace (CI keeps it as an artifact)
+    has each rule's value and threshold as numbers: use it for the version it registered."""
+    path = repo / RECORD
+    if not path.is_file():
+        return
+    try:
+        record = json.loads(path.read_bytes())
+        version = record["candidate"]["version"]
+        commit = record["candidate"]["commit"]
+        rules = [
+            Rule(str(r["name"]), bool(r["passed"]), str(r["detail"]), r.get("value"),
+                 r.get("threshold"))
+            for r in record["rules"]
+        ]  # fmt: skip
+    except (ValueError, KeyError, TypeError):
+        return  # a record of another shape: the tag message is the source
+    for v in versions:
+        if record.get("outcome") == "promoted" and (v.version, v.commit) == (version, commit):
+            v.rules = rules
+            v.summary = str(record.get("summary") or v.summary)
 
 
 def _load_monitoring(site: Site, committed: bytes | None) -> None:
