@@ -2,11 +2,11 @@
 
 The repository is synthetic but real-sized: each version commits this project's own evaluation
 files (ROC and PR curves of ~3,000 points each, slices, importance, params, dvc.lock) with its
-metrics nudged, and GTO tags with gitml's messages (register, prod assign, superseded, and a
-rollback every tenth version). Figure: the whole build (read + render 53 pages with 160+
-charts). Baseline, same run: `gitml registry`'s table (GTO plus two `git show` per version),
-the fastest thing that reads every version today. Detail: reading the files one `git show`
-per file per version, as the site must not.
+metrics and importance nudged, and GTO tags with gitml's messages (register, prod assign,
+superseded, and a rollback at the end). Figure: the whole build (read + render 53 pages with
+56 charts). Baseline, same run: `gitml registry`'s table (GTO plus two `git show` per
+version), the fastest thing that reads every version today. Detail: the same files read with
+one `git show` per file per version, as the site must not.
 """
 
 from __future__ import annotations

@@ -253,42 +253,6 @@ def side_by_side(specs: list[dict[str, Any]], title: str) -> dict[str, Any]:
     }
 
 
-def importance(rows: list[dict[str, Any]], top: int = 20) -> dict[str, Any]:
-    shown = rows[:top]
-    for r in shown:
-        r["low"], r["high"] = r["importance"] - r["std"], r["importance"] + r["std"]
-    y = {"field": "feature", "type": "nominal", "sort": None, "title": None}
-    return _spec(
-        {
-            "data": {"values": shown},
-            "height": max(80, 18 * len(shown)),
-            "layer": [
-                {
-                    "mark": {"type": "bar", "color": "#0969da"},
-                    "encoding": {
-                        "y": y,
-                        "x": {
-                            "field": "importance",
-                            "type": "quantitative",
-                            "title": "score lost when the feature is shuffled",
-                        },
-                    },
-                },
-                {
-                    "mark": {"type": "rule", "color": "#24292f"},
-                    "encoding": {
-                        "y": y,
-                        "x": {"field": "low", "type": "quantitative"},
-                        "x2": {"field": "high"},
-                    },
-                },
-            ],
-        },
-        "Permutation importance (bar: mean; line: ± one std over repeats)",
-        width=WIDTH,
-    ) | {"height": max(80, 18 * len(shown))}
-
-
 def psi_bars(features: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     rows = [
         {"feature": f["name"], "psi": f.get("psi") or 0.0,

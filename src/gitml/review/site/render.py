@@ -175,6 +175,10 @@ def version_context(site: Site, v: Version) -> dict[str, Any]:
         what = f"{v.version} (solid)" + (f" and {prev.version} before it (dashed)" if prev else "")
         curve_charts = [charts.side_by_side(curve_charts, f"Test-set curves of {what}")]
     imp = digest.importance(v.files.get("importance"))
+    top = max([r["importance"] for r in imp] + [0.0])
+    for r in imp:  # bar width in percent of the largest (a CSS width: no chart needed)
+        r["width"] = round(100 * max(r["importance"], 0.0) / top, 1) if top > 0 else 0.0
+    prev_imp = digest.importance(prev.files.get("importance")) if prev else []
     params = v.files.get("params")
     return {
         "v": v,
@@ -185,7 +189,7 @@ def version_context(site: Site, v: Version) -> dict[str, Any]:
         "slices": digest.slice_rows(v.files.get("slices")),
         "gaps": digest.slice_gaps(v.files.get("slices"), site.slice_min_rows),
         "importance": imp,
-        "importance_chart": charts.importance([dict(r) for r in imp]) if imp else None,
+        "prev_importance": {r["feature"]: r["importance"] for r in prev_imp},
         "params": sorted(digest.flatten(params).items()) if isinstance(params, dict) else [],
         "hashes": digest.data_hashes(v.files.get("lock")),
         "param_changes": digest.param_changes(prev.files.get("params"), params) if prev else [],
