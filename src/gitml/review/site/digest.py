@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gitml.review.site.model import LOWER_IS_BETTER, METRIC_ORDER, SLICE_METRICS, Version
+from gitml.promote import LOWER_IS_BETTER
+from gitml.review.site.model import METRIC_ORDER, SLICE_METRICS, Version
 
 MAX_CURVE_POINTS = 60  # every 4 pixels of a 220-pixel chart; rendering cost grows with points
 TOLERANCE = 1e-4  # shown with 4 decimals: a smaller change reads as "unchanged"

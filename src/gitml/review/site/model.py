@@ -20,12 +20,11 @@ import yaml
 
 from gitml import layout
 from gitml.errors import DataError
+from gitml.promote import RECORD
+from gitml.registry import ARTIFACT, PROD
 from gitml.review.site import gitobjects
 from gitml.review.site.gitobjects import CommitInfo, TagRecord
 
-ARTIFACT = "model"  # gitml.registry.ARTIFACT
-PROD = "prod"
-LOWER_IS_BETTER = frozenset({"log_loss", "brier"})  # gitml.promote.LOWER_IS_BETTER
 METRIC_ORDER = ("roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1")
 SLICE_METRICS = ("roc_auc", "recall")  # the metrics the gate's max_slice_gap compares
 PLOTS = layout.EVALUATE_DIR / "plots" / "sklearn"
@@ -42,7 +41,6 @@ FILES: dict[str, Path] = {
     "model": layout.MODEL_META,
 }
 MONITORING = layout.MONITORING_DIR / "monitoring.json"
-RECORD = Path("reports/promotion.json")  # gitml.promote.RECORD: the last decision, local
 _RULE = re.compile(r"^(PASS|FAIL) (.+?): (.*)$")  # rule names hold colons, not ": "
 
 

@@ -19,8 +19,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from gitml.errors import ConfigError
+from gitml.promote import LOWER_IS_BETTER
+from gitml.registry import PROD
 from gitml.review.site import charts, digest, model
-from gitml.review.site.model import LOWER_IS_BETTER, METRIC_ORDER, PROD, Site, Version
+from gitml.review.site.model import METRIC_ORDER, Site, Version
 
 MARKER = ".gitml-site"  # marks a folder this module may replace
 CSP = (
