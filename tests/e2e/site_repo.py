@@ -19,7 +19,6 @@ from tests.e2e.test_promote import commit_eval, metrics, slices
 
 SCRIPT = "<script>document.title='pwned'</script>"
 IMG = '"><img src=x onerror="document.title=\'pwned\'">'
-PAYLOADS = (SCRIPT, IMG)
 ROLLBACK_REASON = f"canary latency {SCRIPT} {IMG}"
 
 
