@@ -18,14 +18,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import report, scaling, serving
+from bench import report, scaling, serving, site
 from bench.benchmarks import BENCHMARKS as CORE_BENCHMARKS
 from bench.workspace import ROOT, Workspace
 
 __all__ = ["BENCHMARKS", "main", "run"]
 
 # Every row, in the order results.json and RESULTS.md list them.
-BENCHMARKS = {**CORE_BENCHMARKS, **scaling.BENCHMARKS, **serving.SERVING_BENCHMARKS}
+BENCHMARKS = {
+    **CORE_BENCHMARKS,
+    **scaling.BENCHMARKS,
+    **serving.SERVING_BENCHMARKS,
+    **site.BENCHMARKS,
+}
 
 BENCH_DIR = ROOT / "bench"
 DEFAULT_RESULTS = BENCH_DIR / "results.json"

@@ -113,3 +113,36 @@ def stale_cmd(
         "run `dvc repro`, then commit dvc.lock and the reports", highlight=False, soft_wrap=True
     )
     raise typer.Exit(1)
+
+
+@app.command("site", rich_help_panel="Review")
+@handle_errors
+def site_cmd(
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="folder to write the site into (replaced)")
+    ] = Path("_site"),
+    open_it: Annotated[
+        bool, typer.Option("--open", help="open the registry page in a web browser")
+    ] = False,
+) -> None:
+    """A static model site from git: registry, metric history, a page per version, monitoring.
+
+    Reads the GTO tags and each version's committed evaluation (reports/evaluate/ at its
+    commit), and reports/monitoring/monitoring.json when there is one. Self-contained HTML with
+    inline SVG charts, no script: open _site/index.html, or let .github/workflows/pages.yml
+    publish it to GitHub Pages.
+    """
+    from gitml.review.site import build
+
+    result = build(Path.cwd(), out_dir)
+    out.print(
+        f"site: {len(result.pages)} pages, {result.versions} versions, prod "
+        f"{result.prod or '-'}, monitoring {'yes' if result.monitoring else 'none'} "
+        f"in {result.seconds:.1f} s -> {result.index}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(result.index.resolve().as_uri())

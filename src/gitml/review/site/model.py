@@ -1,0 +1,344 @@
+"""The site's content as plain data: versions, their stage history, gate decisions and files.
+
+`load(repo)` reads everything with the two processes of `gitobjects` and returns a `Site`;
+rendering (HTML, charts) is elsewhere. Stage history is replayed from the GTO tags the way GTO
+orders them (tag time, then the tag's counter), so the site shows what `gitml registry` shows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, get_args
+
+import yaml
+
+from gitml import layout
+from gitml.core.metrics import READING_ORDER, SliceMetric
+from gitml.errors import DataError
+from gitml.registry.record import RECORD
+from gitml.registry.versions import ARTIFACT, PROD
+from gitml.review.site import gitobjects
+from gitml.review.site.gitobjects import CommitInfo, TagRecord
+
+METRIC_ORDER = READING_ORDER
+SLICE_METRICS: tuple[str, ...] = get_args(SliceMetric)  # what the gate's max_slice_gap compares
+PLOTS = layout.EVALUATE_DIR / "plots" / "sklearn"
+# name -> path of the small files every version committed (`cache: false` in dvc.yaml)
+FILES: dict[str, Path] = {
+    "metrics": layout.EVALUATE_DIR / "metrics.json",
+    "slices": layout.EVALUATE_DIR / "slices.json",
+    "importance": layout.EVALUATE_DIR / "importance.csv",
+    "roc": PLOTS / "roc.json",
+    "pr": PLOTS / "precision_recall.json",
+    "calibration": PLOTS / "calibration.json",
+    "params": layout.PARAMS,
+    "lock": Path("dvc.lock"),
+    "model": layout.MODEL_META,
+}
+MONITORING = layout.MONITORING_DIR / "monitoring.json"
+_RULE = re.compile(r"^(PASS|FAIL) (.+?): (.*)$")  # rule names hold colons, not ": "
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stage tag or registration, as the registry page lists it."""
+
+    kind: str  # registered | promoted | superseded | rolled back to | rolled back from | ...
+    version: str
+    stage: str | None
+    tag: str
+    who: str
+    when: datetime | None
+    commit: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    passed: bool
+    detail: str
+    value: float | None = None
+    threshold: float | None = None
+
+
+@dataclass
+class Version:
+    version: str
+    commit: str
+    registered_at: datetime | None
+    registered_by: str
+    message: str
+    commit_info: CommitInfo | None = None
+    stages: tuple[str, ...] = ()  # held now
+    events: list[Event] = field(default_factory=list)
+    summary: str = ""  # the gate's PROMOTE/REFUSE line
+    rules: list[Rule] = field(default_factory=list)
+    files: dict[str, Any] = field(default_factory=dict)  # name (FILES) -> parsed content
+    problems: list[str] = field(default_factory=list)  # files present but unreadable
+
+    @property
+    def in_prod(self) -> bool:
+        return PROD in self.stages
+
+    @property
+    def slug(self) -> str:
+        return slug(self.version)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        m = self.files.get("metrics")
+        return m if isinstance(m, dict) else {}
+
+    def metric(self, name: str) -> float | None:
+        x = self.metrics.get(name)
+        return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
+
+
+@dataclass
+class Site:
+    repo: Path
+    primary: str
+    slice_min_rows: int
+    versions: list[Version]  # oldest first
+    events: list[Event]  # every registry event, oldest first
+    monitoring: dict[str, Any] | None = None
+    monitoring_source: str = ""
+    monitoring_history: list[dict[str, Any]] = field(default_factory=list)  # oldest first
+    head: CommitInfo | None = None
+
+    @property
+    def prod(self) -> Version | None:
+        return next((v for v in reversed(self.versions) if v.in_prod), None)
+
+    def previous(self, v: Version) -> Version | None:
+        i = self.versions.index(v)
+        return self.versions[i - 1] if i > 0 else None
+
+
+def slug(version: str) -> str:
+    """A version's page name (versions/SLUG.html)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", version)
+
+
+def _semver_key(version: str) -> Any:
+    from gto.versions import SemVer
+
+    return SemVer(version)
+
+
+# libyaml's parser when PyYAML has it: the pure-Python one takes ~70 ms per params.yaml
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _parse_file(name: str, raw: bytes) -> Any:
+    path = FILES[name]
+    if path.suffix == ".csv":
+        return list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
+    if path.suffix in (".yaml", ".lock") or path.name == "dvc.lock":
+        return yaml.load(raw, Loader=_YAML_LOADER) or {}
+    return json.loads(raw)
+
+
+def _rules(message: str) -> tuple[str, list[Rule]]:
+    summary = next((x for x in message.splitlines() if x.startswith(("PROMOTE", "REFUSE"))), "")
+    rules = []
+    for line in message.splitlines():
+        m = _RULE.match(line)
+        if m:
+            rules.append(Rule(m[2], m[1] == "PASS", m[3]))
+    return summary, rules
+
+
+def _event_kind(action: str, stage: str, message: str) -> str:
+    first = message.splitlines()[0] if message else ""
+    if first.startswith("rollback:"):
+        return "rolled back to" if action == "assign" else "rolled back from"
+    if action == "assign":
+        return "promoted" if stage == PROD else f"assigned to {stage}"
+    if "superseded" in first:
+        return "superseded"
+    return f"left {stage}"
+
+
+def replay(tags: list[TagRecord]) -> tuple[dict[str, Version], list[Event]]:
+    """Versions and events from the GTO tags of ARTIFACT, in GTO's order (time, counter)."""
+    from gto.tag import parse_name
+
+    parsed = []
+    for t in tags:
+        p = parse_name(t.name, raise_on_fail=False) or {}
+        if p.get("name") == ARTIFACT and t.annotated:  # GTO ignores lightweight tags
+            parsed.append((t, p))
+    versions: dict[str, Version] = {}
+    by_commit: dict[str, str] = {}
+    for t, p in parsed:
+        if p["action"].value == "register":
+            summary, rules = _rules(t.message)
+            versions[p["version"]] = Version(
+                p["version"], t.commit, t.when, t.tagger, t.message, summary=summary, rules=rules
+            )
+            by_commit[t.commit] = p["version"]
+    for _, p in parsed:
+        if p["action"].value == "deregister":
+            versions.pop(p["version"], None)
+    events: list[Event] = []
+    state: dict[tuple[str, str], bool] = {}
+    order = sorted(
+        parsed,
+        key=lambda tp: (tp[0].when.timestamp() if tp[0].when else 0.0, tp[1].get("counter", -1)),
+    )
+    for t, p in order:
+        action = p["action"].value
+        if action == "register":
+            version = p["version"]
+            if version not in versions:
+                continue
+            ev = Event("registered", version, None, t.name, t.tagger, t.when, t.commit, t.message)
+        elif action in ("assign", "unassign"):
+            version = by_commit.get(t.commit, "")
+            if version not in versions:
+                continue
+            stage = p["stage"]
+            state[(version, stage)] = action == "assign"
+            kind = _event_kind(action, stage, t.message)
+            ev = Event(kind, version, stage, t.name, t.tagger, t.when, t.commit, t.message)
+        else:
+            continue
+        events.append(ev)
+        versions[version].events.append(ev)
+    # A stage holds one version, the latest assigned (GTO's default; gitml also unassigns the
+    # old one explicitly, but a hand-made `gto assign` may not).
+    holder: dict[str, str] = {}
+    for ev in events:
+        assigned = ev.kind in ("promoted", "rolled back to") or ev.kind.startswith("assigned")
+        if ev.stage and assigned and state.get((ev.version, ev.stage)):
+            holder[ev.stage] = ev.version
+    for v in versions.values():
+        v.stages = tuple(sorted(s for s, ver in holder.items() if ver == v.version))
+    return versions, events
+
+
+def _settings(params: Any) -> tuple[str, int]:
+    promotion = params.get("promotion") if isinstance(params, dict) else None
+    promotion = promotion if isinstance(promotion, dict) else {}
+    return str(promotion.get("primary_metric") or "roc_auc"), int(
+        promotion.get("slice_min_rows") or 100
+    )
+
+
+def load(repo: Path) -> Site:
+    """Everything the site shows, read from `repo`'s git objects (and the workspace's
+    monitoring report, which is not committed by default)."""
+    repo = Path(repo)
+    tags = gitobjects.list_tags(repo, [f"refs/tags/{ARTIFACT}@*", f"refs/tags/{ARTIFACT}#*"])
+    found, events = replay(tags)
+    versions = sorted(found.values(), key=lambda v: _semver_key(v.version))
+    requests = ["HEAD", f"HEAD:{FILES['params'].as_posix()}", f"HEAD:{MONITORING.as_posix()}"]
+    for v in versions:
+        requests.append(v.commit)
+        requests += [f"{v.commit}:{p.as_posix()}" for p in FILES.values()]
+    shas: dict[str, str] = {}
+    blobs = gitobjects.cat_files(repo, requests, shas)
+    parsed: dict[str, Any] = {}  # blob id -> content: a file unchanged between versions once
+    for v in versions:
+        raw_commit = blobs.get(v.commit)
+        if raw_commit is not None:
+            v.commit_info = gitobjects.parse_commit(v.commit, raw_commit)
+        for name, path in FILES.items():
+            request = f"{v.commit}:{path.as_posix()}"
+            raw = blobs.get(request)
+            if raw is None:
+                continue
+            blob = shas.get(request, request)
+            try:
+                if blob not in parsed:
+                    parsed[blob] = _parse_file(name, raw)
+                v.files[name] = parsed[blob]
+            except (ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
+                v.problems.append(f"{path} at {v.commit[:12]} is unreadable: {exc}")
+    head_raw = blobs.get("HEAD")
+    head = gitobjects.parse_commit(shas["HEAD"], head_raw) if head_raw else None
+    params: Any = {}
+    workspace_params = repo / FILES["params"]
+    try:
+        if workspace_params.is_file():
+            params = yaml.load(workspace_params.read_text(), Loader=_YAML_LOADER) or {}
+        elif blobs.get(f"HEAD:{FILES['params'].as_posix()}"):
+            params = (
+                yaml.load(blobs[f"HEAD:{FILES['params'].as_posix()}"] or b"", Loader=_YAML_LOADER)
+                or {}
+            )
+    except yaml.YAMLError as exc:
+        raise DataError(
+            f"{workspace_params}: not valid YAML ({exc}); run `gitml check-params`"
+        ) from None
+    primary, min_rows = _settings(params)
+    _use_record(repo, versions)
+    site = Site(repo, primary, min_rows, versions, events, head=head)
+    _load_monitoring(site, blobs.get(f"HEAD:{MONITORING.as_posix()}"))
+    return site
+
+
+def _use_record(repo: Path, versions: list[Version]) -> None:
+    """The decision record `gitml promote` left in the workspace (CI keeps it as an artifact)
+    has each rule's value and threshold as numbers: use it for the version it registered."""
+    path = repo / RECORD
+    if not path.is_file():
+        return
+    try:
+        record = json.loads(path.read_bytes())
+        version = record["candidate"]["version"]
+        commit = record["candidate"]["commit"]
+        rules = [
+            Rule(str(r["name"]), bool(r["passed"]), str(r["detail"]), r.get("value"),
+                 r.get("threshold"))
+            for r in record["rules"]
+        ]  # fmt: skip
+    except (ValueError, KeyError, TypeError):
+        return  # a record of another shape: the tag message is the source
+    for v in versions:
+        if record.get("outcome") == "promoted" and (v.version, v.commit) == (version, commit):
+            v.rules = rules
+            v.summary = str(record.get("summary") or v.summary)
+
+
+def _load_monitoring(site: Site, committed: bytes | None) -> None:
+    """The workspace's monitoring.json (what `gitml monitor` just wrote), else the committed
+    one; plus the committed history of the file for the over-time charts."""
+    local = site.repo / MONITORING
+    raw, source = None, ""
+    if local.is_file():
+        raw, source = local.read_bytes(), f"{MONITORING} (workspace)"
+    elif committed is not None:
+        raw, source = committed, f"{MONITORING} at HEAD"
+    if raw is not None:
+        try:
+            report = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(
+                f"{source}: not valid JSON ({exc}); rerun `gitml monitor` or delete it"
+            ) from None
+        if isinstance(report, dict):
+            site.monitoring, site.monitoring_source = report, source
+    commits = gitobjects.file_history(site.repo, MONITORING.as_posix())
+    if commits:
+        blobs = gitobjects.cat_files(site.repo, [f"{c}:{MONITORING.as_posix()}" for c in commits])
+        history = []
+        for c in reversed(commits):
+            try:
+                history.append(json.loads(blobs.get(f"{c}:{MONITORING.as_posix()}") or b""))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+        site.monitoring_history = [h for h in history if isinstance(h, dict)]
+    if site.monitoring is not None and (
+        not site.monitoring_history
+        or site.monitoring_history[-1].get("generated_at") != site.monitoring.get("generated_at")
+    ):
+        site.monitoring_history.append(site.monitoring)

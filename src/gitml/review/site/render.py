@@ -1,0 +1,293 @@
+"""The site as files: Jinja2 templates (autoescaped) filled from `model.Site`, charts inlined.
+
+Every text that comes from git (tag and commit messages, params, category values, file paths)
+goes through Jinja2's autoescape; the only markup inserted unescaped is the vetted SVG of
+`charts.svg`. Each page carries a Content-Security-Policy that allows no script and no request
+at all, so even a missed escape could not run code or call out.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from gitml.core.metrics import LOWER_IS_BETTER
+from gitml.errors import ConfigError
+from gitml.registry.versions import PROD
+from gitml.review.site import charts, digest, model
+from gitml.review.site.model import METRIC_ORDER, Site, Version
+
+MARKER = ".gitml-site"  # marks a folder this module may replace
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+
+def _f4(x: Any) -> str:
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return "—" if x is None else str(x)
+    return f"{x:,}" if isinstance(x, int) else f"{x:.4f}"
+
+
+def _signed(x: Any) -> str:
+    return "—" if not isinstance(x, int | float) else f"{x:+.4f}"
+
+
+def _when(d: datetime | None) -> str:
+    return "—" if d is None else d.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _short(sha: str | None) -> str:
+    return (sha or "")[:8]
+
+
+def environment(renderer: charts.Renderer | None = None) -> Environment:
+    env = Environment(
+        loader=PackageLoader("gitml.review.site", "templates"),
+        autoescape=select_autoescape(["html"], default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    svg = (renderer or charts.Renderer()).svg
+
+    def chart(spec: dict[str, Any]) -> Markup:
+        return Markup(svg(spec))  # vetted in charts._vet; everything else is escaped
+
+    env.filters.update(
+        f4=_f4, signed=_signed, when=_when, short=_short, chart=chart, slug=model.slug
+    )
+    env.globals.update(PROD=PROD, CSP=CSP, LOWER_IS_BETTER=LOWER_IS_BETTER)
+    return env
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str  # relative to the site's root
+    title: str
+
+
+def _status(v: Version) -> str:
+    if v.in_prod:
+        return "in prod now"
+    return "was in prod" if any(e.stage == PROD for e in v.events) else "never in prod"
+
+
+def _marker(v: Version) -> str:
+    kinds = [e.kind for e in v.events if e.stage == PROD and e.kind != "superseded"]
+    kinds = [k for k in kinds if not k.startswith("rolled back from")]
+    return ", ".join(dict.fromkeys(kinds))
+
+
+def history_context(site: Site) -> dict[str, Any]:
+    versions = [v for v in site.versions if v.metrics]
+    primary_rows = [
+        {"version": v.version, "value": v.metric(site.primary), "status": _status(v),
+         "marker": _marker(v)}
+        for v in versions
+        if v.metric(site.primary) is not None
+    ]  # fmt: skip
+    secondary = [m for m in METRIC_ORDER if m != site.primary]
+    higher = [m for m in secondary if m not in LOWER_IS_BETTER]
+    lower = [m for m in secondary if m in LOWER_IS_BETTER]
+
+    def rows_of(names: list[str]) -> list[dict[str, Any]]:
+        return [
+            {"version": v.version, "value": v.metric(m), "series": m}
+            for m in names
+            for v in versions
+            if v.metric(m) is not None
+        ]
+
+    gaps = {
+        v.version: digest.slice_gaps(v.files.get("slices"), site.slice_min_rows) for v in versions
+    }
+    columns = sorted({c for g in gaps.values() for c in g})
+    gap_rows = [
+        {"version": ver, "value": g[c].gap, "series": c}
+        for ver, g in gaps.items()
+        for c in columns
+        if c in g
+    ]
+    charts_ = []
+    if primary_rows:
+        charts_.append(charts.primary_history(primary_rows, site.primary))
+    if rows_of(higher + lower):
+        charts_.append(
+            charts.small_multiples(
+                rows_of(higher) + rows_of(lower),
+                "Secondary metrics by version (log_loss and brier: lower is better)",
+            )
+        )
+    if gap_rows:
+        charts_.append(
+            charts.line_history(
+                gap_rows,
+                f"Largest slice gap by column (slices ≥ {site.slice_min_rows} rows)",
+                "best minus worst slice",
+                "series",
+            )
+        )
+    return {
+        "versions": versions,
+        "metrics": [site.primary, *secondary],
+        "gaps": gaps,
+        "gap_columns": columns,
+        "history_charts": charts_,
+        "status": {v.version: _status(v) for v in versions},
+        "marker": {v.version: _marker(v) for v in versions},
+    }
+
+
+def version_context(site: Site, v: Version) -> dict[str, Any]:
+    prev = site.previous(v)
+    series: dict[str, Callable[[Version], list[dict[str, float]]]] = {
+        "roc": lambda x: digest.curve(x.files.get("roc"), "roc", "fpr", "tpr"),
+        "pr": lambda x: digest.curve(x.files.get("pr"), "precision_recall", "recall", "precision"),
+        "calibration": lambda x: digest.curve(
+            x.files.get("calibration"), "calibration", "prob_pred", "prob_true"
+        ),
+    }
+    titles = {
+        "roc": ("ROC curve", "false positive rate", "true positive rate", True),
+        "pr": ("Precision-recall curve", "recall", "precision", False),
+        "calibration": ("Calibration (dashed: perfect)", "mean predicted probability",
+                        "observed positive rate", True),
+    }  # fmt: skip
+    curve_charts = []
+    for key, fn in series.items():
+        mine = fn(v)
+        if not mine:
+            continue
+        lines = {charts.THIS + f" ({v.version})": mine}
+        theirs = fn(prev) if prev else []
+        if prev and theirs:
+            lines[charts.PREVIOUS + f" ({prev.version})"] = theirs
+        title, xt, yt, diag = titles[key]
+        curve_charts.append(charts.curves(lines, title, xt, yt, diag))
+    if len(curve_charts) > 1:
+        what = f"{v.version} (solid)" + (f" and {prev.version} before it (dashed)" if prev else "")
+        curve_charts = [charts.side_by_side(curve_charts, f"Test-set curves of {what}")]
+    imp = digest.importance(v.files.get("importance"))
+    top = max([r["importance"] for r in imp] + [0.0])
+    for r in imp:  # bar width in percent of the largest (a CSS width: no chart needed)
+        r["width"] = round(100 * max(r["importance"], 0.0) / top, 1) if top > 0 else 0.0
+    prev_imp = digest.importance(prev.files.get("importance")) if prev else []
+    params = v.files.get("params")
+    return {
+        "v": v,
+        "prev": prev,
+        "status": _status(v),
+        "metric_rows": digest.metric_rows(v, prev),
+        "curve_charts": curve_charts,
+        "slices": digest.slice_rows(v.files.get("slices")),
+        "gaps": digest.slice_gaps(v.files.get("slices"), site.slice_min_rows),
+        "importance": imp,
+        "prev_importance": {r["feature"]: r["importance"] for r in prev_imp},
+        "params": sorted(digest.flatten(params).items()) if isinstance(params, dict) else [],
+        "hashes": digest.data_hashes(v.files.get("lock")),
+        "param_changes": digest.param_changes(prev.files.get("params"), params) if prev else [],
+        "hash_changes": (
+            digest.hash_changes(prev.files.get("lock"), v.files.get("lock")) if prev else []
+        ),
+        "model_meta": v.files.get("model") if isinstance(v.files.get("model"), dict) else {},
+    }
+
+
+def monitoring_context(site: Site) -> dict[str, Any]:
+    report = site.monitoring
+    out: dict[str, Any] = {"report": report, "source": site.monitoring_source, "mon_charts": []}
+    if report is None:
+        return out
+    feats = [f for f in report.get("features") or [] if isinstance(f, dict)]
+    rule = report.get("rule") or {}
+    if feats and isinstance(rule.get("psi_threshold"), int | float):
+        out["mon_charts"].append(charts.psi_bars(feats, float(rule["psi_threshold"])))
+    pred = report.get("prediction")
+    if isinstance(pred, dict) and pred.get("ref_shares"):
+        out["mon_charts"].append(
+            charts.shares(pred, "Prediction score distribution: training vs the window")
+        )
+    quality_rows, drift_rows = [], []
+    out["runs"] = len(site.monitoring_history)
+    for h in site.monitoring_history if len(site.monitoring_history) > 1 else []:
+        when = (h.get("current") or {}).get("window_end") or h.get("generated_at")
+        if not when:
+            continue
+        live = ((h.get("quality") or {}).get("live")) or {}
+        for m in ("roc_auc", "accuracy"):
+            if isinstance(live.get(m), int | float):
+                quality_rows.append({"when": when, "value": live[m], "series": f"live {m}"})
+        hfeats = [f for f in h.get("features") or [] if isinstance(f, dict)]
+        if hfeats:
+            drift_rows.append({"when": when, "value": max(f.get("psi") or 0.0 for f in hfeats),
+                               "series": "largest feature PSI"})  # fmt: skip
+    if quality_rows:
+        out["mon_charts"].append(
+            charts.over_time(quality_rows, "Live quality over the monitoring runs", "value")
+        )
+    if drift_rows:
+        out["mon_charts"].append(
+            charts.over_time(drift_rows, "Drift over the monitoring runs", "PSI")
+        )
+    out["features"] = feats
+    out["quality"] = report.get("quality") if isinstance(report.get("quality"), dict) else None
+    return out
+
+
+def write(site: Site, out: Path) -> list[Path]:
+    """Render every page into `out` (emptied first); return the files written."""
+    pages: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("registry.html", "index.html", "", {}),
+        ("history.html", "history.html", "", history_context(site)),
+        ("monitoring.html", "monitoring.html", "", monitoring_context(site)),
+    ]
+    pages += [
+        ("version.html", f"versions/{v.slug}.html", "../", version_context(site, v))
+        for v in site.versions
+    ]
+    renderer = charts.Renderer()
+    renderer.prerender([s for *_, ctx in pages for s in _specs(ctx)])
+    env = environment(renderer)
+    out = Path(out)
+    _clear(out)
+    (out / "versions").mkdir(parents=True)
+    (out / MARKER).write_text("written by `gitml site`; the folder is replaced on each build\n")
+    common = {"site": site, "prod": site.prod, "generated": site.head}
+    written = []
+    for template, path, root, ctx in pages:
+        html = env.get_template(template).render(**common, root=root, here=path, **ctx)
+        target = out / path
+        target.write_text(html, encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def _clear(out: Path) -> None:
+    """Remove the previous site; refuse a folder that holds anything else."""
+    if not out.exists():
+        return
+    if not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file()):
+        raise ConfigError(
+            f"--out {out}: exists and is not a site `gitml site` wrote (no {MARKER} in it); "
+            "name a new or empty folder, e.g. --out _site"
+        )
+    shutil.rmtree(out)
+
+
+def _specs(ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chart specs in a page's context (lists of specs, or one spec)."""
+    found = []
+    for value in ctx.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict) and item.get("$schema") == charts.SCHEMA:
+                found.append(item)
+    return found
