@@ -266,21 +266,27 @@ def test_2_a_merge_is_promoted_and_deployed_through_workflow_call(world: World) 
 # ----------------------------------------------------------------------------- 3. rollback
 
 
+def _asset(world: World, asset_id: int, name: str, data: bytes) -> dict[str, object]:
+    url = f"https://{world.fake.host}/api/v3/repos/acme/churn/releases/assets/{asset_id}"
+    return {"id": asset_id, "name": name, "state": "uploaded", "size": len(data), "url": url,
+            "browser_download_url": url}  # fmt: skip
+
+
 def test_3_a_pushed_rollback_tag_deploys_the_old_version(world: World) -> None:
     origin, repo = world.fork("rollback")
     # v0.1.0 (main) then v0.2.0 (the merged feature) were promoted and deployed earlier
     run_at(["gitml", "promote", "--push"], repo, origin)
     old_model = (repo / "models/model.skops").read_bytes()
+    old_meta = (repo / "models/model.json").read_bytes()
     merge(repo, origin, "feature", "Merge pull request #7 from acme/feature")
     run_at(["gitml", "promote", "--push"], repo, origin)
     assert origin_tags(origin, "model@*") == ["model@v0.1.0", "model@v0.2.0"]
     world.fake.state.releases["model@v0.1.0"] = {
         "id": 1, "tag_name": "model@v0.1.0", "name": "model model@v0.1.0", "body": "",
         "draft": False, "prerelease": False, "html_url": "", "url": "", "upload_url": "",
-        "assets": [{"id": 11, "name": "model.skops", "state": "uploaded", "size": len(old_model),
-                    "url": f"https://{world.fake.host}/api/v3/repos/acme/churn/releases/assets/11",
-                    "browser_download_url": f"https://{world.fake.host}/api/v3/repos/acme/churn/releases/assets/11"}],
-        "blobs": {11: old_model},
+        "assets": [_asset(world, 11, "model.skops", old_model),
+                   _asset(world, 12, "model.json", old_meta)],
+        "blobs": {11: old_model, 12: old_meta},
     }  # fmt: skip
 
     # a person rolls back and pushes the new stage tag (with their own credentials)
