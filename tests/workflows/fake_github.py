@@ -267,6 +267,16 @@ class _Handler(BaseHTTPRequestHandler):
                         self._reply(200, comment)
                         return True
             return False
+        # workflow runs (`gh run list --workflow monitor.yml` in pages.yml): none ran yet
+        m = re.fullmatch(repo + r"/actions/workflows/([\w.-]+)", path)
+        if m and method == "GET":
+            name = m[1]
+            self._reply(200, {"id": 1, "node_id": "W_1", "name": name.removesuffix(".yml"),
+                              "path": f".github/workflows/{name}", "state": "active"})  # fmt: skip
+            return True
+        if re.fullmatch(repo + r"/actions/workflows/1/runs", path) and method == "GET":
+            self._reply(200, {"total_count": 0, "workflow_runs": []})
+            return True
         # releases
         m = re.fullmatch(repo + r"/releases/tags/(.+)", path)
         if m and method in ("GET", "HEAD"):

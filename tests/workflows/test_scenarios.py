@@ -260,6 +260,10 @@ def test_2_a_merge_is_promoted_and_deployed_through_workflow_call(world: World) 
     [asset_id] = [a["id"] for a in release["assets"] if a["name"] == "model.skops"]
     served = hashlib.sha256(release["blobs"][asset_id]).hexdigest()
     assert served == out["sha256"]
+    # pages.yml ran through workflow_call too: the site, built after the promotion, deployed
+    site = result.artifacts / "github-pages"
+    assert (site / ".deployed").is_file(), result.explain()
+    assert "v0.1.0" in (site / "index.html").read_text()
     assert world.fake.state.unhandled == []
 
 
