@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv repro test test-fast lint format bench clean-venv
+.PHONY: help venv repro test test-fast lint format docs bench clean-venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ lint: venv ## ruff, ruff format --check, mypy
 format: venv ## apply ruff's formatting and fixes
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
+
+docs: venv ## regenerate docs/params.md, cli.md, bad-inputs.md, pr-report-example.md
+	$(BIN)/python -m tests.docs.generate
 
 bench: venv ## run the benchmarks (full size) and write bench/results.json
 	$(BIN)/python -m bench
