@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv repro test test-fast lint format bench docs clean-venv
+.PHONY: help venv repro test test-fast lint format docs bench clean-venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,11 +38,12 @@ format: venv ## apply ruff's formatting and fixes
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+docs: venv ## regenerate docs/params.md, cli.md, bad-inputs.md, pr-report-example.md and the site screenshot
+	$(BIN)/python -m tests.docs.generate
+	$(BIN)/python -m tests.e2e.review.site_screenshot docs/images/model-site.png
+
 bench: venv ## run the benchmarks (full size) and write bench/results.json
 	$(BIN)/python -m bench
-
-docs: venv ## redo the README's model-site screenshot (a demo repo, headless Chromium)
-	$(BIN)/python -m tests.e2e.review.site_screenshot docs/images/model-site.png
 
 clean-venv: ## remove .venv
 	rm -rf $(VENV)

@@ -2,7 +2,10 @@
 
 Each case starts from the Adult sample written as CSV, breaks one thing, and checks what a user
 sees: the exit code (1 bad data, 2 bad configuration), a message that names the file / column /
-rule / key / value, no traceback, and no half-written output.
+rule / key / value, no traceback, and no half-written output. Each case also checks that its
+row in docs/bad-inputs.md holds exactly the message the command printed; `make docs` (or
+`GITML_WRITE_DOCS=1 pytest tests/integration/test_bad_inputs.py -k catalogue`) rewrites the page
+from fresh runs of every case.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import ROOT, run
+from tests.conftest import ROOT, run, tool_env
+from tests.docs import bad_inputs_page as page
 
 SCHEMA = ROOT / "schema" / "adult.schema.yaml"
 BASE_PARAMS: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
@@ -31,7 +35,9 @@ ParamsEdit = Callable[[dict[str, Any], Path], None]
 
 
 def run_gitml(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run(["gitml", *args], cwd, check=False)
+    # A wide "terminal": rich wraps long lines at the width, and the page shows whole lines.
+    env = {**tool_env(), "COLUMNS": "1000"}
+    return subprocess.run(["gitml", *args], cwd=cwd, env=env, capture_output=True, text=True)
 
 
 def _csv(folder: Path, df: pd.DataFrame, name: str = "raw.csv", **kwargs: Any) -> Path:
@@ -41,9 +47,12 @@ def _csv(folder: Path, df: pd.DataFrame, name: str = "raw.csv", **kwargs: Any) -
 
 
 def write_params(folder: Path, source: Path, edit: ParamsEdit | None) -> None:
+    """params.yaml with paths relative to the folder, as a user writes them (the messages name
+    them as written): data.source `raw.csv`, validate.schema_file `schema.yaml` (a copy)."""
     params = copy.deepcopy(BASE_PARAMS)
-    params["data"]["source"] = str(source)
-    params["validate"]["schema_file"] = str(SCHEMA)
+    params["data"]["source"] = str(source.relative_to(folder) if source.is_absolute() else source)
+    (folder / "schema.yaml").write_text(SCHEMA.read_text(encoding="utf-8"), encoding="utf-8")
+    params["validate"]["schema_file"] = "schema.yaml"
     if edit:
         edit(params, folder)
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
@@ -163,12 +172,11 @@ INGEST_FAILURES: dict[str, tuple[Builder, list[str]]] = {
 
 @pytest.mark.parametrize("case", list(INGEST_FAILURES))
 def test_bad_data_file_stops_ingest(case: str, tmp_path: Path, adult_sample: pd.DataFrame) -> None:
-    build, says = INGEST_FAILURES[case]
-    write_params(tmp_path, build(tmp_path, adult_sample), None)
+    test = f"test_bad_data_file_stops_ingest[{case}]"
+    proc = BY_TEST[test].run(tmp_path, adult_sample)
 
-    proc = run_gitml(["stage", "ingest"], tmp_path)
-
-    assert_clean_failure(proc, 1, says)
+    assert_clean_failure(proc, 1, INGEST_FAILURES[case][1])
+    page.assert_documented(CATALOGUE, test, proc, tmp_path)
     assert not (tmp_path / "data").exists(), "ingest wrote output for a file it rejected"
 
 
@@ -360,15 +368,13 @@ VALIDATE_FAILURES: dict[str, tuple[Builder, ParamsEdit | None, list[Violates]]] 
 
 @pytest.mark.parametrize("case", list(VALIDATE_FAILURES))
 def test_bad_data_fails_validation(case: str, tmp_path: Path, adult_sample: pd.DataFrame) -> None:
-    build, edit, expected = VALIDATE_FAILURES[case]
-    write_params(tmp_path, build(tmp_path, adult_sample), edit)
-    ingest = run_gitml(["stage", "ingest"], tmp_path)
-    assert ingest.returncode == 0, ingest.stderr
-
-    proc = run_gitml(["stage", "validate"], tmp_path)
+    expected = VALIDATE_FAILURES[case][2]
+    test = f"test_bad_data_fails_validation[{case}]"
+    proc = BY_TEST[test].run(tmp_path, adult_sample)
 
     says = [f"validate: {len(expected)} violation(s)", "report: reports/validation.json"]
     assert_clean_failure(proc, 1, says + [s for v in expected for s in v.says])
+    page.assert_documented(CATALOGUE, test, proc, tmp_path)
     report = json.loads((tmp_path / "reports" / "validation.json").read_text(encoding="utf-8"))
     assert report["passed"] is False
     assert report["n_violations"] == len(expected), report["violations"]
@@ -466,36 +472,31 @@ PARAMS_FAILURES: dict[str, tuple[ParamsEdit | str, list[str]]] = {
 def test_bad_params_stop_before_anything_is_written(
     case: str, tmp_path: Path, adult_sample: pd.DataFrame
 ) -> None:
-    change, says = PARAMS_FAILURES[case]
-    source = _csv(tmp_path, adult_sample)
-    if isinstance(change, str):
-        (tmp_path / "params.yaml").write_text(change, encoding="utf-8")
-    else:
-        write_params(tmp_path, source, change)
+    test = f"test_bad_params_stop_before_anything_is_written[{case}]"
+    proc = BY_TEST[test].run(tmp_path, adult_sample)
 
-    proc = run_gitml(["stage", "ingest"], tmp_path)
-
-    assert_clean_failure(proc, 2, says)
+    assert_clean_failure(proc, 2, PARAMS_FAILURES[case][1])
     assert not (tmp_path / "data").exists()
     assert not (tmp_path / "reports").exists()
+    page.assert_documented(CATALOGUE, test, proc, tmp_path)
 
 
 def test_validate_before_ingest(tmp_path: Path, adult_sample: pd.DataFrame) -> None:
-    write_params(tmp_path, _csv(tmp_path, adult_sample), None)
-
-    proc = run_gitml(["stage", "validate"], tmp_path)
+    proc = BY_TEST["test_validate_before_ingest"].run(tmp_path, adult_sample)
 
     assert_clean_failure(
         proc, 1, ["data/ingested.parquet: not found; run the stage that writes it"]
     )
     assert not (tmp_path / "reports").exists()
+    page.assert_documented(CATALOGUE, "test_validate_before_ingest", proc, tmp_path)
 
 
-def test_missing_params_file(tmp_path: Path) -> None:
-    proc = run_gitml(["stage", "ingest", "--params", "nope.yaml"], tmp_path)
+def test_missing_params_file(tmp_path: Path, adult_sample: pd.DataFrame) -> None:
+    proc = BY_TEST["test_missing_params_file"].run(tmp_path, adult_sample)
 
     assert_clean_failure(proc, 2, ["nope.yaml: file not found"])
     assert not (tmp_path / "data").exists()
+    page.assert_documented(CATALOGUE, "test_missing_params_file", proc, tmp_path)
 
 
 # --------------------------------------------------------------------------- the schema file
@@ -506,9 +507,11 @@ def schema_elsewhere(text: str | None) -> ParamsEdit:
 
     def apply(params: dict[str, Any], d: Path) -> None:
         path = d / "schema.yaml"
-        if text is not None:
+        if text is None:
+            path.unlink()
+        else:
             path.write_text(text, encoding="utf-8")
-        params["validate"]["schema_file"] = str(path)
+        params["validate"]["schema_file"] = "schema.yaml"
 
     return apply
 
@@ -545,12 +548,171 @@ SCHEMA_FAILURES: dict[str, tuple[ParamsEdit, list[str]]] = {
 def test_bad_schema_file_stops_validate(
     case: str, tmp_path: Path, adult_sample: pd.DataFrame
 ) -> None:
-    apply, says = SCHEMA_FAILURES[case]
-    write_params(tmp_path, _csv(tmp_path, adult_sample), apply)
-    assert run_gitml(["stage", "ingest"], tmp_path).returncode == 0
+    test = f"test_bad_schema_file_stops_validate[{case}]"
+    proc = BY_TEST[test].run(tmp_path, adult_sample)
 
-    proc = run_gitml(["stage", "validate"], tmp_path)
-
-    assert_clean_failure(proc, 2, says)
+    assert_clean_failure(proc, 2, SCHEMA_FAILURES[case][1])
     assert not (tmp_path / "reports").exists()
     assert not (tmp_path / "data" / "validated.parquet").exists()
+    page.assert_documented(CATALOGUE, test, proc, tmp_path)
+
+
+# --------------------------------------------------------------------------- the catalogue page
+
+Proc = subprocess.CompletedProcess[str]
+
+
+def _ingest_case(case: str) -> page.Runner:
+    def go(d: Path, df: pd.DataFrame) -> Proc:
+        write_params(d, INGEST_FAILURES[case][0](d, df), None)
+        return run_gitml(["stage", "ingest"], d)
+
+    return go
+
+
+def _ingested(d: Path, source: Path, edit: ParamsEdit | None) -> None:
+    write_params(d, source, edit)
+    ingest = run_gitml(["stage", "ingest"], d)
+    assert ingest.returncode == 0, ingest.stderr
+
+
+def _validate_case(case: str) -> page.Runner:
+    def go(d: Path, df: pd.DataFrame) -> Proc:
+        build, edit, _ = VALIDATE_FAILURES[case]
+        _ingested(d, build(d, df), edit)
+        return run_gitml(["stage", "validate"], d)
+
+    return go
+
+
+def _params_case(case: str) -> page.Runner:
+    def go(d: Path, df: pd.DataFrame) -> Proc:
+        change = PARAMS_FAILURES[case][0]
+        source = _csv(d, df)
+        if isinstance(change, str):
+            (d / "params.yaml").write_text(change, encoding="utf-8")
+        else:
+            write_params(d, source, change)
+        return run_gitml(["stage", "ingest"], d)
+
+    return go
+
+
+def _schema_case(case: str) -> page.Runner:
+    def go(d: Path, df: pd.DataFrame) -> Proc:
+        _ingested(d, _csv(d, df), SCHEMA_FAILURES[case][0])
+        return run_gitml(["stage", "validate"], d)
+
+    return go
+
+
+def _validate_first(d: Path, df: pd.DataFrame) -> Proc:
+    write_params(d, _csv(d, df), None)
+    return run_gitml(["stage", "validate"], d)
+
+
+def _no_params_file(d: Path, df: pd.DataFrame) -> Proc:
+    return run_gitml(["stage", "ingest", "--params", "nope.yaml"], d)
+
+
+_INGEST_WHAT = {
+    "empty_file": "`data.source` is an empty (0-byte) file",
+    "header_only": "the file has a header line and no data rows",
+    "wrong_delimiter": "the file is separated by `;` but `data.delimiter` is `,`",
+    "missing_target": "the file has no `data.target` column (`income`)",
+    "non_utf8_bytes": "the file is latin-1 (`Café` as byte `0xE9`) but `data.encoding` is utf-8",
+    "unknown_extension": "`data.source` is an `.xlsx` file",
+    "nonexistent_file": "`data.source` names a file that does not exist (relative path)",
+    "corrupt_parquet": "`data.source` is a `.parquet` file that is not Parquet",
+    "ragged_row": "a CSV row has more fields than the header (line 7)",
+    "column_name_clash": "two columns, `age` and `Age`, become the same snake_case name",
+    "unknown_builtin_data_set": "`data.source: builtin:iris`",
+}
+_VALIDATE_WHAT = {
+    "third_target_class": "the target has a third class (`maybe` in 3 rows)",
+    "wrong_type_in_numeric_column": "a numeric column has text (`age` is `abc` in 3 rows)",
+    "all_missing_column": "a column is entirely missing (`occupation`)",
+    "huge_category_cardinality": "an extra text column with 2,000 distinct values (an id)",
+    "missing_schema_column": "a column the schema requires is absent (`race`)",
+    "value_out_of_range": "values outside the reviewed range (`hours_per_week` = 500)",
+    "too_few_rows": "500 rows, fewer than `validate.min_rows` (1000)",
+    "too_many_duplicate_rows": (
+        "23% exact duplicate rows, more than `validate.max_duplicate_rate`"
+    ),
+    "label_imbalance": "the positive class is 2.6% of rows, under `validate.min_minority_rate`",
+    "positive_class_not_a_label": '`data.positive_class: "yes"`, a value the target never takes',
+}
+_PARAMS_WHAT = {
+    "unknown_key": "misspelt key `tune.n_trails`",
+    "unknown_section": "unknown top-level section `trainn`",
+    "wrong_type": "`tune.n_trials: many`",
+    "out_of_range": "`split.test_size: 1.5`",
+    "unknown_derived_feature": (
+        "`features.derived` names a feature that does not exist (`log_age`)"
+    ),
+    "unknown_model_family": (
+        "`tune.search_space` has a family gitml does not know (`random_forest`)"
+    ),
+    "reproduce_tolerance_out_of_range": "`promotion.reproduce_tolerance: 2`",
+    "unknown_encoding": "`data.encoding: utf-9`",
+    "invalid_yaml": "params.yaml is not valid YAML (an unclosed `[`)",
+    "top_level_not_a_mapping": "params.yaml is a YAML list, not sections",
+}
+_SCHEMA_WHAT = {
+    "missing_schema_file": "`validate.schema_file` does not exist",
+    "schema_with_misspelt_check": (
+        "a check name is misspelt (`in_rang:`), which pandera would silently ignore"
+    ),
+    "empty_schema_file": "the schema file is empty (it would check nothing)",
+    "schema_not_yaml": "the schema file is not valid YAML",
+    "schema_with_unknown_dtype": "a column has an unknown dtype (`floaty`)",
+}
+
+# The page's order: its entry numbers.
+CATALOGUE: list[page.Entry] = [
+    *(
+        page.Entry(f"test_bad_data_file_stops_ingest[{c}]", "ingest", w, _ingest_case(c))
+        for c, w in _INGEST_WHAT.items()
+    ),
+    *(
+        page.Entry(f"test_bad_data_fails_validation[{c}]", "validate", w, _validate_case(c))
+        for c, w in _VALIDATE_WHAT.items()
+    ),
+    *(
+        page.Entry(
+            f"test_bad_params_stop_before_anything_is_written[{c}]", "params", w, _params_case(c)
+        )
+        for c, w in _PARAMS_WHAT.items()
+    ),
+    page.Entry(
+        "test_missing_params_file", "params", "`--params nope.yaml` does not exist", _no_params_file
+    ),
+    *(
+        page.Entry(f"test_bad_schema_file_stops_validate[{c}]", "schema", w, _schema_case(c))
+        for c, w in _SCHEMA_WHAT.items()
+    ),
+    page.Entry(
+        "test_validate_before_ingest",
+        "order",
+        "`gitml stage validate` before `gitml stage ingest`",
+        _validate_first,
+    ),
+]
+BY_TEST = {e.test: e for e in CATALOGUE}
+
+
+def test_every_case_is_catalogued() -> None:
+    cases = (
+        [f"test_bad_data_file_stops_ingest[{c}]" for c in INGEST_FAILURES]
+        + [f"test_bad_data_fails_validation[{c}]" for c in VALIDATE_FAILURES]
+        + [f"test_bad_params_stop_before_anything_is_written[{c}]" for c in PARAMS_FAILURES]
+        + [f"test_bad_schema_file_stops_validate[{c}]" for c in SCHEMA_FAILURES]
+        + ["test_missing_params_file", "test_validate_before_ingest"]
+    )
+    assert sorted(cases) == sorted(BY_TEST)
+
+
+def test_catalogue_page(tmp_path: Path, adult_sample: pd.DataFrame) -> None:
+    """docs/bad-inputs.md: one row per case, in order (each case checks its own row's words);
+    with GITML_WRITE_DOCS=1 every case is rerun and the page rewritten."""
+    page.check_page(CATALOGUE, adult_sample, tmp_path)

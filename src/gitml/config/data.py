@@ -14,12 +14,19 @@ class DataConfig(Section):
 
     source: str = Field(
         "builtin:adult",
-        description="builtin:adult, a local CSV/Parquet path, or an fsspec URL (s3://, https://…)",
+        description="builtin:adult, a local .csv/.csv.gz/.tsv/.parquet path, or an fsspec URL "
+        "(s3://, https://…)",
     )
-    target: str = Field("income", min_length=1, description="the label column")
+    target: str = Field(
+        "income", min_length=1, description="the label column (after snake_case normalising)"
+    )
     positive_class: str = Field(">50K", min_length=1, description="the label value that is 1")
-    drop_columns: list[str] = Field(default_factory=list, description="columns never used")
-    delimiter: str = Field(",", min_length=1, max_length=1, description="CSV field separator")
+    drop_columns: list[str] = Field(
+        default_factory=list, description="columns never used (ids, free text, leaks)"
+    )
+    delimiter: str = Field(
+        ",", min_length=1, max_length=1, description="CSV field separator (a .tsv needs a tab)"
+    )
     encoding: str = Field("utf-8", description="text encoding of a CSV source")
     missing_markers: list[str] = Field(
         default_factory=lambda: ["", "?", "NA", "N/A", "null"],
@@ -41,12 +48,16 @@ class DataConfig(Section):
 class ValidateConfig(Section):
     """Data contract: the reviewed pandera schema plus data-quality thresholds."""
 
-    schema_file: str = Field("schema/adult.schema.yaml", min_length=1)
+    schema_file: str = Field(
+        "schema/adult.schema.yaml",
+        min_length=1,
+        description="the reviewed pandera schema (draft one with `gitml schema infer`)",
+    )
     max_missing_rate: float = Field(0.1, ge=0, le=1, description="per column")
     max_duplicate_rate: float = Field(
         0.15, ge=0, le=1, description="share of exact duplicate rows (Adult: 10.6%, no id column)"
     )
-    min_rows: int = Field(1000, ge=1)
+    min_rows: int = Field(1000, ge=1, description="fewer rows fail validation")
     min_minority_rate: float = Field(
         0.05, ge=0, le=0.5, description="share of the rarer label (label balance)"
     )
@@ -56,10 +67,16 @@ class ValidateConfig(Section):
 
 
 class SplitConfig(Section):
-    test_size: float = Field(0.2, gt=0, lt=1)
-    seed: int = 42
-    group_column: str | None = Field(None, description="rows of one group stay on one side")
-    time_column: str | None = Field(None, description="test = the latest rows by this column")
+    """The train/test split: stratified by the label and seeded."""
+
+    test_size: float = Field(0.2, gt=0, lt=1, description="share of rows in the test split")
+    seed: int = Field(42, description="seed of the split")
+    group_column: str | None = Field(
+        None, description="rows of one group stay on one side (CV folds too); not a feature"
+    )
+    time_column: str | None = Field(
+        None, description="test = the latest rows by this column (not with group_column)"
+    )
 
     @model_validator(mode="after")
     def _one_strategy(self) -> SplitConfig:
@@ -69,9 +86,11 @@ class SplitConfig(Section):
 
 
 class FeaturesConfig(Section):
+    """Stateless row-wise features, the same at training and serving time."""
+
     derived: list[str] = Field(
         default_factory=lambda: ["net_capital", "log_capital_gain", "log_capital_loss"],
-        description="names from gitml.features.REGISTRY",
+        description="names from gitml.core.features.REGISTRY (below)",
     )
     monotonic_increasing: list[str] = Field(
         default_factory=list,

@@ -11,20 +11,27 @@ from gitml.core.metrics import GateMetric, SliceMetric
 
 
 class TrainConfig(Section):
+    """The final fit on all training rows, and its decision threshold."""
+
     threshold: Literal["f1", "youden"] | Annotated[float, Field(gt=0, lt=1)] = Field(
         "f1", description="f1 / youden: chosen on out-of-fold train predictions; or a number"
     )
     cv_folds: int = Field(5, ge=2, le=20, description="folds for the out-of-fold predictions")
-    seed: int = 42
+    seed: int = Field(42, description="seed of the folds and the estimator")
 
 
 class EvaluateConfig(Section):
-    slices: list[str] = Field(default_factory=lambda: ["gender", "race"])
+    """Test-split metrics, slices (fairness review), plots and permutation importance."""
+
+    slices: list[str] = Field(
+        default_factory=lambda: ["gender", "race"],
+        description="columns to report per-value metrics and the largest gap for",
+    )
     min_slice_rows: int = Field(30, ge=1, description="smaller slices are listed, not ranked")
-    permutation_repeats: int = Field(5, ge=1)
-    top_features: int = Field(15, ge=1)
-    calibration_bins: int = Field(10, ge=2)
-    seed: int = 42
+    permutation_repeats: int = Field(5, ge=1, description="permutation importance repeats")
+    top_features: int = Field(15, ge=1, description="features kept in importance.csv")
+    calibration_bins: int = Field(10, ge=2, description="bins of the calibration curve")
+    seed: int = Field(42, description="seed of the permutation importance")
 
 
 Bound = Annotated[float, Field(ge=0)]
@@ -36,7 +43,7 @@ def _metric_map(**bounds: float) -> Any:  # typed as the field it fills (a dict 
 
 
 class PromotionConfig(Section):
-    """The gate `gitml promote` applies before a candidate replaces prod (README: Promotion)."""
+    """The gate `gitml promote` applies before a candidate replaces prod (docs/promotion.md)."""
 
     primary_metric: GateMetric = Field("roc_auc", description="the metric versions compete on")
     primary_floor: Bound | None = Field(
@@ -83,7 +90,7 @@ class PromotionConfig(Section):
 
 
 class MonitorConfig(Section):
-    """Drift and live-quality alarm rule of `gitml monitor` (README: Monitoring).
+    """Drift and live-quality alarm rule of `gitml monitor` (docs/monitoring.md).
 
     Many features x tests inflate false alarms, so a distribution test alarms only when its
     p-value is below alpha / (number of tests) (Bonferroni) AND the shift is large enough to
@@ -91,7 +98,9 @@ class MonitorConfig(Section):
     missing_rate_delta as well.
     """
 
-    since: str = Field("7d", description="default window: logged requests younger than this")
+    since: str = Field(
+        "7d", description="default window: logged requests younger than this (30m, 24h, 1d12h, all)"
+    )
     alpha: float = Field(
         0.01, gt=0, lt=1, description="family-wise false-alarm rate, Bonferroni-split over tests"
     )
@@ -114,7 +123,9 @@ class MonitorConfig(Section):
     max_calibration_error_increase: float = Field(
         0.05, ge=0, le=1, description="expected calibration error, live minus evaluation"
     )
-    calibration_bins: int = Field(10, ge=2, le=100)
+    calibration_bins: int = Field(
+        10, ge=2, le=100, description="equal-width score bins of the calibration error"
+    )
 
     @field_validator("since")
     @classmethod

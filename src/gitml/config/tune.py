@@ -12,9 +12,9 @@ from gitml.config.base import Section
 
 class FloatParam(Section):
     type: Literal["float"]
-    low: float
-    high: float
-    log: bool = False
+    low: float = Field(description="lowest value")
+    high: float = Field(description="highest value")
+    log: bool = Field(False, description="sample on a log scale")
 
     @model_validator(mode="after")
     def _range(self) -> FloatParam:
@@ -24,9 +24,9 @@ class FloatParam(Section):
 
 class IntParam(Section):
     type: Literal["int"]
-    low: int
-    high: int
-    log: bool = False
+    low: int = Field(description="lowest value")
+    high: int = Field(description="highest value")
+    log: bool = Field(False, description="sample on a log scale")
 
     @model_validator(mode="after")
     def _range(self) -> IntParam:
@@ -36,7 +36,9 @@ class IntParam(Section):
 
 class CategoricalParam(Section):
     type: Literal["categorical"]
-    choices: list[str | int | float | bool | None] = Field(min_length=1)
+    choices: list[str | int | float | bool | None] = Field(
+        min_length=1, description="the values to try (null: the estimator's None)"
+    )
 
 
 def _check_range(low: float, high: float, log: bool) -> None:
@@ -65,17 +67,25 @@ def _default_spaces() -> Any:
 
 
 class TuneConfig(Section):
-    """Optuna search over model families; see README for the search-space syntax."""
+    """Optuna search over model families (search-space syntax: docs/params.md)."""
 
-    metric: Literal["roc_auc", "average_precision", "neg_log_loss", "accuracy", "f1"] = "roc_auc"
-    n_trials: int = Field(30, ge=1)
+    metric: Literal["roc_auc", "average_precision", "neg_log_loss", "accuracy", "f1"] = Field(
+        "roc_auc", description="the cross-validated objective"
+    )
+    n_trials: int = Field(30, ge=1, description="trials in total (a resumed study runs the rest)")
     timeout: float | None = Field(
         None, gt=0, description="seconds; stops early (results then depend on machine speed)"
     )
-    cv_folds: int = Field(3, ge=2, le=20)
-    seed: int = 42
-    storage: str | None = Field(None, description="Optuna storage URL; null = in memory")
-    study_name: str | None = None
+    cv_folds: int = Field(
+        3, ge=2, le=20, description="stratified folds; trials are pruned between folds"
+    )
+    seed: int = Field(42, description="seeds the TPE sampler: same seed and storage, same result")
+    storage: str | None = Field(
+        None, description="Optuna storage URL (sqlite:///optuna.db, postgresql://…); null = memory"
+    )
+    study_name: str | None = Field(
+        None, description="null = derived from the tune inputs, so a rerun resumes the study"
+    )
     enqueue_defaults: bool = Field(
         True, description="trial 0 of each family = the estimator's defaults (a baseline)"
     )
@@ -94,7 +104,10 @@ class TuneConfig(Section):
         None, ge=1, description="seconds without heartbeat before a trial is retried; null = 2x"
     )
     max_retries: int = Field(3, ge=0, description="retries of a trial whose worker died")
-    search_space: dict[Family, dict[str, SearchParam]] = Field(default_factory=_default_spaces)
+    search_space: dict[Family, dict[str, SearchParam]] = Field(
+        default_factory=_default_spaces,
+        description="model families to search, each with its estimator parameters' ranges",
+    )
 
     @field_validator("search_space")
     @classmethod

@@ -22,7 +22,8 @@ HEADER = """\
 # Data contract for gitml (pandera DataFrameSchema, YAML form).
 # Drafted by `gitml schema infer`; REVIEW it: widen ranges you expect to see in new data,
 # add or remove allowed categories, decide which columns may be missing. Then commit it.
-# Changing this file reruns `validate` and everything downstream.
+# Name it in params.yaml (validate.schema_file) and in dvc.yaml (deps of validate and train):
+# then changing this file reruns `validate` and everything downstream.
 """
 # Keys a column may carry besides check names (pandera ignores any other key silently, so a
 # misspelt check such as `in_rang:` would switch the check off without a word).

@@ -114,7 +114,7 @@ def test_push_pull_and_run_cache_through_s3(
 
     # A clone that only fetches the run-cache (no `dvc pull`): the stages whose outputs are all
     # DVC-cached are restored from it instead of run. (Stages with `cache: false` outputs are
-    # not: DVC pushes no objects for those outputs with the run-cache; see README.)
+    # not: DVC pushes no objects for those outputs with the run-cache; see docs/scaling.md.)
     other = tmp_path / "other"
     run(["git", "clone", "-q", str(origin), str(other)], tmp_path)
     run(["dvc", "fetch", "--run-cache"], other)

@@ -42,7 +42,7 @@ from tests.pg import url_with
 pytestmark = pytest.mark.xdist_group("monitor")
 
 DERIVED = ["net_capital", "log_capital_gain", "log_capital_loss"]
-# The three shifts the README documents; each must alarm in >= 99 of 100 trials of 1,000 rows.
+# The three shifts of docs/monitoring.md: each must alarm in >= 99 of 100 trials of 1,000 rows.
 SHIFTS = ["age+5", "education=Bachelors@0.2", "occupation=blank@0.1"]
 SCORED = ["age", "education_num", "hours_per_week", "log_capital_gain", "log_capital_loss"]
 

@@ -139,7 +139,7 @@ def test_remote_setup_refuses_bad_input(url: str, kw: dict[str, str], match: str
 def test_one_worker_on_a_database_gives_the_in_memory_result(
     adult_sample: pd.DataFrame, tmp_path: Path
 ) -> None:
-    """README: exact reproduction = one worker, fixed seed, whatever the storage."""
+    """docs/scaling.md: exact reproduction = one worker, fixed seed, whatever the storage."""
     space = {
         "hist_gradient_boosting": {
             "max_iter": {"type": "int", "low": 5, "high": 10},
