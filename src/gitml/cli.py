@@ -520,6 +520,10 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
     log_db: LogDbOpt = "sqlite:///logs/predictions.db",
+    max_body_mb: Annotated[
+        float,
+        typer.Option(help="largest request body accepted, in MB; a larger one gets 413", min=0.001),
+    ] = 10.0,
     params: ParamsOpt = layout.PARAMS,
 ) -> None:
     """Serve a model over HTTP: POST /predict, /feedback; GET /health, /ready, /metadata, /metrics.
@@ -538,7 +542,7 @@ def serve_cmd(
         highlight=False,
         soft_wrap=True,
     )
-    serve(resolved, host, port, log_db)
+    serve(resolved, host, port, log_db, max_body_bytes=int(max_body_mb * 1024 * 1024))
 
 
 @app.command("predict", rich_help_panel="Serving")

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import yaml
 from fastapi import Body, FastAPI, HTTPException, Response
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -28,6 +29,7 @@ from pydantic import BaseModel, Discriminator, Field, Tag
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gitml import __version__, features
+from gitml.serve.guard import DEFAULT_MAX_BODY_BYTES, BodyGuard, validation_error_handler
 from gitml.serve.logdb import DEFAULT_LOG_URL, PredictionLog
 from gitml.serve.requests import request_model, to_frame
 from gitml.serve.resolve import ResolvedModel
@@ -129,7 +131,12 @@ class MetricsMiddleware:
             self.metrics.latency.labels(path).observe(time.perf_counter() - start)
 
 
-def create_app(resolved: ResolvedModel, log: PredictionLog, metrics: Metrics) -> FastAPI:
+def create_app(
+    resolved: ResolvedModel,
+    log: PredictionLog,
+    metrics: Metrics,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
     Row = request_model(resolved.specs)
     positive = resolved.metadata.get("positive_class")
     known = resolved.known_categories
@@ -150,6 +157,9 @@ def create_app(resolved: ResolvedModel, log: PredictionLog, metrics: Metrics) ->
         lifespan=lifespan,
     )
 
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    # Added first, so it runs inside the metrics middleware: its 413/415/422 are counted too.
+    app.add_middleware(BodyGuard, max_body_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     def predict_rows(rows: list[dict[str, Any]]) -> list[Prediction]:
@@ -268,7 +278,9 @@ def create_app(resolved: ResolvedModel, log: PredictionLog, metrics: Metrics) ->
 
 
 def build(
-    resolved: ResolvedModel, log_url: str = DEFAULT_LOG_URL
+    resolved: ResolvedModel,
+    log_url: str = DEFAULT_LOG_URL,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> tuple[FastAPI, PredictionLog, Metrics]:
     """The app with a fresh metrics registry and a prediction log writing to `log_url`."""
     import prometheus_client
@@ -276,12 +288,18 @@ def build(
     prometheus_client.disable_created_metrics()  # `*_created` series only add noise here
     metrics = Metrics()
     log = PredictionLog(log_url, on_write=metrics.log_written.inc, on_drop=metrics.log_dropped.inc)
-    return create_app(resolved, log, metrics), log, metrics
+    return create_app(resolved, log, metrics, max_body_bytes), log, metrics
 
 
-def serve(resolved: ResolvedModel, host: str, port: int, log_url: str = DEFAULT_LOG_URL) -> None:
+def serve(
+    resolved: ResolvedModel,
+    host: str,
+    port: int,
+    log_url: str = DEFAULT_LOG_URL,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> None:
     """Run uvicorn until interrupted; on SIGINT/SIGTERM the lifespan flushes the log."""
     import uvicorn
 
-    app, _, _ = build(resolved, log_url)
+    app, _, _ = build(resolved, log_url, max_body_bytes)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
