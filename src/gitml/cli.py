@@ -497,6 +497,16 @@ LogDbOpt = Annotated[
 ]
 
 
+FastPathOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fast-path/--no-fast-path",
+        help="score through the model compiled to numpy (checked equal to the Pipeline at "
+        "load); --no-fast-path uses the scikit-learn Pipeline itself",
+    ),
+]
+
+
 def _resolve_model(stage: str | None, version: str | None, model: Path | None, params: Path) -> Any:
     from gitml.serve.resolve import resolve
 
@@ -524,6 +534,7 @@ def serve_cmd(
         float,
         typer.Option(help="largest request body accepted, in MB; a larger one gets 413", min=0.001),
     ] = 10.0,
+    fast_path: FastPathOpt = True,
     params: ParamsOpt = layout.PARAMS,
 ) -> None:
     """Serve a model over HTTP: POST /predict, /feedback; GET /health, /ready, /metadata, /metrics.
@@ -542,7 +553,14 @@ def serve_cmd(
         highlight=False,
         soft_wrap=True,
     )
-    serve(resolved, host, port, log_db, max_body_bytes=int(max_body_mb * 1024 * 1024))
+    serve(
+        resolved,
+        host,
+        port,
+        log_db,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        fast_path=fast_path,
+    )
 
 
 @app.command("predict", rich_help_panel="Serving")
@@ -563,6 +581,7 @@ def predict_cmd(
         ),
     ] = "fail",
     chunk_rows: Annotated[int, typer.Option(help="rows per chunk (memory bound)", min=1)] = 65_536,
+    fast_path: FastPathOpt = True,
     params: ParamsOpt = layout.PARAMS,
 ) -> None:
     """Batch predictions from a file, streamed in chunks, checked against the data contract.
@@ -597,6 +616,7 @@ def predict_cmd(
             missing_markers=markers,
             chunk_rows=chunk_rows,
             progress=lambda n: bar.advance(task, n),
+            fast_path=fast_path,
         )
     for bad in result.bad:
         err.print(f"[yellow]skipped[/] line {bad}", highlight=False, soft_wrap=True)

@@ -2,12 +2,15 @@
 
 `create_app(resolved, log)` builds it around an already verified model (gitml.serve.resolve) and
 a prediction log (gitml.serve.logdb.PredictionLog). The request model is generated from the
-schema; rows go through the same `gitml.features.apply` as training, then the model's
-`predict_proba`. Logging is a non-blocking enqueue; the log's writer thread does the I/O.
+schema; rows go through the compiled model (gitml.serve.fast: the Pipeline's preprocessing and
+trees in numpy, checked equal to the Pipeline at load), or, for a model it cannot compile, the
+same `gitml.features.apply` as training and the Pipeline's `predict_proba`. Logging is a
+non-blocking enqueue; the log's writer thread does the I/O.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the generated request model
 # itself in the signature of `predict`, not a string it cannot resolve.
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -29,6 +32,7 @@ from pydantic import BaseModel, Discriminator, Field, Tag
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gitml import __version__, features
+from gitml.serve.fast import FastModel
 from gitml.serve.guard import DEFAULT_MAX_BODY_BYTES, BodyGuard, validation_error_handler
 from gitml.serve.logdb import DEFAULT_LOG_URL, PredictionLog
 from gitml.serve.requests import request_model, to_frame
@@ -136,6 +140,7 @@ def create_app(
     log: PredictionLog,
     metrics: Metrics,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    fast: FastModel | None = None,
 ) -> FastAPI:
     Row = request_model(resolved.specs)
     positive = resolved.metadata.get("positive_class")
@@ -162,11 +167,17 @@ def create_app(
     app.add_middleware(BodyGuard, max_body_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
-    def predict_rows(rows: list[dict[str, Any]]) -> list[Prediction]:
+    def pipeline_scores(rows: list[dict[str, Any]]) -> Any:
         frame = features.apply(to_frame(rows, resolved.specs), resolved.derived)
         if list(frame.columns) != order:  # usually already in training order: skip a copy
             frame = frame[order]
-        scores = resolved.model.predict_proba(frame)[:, 1]
+        return resolved.model.predict_proba(frame)[:, 1]
+
+    # The compiled model (gitml.serve.fast, checked equal at load) when there is one.
+    scores_of = fast.proba_rows if fast is not None else pipeline_scores
+
+    def predict_rows(rows: list[dict[str, Any]]) -> list[Prediction]:
+        scores = scores_of(rows)
         now = datetime.now(UTC)
         out, records = [], []
         for row, score in zip(rows, scores, strict=True):
@@ -271,9 +282,7 @@ def create_app(
 
     # Warm up: the first predict_proba pays one-off costs (imports, buffers) before /ready.
     if example:
-        resolved.model.predict_proba(
-            features.apply(to_frame([example], resolved.specs), resolved.derived)[order]
-        )
+        scores_of([example])
     return app
 
 
@@ -281,14 +290,27 @@ def build(
     resolved: ResolvedModel,
     log_url: str = DEFAULT_LOG_URL,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    fast_path: bool = True,
 ) -> tuple[FastAPI, PredictionLog, Metrics]:
-    """The app with a fresh metrics registry and a prediction log writing to `log_url`."""
+    """The app with a fresh metrics registry and a prediction log writing to `log_url`.
+
+    `fast_path`: compile the model (gitml.serve.fast) and check it against the Pipeline; a
+    mismatch raises DataError (the server does not start), a model it cannot compile is served
+    through the Pipeline.
+    """
     import prometheus_client
+
+    from gitml.serve.fast import prepare
+
+    fast = None
+    if fast_path:
+        fast, message = prepare(resolved.model, resolved.specs, resolved.derived, resolved.example)
+        logging.getLogger("uvicorn.error").info(message)  # uvicorn prints this logger
 
     prometheus_client.disable_created_metrics()  # `*_created` series only add noise here
     metrics = Metrics()
     log = PredictionLog(log_url, on_write=metrics.log_written.inc, on_drop=metrics.log_dropped.inc)
-    return create_app(resolved, log, metrics, max_body_bytes), log, metrics
+    return create_app(resolved, log, metrics, max_body_bytes, fast), log, metrics
 
 
 def serve(
@@ -297,9 +319,10 @@ def serve(
     port: int,
     log_url: str = DEFAULT_LOG_URL,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    fast_path: bool = True,
 ) -> None:
     """Run uvicorn until interrupted; on SIGINT/SIGTERM the lifespan flushes the log."""
     import uvicorn
 
-    app, _, _ = build(resolved, log_url, max_body_bytes)
+    app, _, _ = build(resolved, log_url, max_body_bytes, fast_path)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
