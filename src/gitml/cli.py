@@ -535,6 +535,14 @@ def serve_cmd(
         typer.Option(help="largest request body accepted, in MB; a larger one gets 413", min=0.001),
     ] = 10.0,
     fast_path: FastPathOpt = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="worker processes (one per core); each verifies and loads the model and "
+            "writes its own share of the prediction log",
+            min=1,
+        ),
+    ] = 1,
     params: ParamsOpt = layout.PARAMS,
 ) -> None:
     """Serve a model over HTTP: POST /predict, /feedback; GET /health, /ready, /metadata, /metrics.
@@ -553,13 +561,25 @@ def serve_cmd(
         highlight=False,
         soft_wrap=True,
     )
-    serve(
+    max_body_bytes = int(max_body_mb * 1024 * 1024)
+    if workers == 1:
+        serve(resolved, host, port, log_db, max_body_bytes=max_body_bytes, fast_path=fast_path)
+        return
+    from gitml.serve import workers as multi
+
+    multi.run(
         resolved,
-        host,
-        port,
-        log_db,
-        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        workers=workers,
+        host=host,
+        port=port,
+        log_url=log_db,
+        max_body_bytes=max_body_bytes,
         fast_path=fast_path,
+        repo=Path(),
+        stage=stage,
+        version=version,
+        model_path=model,
+        params_path=params,
     )
 
 
