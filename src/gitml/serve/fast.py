@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
+from scipy import sparse, special
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -62,6 +63,9 @@ log = logging.getLogger(__name__)
 TOLERANCE = 1e-12
 # Below this many rows the trees are walked on one thread: waking OpenMP's pool costs more.
 THREADED_ROWS = 2_000
+# Up to this many rows, trees are walked by treelite's GTIL in one call (for one row: 0.02 ms
+# against 0.25 ms for scikit-learn's 40-80 per-tree calls); above, by scikit-learn's trees.
+GTIL_ROWS = 32
 _UNSEEN = "\x00gitml-unseen-category\x00"
 
 
@@ -309,19 +313,77 @@ def _hgb_scorer(
     known_bitsets, f_idx_map = hgb._bin_mapper.make_known_categories_bitsets()
     predictors = [p[0] for p in hgb._predictors]
     baseline = float(np.asarray(hgb._baseline_prediction).ravel()[0])
-    loss = hgb._loss
+    if type(hgb._loss).__name__ != "HalfBinomialLoss":
+        raise NotCompilableError(f"HistGradientBoosting with loss {type(hgb._loss).__name__}")
+    per_tree = _treelite_per_tree(hgb, order)
 
     def score(x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x)
-        n_threads = 1 if len(x) < THREADED_ROWS else _openmp_effective_n_threads()
-        raw = np.zeros((len(x), 1), order="F")
+        if per_tree is not None and len(x) <= GTIL_ROWS:
+            leaves = per_tree(x)  # (rows, trees): each tree's leaf value, from treelite
+        else:
+            n_threads = 1 if len(x) < THREADED_ROWS else _openmp_effective_n_threads()
+            leaves = None
+        if leaves is not None and len(x) == 1:  # one row: Python floats are IEEE doubles too
+            total = 0.0 + baseline
+            for value in leaves[0].tolist():
+                total += value
+            return np.asarray(special.expit(np.array([total])))
+        raw = np.zeros(len(x))
         raw += baseline  # as scikit-learn: zeros + baseline, then each tree in turn
-        column = raw[:, 0]
-        for tree in predictors:
-            column += tree.predict(x, known_bitsets, f_idx_map, n_threads)
-        return np.asarray(loss.predict_proba(raw)[:, 1])
+        if leaves is None:
+            for tree in predictors:
+                raw += tree.predict(x, known_bitsets, f_idx_map, n_threads)
+        else:
+            for t in range(leaves.shape[1]):
+                raw += leaves[:, t]
+        # HalfBinomialLoss.predict_proba: P(positive) = expit(raw), scipy's expit
+        return np.asarray(special.expit(raw))
 
     return score, order
+
+
+def _treelite_per_tree(
+    hgb: HistGradientBoostingClassifier, order: np.ndarray | None
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """treelite's GTIL leaf values per tree, for a few rows: one call instead of one per tree.
+
+    GTIL's own sum differs from scikit-learn's in the last bit (it adds in another order), so
+    only its per-tree leaf values are used, summed here in scikit-learn's order: the result
+    is scikit-learn's bit for bit (the load check compares every check row one by one).
+    treelite reads the model's input layout (before HistGradientBoosting's internal
+    re-encoding), so this is used only where that re-encoding is the identity.
+    """
+    try:
+        import treelite
+    except ImportError:
+        return None
+    inner = getattr(hgb, "_preprocessor", None)
+    if inner is not None:
+        encoder = inner.named_transformers_["encoder"]
+        for cats in encoder.categories_:
+            codes = np.asarray(cats, dtype="float64")
+            codes = codes[~np.isnan(codes)]  # NaN (missing) stays missing either way
+            if not np.array_equal(codes, np.arange(len(codes))):
+                return None
+    try:
+        with warnings.catch_warnings():
+            # "NaN to int cast" of category sets: missing and unseen categories are checked
+            # at load (gitml.serve.fast.check) and in tests/integration/test_serve_fast.py.
+            warnings.simplefilter("ignore")
+            model = treelite.sklearn.import_model(hgb)
+    except Exception as exc:  # an unsupported model: the scikit-learn trees do it all
+        log.info("treelite cannot import this model (%s); scoring with scikit-learn's trees", exc)
+        return None
+    back = None if order is None else np.argsort(order)  # our layout -> the model's input layout
+    gtil = treelite.gtil.predict_per_tree
+
+    def per_tree(x: np.ndarray) -> np.ndarray:
+        x = x if back is None else np.ascontiguousarray(x[:, back])
+        out = gtil(model, x, nthread=1)
+        return np.asarray(out).reshape(len(x), -1)
+
+    return per_tree
 
 
 def _logreg_scorer(
@@ -425,7 +487,8 @@ def check(fast: FastModel, model: Pipeline, rows: list[dict[str, Any]]) -> float
         features.apply(frame, fast.derived)[[str(c) for c in model.feature_names_in_]]
     )[:, 1]
     worst = 0.0
-    for got in (fast.proba_rows(rows), fast.proba_frame(frame), fast.proba_rows(rows[:1])):
+    one_by_one = np.array([fast.proba_rows([row])[0] for row in rows])
+    for got in (fast.proba_rows(rows), fast.proba_frame(frame), one_by_one):
         diff = float(np.max(np.abs(got - expected[: len(got)]))) if len(got) else 0.0
         worst = max(worst, diff if not math.isnan(diff) else math.inf)
     if not worst <= TOLERANCE:
