@@ -215,6 +215,21 @@ class _Server:
             time.sleep(0.5)
         raise RuntimeError(f"gitml serve not ready:\n{self.out.read_text()[-2000:]}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the server: the uvicorn process and its workers."""
+        import psutil
+
+        root = psutil.Process(self.proc.pid)
+        procs = [root, *root.children(recursive=True)]
+        total = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += t.user + t.system
+        return total
+
     def stop(self) -> int:
         """SIGINT (clean: the log drains), then the number of logged predictions."""
         self.proc.send_signal(signal.SIGINT)
@@ -356,9 +371,16 @@ def _http(ws: Workspace) -> dict[str, Any]:
         try:
             server.wait()
             load_before = _load()
+            cpu0 = server.cpu_seconds()
             seq, seq_errors = _sequential(server.url, rows, sequential)
+            cpu1 = server.cpu_seconds()
             hammer = _hammer(server.url, rows, seconds)
+            cpu2 = server.cpu_seconds()
             hammer["load_average"] = [load_before, _load()]
+            # CPU ms the server spent per request: on a shared machine, a steadier figure than
+            # wall time; 2 idle cores could serve about 2000 / this requests per second.
+            hammer["server_cpu_ms_per_request"] = (cpu2 - cpu1) * 1000 / max(hammer["total"], 1)
+            hammer["seq_cpu_ms_per_request"] = (cpu1 - cpu0) * 1000 / sequential
         finally:
             logged = server.stop()
         out[name] = {"seq": seq, "seq_errors": seq_errors, "hammer": hammer, "logged": logged}
@@ -381,6 +403,8 @@ def http_sequential(ws: Workspace) -> dict[str, Any]:
         overhead_p50_ms=round(p50 - base, 4),
         p99_ms=round(_pct(r["new"]["seq"], 99), 3),
         errors=r["new"]["seq_errors"],
+        server_cpu_ms_per_request=round(r["new"]["hammer"]["seq_cpu_ms_per_request"], 3),
+        before_server_cpu_ms_per_request=round(r["old"]["hammer"]["seq_cpu_ms_per_request"], 3),
         before_p50_ms=round(statistics.median(r["old"]["seq"]), 3),
         before_label="`--workers 1 --no-fast-path`, same run",
         load_average=r["new"]["hammer"]["load_average"],
@@ -390,7 +414,9 @@ def http_sequential(ws: Workspace) -> dict[str, Any]:
 def http_concurrent(ws: Workspace) -> dict[str, Any]:
     r = _http(ws)
     new, old = r["new"]["hammer"], r["old"]["hammer"]
-    all_logged = r["new"]["logged"] == new["ok"] + len(r["new"]["seq"]) - r["new"]["seq_errors"]
+    # wrk does not count the answers still in flight when its time is up; those are logged
+    # too, so the log may hold a few more rows than wrk counted, never fewer
+    all_logged = r["new"]["logged"] >= new["ok"] + len(r["new"]["seq"]) - r["new"]["seq_errors"]
     return _result(
         figure=new["rps"],
         figure_label=f"requests/s, {CLIENTS} connections, one row each (`gitml serve --workers "
@@ -413,6 +439,8 @@ def http_concurrent(ws: Workspace) -> dict[str, Any]:
         answered_ok=new["ok"],
         logged_after_clean_stop=r["new"]["logged"],
         every_prediction_logged=all_logged,
+        server_cpu_ms_per_request=round(new["server_cpu_ms_per_request"], 3),
+        before_server_cpu_ms_per_request=round(old["server_cpu_ms_per_request"], 3),
         before_p50_ms=round(old["p50"], 3),
         before_p99_ms=round(old["p99"], 3),
         before_errors=old["errors"],
