@@ -154,3 +154,19 @@ def test_predict_endpoint_and_batch_command_use_it_and_agree(
     expected = pipeline_proba(resolved, rows)
     assert np.array_equal(np.array(served_scores), expected)
     assert np.array_equal(batch, expected)
+
+
+def test_predict_body_is_a_valid_prediction(served: tuple[Path, ResolvedModel]) -> None:
+    """/predict builds its JSON itself (no response-model pass): it must still be one."""
+    from fastapi.testclient import TestClient
+
+    from gitml.serve.app import Prediction, build
+
+    _, resolved = served
+    app, _, _ = build(resolved, "sqlite://")
+    with TestClient(app) as client:
+        one = client.post("/predict", json={**resolved.example, "workclass": "Nowhere"})
+        many = client.post("/predict", json=[resolved.example] * 3)
+    assert one.headers["content-type"] == "application/json"
+    assert Prediction.model_validate(one.json()).unseen == ["workclass"]
+    assert [Prediction.model_validate(p).label in (0, 1) for p in many.json()] == [True] * 3

@@ -376,12 +376,23 @@ def _treelite_per_tree(
         log.info("treelite cannot import this model (%s); scoring with scikit-learn's trees", exc)
         return None
     back = None if order is None else np.argsort(order)  # our layout -> the model's input layout
-    gtil = treelite.gtil.predict_per_tree
+    try:
+        # predict_per_tree parses a new JSON config on every call (a third of a one-row
+        # call); the same private function with the config parsed once. treelite is pinned.
+        from treelite.gtil.gtil import GTILConfig, _predict_impl
+
+        config = GTILConfig(nthread=1, predict_type="score_per_tree")
+
+        def gtil(x: np.ndarray) -> Any:
+            return _predict_impl(model, x, config=config)
+    except ImportError:
+
+        def gtil(x: np.ndarray) -> Any:
+            return treelite.gtil.predict_per_tree(model, x, nthread=1)
 
     def per_tree(x: np.ndarray) -> np.ndarray:
         x = x if back is None else np.ascontiguousarray(x[:, back])
-        out = gtil(model, x, nthread=1)
-        return np.asarray(out).reshape(len(x), -1)
+        return np.asarray(gtil(x)).reshape(len(x), -1)
 
     return per_tree
 
