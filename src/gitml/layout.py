@@ -15,4 +15,5 @@ MODEL = Path("models/model.skops")
 MODEL_META = Path("models/model.json")
 EVALUATE_DIR = Path("reports/evaluate")
 PREDICTIONS = Path("data/predictions/test.parquet")
+VERIFY_REPORT = Path("reports/verify.json")  # gitml verify: what CI could not reproduce
 MONITORING_DIR = Path("reports/monitoring")  # gitml monitor (watches production; not a DVC stage)

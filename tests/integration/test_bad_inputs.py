@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -716,3 +716,150 @@ def test_catalogue_page(tmp_path: Path, adult_sample: pd.DataFrame) -> None:
     """docs/bad-inputs.md: one row per case, in order (each case checks its own row's words);
     with GITML_WRITE_DOCS=1 every case is rerun and the page rewritten."""
     page.check_page(CATALOGUE, adult_sample, tmp_path)
+
+
+# --------------------------------------------------------------------------- HTTP (`gitml serve`)
+# The app `gitml serve` runs, in-process, around a model fitted on the sample (tests/served_model).
+# Every case gets a 4xx whose body names the field or the limit, never a 500.
+
+
+@dataclass
+class HttpCase:
+    path: str
+    body: bytes | Callable[[dict[str, Any]], bytes] | Iterator[bytes]
+    status: int
+    says: list[str] = field(default_factory=list)  # texts in the response body
+    headers: dict[str, str] = field(default_factory=lambda: {"content-type": "application/json"})
+
+
+def _row_with(**change: Any) -> Callable[[dict[str, Any]], bytes]:
+    # json.dumps writes NaN / Infinity / -Infinity tokens (allow_nan), as a careless client does
+    return lambda example: json.dumps({**example, **change}).encode()
+
+
+def _rows_with(index: int, **change: Any) -> Callable[[dict[str, Any]], bytes]:
+    def build(example: dict[str, Any]) -> bytes:
+        rows = [dict(example) for _ in range(3)]
+        rows[index].update(change)
+        return json.dumps(rows).encode()
+
+    return build
+
+
+def _gzip_bomb() -> bytes:
+    import gzip
+
+    return gzip.compress(b"[" + b" " * (50 * 1024 * 1024) + b"]", compresslevel=9)  # 50 KB
+
+
+def _chunks(total: int, size: int = 1 << 20) -> Iterator[bytes]:
+    yield b'{"age": "'
+    for _ in range(total // size):
+        yield b"x" * size
+    yield b'"}'
+
+
+BIG = 11 * 1024 * 1024  # above the default 10 MB body limit
+HTTP_FAILURES: dict[str, HttpCase] = {
+    "nan_in_a_number": HttpCase(
+        "/predict", _row_with(age=float("nan")), 422,
+        ['"loc":["body","row","age"]', '"input":"NaN"', "Input should be a finite number"],
+    ),
+    "infinity_in_a_batch_row": HttpCase(
+        "/predict", _rows_with(1, hours_per_week=float("inf")), 422,
+        ['"loc":["body","rows",1,"hours_per_week"]', '"input":"Infinity"'],
+    ),
+    "minus_infinity": HttpCase(
+        "/predict", _row_with(capital_gain=float("-inf")), 422,
+        ['"loc":["body","row","capital_gain"]', '"input":"-Infinity"'],
+    ),
+    "number_too_large_for_a_float": HttpCase(
+        "/predict", lambda ex: json.dumps(ex).replace(f'"age": {ex["age"]}', '"age": 1e999')
+        .encode(), 422, ['"loc":["body","row","age"]', '"input":"Infinity"'],
+    ),
+    "nan_in_feedback": HttpCase(
+        "/feedback",
+        b'{"prediction_id": "00000000-0000-4000-8000-000000000000", "label": NaN}', 422,
+        ['"loc":["body","label"]', '"input":"NaN"'],
+    ),
+    "category_longer_than_256_characters": HttpCase(
+        "/predict", _row_with(workclass="x" * 5000), 422,
+        ['"loc":["body","row","workclass"]', "String should have at most 256 characters",
+         "(5,000 characters)"],
+    ),
+    "body_over_the_limit": HttpCase(
+        "/predict", lambda ex: json.dumps({**ex, "workclass": "x" * BIG}).encode(), 413,
+        ["the request body is larger than 10,485,760 bytes (the server's --max-body-mb)"],
+    ),
+    "chunked_body_over_the_limit": HttpCase(
+        "/predict", _chunks(BIG), 413, ["the request body is larger than 10,485,760 bytes"],
+    ),
+    "text_plain_content_type": HttpCase(
+        "/predict", _row_with(), 415,
+        ["Content-Type 'text/plain' is not accepted; send the body as application/json"],
+        {"content-type": "text/plain"},
+    ),
+    "form_content_type": HttpCase(
+        "/feedback", b"prediction_id=x&label=1", 415,
+        ["Content-Type 'application/x-www-form-urlencoded' is not accepted"],
+        {"content-type": "application/x-www-form-urlencoded"},
+    ),
+    "gzip_bomb": HttpCase(
+        "/predict", _gzip_bomb(), 415,
+        ["Content-Encoding 'gzip' is not accepted; send plain (uncompressed) JSON"],
+        {"content-type": "application/json", "content-encoding": "gzip"},
+    ),
+    "duplicate_key": HttpCase(
+        "/predict", lambda ex: json.dumps(ex)[:-1].encode() + b', "age": 99}', 422,
+        ["duplicate key 'age' in a JSON object; send each field once"],
+    ),
+    "deeply_nested_json": HttpCase(
+        "/predict", b"[" * 100_000 + b"]" * 100_000, 422,
+        ["the JSON is nested too deeply; send one object or a list of objects"],
+    ),
+    "not_json": HttpCase(
+        "/predict", b'{"age": 30,', 422, ['"type":"json_invalid"', "JSON decode error"],
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def http_app(tmp_path_factory: pytest.TempPathFactory, adult_sample: pd.DataFrame) -> Any:
+    from fastapi.testclient import TestClient
+
+    from gitml.serve.app import build
+    from gitml.serve.resolve import resolve
+    from tests.served_model import model_repo
+
+    repo = model_repo(tmp_path_factory.mktemp("http") / "repo", adult_sample)
+    app, log, _ = build(resolve(repo), f"sqlite:///{repo}/log.db")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client, resolve(repo).example, log
+
+
+def _predicted(client: Any) -> str:
+    return next(
+        line for line in client.get("/metrics").text.splitlines()
+        if line.startswith("gitml_predictions_total ")
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(HTTP_FAILURES))
+def test_bad_http_input_gets_a_4xx_naming_the_problem(case: str, http_app: Any) -> None:
+    client, example, _ = http_app
+    spec = HTTP_FAILURES[case]
+    body = spec.body(example) if callable(spec.body) else spec.body
+    before = _predicted(client)
+    resp = client.post(spec.path, content=body, headers=spec.headers)
+    assert resp.status_code == spec.status, resp.text[:2000]
+    for text in spec.says:
+        assert text in resp.text, f"{text!r} not in {resp.text[:2000]}"
+    assert _predicted(client) == before  # nothing predicted, so nothing logged
+
+
+def test_unseen_category_is_accepted_and_counted_over_http(http_app: Any) -> None:
+    client, example, _ = http_app
+    resp = client.post("/predict", json={**example, "workclass": "Space-agency"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["unseen"] == ["workclass"]
+    assert 'gitml_unseen_categories_total{column="workclass"} 1.0' in client.get("/metrics").text

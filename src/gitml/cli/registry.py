@@ -160,7 +160,7 @@ def verify_cmd(
     ),
     out_file: Annotated[
         Path, typer.Option("--out", "-o", help="where to write the comparison (JSON)")
-    ] = Path("reports/verify.json"),
+    ] = layout.VERIFY_REPORT,
 ) -> None:
     """Did this workspace (after `dvc repro --force`) reproduce what REV committed?
 

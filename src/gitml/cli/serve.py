@@ -36,6 +36,16 @@ LogDbOpt = Annotated[
 ]
 
 
+FastPathOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fast-path/--no-fast-path",
+        help="score through the model compiled to numpy (checked equal to the Pipeline at "
+        "load); --no-fast-path uses the scikit-learn Pipeline itself",
+    ),
+]
+
+
 def _resolve_model(stage: str | None, version: str | None, model: Path | None, params: Path) -> Any:
     from gitml.serve.resolve import resolve
 
@@ -59,6 +69,19 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
     log_db: LogDbOpt = "sqlite:///logs/predictions.db",
+    max_body_mb: Annotated[
+        float,
+        typer.Option(help="largest request body accepted, in MB; a larger one gets 413", min=0.001),
+    ] = 10.0,
+    fast_path: FastPathOpt = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="worker processes (one per core); each verifies and loads the model and "
+            "writes its own share of the prediction log",
+            min=1,
+        ),
+    ] = 1,
     params: ParamsOpt = layout.PARAMS,
 ) -> None:
     """Serve a model over HTTP: POST /predict, /feedback; GET /health, /ready, /metadata, /metrics.
@@ -77,7 +100,26 @@ def serve_cmd(
         highlight=False,
         soft_wrap=True,
     )
-    serve(resolved, host, port, log_db)
+    max_body_bytes = int(max_body_mb * 1024 * 1024)
+    if workers == 1:
+        serve(resolved, host, port, log_db, max_body_bytes=max_body_bytes, fast_path=fast_path)
+        return
+    from gitml.serve import workers as multi
+
+    multi.run(
+        resolved,
+        workers=workers,
+        host=host,
+        port=port,
+        log_url=log_db,
+        max_body_bytes=max_body_bytes,
+        fast_path=fast_path,
+        repo=Path(),
+        stage=stage,
+        version=version,
+        model_path=model,
+        params_path=params,
+    )
 
 
 @app.command("predict", rich_help_panel="Serve")
@@ -98,6 +140,7 @@ def predict_cmd(
         ),
     ] = "fail",
     chunk_rows: Annotated[int, typer.Option(help="rows per chunk (memory bound)", min=1)] = 65_536,
+    fast_path: FastPathOpt = True,
     params: ParamsOpt = layout.PARAMS,
 ) -> None:
     """Batch predictions from a file, streamed in chunks, checked against the data contract.
@@ -132,6 +175,7 @@ def predict_cmd(
             missing_markers=markers,
             chunk_rows=chunk_rows,
             progress=lambda n: bar.advance(task, n),
+            fast_path=fast_path,
         )
     for bad in result.bad:
         err.print(f"[yellow]skipped[/] line {bad}", highlight=False, soft_wrap=True)

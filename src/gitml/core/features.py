@@ -7,40 +7,52 @@ here: it lives in the model's scikit-learn Pipeline (docs/design.md, "one transf
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from gitml.errors import DataError
 
+Columns = pd.DataFrame | Mapping[str, Any]
+
 
 @dataclass(frozen=True)
 class Feature:
     requires: tuple[str, ...]
-    compute: Callable[[pd.DataFrame], np.ndarray]  # float64, one value per row
+    compute: Callable[[Columns], np.ndarray]  # float64, one value per row
     doc: str
 
 
 # The features work on numpy arrays, not pandas Series: on a one-row request (the serving path)
-# each pandas operation costs more than the arithmetic, and the values are the same.
+# each pandas operation costs more than the arithmetic, and the values are the same. They take a
+# DataFrame (training, batch) or a mapping of column -> values (serve/fast.py's request rows).
 
 
-def _num(df: pd.DataFrame, col: str) -> np.ndarray:
-    return df[col].to_numpy(dtype="float64", na_value=np.nan)
+def _num(df: Columns, col: str) -> np.ndarray:
+    values = df[col]
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype="float64", na_value=np.nan)
+    return np.asarray(values, dtype="float64")  # serving: float64 with NaN already
 
 
 def _nonneg(x: np.ndarray) -> np.ndarray:
     return np.where(x < 0, 0.0, x)  # like Series.clip(lower=0): NaN stays NaN
 
 
-def _log1p_nonneg(col: str) -> Callable[[pd.DataFrame], np.ndarray]:
+def _log1p_nonneg(col: str) -> Callable[[Columns], np.ndarray]:
     return lambda df: np.log1p(_nonneg(_num(df, col)))
 
 
-def _is_married(df: pd.DataFrame) -> np.ndarray:
+def _is_married(df: Columns) -> np.ndarray:
     col = df["marital_status"]
+    if not isinstance(col, pd.Series):  # serving: a sequence of str or None
+        return np.array(
+            [np.nan if v is None else float(str(v).startswith("Married")) for v in col],
+            dtype="float64",
+        )
     # astype("str"): an all-missing column is stored as float NaN
     married = col.astype("str").str.startswith("Married").to_numpy(dtype="float64")
     return np.where(col.notna().to_numpy(), married, np.nan)  # missing stays missing

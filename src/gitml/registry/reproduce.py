@@ -36,7 +36,7 @@ from gitml.io.git import read_git_file, resolve_rev
 METRICS = layout.EVALUATE_DIR / "metrics.json"
 SLICES = layout.EVALUATE_DIR / "slices.json"
 LOCK = Path("dvc.lock")
-VERIFY = Path("reports/verify.json")
+VERIFY = layout.VERIFY_REPORT
 DEFAULT_TOLERANCE = 1e-3  # the documented default of promotion.reproduce_tolerance
 
 Number = float | int | None

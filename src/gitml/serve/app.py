@@ -2,21 +2,28 @@
 
 `create_app(resolved, log)` builds it around an already verified model (gitml.serve.resolve) and
 a prediction log (gitml.serve.logdb.PredictionLog). The request model is generated from the
-schema; rows go through the same `gitml.features.apply` as training, then the model's
-`predict_proba`. Logging is a non-blocking enqueue; the log's writer thread does the I/O.
+schema; rows go through the compiled model (gitml.serve.fast: the Pipeline's preprocessing and
+trees in numpy, checked equal to the Pipeline at load), or, for a model it cannot compile, the
+same `gitml.features.apply` as training and the Pipeline's `predict_proba`. Logging is a
+non-blocking enqueue; the log's writer thread does the I/O.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the generated request model
 # itself in the signature of `predict`, not a string it cannot resolve.
+import asyncio
+import contextlib
+import json
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import yaml
 from fastapi import Body, FastAPI, HTTPException, Response
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -25,15 +32,27 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel, Discriminator, Field, Tag
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gitml import __version__
 from gitml.core import features
+from gitml.serve.fast import FastModel
+from gitml.serve.guard import DEFAULT_MAX_BODY_BYTES, BodyGuard, validation_error_handler
 from gitml.serve.logdb import DEFAULT_LOG_URL, PredictionLog
 from gitml.serve.requests import request_model, to_frame
 from gitml.serve.resolve import ResolvedModel
 
 MAX_ROWS = 10_000
+
+
+def _dumps(value: Any) -> bytes:
+    # The stdlib: orjson measured no better on these ~200-byte bodies (bench/README.md).
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+IN_LOOP_ROWS = 64  # more rows than this are predicted in a worker thread
+ACK_TIMEOUT = 2.0  # seconds an answer waits for its rows to be committed to the log
 
 
 class Prediction(BaseModel):
@@ -98,6 +117,24 @@ class Metrics:
         )
 
 
+def exposed_registry(metrics: Metrics) -> CollectorRegistry:
+    """This process's metrics, or, under `gitml serve --workers N`, every worker's, summed.
+
+    With several workers, prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set
+    by gitml.serve.workers before the workers start) keeps each worker's values in files, and
+    whichever worker answers /metrics reports the sum over all of them.
+    """
+    import os
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return metrics.registry
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
 class MetricsMiddleware:
     """Request count by route and status, and latency, for every HTTP request.
 
@@ -130,7 +167,14 @@ class MetricsMiddleware:
             self.metrics.latency.labels(path).observe(time.perf_counter() - start)
 
 
-def create_app(resolved: ResolvedModel, log: PredictionLog, metrics: Metrics) -> FastAPI:
+def create_app(
+    resolved: ResolvedModel,
+    log: PredictionLog,
+    metrics: Metrics,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    fast: FastModel | None = None,
+    ack_timeout: float = ACK_TIMEOUT,
+) -> FastAPI:
     Row = request_model(resolved.specs)
     positive = resolved.metadata.get("positive_class")
     known = resolved.known_categories
@@ -151,13 +195,24 @@ def create_app(resolved: ResolvedModel, log: PredictionLog, metrics: Metrics) ->
         lifespan=lifespan,
     )
 
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    # Added first, so it runs inside the metrics middleware: its 413/415/422 are counted too.
+    app.add_middleware(BodyGuard, max_body_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
-    def predict_rows(rows: list[dict[str, Any]]) -> list[Prediction]:
+    def pipeline_scores(rows: list[dict[str, Any]]) -> Any:
         frame = features.apply(to_frame(rows, resolved.specs), resolved.derived)
         if list(frame.columns) != order:  # usually already in training order: skip a copy
             frame = frame[order]
-        scores = resolved.model.predict_proba(frame)[:, 1]
+        return resolved.model.predict_proba(frame)[:, 1]
+
+    # The compiled model (gitml.serve.fast, checked equal at load) when there is one.
+    scores_of = fast.proba_rows if fast is not None else pipeline_scores
+
+    def predict_rows(
+        rows: list[dict[str, Any]],
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        scores = scores_of(rows)
         now = datetime.now(UTC)
         out, records = [], []
         for row, score in zip(rows, scores, strict=True):
@@ -169,16 +224,16 @@ def create_app(resolved: ResolvedModel, log: PredictionLog, metrics: Metrics) ->
             label = int(score >= threshold)
             pid = str(uuid.uuid4())
             metrics.scores.observe(float(score))
-            out.append(
-                Prediction(
-                    prediction_id=pid,
-                    probability=float(score),
-                    label=label,
-                    predicted_class=positive if label else None,
-                    threshold=threshold,
-                    model_version=version,
-                    unseen=unseen,
-                )
+            out.append(  # the fields of `Prediction`, in its order
+                {
+                    "prediction_id": pid,
+                    "probability": float(score),
+                    "label": label,
+                    "predicted_class": positive if label else None,
+                    "threshold": threshold,
+                    "model_version": version,
+                    "unseen": unseen,
+                }
             )
             records.append(
                 {
@@ -193,8 +248,28 @@ def create_app(resolved: ResolvedModel, log: PredictionLog, metrics: Metrics) ->
                 }
             )
         metrics.predictions.inc(len(rows))
-        log.log_predictions(records)
-        return out
+        return out, records
+
+    async def committed(write: Callable[[Callable[[bool], None]], None]) -> None:
+        """Hand rows to the log's writer thread; wait (without blocking the loop) for the commit.
+
+        The answer goes out once its rows are in the database, so a kill -9 of the server loses
+        no acknowledged prediction. A log that is down or slower than `ack_timeout` does not
+        hold the answer back: the rows are counted as dropped, or committed a little later.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+
+        def settle(ok: bool) -> None:
+            if not future.done():
+                future.set_result(ok)
+
+        def done(ok: bool) -> None:  # runs in the writer thread
+            loop.call_soon_threadsafe(settle, ok)
+
+        write(done)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(future, ack_timeout)
 
     body_examples = {"one row": {"value": example}, "several rows": {"value": [example, example]}}
 
@@ -203,30 +278,37 @@ def create_app(resolved: ResolvedModel, log: PredictionLog, metrics: Metrics) ->
         response_model=Prediction | list[Prediction],
         summary="Predict one row (an object) or several (a list of objects)",
     )
-    def predict(
+    async def predict(
         payload: Annotated[
             Annotated[Row, Tag("row")]  # type: ignore[valid-type]
             | Annotated[list[Row], Tag("rows")],  # type: ignore[valid-type]
             Discriminator(_one_or_many),
             Body(openapi_examples=body_examples),
         ],
-    ) -> Prediction | list[Prediction]:
+    ) -> Response:
         single = not isinstance(payload, list)
         items: list[Any] = [payload] if single else payload
         if not items:
             raise HTTPException(422, "the list of rows is empty")
         if len(items) > MAX_ROWS:
             raise HTTPException(413, f"at most {MAX_ROWS} rows per request; use `gitml predict`")
-        results = predict_rows([item.model_dump() for item in items])
-        return results[0] if single else results
+        rows = [item.model_dump() for item in items]
+        if len(rows) > IN_LOOP_ROWS:  # a big batch: off the event loop, others keep being served
+            results, records = await run_in_threadpool(predict_rows, rows)
+        else:  # a few rows take well under a millisecond: a thread hop would cost more
+            results, records = predict_rows(rows)
+        await committed(lambda done: log.log_predictions(records, done))
+        # Built here, not validated again against `Prediction` by FastAPI: the fields are ours
+        # (tests/integration/serve/test_serve_fast.py checks the body against the model).
+        return Response(_dumps(results[0] if single else results), media_type="application/json")
 
     @app.post("/feedback", status_code=202, summary="Record the true label of a prediction")
-    def post_feedback(fb: FeedbackIn) -> dict[str, str]:
+    async def post_feedback(fb: FeedbackIn) -> dict[str, str]:
         try:
             uuid.UUID(fb.prediction_id)
         except ValueError:
             raise HTTPException(422, "prediction_id is not a prediction id (a UUID)") from None
-        log.log_feedback(fb.prediction_id, fb.label)
+        await committed(lambda done: log.log_feedback(fb.prediction_id, fb.label, done))
         return {"status": "accepted", "prediction_id": fb.prediction_id}
 
     @app.get("/health", summary="Liveness: the process answers")
@@ -258,31 +340,58 @@ def create_app(resolved: ResolvedModel, log: PredictionLog, metrics: Metrics) ->
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prom() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(exposed_registry(metrics)), media_type=CONTENT_TYPE_LATEST)
 
     # Warm up: the first predict_proba pays one-off costs (imports, buffers) before /ready.
     if example:
-        resolved.model.predict_proba(
-            features.apply(to_frame([example], resolved.specs), resolved.derived)[order]
-        )
+        scores_of([example])
     return app
 
 
 def build(
-    resolved: ResolvedModel, log_url: str = DEFAULT_LOG_URL
+    resolved: ResolvedModel,
+    log_url: str = DEFAULT_LOG_URL,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    fast_path: bool = True,
 ) -> tuple[FastAPI, PredictionLog, Metrics]:
-    """The app with a fresh metrics registry and a prediction log writing to `log_url`."""
+    """The app with a fresh metrics registry and a prediction log writing to `log_url`.
+
+    `fast_path`: compile the model (gitml.serve.fast) and check it against the Pipeline; a
+    mismatch raises DataError (the server does not start), a model it cannot compile is served
+    through the Pipeline.
+    """
     import prometheus_client
+
+    from gitml.serve.fast import prepare
+
+    fast = None
+    if fast_path:
+        fast, message = prepare(resolved.model, resolved.specs, resolved.derived, resolved.example)
+        logging.getLogger("uvicorn.error").info(message)  # uvicorn prints this logger
+    else:
+        message = "fast path off (--no-fast-path): predicting through the scikit-learn Pipeline"
 
     prometheus_client.disable_created_metrics()  # `*_created` series only add noise here
     metrics = Metrics()
     log = PredictionLog(log_url, on_write=metrics.log_written.inc, on_drop=metrics.log_dropped.inc)
-    return create_app(resolved, log, metrics), log, metrics
+    app = create_app(resolved, log, metrics, max_body_bytes, fast)
+    app.state.fast_path = message
+    return app, log, metrics
 
 
-def serve(resolved: ResolvedModel, host: str, port: int, log_url: str = DEFAULT_LOG_URL) -> None:
+def serve(
+    resolved: ResolvedModel,
+    host: str,
+    port: int,
+    log_url: str = DEFAULT_LOG_URL,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    fast_path: bool = True,
+) -> None:
     """Run uvicorn until interrupted; on SIGINT/SIGTERM the lifespan flushes the log."""
+    import sys
+
     import uvicorn
 
-    app, _, _ = build(resolved, log_url)
+    app, _, _ = build(resolved, log_url, max_body_bytes, fast_path)
+    print(app.state.fast_path, file=sys.stderr, flush=True)  # uvicorn's logging is not set up yet
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

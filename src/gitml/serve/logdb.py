@@ -2,6 +2,12 @@
 
 Defined once, here. SQLite (a file under logs/) is the embedded default; PostgreSQL for
 production (`--log-db postgresql://…`).
+
+Several server processes (`gitml serve --workers N`) each run one `PredictionLog`, so one
+writer per process. SQLite is opened in WAL mode with a busy timeout: writers take turns, readers
+(`gitml monitor`) never block them, and a committed transaction survives a kill -9 of the server
+(it is in the WAL file; only a power cut before the OS flushes it could lose it, as
+`synchronous=NORMAL` allows). Each row's primary key is its prediction id: a row is written once.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from gitml.errors import ConfigError
 from gitml.io.dburl import mask_url, normalise_url
 
 log = logging.getLogger(__name__)
+
+Done = Callable[[bool], None]  # called with True once committed, False when dropped
+Item = tuple[str, list[dict[str, Any]], Done | None]  # (table, rows, done)
 
 DEFAULT_LOG_URL = "sqlite:///logs/predictions.db"
 
@@ -50,13 +59,31 @@ feedback = sa.Table(
 )
 
 
+SQLITE_BUSY_MS = 30_000
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 def engine_for(url: str = DEFAULT_LOG_URL) -> sa.Engine:
     """An engine for the log database; creates the tables (and a SQLite file's folder)."""
     parsed = sa.engine.make_url(normalise_url(url))
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(parsed, pool_pre_ping=True)
-    metadata.create_all(engine)
+    if sqlite:
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        metadata.create_all(engine)
+    except sa.exc.DatabaseError:
+        # Another worker created the tables between the check and the CREATE: check again.
+        metadata.create_all(engine)
     return engine
 
 
@@ -79,6 +106,12 @@ class PredictionLog:
     `log_*` never block and never raise: a full queue or a database error counts the rows as
     dropped (`on_drop`), so an outage of the log database degrades monitoring, not predictions.
     `close()` drains the queue before it returns, so a clean shutdown loses no row.
+
+    `log_predictions(rows, done)` calls `done(True)` once the rows are committed (`done(False)`
+    when they were dropped), from the writer thread: the server answers a request after its
+    rows are committed, so a kill -9 loses no acknowledged prediction. The writer commits
+    whatever is queued when it is free (group commit: under load many requests share one
+    transaction; unloaded, a row is committed at once).
     """
 
     def __init__(
@@ -86,7 +119,7 @@ class PredictionLog:
         url: str = DEFAULT_LOG_URL,
         *,
         batch_size: int = 500,
-        linger_seconds: float = 0.1,
+        linger_seconds: float = 0.0,
         max_queue: int = 100_000,
         retry_seconds: float = 1.0,
         on_write: Callable[[int], None] | None = None,
@@ -103,33 +136,33 @@ class PredictionLog:
         self.last_error: str | None = None
         self._engine: sa.Engine | None = None
         self._next_connect = 0.0
-        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(max_queue)
+        self._queue: queue.Queue[Item | None] = queue.Queue(max_queue)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="gitml-prediction-log", daemon=True)
         self._thread.start()
 
-    def log_predictions(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            self._put(("predictions", row))
+    def log_predictions(self, rows: list[dict[str, Any]], done: Done | None = None) -> None:
+        # One queue item per request: its rows are committed (or dropped) together.
+        self._put(("predictions", rows, done), len(rows))
 
-    def log_feedback(self, prediction_id: str, label: int) -> None:
-        self._put(
-            ("feedback", {"prediction_id": prediction_id, "label": label, "created_at": _now()})
-        )
+    def log_feedback(self, prediction_id: str, label: int, done: Done | None = None) -> None:
+        row = {"prediction_id": prediction_id, "label": label, "created_at": _now()}
+        self._put(("feedback", [row], done), 1)
 
-    def _put(self, item: tuple[str, dict[str, Any]]) -> None:
+    def _put(self, item: Item, n: int) -> None:
         if self._closed:
-            self._drop(1, "the log is closed")
+            self._drop(n, "the log is closed", [item])
             return
         try:
             self._queue.put_nowait(item)
         except queue.Full:
-            self._drop(1, "queue full (the log database is too slow or down)")
+            self._drop(n, "queue full (the log database is too slow or down)", [item])
 
-    def _drop(self, n: int, why: str) -> None:
+    def _drop(self, n: int, why: str, items: list[Item] | None = None) -> None:
         self.dropped += n
         self.last_error = why
         self.on_drop(n)
+        _notify(items or [], False)
 
     def close(self, timeout: float = 30.0) -> None:
         """Write everything queued, then stop the writer thread."""
@@ -145,7 +178,7 @@ class PredictionLog:
         stop = False
         while not stop:
             item = self._queue.get()
-            batch: list[tuple[str, dict[str, Any]]] = []
+            batch: list[Item] = []
             # Linger a moment so that rows arriving close together share one transaction: a
             # commit per request would spend the server's CPU (and GIL) on the log, not on
             # predictions. A row lands in the database at most `linger_seconds` later.
@@ -158,7 +191,8 @@ class PredictionLog:
                 if len(batch) >= self.batch_size:
                     break
                 try:
-                    item = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
+                    wait = deadline - time.monotonic()
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
             if batch:
@@ -174,15 +208,21 @@ class PredictionLog:
                 log.warning("prediction log: %s", self.last_error)
         return self._engine
 
-    def _write(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+    def _write(self, batch: list[Item]) -> None:
+        n = sum(len(rows) for _, rows, _ in batch)
         engine = self._connect()
         if engine is None:
-            self._drop(len(batch), self.last_error or "no database")
+            self._drop(n, self.last_error or "no database", batch)
             return
-        preds = [row for table, row in batch if table == "predictions"]
+        preds = [row for table, rows, _ in batch if table == "predictions" for row in rows]
         # Feedback may arrive twice for one prediction: the latest label wins (delete + insert
         # is an upsert every SQL dialect runs).
-        fb = {row["prediction_id"]: row for table, row in batch if table == "feedback"}
+        fb = {
+            row["prediction_id"]: row
+            for table, rows, _ in batch
+            if table == "feedback"
+            for row in rows
+        }
         try:
             with engine.begin() as conn:
                 if preds:
@@ -192,15 +232,26 @@ class PredictionLog:
                     conn.execute(feedback.insert(), list(fb.values()))
         except Exception as exc:
             self.last_error = f"write to {mask_url(self.url)} failed: {type(exc).__name__}"
-            log.warning("prediction log: %s; %d rows dropped", self.last_error, len(batch))
-            self.dropped += len(batch)
-            self.on_drop(len(batch))
+            log.warning("prediction log: %s; %d rows dropped", self.last_error, n)
+            self.dropped += n
+            self.on_drop(n)
+            _notify(batch, False)
             # A broken connection pool is rebuilt on the next batch.
             engine.dispose()
             self._engine = None
             return
-        self.written += len(batch)
-        self.on_write(len(batch))
+        self.written += n
+        self.on_write(n)
+        _notify(batch, True)
+
+
+def _notify(items: list[Item], ok: bool) -> None:
+    for _, _, done in items:
+        if done is not None:
+            try:
+                done(ok)
+            except Exception:  # a callback must not kill the writer thread
+                log.exception("prediction log: a completion callback failed")
 
 
 def _now() -> datetime:

@@ -190,8 +190,13 @@ def run(
     missing_markers: list[str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
+    fast_path: bool = True,
 ) -> PredictResult:
-    """Predict every row of `input_path` into `out_path`; DataError on bad rows with `fail`."""
+    """Predict every row of `input_path` into `out_path`; DataError on bad rows with `fail`.
+
+    `fast_path`: score through the compiled model (gitml.serve.fast, checked equal to the
+    Pipeline first); a model it cannot compile goes through the Pipeline.
+    """
     if on_error not in ("skip", "fail"):
         raise ConfigError(f"--on-error must be skip or fail, got {on_error!r}")
     out_fmt = file_format(out_path)
@@ -201,6 +206,18 @@ def run(
     order = resolved.feature_order
     known = resolved.known_categories
     result = PredictResult()
+    fast = None
+    if fast_path:
+        from gitml.serve.fast import prepare
+
+        fast, _ = prepare(resolved.model, specs, resolved.derived, resolved.example)
+
+    def scores_of(kept: pd.DataFrame) -> np.ndarray:
+        if fast is not None:
+            return fast.proba_frame(kept)
+        return np.asarray(
+            resolved.model.predict_proba(features.apply(kept, resolved.derived)[order])[:, 1]
+        )
 
     def write(tmp: Path) -> None:
         writer: Any = None
@@ -217,9 +234,7 @@ def run(
                     raise DataError(_bad_message(input_path, result))
                 if good.any():
                     kept = typed[good] if nbad else typed  # all good: no copy
-                    scores = resolved.model.predict_proba(
-                        features.apply(kept, resolved.derived)[order]
-                    )[:, 1]
+                    scores = scores_of(kept)
                     for col, values in known.items():
                         seen = kept[col]
                         n = int((seen.notna() & ~seen.isin(list(values))).sum())

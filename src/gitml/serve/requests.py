@@ -5,7 +5,9 @@ One pydantic field per input column: numeric columns become floats bounded by th
 missing (`nullable: true`) accepts null and may be left out, every other column is required.
 Unknown fields are refused (the schema is strict). Allowed categories (`isin`) are NOT enforced:
 an unseen category is accepted, handled by the model's encoder and counted for the monitor;
-they are listed in the JSON schema as `examples` so /docs shows them.
+they are listed in the JSON schema as `examples` so /docs shows them. A text value is at most
+`max_length` characters: the schema's `str_length` check, else `DEFAULT_MAX_TEXT` (a 50 MB
+"category" is an attack or a bug, not a value the model can use, and it would land in the log).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from gitml.errors import ConfigError
 
+DEFAULT_MAX_TEXT = 256  # characters of a text field when the schema sets no str_length
+
 
 @dataclass(frozen=True)
 class ColumnSpec:
@@ -33,6 +37,7 @@ class ColumnSpec:
     lt: float | None = None
     categories: tuple[str, ...] | None = None  # the schema's allowed values, if listed
     description: str | None = None
+    max_length: int | None = None  # text columns: the longest value accepted
 
 
 def column_specs(schema: pa.DataFrameSchema, exclude: set[str]) -> tuple[ColumnSpec, ...]:
@@ -44,6 +49,7 @@ def column_specs(schema: pa.DataFrameSchema, exclude: set[str]) -> tuple[ColumnS
         numeric = _is_numeric(col.dtype)
         bounds: dict[str, float] = {}
         categories: tuple[str, ...] | None = None
+        max_length = None if numeric else DEFAULT_MAX_TEXT
         for check in col.checks:
             stats = dict(check.statistics or {})
             kind = check.name
@@ -63,6 +69,8 @@ def column_specs(schema: pa.DataFrameSchema, exclude: set[str]) -> tuple[ColumnS
                 bounds["lt"] = float(stats["max_value"])
             elif kind == "isin":
                 categories = tuple(str(v) for v in stats["allowed_values"])
+            elif kind == "str_length" and not numeric and stats.get("max_value") is not None:
+                max_length = int(stats["max_value"])
         if bounds and not numeric:
             raise ConfigError(f"schema column {name!r}: a range check on a non-numeric column")
         specs.append(
@@ -72,6 +80,7 @@ def column_specs(schema: pa.DataFrameSchema, exclude: set[str]) -> tuple[ColumnS
                 bool(col.nullable),
                 categories=categories,
                 description=col.description,
+                max_length=max_length,
                 **bounds,
             )
         )
@@ -100,6 +109,8 @@ def request_model(specs: tuple[ColumnSpec, ...], name: str = "Row") -> type[Base
             kwargs["allow_inf_nan"] = False
         else:
             kwargs["min_length"] = 1
+            if spec.max_length is not None:
+                kwargs["max_length"] = spec.max_length
             if spec.categories:
                 kwargs["examples"] = list(spec.categories)
         annotation = base | None if spec.nullable else base

@@ -144,3 +144,17 @@ def test_unreachable_database_counts_dropped_rows_and_never_raises() -> None:
     log.close()
     assert log.dropped == 5 and sum(drops) == 5 and log.written == 0
     assert log.last_error is not None and ":pw@" not in log.last_error
+
+
+def test_text_fields_are_bounded_by_str_length_or_256() -> None:
+    sch = pa.DataFrameSchema(
+        {"code": pa.Column("str", pa.Check.str_length(1, 5)), "name": pa.Column("str")}
+    )
+    specs = {s.name: s for s in column_specs(sch, set())}
+    assert (specs["code"].max_length, specs["name"].max_length) == (5, 256)
+    Row = request_model(tuple(specs.values()))
+    assert Row(code="abcde", name="n" * 256).model_dump()["code"] == "abcde"
+    with pytest.raises(ValidationError, match="at most 5 characters"):
+        Row(code="abcdef", name="n")
+    with pytest.raises(ValidationError, match="at most 256 characters"):
+        Row(code="a", name="n" * 257)
