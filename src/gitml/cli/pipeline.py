@@ -38,7 +38,12 @@ def validate(params: ParamsOpt = layout.PARAMS) -> None:
         read_parquet(layout.INGESTED),
         layout.VALIDATION_REPORT,
         layout.VALIDATED,
+        p.split,
+        (p.tune.cv_folds, p.tune.seed),
     )
+    if result.leakage is not None and p.validate_.leakage.mode == "warn":
+        for flag in result.leakage.flags:
+            err.print(f"[yellow]warning: leakage {flag.kind}[/] {stage.leakage_mod.describe(flag)}")
     if result.passed:
         out.print(
             f"validate: passed ({result.rows} rows, {result.columns} columns) → {layout.VALIDATED}"
@@ -238,7 +243,12 @@ def schema_check(
 
     p = load(params)
     result = stage.check(
-        read_parquet(data), p.data, p.validate_, schema.load(p.validate_.schema_file)
+        read_parquet(data),
+        p.data,
+        p.validate_,
+        schema.load(p.validate_.schema_file),
+        p.split,
+        (p.tune.cv_folds, p.tune.seed),
     )
     for v in result.violations:
         err.print(f"- column {v.column}, rule {v.rule}: {v.count} row(s)", highlight=False)

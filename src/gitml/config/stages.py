@@ -25,6 +25,12 @@ class EvaluateConfig(Section):
     top_features: int = Field(15, ge=1)
     calibration_bins: int = Field(10, ge=2)
     seed: int = 42
+    max_importance_share: float = Field(
+        0.8, gt=0, le=1, description="warn when one feature has more of the permutation importance"
+    )
+    max_roc_auc: float = Field(
+        0.99, gt=0.5, le=1, description="warn when test ROC-AUC is above: too good to be true?"
+    )
 
 
 Bound = Annotated[float, Field(ge=0)]
