@@ -170,6 +170,53 @@ for _name, _fn in STAGES.items():
 # --------------------------------------------------------------------------- helpers
 
 
+@app.command("init", rich_help_panel=PANEL)
+@handle_errors
+def init(
+    data: Annotated[
+        str, typer.Argument(help="your table: data/raw/FILE.csv|.tsv|.parquet, or an fsspec URL")
+    ],
+    target: Annotated[str, typer.Option("--target", help="the column to predict (two values)")],
+    positive_class: Annotated[
+        str | None,
+        typer.Option(help="the target value that means yes (default: 1/true/yes, else the rarer)"),
+    ] = None,
+    ids: Annotated[
+        list[str] | None, typer.Option("--id", help="an identifier column to leave out (repeat)")
+    ] = None,
+    time: Annotated[
+        str | None, typer.Option("--time", help="a time column: test = the latest rows")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="overwrite a reviewed params.yaml data section / schema file")
+    ] = False,
+    params: ParamsOpt = layout.PARAMS,
+) -> None:
+    """Profile your table and write params.yaml and a schema draft; then run `dvc repro`.
+
+    Decides how to read the file (delimiter, encoding), which columns to leave out (ids, free
+    text, constant columns; each with a comment saying why), data-quality thresholds measured
+    on the data, derived features whose inputs exist, and the slices to report. Prints every
+    decision and why. Review the diff, commit, run `dvc repro`.
+    """
+    from gitml.project import init as project
+
+    result = project.run(data, target, positive_class, ids, time, force, params)
+    table = Table(title=f"gitml init {data}")
+    table.add_column("key")
+    table.add_column("value", overflow="fold")
+    table.add_column("why", overflow="fold")
+    for d in result.decisions:
+        table.add_row(d.key, d.value, d.why)
+    out.print(table)
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    out.print(
+        f"wrote {result.params_path} and {result.schema_path}: review them (git diff), commit, "
+        "then run `dvc repro`"
+    )
+
+
 @app.command("check-params", rich_help_panel=PANEL)
 @handle_errors
 def check_params(params: ParamsOpt = layout.PARAMS) -> None:

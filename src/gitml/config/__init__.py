@@ -19,7 +19,7 @@ from gitml.config.tune import CategoricalParam, FloatParam, IntParam, SearchPara
 
 __all__ = [
     "DEFAULT_PARAMS", "CategoricalParam", "DataConfig", "EvaluateConfig", "FeaturesConfig",
-    "FloatParam", "IntParam", "LeakageConfig", "MonitorConfig", "Params", "PromotionConfig", "SearchParam",
-    "Section", "SplitConfig", "TrainConfig", "TuneConfig", "ValidateConfig",
+    "FloatParam", "IntParam", "LeakageConfig", "MonitorConfig", "Params", "PromotionConfig",
+    "SearchParam", "Section", "SplitConfig", "TrainConfig", "TuneConfig", "ValidateConfig",
     "format_validation_error", "load_params",
 ]  # fmt: skip

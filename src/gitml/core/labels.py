@@ -56,7 +56,7 @@ def present(values: Iterable[object], positive: PositiveClass) -> bool:
 
 
 def did_you_mean(labels: list[str], positive: PositiveClass) -> str:
-    """"did you mean '>50K'? labels are ['<=50K', '>50K']" for an error message."""
+    """ "did you mean '>50K'? labels are ['<=50K', '>50K']" for an error message."""
     shown = sorted(labels[:10]) + (["…"] if len(labels) > 10 else [])
     close = difflib.get_close_matches(str(positive), [str(x) for x in labels], n=1, cutoff=0.5)
     if not close:  # case or spacing: ' yes' vs 'Yes'

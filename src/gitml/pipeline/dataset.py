@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from gitml.config import DataConfig, SplitConfig

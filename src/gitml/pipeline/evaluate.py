@@ -228,7 +228,9 @@ def _rows(**columns: np.ndarray) -> list[dict[str, float | None]]:
     ]
 
 
-def _importance(model: Any, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: int) -> pd.DataFrame:
+def _importance(
+    model: Any, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: int
+) -> pd.DataFrame:
     result = permutation_importance(
         model, X, y, scoring=PRIMARY, n_repeats=repeats, random_state=seed, n_jobs=1
     )

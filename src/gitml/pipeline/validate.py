@@ -107,7 +107,11 @@ def check(
     folds: tuple[int, int] = (3, 42),
 ) -> ValidationResult:
     violations = _schema_violations(df, schema)
-    quality, more = _quality(df, data_cfg, cfg)
+    # a time or group column is how rows are split, not a category: many values are expected
+    exempt = (
+        {c for c in (split_cfg.time_column, split_cfg.group_column) if c} if split_cfg else set()
+    )
+    quality, more = _quality(df, data_cfg, cfg, exempt)
     violations += more
     result = ValidationResult(not violations, len(df), df.shape[1], violations, quality)
     if violations:  # the guard needs a clean two-class target and a table the split accepts
@@ -118,7 +122,9 @@ def check(
     if cfg.leakage.mode == "error":
         for flag in leak.flags:
             result.violations.append(
-                Violation(flag.column, f"leakage:{flag.kind}: {leakage_mod.describe(flag)}", len(df))
+                Violation(
+                    flag.column, f"leakage:{flag.kind}: {leakage_mod.describe(flag)}", len(df)
+                )
             )
         result.passed = not result.violations
     return result
@@ -181,9 +187,11 @@ def _schema_violations(df: pd.DataFrame, schema: pa.DataFrameSchema) -> list[Vio
 
 
 def _quality(
-    df: pd.DataFrame, data_cfg: DataConfig, cfg: ValidateConfig
+    df: pd.DataFrame, data_cfg: DataConfig, cfg: ValidateConfig, exempt: set[str] | None = None
 ) -> tuple[dict[str, Any], list[Violation]]:
     from gitml.core.names import normalise_name
+
+    skip = {normalise_name(c) for c in exempt or ()}
 
     target = normalise_name(data_cfg.target)
     violations: list[Violation] = []
@@ -218,7 +226,7 @@ def _quality(
             )
 
     for col in df.columns:
-        if col == target or pd.api.types.is_numeric_dtype(df[col]):
+        if col == target or col in skip or pd.api.types.is_numeric_dtype(df[col]):
             continue
         k = int(df[col].nunique())
         if k > cfg.max_categories:
