@@ -16,6 +16,7 @@ import pandera.pandas as pa
 from gitml.config import DataConfig, SplitConfig, ValidateConfig
 from gitml.core import labels as labels_mod
 from gitml.core import schema as schema_mod
+from gitml.core.names import normalise_name
 from gitml.io.files import write_json, write_parquet
 from gitml.pipeline import leakage as leakage_mod
 
@@ -106,6 +107,11 @@ def check(
     split_cfg: SplitConfig | None = None,
     folds: tuple[int, int] = (3, 42),
 ) -> ValidationResult:
+    # A column the params drop is not in the data any more: the schema's entry does not apply
+    # (no need to redraft a reviewed schema after adding a column to data.drop_columns).
+    dropped = {normalise_name(c) for c in data_cfg.drop_columns} & set(schema.columns)
+    if dropped:
+        schema = schema.remove_columns(sorted(dropped))
     violations = _schema_violations(df, schema)
     # a time or group column is how rows are split, not a category: many values are expected
     exempt = (
@@ -189,8 +195,6 @@ def _schema_violations(df: pd.DataFrame, schema: pa.DataFrameSchema) -> list[Vio
 def _quality(
     df: pd.DataFrame, data_cfg: DataConfig, cfg: ValidateConfig, exempt: set[str] | None = None
 ) -> tuple[dict[str, Any], list[Violation]]:
-    from gitml.core.names import normalise_name
-
     skip = {normalise_name(c) for c in exempt or ()}
 
     target = normalise_name(data_cfg.target)
