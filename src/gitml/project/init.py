@@ -296,7 +296,7 @@ def run(
         _set(data_sec, key, value, why[f"data.{key}"])
     drops = CommentedSeq([c.name for c in dropped]) if dropped else _flow([])
     for i, c in enumerate(dropped):
-        drops.yaml_add_eol_comment(c.drop_reason, i)
+        drops.yaml_add_eol_comment(c.drop_reason, i, column=COMMENT_COLUMN)
     _set(data_sec, "drop_columns", drops)
     val = _section(doc, "validate")
     thresholds: tuple[tuple[str, Any], ...] = (
