@@ -37,6 +37,7 @@ from gitml.pipeline.split import split
 N_BINS = 20
 COPY_ACCURACY = 0.99  # the feature's bins alone reproduce the label in 99% of rows
 TIME_RHO = 0.95
+MAX_STRONG = 10  # features above the limit compared with the rest (one small model each)
 FIX = (
     "if it is known only after the outcome, add it to data.drop_columns; if the signal is "
     "real, list it in validate.leakage.allow"
@@ -216,17 +217,17 @@ def _dominant(
     allowed: set[str],
     seed: int,
 ) -> None:
-    """A feature above the limit is flagged when it alone beats all the features under the
-    limit together (out-of-fold, a gradient-boosting model): a leak outshines the real signal,
-    while a strong real feature has company (breast cancer's tumour sizes: 0.96 alone, 0.99
-    for the other measurements together)."""
-    if not strong:
-        return
-    flagged = {f.column for f in result.flags + result.allowed_flags} | {c for c, _ in strong}
-    rest = [c for c in X.columns if c not in flagged]
-    rest_auc = _rest_auc(X[rest], y, folds, seed) if rest else 0.5
+    """A feature above the limit is flagged when it alone beats the other features together,
+    leaving out the features already flagged (copies, and stronger features found dominant
+    first; out-of-fold, a gradient-boosting model): a leak outshines the real signal, while a
+    strong real feature has company (breast cancer's worst_perimeter: 0.96 alone, 0.99 for the
+    other measurements). Two equally strong leaks can hide each other; the copy and
+    missing-exactly-when checks do not depend on the other features."""
+    flagged = {f.column for f in result.flags + result.allowed_flags}
     limit = result.threshold
-    for col, auc in strong:
+    for col, auc in sorted(strong, key=lambda s: -s[1])[:MAX_STRONG]:
+        rest = [c for c in X.columns if c != col and c not in flagged]
+        rest_auc = _rest_auc(X[rest], y, folds, seed) if rest else 0.5
         result.features[col]["rest_auc"] = _r(rest_auc)
         if auc <= rest_auc:
             continue
@@ -239,6 +240,7 @@ def _dominant(
             f"other feature(s) together ({rest_auc:.3f})",
         )
         (result.allowed_flags if col in allowed else result.flags).append(flag)
+        flagged.add(col)
 
 
 def _rest_auc(
