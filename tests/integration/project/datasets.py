@@ -11,7 +11,10 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import load_breast_cancer
 
-WORDS = ["late", "delivery", "great", "service", "refund", "asked", "support", "call", "again", "price", "too", "high", "happy"]
+WORDS = [
+    *("late", "delivery", "great", "service", "refund", "asked", "support"),
+    *("call", "again", "price", "too", "high", "happy"),
+]
 
 
 def breast_cancer(folder: Path) -> Path:
