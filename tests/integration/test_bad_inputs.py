@@ -237,6 +237,17 @@ def positive_class_absent(params: dict[str, Any], d: Path) -> None:
     params["data"]["positive_class"] = "yes"
 
 
+def positive_class_wrong_case(params: dict[str, Any], d: Path) -> None:
+    params["data"]["positive_class"] = ">50k"
+
+
+def leaky_column(d: Path, df: pd.DataFrame) -> Path:
+    """capital_loss recorded after the outcome: set for every >50K row, 0 otherwise."""
+    rich = (df["income"] == ">50K").to_numpy()
+    noise = np.random.default_rng(0).integers(0, 3000, len(df))
+    return _csv(d, df.assign(capital_loss=np.where(rich, 1000 + noise, 0).astype(float)))
+
+
 VALIDATE_FAILURES: dict[str, tuple[Builder, ParamsEdit | None, list[Violates]]] = {
     "third_target_class": (
         third_class,
@@ -352,6 +363,34 @@ VALIDATE_FAILURES: dict[str, tuple[Builder, ParamsEdit | None, list[Violates]]] 
                 "positive_class: data.positive_class='yes' is not a label",
                 2000,
                 ["labels are ['<=50K', '>50K']"],
+            )
+        ],
+    ),
+    "positive_class_in_the_wrong_case": (
+        sample_csv,
+        positive_class_wrong_case,
+        [
+            Violates(
+                "income",
+                "positive_class: data.positive_class='>50k' is not a label in the data; "
+                "did you mean '>50K'? labels are ['<=50K', '>50K']",
+                2000,
+            )
+        ],
+    ),
+    "leaky_column": (
+        leaky_column,
+        None,
+        [
+            Violates(
+                "capital_loss",
+                "leakage:copy: capital_loss: a near copy of the target",
+                2000,
+                [
+                    "- column capital_loss, rule leakage:copy",
+                    "add it to data.drop_columns",
+                    "list it in validate.leakage.allow",
+                ],
             )
         ],
     ),
@@ -545,3 +584,62 @@ def test_bad_schema_file_stops_validate(
     assert_clean_failure(proc, 2, says)
     assert not (tmp_path / "reports").exists()
     assert not (tmp_path / "data" / "validated.parquet").exists()
+
+
+# --------------------------------------------------------------------------- gitml init
+
+
+def reviewed_params(d: Path, df: pd.DataFrame) -> list[str]:
+    write_params(d, _csv(d, df, name="other.csv"), None)  # params already point at a file
+    return ["--target", "income"]
+
+
+INIT_FAILURES: dict[
+    str, tuple[Builder, Callable[[Path, pd.DataFrame], list[str]], int, list[str]]
+] = {
+    "init_positive_class_absent": (
+        sample_csv,
+        lambda d, df: ["--target", "income", "--positive-class", "yes"],
+        2,
+        ["--positive-class 'yes' is not a value of the target; labels are ['<=50K', '>50K']"],
+    ),
+    "init_positive_class_near_miss": (
+        sample_csv,
+        lambda d, df: ["--target", "income", "--positive-class", ">50k"],
+        2,
+        ["--positive-class '>50k' is not a value of the target; did you mean '>50K'?"],
+    ),
+    "init_target_with_three_labels": (
+        third_class,
+        lambda d, df: ["--target", "income"],
+        1,
+        ["--target: the column has 3 label(s) ['<=50K', '>50K', 'maybe']", "exactly two"],
+    ),
+    "init_unknown_target": (
+        sample_csv,
+        lambda d, df: ["--target", "salary"],
+        1,
+        ["column 'salary' not found", "columns are: age, workclass"],
+    ),
+    "init_would_overwrite_reviewed_params": (
+        sample_csv,
+        reviewed_params,
+        2,
+        ["would overwrite reviewed file(s): params.yaml", "pass --force"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(INIT_FAILURES))
+def test_bad_init_writes_nothing(case: str, tmp_path: Path, adult_sample: pd.DataFrame) -> None:
+    build, args, code, says = INIT_FAILURES[case]
+    source = build(tmp_path, adult_sample)
+    extra = args(tmp_path, adult_sample)
+    before = (tmp_path / "params.yaml").read_text() if (tmp_path / "params.yaml").exists() else None
+
+    proc = run_gitml(["init", source.name, *extra], tmp_path)
+
+    assert_clean_failure(proc, code, says)
+    after = (tmp_path / "params.yaml").read_text() if (tmp_path / "params.yaml").exists() else None
+    assert after == before
+    assert not (tmp_path / "schema").exists()
