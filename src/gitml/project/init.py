@@ -94,7 +94,7 @@ def pick_slices(frame: Any, candidates: list[profile.Column]) -> tuple[list[str]
         c
         for c in candidates
         if 2 <= c.distinct <= MAX_SLICE_VALUES
-        and (c.kind == "categorical" or profile._integral(frame[c.name]))
+        and (c.kind == "categorical" or profile.integral(frame[c.name]))
     ]
     sensitive = [c.name for c in low if SENSITIVE.search(c.name)]
     if sensitive:

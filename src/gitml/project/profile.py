@@ -122,7 +122,7 @@ def read_sample(source: str, target: str, max_rows: int = MAX_ROWS) -> Sample:
     return Sample(frame, delimiter, encoding, len(frame), truncated)
 
 
-def _integral(col: pd.Series) -> bool:
+def integral(col: pd.Series) -> bool:
     present = col.dropna()
     return bool(len(present)) and bool((present == present.round()).all())
 
@@ -145,9 +145,9 @@ def describe(col: pd.Series, ids: set[str], max_categories: int) -> Column:
     elif distinct == 1:
         reason = f"one value only ({present.iloc[0]!r}): carries no information"
     elif numeric:
-        if ID_NAME.search(name) and _integral(col) and unique_share >= 0.95:
+        if ID_NAME.search(name) and integral(col) and unique_share >= 0.95:
             reason = f"identifier: its name, and {unique_share:.0%} of the values are distinct"
-        elif _integral(col) and unique_share == 1 and len(present) >= 20:
+        elif integral(col) and unique_share == 1 and len(present) >= 20:
             ordered = present.sort_values().to_numpy()
             if (ordered[1:] - ordered[:-1] == 1).all():
                 reason = "row number: consecutive distinct integers"

@@ -132,7 +132,8 @@ class MetricsMiddleware:
 
 def create_app(resolved: ResolvedModel, log: PredictionLog, metrics: Metrics) -> FastAPI:
     Row = request_model(resolved.specs)
-    positive = resolved.metadata.get("positive_class")
+    raw_positive = resolved.metadata.get("positive_class")  # may be an int or bool (params)
+    positive = None if raw_positive is None else str(raw_positive)
     known = resolved.known_categories
     order = resolved.feature_order
     threshold = resolved.threshold
