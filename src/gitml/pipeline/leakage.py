@@ -94,7 +94,7 @@ def _bins(col: pd.Series, fit: np.ndarray) -> np.ndarray:
         if len(present) == 0:
             return np.full(len(col), -1)
         edges = np.unique(np.quantile(present, np.linspace(0, 1, N_BINS + 1)[1:-1]))
-        codes = np.searchsorted(edges, values, side="right")
+        codes = np.searchsorted(edges, values, side="left")  # (e0, e1]: 0 stays apart from > 0
         return np.where(np.isnan(values), -1, codes)
     codes, _ = pd.factorize(col, use_na_sentinel=True)  # few values: each is a bin
     return codes
