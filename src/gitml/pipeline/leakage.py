@@ -166,8 +166,8 @@ def scan(
         flags: list[Flag] = []
         accuracy = float(((oof >= 0.5).astype(int) == y).mean())
         if missing_auc is not None and max(missing_auc, 1 - missing_auc) > limit:
-            side = "negative" if missing_auc > 0.5 else "positive"  # missing ⇒ this label
-            share = float(missing[y == (0 if side == "negative" else 1)].mean())
+            side = "positive" if missing_auc > 0.5 else "negative"  # missing ⇒ this label
+            share = float(missing[y == (1 if side == "positive" else 0)].mean())
             flags.append(
                 Flag(
                     col,
@@ -177,7 +177,8 @@ def scan(
                     f"the value was only recorded once the outcome was known",
                 )
             )
-        if accuracy >= COPY_ACCURACY and auc is not None and auc > limit:
+        explained = bool(flags)  # missing exactly when: its values add nothing to say
+        if not explained and accuracy >= COPY_ACCURACY and auc > limit:
             flags.append(
                 Flag(
                     col,
@@ -187,7 +188,7 @@ def scan(
                     f"{accuracy:.1%} of training rows (ROC-AUC {auc:.3f})",
                 )
             )
-        elif auc > limit:
+        elif not explained and auc > limit:
             strong.append((col, auc))
         if time is not None and pd.api.types.is_numeric_dtype(X[col]):
             rho = X[col].astype("float64").corr(time, method="spearman")

@@ -36,7 +36,9 @@ def test_copy_and_missing_when_are_flagged_and_the_real_signal_is_not() -> None:
     found = kinds(result)
     assert set(found) == {"refund_score", "cancel_fee"}
     assert "copy" in found["refund_score"]
-    assert "missing_when" in found["cancel_fee"]
+    assert found["cancel_fee"] == {"missing_when"}  # one reason, not a copy as well
+    why = next(f.message for f in result.flags if f.column == "cancel_fee")
+    assert why.startswith("missing exactly when the target is negative (100% of those rows)")
     assert result.features["tenure_months"]["auc"] < 0.8  # type: ignore[operator]
     assert "mi" in result.features["plan"]  # categoricals also get mutual information
 
