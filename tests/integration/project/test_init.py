@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,10 +17,25 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import make_repo, run
+from tests.conftest import make_repo, tool_env
 from tests.integration.project import datasets
 
 pytestmark = pytest.mark.slow
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """conftest's run, with one OpenMP thread: on a busy 2-core machine the model fits of these
+    small tables spin-wait for their threads (measured: tune took 18 min of wall time with the
+    default threads, the whole repro 3.5 min with one). Results do not depend on it."""
+    env = tool_env() | {"OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
 LEAKS = ["cancel_fee", "refund_score"]
 
 
