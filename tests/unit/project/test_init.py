@@ -103,3 +103,20 @@ def test_init_writes_params_that_load_and_keeps_comments(
     assert {d.key for d in result.decisions} >= {"data.delimiter", "validate.max_missing_rate"}
     with pytest.raises(ConfigError, match="would overwrite reviewed file"):
         init.run("data.csv", "y")
+
+
+def test_a_big_parquet_file_is_sampled_and_its_ranges_widened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    df = frame(400).drop(columns=["row", "user_id", "comment", "constant"])
+    df.to_parquet(tmp_path / "big.parquet")
+    result = init.run("big.parquet", "y", max_rows=100)
+    assert result.decisions[0].why == "profiled first 100 rows"
+    assert any("sample" in w for w in result.warnings)
+    schema = yaml.safe_load((tmp_path / "schema" / "big.schema.yaml").read_text())
+    low, high = df["age"].head(100).min(), df["age"].head(100).max()
+    assert schema["columns"]["age"]["in_range"]["min_value"] == pytest.approx(
+        low - 0.1 * (high - low)
+    )
+    assert load_params("params.yaml").validate_.min_rows == 50
