@@ -49,6 +49,7 @@ SECTIONS = {
         "written)"
     ),
     "order": "Stages run out of order",
+    "init": "`gitml init` (exit 1 or 2; nothing is written)",
 }
 
 HEADER = f"""\

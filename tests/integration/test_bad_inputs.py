@@ -245,6 +245,17 @@ def positive_class_absent(params: dict[str, Any], d: Path) -> None:
     params["data"]["positive_class"] = "yes"
 
 
+def positive_class_wrong_case(params: dict[str, Any], d: Path) -> None:
+    params["data"]["positive_class"] = ">50k"
+
+
+def leaky_column(d: Path, df: pd.DataFrame) -> Path:
+    """capital_loss recorded after the outcome: set for every >50K row, 0 otherwise."""
+    rich = (df["income"] == ">50K").to_numpy()
+    noise = np.random.default_rng(0).integers(0, 3000, len(df))
+    return _csv(d, df.assign(capital_loss=np.where(rich, 1000 + noise, 0).astype(float)))
+
+
 VALIDATE_FAILURES: dict[str, tuple[Builder, ParamsEdit | None, list[Violates]]] = {
     "third_target_class": (
         third_class,
@@ -360,6 +371,34 @@ VALIDATE_FAILURES: dict[str, tuple[Builder, ParamsEdit | None, list[Violates]]] 
                 "positive_class: data.positive_class='yes' is not a label",
                 2000,
                 ["labels are ['<=50K', '>50K']"],
+            )
+        ],
+    ),
+    "positive_class_in_the_wrong_case": (
+        sample_csv,
+        positive_class_wrong_case,
+        [
+            Violates(
+                "income",
+                "positive_class: data.positive_class='>50k' is not a label in the data; "
+                "did you mean '>50K'? labels are ['<=50K', '>50K']",
+                2000,
+            )
+        ],
+    ),
+    "leaky_column": (
+        leaky_column,
+        None,
+        [
+            Violates(
+                "capital_loss",
+                "leakage:copy: capital_loss: a near copy of the target",
+                2000,
+                [
+                    "- column capital_loss, rule leakage:copy",
+                    "add it to data.drop_columns",
+                    "list it in validate.leakage.allow",
+                ],
             )
         ],
     ),
@@ -629,6 +668,12 @@ _INGEST_WHAT = {
     "unknown_builtin_data_set": "`data.source: builtin:iris`",
 }
 _VALIDATE_WHAT = {
+    "positive_class_in_the_wrong_case": (
+        '`data.positive_class: ">50k"`, the right label in the wrong case'
+    ),
+    "leaky_column": (
+        "a column recorded after the outcome (`capital_loss` set for every `>50K` row)"
+    ),
     "third_target_class": "the target has a third class (`maybe` in 3 rows)",
     "wrong_type_in_numeric_column": "a numeric column has text (`age` is `abc` in 3 rows)",
     "all_missing_column": "a column is entirely missing (`occupation`)",
@@ -658,6 +703,24 @@ _PARAMS_WHAT = {
     "invalid_yaml": "params.yaml is not valid YAML (an unclosed `[`)",
     "top_level_not_a_mapping": "params.yaml is a YAML list, not sections",
 }
+_INIT_WHAT = {
+    "init_positive_class_absent": "`--positive-class yes`, a value the target never takes",
+    "init_positive_class_near_miss": "`--positive-class '>50k'` (wrong case)",
+    "init_target_with_three_labels": "the target has a third class",
+    "init_unknown_target": "`--target salary`, not a column",
+    "init_would_overwrite_reviewed_params": "`params.yaml` already points at other data (reviewed)",
+}
+
+
+def _init_case(case: str) -> page.Runner:
+    def go(d: Path, df: pd.DataFrame) -> Proc:
+        build, args, _, _ = INIT_FAILURES[case]
+        source = build(d, df)
+        return run_gitml(["init", source.name, *args(d, df)], d)
+
+    return go
+
+
 _SCHEMA_WHAT = {
     "missing_schema_file": "`validate.schema_file` does not exist",
     "schema_with_misspelt_check": (
@@ -696,6 +759,10 @@ CATALOGUE: list[page.Entry] = [
         "order",
         "`gitml stage validate` before `gitml stage ingest`",
         _validate_first,
+    ),
+    *(
+        page.Entry(f"test_bad_init_writes_nothing[{c}]", "init", w, _init_case(c))
+        for c, w in _INIT_WHAT.items()
     ),
 ]
 BY_TEST = {e.test: e for e in CATALOGUE}
@@ -863,3 +930,63 @@ def test_unseen_category_is_accepted_and_counted_over_http(http_app: Any) -> Non
     assert resp.status_code == 200, resp.text
     assert resp.json()["unseen"] == ["workclass"]
     assert 'gitml_unseen_categories_total{column="workclass"} 1.0' in client.get("/metrics").text
+
+
+# --------------------------------------------------------------------------- gitml init
+
+
+def reviewed_params(d: Path, df: pd.DataFrame) -> list[str]:
+    write_params(d, _csv(d, df, name="other.csv"), None)  # params already point at a file
+    return ["--target", "income"]
+
+
+INIT_FAILURES: dict[
+    str, tuple[Builder, Callable[[Path, pd.DataFrame], list[str]], int, list[str]]
+] = {
+    "init_positive_class_absent": (
+        sample_csv,
+        lambda d, df: ["--target", "income", "--positive-class", "yes"],
+        2,
+        ["--positive-class 'yes' is not a value of the target; labels are ['<=50K', '>50K']"],
+    ),
+    "init_positive_class_near_miss": (
+        sample_csv,
+        lambda d, df: ["--target", "income", "--positive-class", ">50k"],
+        2,
+        ["--positive-class '>50k' is not a value of the target; did you mean '>50K'?"],
+    ),
+    "init_target_with_three_labels": (
+        third_class,
+        lambda d, df: ["--target", "income"],
+        1,
+        ["--target: the column has 3 label(s) ['<=50K', '>50K', 'maybe']", "exactly two"],
+    ),
+    "init_unknown_target": (
+        sample_csv,
+        lambda d, df: ["--target", "salary"],
+        1,
+        ["column 'salary' not found", "columns are: age, workclass"],
+    ),
+    "init_would_overwrite_reviewed_params": (
+        sample_csv,
+        reviewed_params,
+        2,
+        ["would overwrite reviewed file(s): params.yaml", "pass --force"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(INIT_FAILURES))
+def test_bad_init_writes_nothing(case: str, tmp_path: Path, adult_sample: pd.DataFrame) -> None:
+    build, args, code, says = INIT_FAILURES[case]
+    source = build(tmp_path, adult_sample)
+    extra = args(tmp_path, adult_sample)
+    before = (tmp_path / "params.yaml").read_text() if (tmp_path / "params.yaml").exists() else None
+
+    proc = run_gitml(["init", source.name, *extra], tmp_path)
+
+    assert_clean_failure(proc, code, says)
+    page.assert_documented(CATALOGUE, f"test_bad_init_writes_nothing[{case}]", proc, tmp_path)
+    after = (tmp_path / "params.yaml").read_text() if (tmp_path / "params.yaml").exists() else None
+    assert after == before
+    assert not (tmp_path / "schema").exists()

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("review", "monitor"),
     ("serve",),
-    ("registry", "scale"),
+    ("registry", "scale", "project"),
     ("pipeline",),
     ("config",),
     ("core",),

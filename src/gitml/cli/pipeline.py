@@ -38,7 +38,12 @@ def validate(params: ParamsOpt = layout.PARAMS) -> None:
         read_parquet(layout.INGESTED),
         layout.VALIDATION_REPORT,
         layout.VALIDATED,
+        p.split,
+        (p.tune.cv_folds, p.tune.seed),
     )
+    if result.leakage is not None and p.validate_.leakage.mode == "warn":
+        for flag in result.leakage.flags:
+            err.print(f"[yellow]warning: leakage {flag.kind}[/] {stage.leakage_mod.describe(flag)}")
     if result.passed:
         out.print(
             f"validate: passed ({result.rows} rows, {result.columns} columns) → {layout.VALIDATED}"
@@ -165,6 +170,53 @@ for _name, _fn in STAGES.items():
 # --------------------------------------------------------------------------- helpers
 
 
+@app.command("init", rich_help_panel=PANEL)
+@handle_errors
+def init(
+    data: Annotated[
+        str, typer.Argument(help="your table: data/raw/FILE.csv|.tsv|.parquet, or an fsspec URL")
+    ],
+    target: Annotated[str, typer.Option("--target", help="the column to predict (two values)")],
+    positive_class: Annotated[
+        str | None,
+        typer.Option(help="the target value that means yes (default: 1/true/yes, else the rarer)"),
+    ] = None,
+    ids: Annotated[
+        list[str] | None, typer.Option("--id", help="an identifier column to leave out (repeat)")
+    ] = None,
+    time: Annotated[
+        str | None, typer.Option("--time", help="a time column: test = the latest rows")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="overwrite a reviewed params.yaml data section / schema file")
+    ] = False,
+    params: ParamsOpt = layout.PARAMS,
+) -> None:
+    """Profile your table and write params.yaml and a schema draft; then run `dvc repro`.
+
+    Decides how to read the file (delimiter, encoding), which columns to leave out (ids, free
+    text, constant columns; each with a comment saying why), data-quality thresholds measured
+    on the data, derived features whose inputs exist, and the slices to report. Prints every
+    decision and why. Review the diff, commit, run `dvc repro`.
+    """
+    from gitml.project import init as project
+
+    result = project.run(data, target, positive_class, ids, time, force, params)
+    table = Table(title=f"gitml init {data}")
+    table.add_column("key")
+    table.add_column("value", overflow="fold")
+    table.add_column("why", overflow="fold")
+    for d in result.decisions:
+        table.add_row(d.key, d.value, d.why)
+    out.print(table)
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    out.print(
+        f"wrote {result.params_path} and {result.schema_path}: review them (git diff), commit, "
+        "then run `dvc repro`"
+    )
+
+
 @app.command("check-params", rich_help_panel=PANEL)
 @handle_errors
 def check_params(params: ParamsOpt = layout.PARAMS) -> None:
@@ -238,7 +290,12 @@ def schema_check(
 
     p = load(params)
     result = stage.check(
-        read_parquet(data), p.data, p.validate_, schema.load(p.validate_.schema_file)
+        read_parquet(data),
+        p.data,
+        p.validate_,
+        schema.load(p.validate_.schema_file),
+        p.split,
+        (p.tune.cv_folds, p.tune.seed),
     )
     for v in result.violations:
         err.print(f"- column {v.column}, rule {v.rule}: {v.count} row(s)", highlight=False)

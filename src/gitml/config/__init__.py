@@ -6,14 +6,20 @@ silently ignored. Each section maps one-to-one to a stage (docs/design.md).
 """
 
 from gitml.config.base import Section
-from gitml.config.data import DataConfig, FeaturesConfig, SplitConfig, ValidateConfig
+from gitml.config.data import (
+    DataConfig,
+    FeaturesConfig,
+    LeakageConfig,
+    SplitConfig,
+    ValidateConfig,
+)
 from gitml.config.loader import DEFAULT_PARAMS, Params, format_validation_error, load_params
 from gitml.config.stages import EvaluateConfig, MonitorConfig, PromotionConfig, TrainConfig
 from gitml.config.tune import CategoricalParam, FloatParam, IntParam, SearchParam, TuneConfig
 
 __all__ = [
     "DEFAULT_PARAMS", "CategoricalParam", "DataConfig", "EvaluateConfig", "FeaturesConfig",
-    "FloatParam", "IntParam", "MonitorConfig", "Params", "PromotionConfig", "SearchParam",
-    "Section", "SplitConfig", "TrainConfig", "TuneConfig", "ValidateConfig",
+    "FloatParam", "IntParam", "LeakageConfig", "MonitorConfig", "Params", "PromotionConfig",
+    "SearchParam", "Section", "SplitConfig", "TrainConfig", "TuneConfig", "ValidateConfig",
     "format_validation_error", "load_params",
 ]  # fmt: skip

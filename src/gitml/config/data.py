@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -20,7 +21,10 @@ class DataConfig(Section):
     target: str = Field(
         "income", min_length=1, description="the label column (after snake_case normalising)"
     )
-    positive_class: str = Field(">50K", min_length=1, description="the label value that is 1")
+    positive_class: bool | int | Annotated[str, Field(min_length=1)] = Field(
+        ">50K",
+        description="the label value that is 1: a string, an int (matches 1 and 1.0) or a bool",
+    )
     drop_columns: list[str] = Field(
         default_factory=list, description="columns never used (ids, free text, leaks)"
     )
@@ -45,6 +49,20 @@ class DataConfig(Section):
         return name
 
 
+class LeakageConfig(Section):
+    """The leakage guard: features that predict the target alone too well to be true."""
+
+    max_single_feature_auc: float = Field(
+        0.95, gt=0.5, le=1, description="out-of-fold ROC-AUC of one feature alone, on train"
+    )
+    mode: Literal["error", "warn"] = Field(
+        "error", description="error: stop before training; warn: report and go on"
+    )
+    allow: list[str] = Field(
+        default_factory=list, description="columns whose strong signal is real (not a leak)"
+    )
+
+
 class ValidateConfig(Section):
     """Data contract: the reviewed pandera schema plus data-quality thresholds."""
 
@@ -64,6 +82,7 @@ class ValidateConfig(Section):
     max_categories: int = Field(
         200, ge=2, description="most distinct values a text column may have (ids are not features)"
     )
+    leakage: LeakageConfig = LeakageConfig()
 
 
 class SplitConfig(Section):

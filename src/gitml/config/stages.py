@@ -32,6 +32,12 @@ class EvaluateConfig(Section):
     top_features: int = Field(15, ge=1, description="features kept in importance.csv")
     calibration_bins: int = Field(10, ge=2, description="bins of the calibration curve")
     seed: int = Field(42, description="seed of the permutation importance")
+    max_importance_share: float = Field(
+        0.8, gt=0, le=1, description="warn when one feature has more of the permutation importance"
+    )
+    max_roc_auc: float = Field(
+        0.99, gt=0.5, le=1, description="warn when test ROC-AUC is above: too good to be true?"
+    )
 
 
 Bound = Annotated[float, Field(ge=0)]

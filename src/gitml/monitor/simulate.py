@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from gitml.core import labels
 from gitml.errors import DataError
 from gitml.io.files import read_parquet
 from gitml.monitor.shift import Shift, apply_shift
@@ -99,7 +100,7 @@ def run(
         if feedback and (target not in data.columns or positive is None):
             raise DataError(f"{data_path}: no target column {target!r}; cannot send --feedback")
         sample = draw(data, rows, shifts, seed, bounds)
-        truth = (sample[target] == positive).astype(int).tolist() if feedback else []
+        truth = labels.is_positive(sample[target], positive).tolist() if feedback else []
         body = _json_rows(sample[columns])
         for start in range(0, len(body), batch_size):
             batch = body[start : start + batch_size]

@@ -29,6 +29,7 @@ PRIMARY = "roc_auc"
 class EvaluateResult:
     metrics: dict[str, float]
     slices: dict[str, Any]
+    warnings: list[str]
 
 
 def _r(x: float | None) -> float | None:
@@ -53,6 +54,49 @@ def compute_metrics(y: np.ndarray, score: np.ndarray, threshold: float) -> dict[
     }
 
 
+def slice_keys(col: pd.Series) -> np.ndarray:
+    """The slice name of each row: integers print as integers (ingest stores every number as
+    float64, so a 1/2/3 code would read 1.0/2.0/3.0), missing as (missing)."""
+    if pd.api.types.is_numeric_dtype(col):
+        present = col.dropna()
+        if len(present) and (present == present.round()).all():
+            text = present.astype("int64").astype("str")
+        else:
+            text = present.astype("str")
+        return text.reindex(col.index).fillna("(missing)").to_numpy(dtype=object)
+    return col.astype("str").where(col.notna(), "(missing)").to_numpy(dtype=object)
+
+
+def warnings(
+    result: dict[str, Any], importance: pd.DataFrame, max_share: float, max_roc_auc: float
+) -> tuple[dict[str, Any], list[str]]:
+    """Results too good to be true: one feature carrying the model, or a near-perfect score."""
+    positive = importance["importance"].clip(lower=0)
+    total = float(positive.sum())
+    top = importance.iloc[0] if len(importance) else None
+    share = float(positive.iloc[0] / total) if total > 0 and top is not None else None
+    out: list[str] = []
+    if share is not None and share > max_share and top is not None:
+        out.append(
+            f"⚠️ one feature, `{top['feature']}`, carries {share:.0%} of the permutation "
+            f"importance (> {max_share:.0%}): a leak (recorded after the outcome)? "
+            "Check it, then drop it (data.drop_columns) or keep it knowingly"
+        )
+    roc = result.get("roc_auc")
+    if roc is not None and roc > max_roc_auc:
+        out.append(
+            f"⚠️ test ROC-AUC {roc:.4f} > {max_roc_auc}: too good to be true? Look for a column "
+            "that encodes the target (reports/validation.json, leakage)"
+        )
+    checks = {
+        "top_feature": None if top is None else str(top["feature"]),
+        "top_importance_share": None if share is None else round(share, 6),
+        "roc_auc": roc,
+        "warnings": out,
+    }
+    return checks, out
+
+
 def slice_metrics(
     frame: pd.DataFrame,
     y: np.ndarray,
@@ -65,7 +109,7 @@ def slice_metrics(
     out: dict[str, Any] = {}
     pred = score >= threshold
     for col in columns:
-        keys = frame[col].astype("str").fillna("(missing)").to_numpy()
+        keys = slice_keys(frame[col])
         values: dict[str, Any] = {}
         for value in sorted(set(keys)):
             mask = keys == value
@@ -117,7 +161,9 @@ def run(
     threshold = float(metadata["threshold"])
     result = compute_metrics(y, score, threshold)
     slices = slice_metrics(test, y, score, threshold, cfg.slices, cfg.min_slice_rows)
-    importance = _importance(model, X, y, cfg.permutation_repeats, cfg.seed, cfg.top_features)
+    importance = _importance(model, X, y, cfg.permutation_repeats, cfg.seed)
+    checks, warned = warnings(result, importance, cfg.max_importance_share, cfg.max_roc_auc)
+    importance = importance.head(cfg.top_features)
 
     write_parquet(
         predictions_path,
@@ -127,8 +173,11 @@ def run(
         _write_metrics_and_plots(tmp, result, y, score, threshold, cfg.calibration_bins)
         write_json(tmp / "slices.json", slices)
         write_csv(tmp / "importance.csv", importance)
-        write_atomic(tmp / "evaluation.md", render_markdown(result, slices, importance, metadata))
-    return EvaluateResult(result, slices)
+        write_json(tmp / "checks.json", checks)
+        write_atomic(
+            tmp / "evaluation.md", render_markdown(result, slices, importance, metadata, warned)
+        )
+    return EvaluateResult(result, slices, warned)
 
 
 def _write_metrics_and_plots(
@@ -180,7 +229,7 @@ def _rows(**columns: np.ndarray) -> list[dict[str, float | None]]:
 
 
 def _importance(
-    model: Any, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: int, top: int
+    model: Any, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: int
 ) -> pd.DataFrame:
     result = permutation_importance(
         model, X, y, scoring=PRIMARY, n_repeats=repeats, random_state=seed, n_jobs=1
@@ -192,15 +241,21 @@ def _importance(
             "std": np.round(result.importances_std, 6),
         }
     )
-    return frame.sort_values(["importance", "feature"], ascending=[False, True]).head(top)
+    return frame.sort_values(["importance", "feature"], ascending=[False, True])
 
 
 def render_markdown(
-    result: dict[str, Any], slices: dict[str, Any], importance: pd.DataFrame, meta: dict[str, Any]
+    result: dict[str, Any],
+    slices: dict[str, Any],
+    importance: pd.DataFrame,
+    meta: dict[str, Any],
+    warned: list[str] | None = None,
 ) -> str:
-    lines = [
-        "# Evaluation on the test split",
-        "",
+    lines = ["# Evaluation on the test split", ""]
+    lines += [line for w in warned or [] for line in (f"> {w}", ">")][:-1] + (
+        [""] if warned else []
+    )
+    lines += [
         f"Model: `{meta['family']}` · threshold {meta['threshold']} "
         f"({meta['threshold_rule']}, chosen out-of-fold on train) · {result['rows']} test rows",
         "",

@@ -13,9 +13,12 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
-from gitml.config import DataConfig, ValidateConfig
+from gitml.config import DataConfig, SplitConfig, ValidateConfig
+from gitml.core import labels as labels_mod
 from gitml.core import schema as schema_mod
+from gitml.core.names import normalise_name
 from gitml.io.files import write_json, write_parquet
+from gitml.pipeline import leakage as leakage_mod
 
 MAX_EXAMPLES = 5
 MAX_RULE_CHARS = 100  # `isin([...41 countries...])` is unreadable; the schema file has the list
@@ -57,8 +60,15 @@ class ValidationResult:
     columns: int
     violations: list[Violation]
     quality: dict[str, Any]
+    leakage: leakage_mod.LeakageResult | None = None
+    leakage_skipped: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        leak: dict[str, Any] = (
+            self.leakage.as_dict()
+            if self.leakage is not None
+            else {"checked": False, "reason": self.leakage_skipped}
+        )
         return {
             "passed": self.passed,
             "rows": self.rows,
@@ -66,6 +76,7 @@ class ValidationResult:
             "violations": [v.as_dict() for v in self.violations],
             "n_violations": len(self.violations),
             "quality": self.quality,
+            "leakage": leak,
         }
 
 
@@ -75,8 +86,11 @@ def run(
     ingested: pd.DataFrame,
     report_path: Path,
     out: Path,
+    split_cfg: SplitConfig | None = None,
+    folds: tuple[int, int] = (3, 42),
 ) -> ValidationResult:
-    result = check(ingested, data_cfg, cfg, schema_mod.load(cfg.schema_file))
+    """`folds`: tune's (cv_folds, seed), so the leakage guard scores on tune's folds."""
+    result = check(ingested, data_cfg, cfg, schema_mod.load(cfg.schema_file), split_cfg, folds)
     write_json(report_path, result.as_dict())
     if result.passed:
         write_parquet(out, ingested)
@@ -86,12 +100,40 @@ def run(
 
 
 def check(
-    df: pd.DataFrame, data_cfg: DataConfig, cfg: ValidateConfig, schema: pa.DataFrameSchema
+    df: pd.DataFrame,
+    data_cfg: DataConfig,
+    cfg: ValidateConfig,
+    schema: pa.DataFrameSchema,
+    split_cfg: SplitConfig | None = None,
+    folds: tuple[int, int] = (3, 42),
 ) -> ValidationResult:
+    # A column the params drop is not in the data any more: the schema's entry does not apply
+    # (no need to redraft a reviewed schema after adding a column to data.drop_columns).
+    dropped = {normalise_name(c) for c in data_cfg.drop_columns} & set(schema.columns)
+    if dropped:
+        schema = schema.remove_columns(sorted(dropped))
     violations = _schema_violations(df, schema)
-    quality, more = _quality(df, data_cfg, cfg)
+    # a time or group column is how rows are split, not a category: many values are expected
+    exempt = (
+        {c for c in (split_cfg.time_column, split_cfg.group_column) if c} if split_cfg else set()
+    )
+    quality, more = _quality(df, data_cfg, cfg, exempt)
     violations += more
-    return ValidationResult(not violations, len(df), df.shape[1], violations, quality)
+    result = ValidationResult(not violations, len(df), df.shape[1], violations, quality)
+    if violations:  # the guard needs a clean two-class target and a table the split accepts
+        result.leakage_skipped = "the data failed the checks above; fix them first"
+        return result
+    leak = leakage_mod.scan(df, data_cfg, split_cfg or SplitConfig(), cfg.leakage, *folds)
+    result.leakage = leak
+    if cfg.leakage.mode == "error":
+        for flag in leak.flags:
+            result.violations.append(
+                Violation(
+                    flag.column, f"leakage:{flag.kind}: {leakage_mod.describe(flag)}", len(df)
+                )
+            )
+        result.passed = not result.violations
+    return result
 
 
 def _examples(df: pd.DataFrame, rows: list[Any], column: str | None = None) -> list[dict[str, Any]]:
@@ -151,9 +193,9 @@ def _schema_violations(df: pd.DataFrame, schema: pa.DataFrameSchema) -> list[Vio
 
 
 def _quality(
-    df: pd.DataFrame, data_cfg: DataConfig, cfg: ValidateConfig
+    df: pd.DataFrame, data_cfg: DataConfig, cfg: ValidateConfig, exempt: set[str] | None = None
 ) -> tuple[dict[str, Any], list[Violation]]:
-    from gitml.core.names import normalise_name
+    skip = {normalise_name(c) for c in exempt or ()}
 
     target = normalise_name(data_cfg.target)
     violations: list[Violation] = []
@@ -188,7 +230,7 @@ def _quality(
             )
 
     for col in df.columns:
-        if col == target or pd.api.types.is_numeric_dtype(df[col]):
+        if col == target or col in skip or pd.api.types.is_numeric_dtype(df[col]):
             continue
         k = int(df[col].nunique())
         if k > cfg.max_categories:
@@ -210,19 +252,20 @@ def _quality(
         classes = [str(c) for c in labels.index]  # most frequent first
         shown = sorted(classes[:10]) + (["…"] if len(classes) > 10 else [])
         labelled = df[target].notna()
-        if positive not in classes:
+        hits = [c for c in classes if labels_mod.matches(c, positive)]
+        if not hits:
             violations.append(
                 Violation(
                     target,
                     f"positive_class: data.positive_class={positive!r} is not a label in the "
-                    f"data; labels are {shown}",
+                    f"data; {labels_mod.did_you_mean(classes, positive)}",
                     int(labelled.sum()),
                     _examples(df, df.index[labelled].tolist(), target),
                 )
             )
         if len(classes) != 2:
             # Keep the positive class and the most frequent other label; the rest are extra.
-            keep = {positive, *[c for c in classes if c != positive][:1]}
+            keep = {*hits[:1], *[c for c in classes if c not in hits][:1]}
             extra = labelled & ~df[target].astype(str).isin(keep)
             rows = df.index[extra if len(classes) > 2 else labelled].tolist()
             violations.append(
@@ -234,10 +277,10 @@ def _quality(
                 )
             )
         if n:
-            is_positive = df[target] == positive
+            is_positive = pd.Series(labels_mod.is_positive(df[target], positive), index=df.index)
             positive_rate = float(is_positive.mean())
             minority = min(positive_rate, 1 - positive_rate)
-            if positive in classes and minority < cfg.min_minority_rate:
+            if hits and minority < cfg.min_minority_rate:
                 violations.append(
                     Violation(
                         target,

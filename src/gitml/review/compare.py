@@ -111,6 +111,7 @@ class Report:
     run_url: str | None = None
     images: dict[str, Path] = field(default_factory=dict)
     verify: dict[str, Any] | None = None  # reports/verify.json (`gitml verify`), when present
+    warnings: list[str] = field(default_factory=list)  # ⚠️ too good to be true (leakage)
 
 
 # --------------------------------------------------------------------------- building
@@ -224,6 +225,31 @@ def _validation(v: dict[str, Any] | None) -> str | None:
     return "passed" if v.get("passed") else f"failed ({v.get('n_violations', '?')} violation(s))"
 
 
+def _leak_flags(v: dict[str, Any] | None) -> list[dict[str, Any]]:
+    leak = (v or {}).get("leakage") or {}
+    return [*(leak.get("flags") or []), *(leak.get("allowed_flags") or [])]
+
+
+def too_good(
+    base_validation: dict[str, Any] | None,
+    head_validation: dict[str, Any] | None,
+    head_checks: dict[str, Any] | None,
+) -> list[str]:
+    """⚠️ lines: a feature the leakage guard flags on this branch and not on the base (a newly
+    dominant feature, allowed or warned), and evaluate's warnings (one feature carrying the
+    model, a test ROC-AUC too good to be true)."""
+    before = {f.get("column") for f in _leak_flags(base_validation)}
+    allowed = set(((head_validation or {}).get("leakage") or {}).get("allow") or [])
+    out = []
+    for flag in _leak_flags(head_validation):
+        if flag.get("column") in before:
+            continue
+        note = " (in validate.leakage.allow)" if flag.get("column") in allowed else ""
+        out.append(f"⚠️ newly dominant feature `{flag.get('column')}`{note}: {flag.get('why')}")
+    out += [str(w) for w in (head_checks or {}).get("warnings") or []]
+    return list(dict.fromkeys(out))
+
+
 # --------------------------------------------------------------------------- curves
 
 
@@ -332,4 +358,5 @@ def build(base: Snapshot, head: Snapshot, head_label: str) -> Report:
         model=((base.get("model") or {}).get("family"), (head.get("model") or {}).get("family")),
         changed_stages=changed_stages(base.get("lock"), head.get("lock")),
         run_url=run_url(),
+        warnings=too_good(b_val if base.has_run else None, h_val, head.get("checks")),
     )

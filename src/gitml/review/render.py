@@ -155,6 +155,9 @@ def _md_escape(text: str) -> str:
 def markdown(r: Report) -> str:
     b, h = f"`{r.base.label}`", "this branch"
     out = [f"## gitml report: `{r.head_label}` vs `{r.base.label}`", "", verdict_line(r), ""]
+    if r.warnings:
+        out += ["### ⚠️ Too good to be true?", ""]
+        out += [f"- {_md_escape(w)}" for w in r.warnings] + [""]
     out += _stale_block(r)
     out += _verify_block(r)
 
@@ -274,6 +277,8 @@ def terminal(r: Report, console: Any) -> None:
     from rich.table import Table
 
     console.print(Markdown(verdict_line(r)))
+    for w in r.warnings:
+        console.print(f"[bold yellow]{w}[/]", highlight=False)
     if r.stale:
         console.print(f"[bold yellow]dvc.lock is stale at {r.stale_rev}:[/]")
         for s in r.stale:

@@ -28,6 +28,7 @@ FILES: dict[str, Path] = {
     "roc": SKLEARN_PLOTS / "roc.json",
     "pr": SKLEARN_PLOTS / "precision_recall.json",
     "validation": layout.VALIDATION_REPORT,
+    "checks": layout.EVALUATE_DIR / "checks.json",
     "tune": layout.TUNE_DIR / "summary.json",
     "model": layout.MODEL_META,
 }

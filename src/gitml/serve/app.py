@@ -176,7 +176,8 @@ def create_app(
     ack_timeout: float = ACK_TIMEOUT,
 ) -> FastAPI:
     Row = request_model(resolved.specs)
-    positive = resolved.metadata.get("positive_class")
+    raw_positive = resolved.metadata.get("positive_class")  # may be an int or bool (params)
+    positive = None if raw_positive is None else str(raw_positive)
     known = resolved.known_categories
     order = resolved.feature_order
     threshold = resolved.threshold

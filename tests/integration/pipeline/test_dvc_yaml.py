@@ -70,6 +70,7 @@ def test_stage_outputs_are_the_layout_paths() -> None:
                 "metrics.json",
                 "slices.json",
                 "importance.csv",
+                "checks.json",
                 "evaluation.md",
                 "plots/sklearn/roc.json",
                 "plots/sklearn/precision_recall.json",
@@ -115,3 +116,36 @@ def test_cli_reads_only_layout_paths() -> None:
         and n.value.startswith(("data/", "models/", "reports/"))
     ]
     assert literals == []
+
+
+def test_the_schema_dep_is_the_file_params_names() -> None:
+    """`gitml init` points validate.schema_file at a new file: the stages that read the schema
+    must follow it (a DVC template), not a hard-coded Adult path."""
+    readers = {"validate", "train"}
+    for name, stage in PIPELINE.items():
+        deps = [str(d) for d in stage.get("deps", [])]
+        assert not [d for d in deps if d.startswith("schema/")], name
+        assert ("${validate.schema_file}" in deps) == (name in readers), name
+    assert "schema_file" in yaml.safe_load((ROOT / "params.yaml").read_text())["validate"], (
+        "dvc.yaml interpolates validate.schema_file: params.yaml must spell it out"
+    )
+
+
+def test_dvc_resolves_the_schema_dep_from_params(tmp_path: Path) -> None:
+    """DVC 3 fills `${validate.schema_file}` from params.yaml: a renamed schema is tracked."""
+    import shutil
+
+    from dvc.repo import Repo
+
+    from tests.conftest import run
+
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["validate"]["schema_file"] = "schema/mine.schema.yaml"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    run(["git", "init", "-q"], tmp_path)
+    run(["dvc", "init", "-q"], tmp_path)
+    with Repo(str(tmp_path)) as repo:
+        stages = {s.name: s for s in repo.index.stages}
+        deps = {str(d.def_path) for d in stages["validate"].deps}
+    assert "schema/mine.schema.yaml" in deps

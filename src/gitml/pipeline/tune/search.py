@@ -12,11 +12,12 @@ import numpy as np
 import optuna
 import pandas as pd
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import train_test_split
 
 from gitml.config import CategoricalParam, DataConfig, FloatParam, IntParam, SplitConfig, TuneConfig
 from gitml.core import models
 from gitml.pipeline import dataset
+from gitml.pipeline.dataset import folds
 
 # Settings of *how* a search runs, not *what* it searches: they never change the study name,
 # so a rerun with more workers (or another heartbeat) resumes the same study.
@@ -59,15 +60,6 @@ def fingerprint(cfg: TuneConfig, data_hash: str, context: dict[str, Any] | None 
         default=str,
     )
     return hashlib.sha256(key.encode()).hexdigest()[:12]
-
-
-def folds(
-    X: pd.DataFrame, y: np.ndarray, n_folds: int, seed: int, groups: pd.Series | None = None
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    if groups is not None:
-        cv = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-        return list(cv.split(X, y, groups=groups.astype(str)))
-    return list(StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(X, y))
 
 
 def _suggest(trial: optuna.Trial, name: str, spec: Any) -> Any:
