@@ -148,7 +148,9 @@ def test_7_monitor_names_a_missing_secret_and_keeps_one_drift_issue(world: World
     assert no_secret.step(MONITOR, "Preflight (the secret") == "failure"
     [error] = no_secret.errors(MONITOR)
     assert (
-        "PREDICTION_LOG_URL" in error and "README.md" in error and "Monitoring on GitHub" in error
+        "PREDICTION_LOG_URL" in error
+        and "docs/monitoring.md" in error
+        and "Monitoring on GitHub" in error
     )
     assert no_secret.job(ALERT) is None  # no alarm, no issue
     log_url = f"sqlite:///{repo.parent / 'predictions.db'}"
