@@ -15,6 +15,11 @@ class TrainConfig(Section):
         "f1", description="f1 / youden: chosen on out-of-fold train predictions; or a number"
     )
     cv_folds: int = Field(5, ge=2, le=20, description="folds for the out-of-fold predictions")
+    calibration: Literal["auto", "isotonic", "sigmoid", "none"] = Field(
+        "auto",
+        description="calibrate scores out of fold (CalibratedClassifierCV); auto = isotonic or "
+        "sigmoid, whichever has the lower cross-validated log loss; none = raw scores",
+    )
     seed: int = 42
 
 
