@@ -114,6 +114,18 @@ class MonitorConfig(Section):
         0.05, ge=0, le=1, description="expected calibration error, live minus evaluation"
     )
     calibration_bins: int = Field(10, ge=2, le=100)
+    estimated_metric: Literal["roc_auc", "accuracy", "precision", "recall", "f1"] = Field(
+        "roc_auc", description="the metric the performance estimate (CBPE) alarms on"
+    )
+    max_estimated_drop: float = Field(
+        0.02, ge=0, le=1, description="estimated metric below the evaluation's by more alarms"
+    )
+    band_sigmas: float = Field(
+        3.0,
+        gt=0,
+        description="sampling band of the estimate, in standard deviations; a realized value "
+        "outside it (rows with feedback) is a concept-drift alarm",
+    )
 
     @field_validator("since")
     @classmethod

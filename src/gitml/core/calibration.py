@@ -84,5 +84,5 @@ def choose_method(
         fitted[method] = cross_fit(method, score, y, folds)
         clipped = np.clip(fitted[method], 1e-15, 1 - 1e-15)
         losses[method] = float(log_loss(y, clipped, labels=[0, 1]))
-    best: Method = fixed or min(METHODS, key=lambda m: losses[m])
+    best: Method = fixed if fixed is not None else min(METHODS, key=lambda m: losses[m])
     return Choice(best, losses, fitted[best])
