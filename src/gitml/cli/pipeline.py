@@ -67,8 +67,15 @@ def split(params: ParamsOpt = layout.PARAMS) -> None:
         p.split,
         layout.SPLIT_DIR / "train.parquet",
         layout.SPLIT_DIR / "test.parquet",
+        layout.SPLIT_DIR / "recent.parquet",
     )
-    out.print(f"split: {result.train_rows} train / {result.test_rows} test rows")
+    extra = (
+        f" (+{result.production_rows} production rows in train, {result.recent_rows} held out "
+        "as recent traffic)"
+        if p.data.extra_sources
+        else ""
+    )
+    out.print(f"split: {result.train_rows} train / {result.test_rows} test rows{extra}")
 
 
 def featurize(params: ParamsOpt = layout.PARAMS) -> None:
@@ -77,7 +84,9 @@ def featurize(params: ParamsOpt = layout.PARAMS) -> None:
     from gitml.pipeline import featurize as stage
 
     p = load(params)
-    inputs = {n: read_parquet(layout.SPLIT_DIR / f"{n}.parquet") for n in ("train", "test")}
+    inputs = {
+        n: read_parquet(layout.SPLIT_DIR / f"{n}.parquet") for n in ("train", "test", "recent")
+    }
     stage.run(p.features.derived, inputs, layout.FEATURES_DIR)
     out.print(f"featurize: {', '.join(p.features.derived) or '(none)'} → {layout.FEATURES_DIR}")
 
@@ -142,6 +151,7 @@ def evaluate(params: ParamsOpt = layout.PARAMS) -> None:
         read_json(layout.MODEL_META),
         layout.EVALUATE_DIR,
         layout.PREDICTIONS,
+        recent=read_parquet(layout.FEATURES_DIR / "recent.parquet"),
     )
     m = result.metrics
     out.print(f"evaluate: roc_auc {m['roc_auc']:.4f}, f1 {m['f1']:.4f} → {layout.EVALUATE_DIR}")

@@ -105,6 +105,7 @@ def run(
     metadata: dict[str, Any],
     out_dir: Path,
     predictions_path: Path,
+    recent: pd.DataFrame | None = None,
 ) -> EvaluateResult:
     cfg = params.evaluate
     model = load_model(model_path, expected_sha256=metadata["model_sha256"])
@@ -135,9 +136,25 @@ def run(
     with atomic_dir(out_dir) as tmp:
         _write_metrics_and_plots(tmp, result, y, score, threshold, cfg.calibration_bins)
         write_json(tmp / "slices.json", slices)
+        if recent is not None:
+            write_json(tmp / "recent.json", recent_metrics(model, recent, params, threshold))
         write_csv(tmp / "importance.csv", importance)
         write_atomic(tmp / "evaluation.md", render_markdown(result, slices, importance, metadata))
     return EvaluateResult(result, slices)
+
+
+def recent_metrics(
+    model: Any, recent: pd.DataFrame, params: Params, threshold: float
+) -> dict[str, Any]:
+    """Metrics on the recent-traffic slice (the newest labelled production rows, never trained
+    on); `rows: 0` and no metrics when there are none (see gitml.pipeline.production)."""
+    if recent.empty:
+        return {"rows": 0, "metrics": None}
+    X, y, _ = dataset.split_xy(recent, params.data, params.split)
+    score = model.predict_proba(X)[:, 1]
+    if not 0 < y.sum() < len(y):
+        return {"rows": len(y), "metrics": None, "note": "one class only: no metrics"}
+    return {"rows": len(y), "metrics": compute_metrics(y, score, threshold)}
 
 
 def uncalibrated_scores(model: Any, X: pd.DataFrame) -> np.ndarray | None:
