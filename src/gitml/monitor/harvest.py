@@ -169,13 +169,11 @@ def run(
     frame = inputs.reindex(columns=[c for c in columns if c != target])
     frame[target] = [positive if int(v) == 1 else negative for v in rows["y_true"]]
     frame = frame[columns]
-    stamp = pd.to_datetime(rows["created_at"], utc=True).dt.floor("s").to_numpy()
-    key = (
-        frame.astype(str).agg("\x1f".join, axis=1)
-        + rows["model_version"].to_numpy()
-        + [str(s) for s in stamp]
+    key = frame.astype("object").assign(
+        _version=rows["model_version"].to_numpy(),
+        _second=pd.to_datetime(rows["created_at"], utc=True).dt.floor("s").to_numpy(),
     )
-    repeated = key.duplicated(keep="first").to_numpy()
+    repeated = key.duplicated(keep="first").to_numpy()  # a retried request, logged twice
     dup = again.to_numpy() | repeated
     counts["duplicate"] = int(dup.sum())
     bad = _contract_failures(schema, frame)
