@@ -66,6 +66,14 @@ class PromotionConfig(Section):
     max_slice_gap: Annotated[float, Field(ge=0, le=1)] | None = Field(
         0.15, description="largest best-minus-worst slice gap per column; null = none"
     )
+    recent_max_drop: Drop | None = Field(
+        None,
+        description="recent traffic (the newest labelled production rows): how much worse than "
+        "prod on the same rows the candidate's primary metric may be; null = not gated",
+    )
+    recent_min_rows: int = Field(
+        200, ge=1, description="fewer recent-traffic rows: reported, not gated"
+    )
 
     @model_validator(mode="after")
     def _primary_once(self) -> PromotionConfig:
