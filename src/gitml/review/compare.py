@@ -110,6 +110,7 @@ class Report:
     stale_error: str | None = None  # why the staleness check could not run
     run_url: str | None = None
     images: dict[str, Path] = field(default_factory=dict)
+    recent: dict[str, Any] | None = None  # the recent-traffic section (review/recent.py)
 
 
 # --------------------------------------------------------------------------- building

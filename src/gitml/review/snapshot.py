@@ -30,6 +30,7 @@ FILES: dict[str, Path] = {
     "validation": layout.VALIDATION_REPORT,
     "tune": layout.TUNE_DIR / "summary.json",
     "model": layout.MODEL_META,
+    "recent": layout.RECENT_METRICS,
 }
 
 
