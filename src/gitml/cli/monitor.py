@@ -190,6 +190,10 @@ def harvest(
         dvc_add=dvc,
     )
     c = result.counts
+    from gitml.io.github import set_outputs
+
+    # In GitHub Actions: retrain.yml skips reproducing when nothing new was harvested.
+    set_outputs(written=str(result.written), path=str(result.path or ""))
     out.print(
         f"harvest: {c['logged']} logged, left out {c['unlabelled']} unlabelled, "
         f"{c['other_version']} other version, {c['duplicate']} duplicate, {c['contract']} "
