@@ -80,7 +80,7 @@ def test_serve_shift_alarm_harvest_retrain_gate_promote(
         )  # fmt: skip
     finally:
         server.stop()
-    assert "1200" in sent
+    assert "1,200 predicted, 0 rejected, 1,200 feedback labels" in sent, sent
 
     proc = run([str(BIN / "gitml"), "monitor", "--log-db", LOG, "--since", "all"], repo, False)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the alarm
