@@ -155,7 +155,7 @@ def harvest(
 ) -> None:
     """Labelled production rows of a window → data/raw/production/DATE.parquet (+ dvc add).
 
-    Rows without feedback, of other model versions, already harvested or repeated, and rows
+    Rows without feedback, of other model versions, already harvested, and rows
     that break the data contract are left out and counted (reports/harvest/DATE.json). Running
     it twice on the same window writes nothing new. List data/raw/production/ in
     `data.extra_sources` to let them join training (docs/retraining.md).

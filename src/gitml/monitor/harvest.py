@@ -11,8 +11,8 @@ Left out, and counted (printed and recorded in reports/harvest/DATE.json):
 - unlabelled: no feedback yet;
 - other_version: predicted by another model version than the one harvested (default: the
   version in stage prod; `--all-versions` takes every version);
-- duplicate: a prediction id already in a harvest file, or a request logged twice (the same
-  inputs, label, version and second);
+- duplicate: a prediction id already in a harvest file (identical inputs under different ids
+  are distinct requests and are kept);
 - contract: rows that break the data contract (validate.schema_file), allowed categories
   included: training data must pass the contract the validate stage enforces.
 
@@ -169,12 +169,9 @@ def run(
     frame = inputs.reindex(columns=[c for c in columns if c != target])
     frame[target] = [positive if int(v) == 1 else negative for v in rows["y_true"]]
     frame = frame[columns]
-    key = frame.astype("object").assign(
-        _version=rows["model_version"].to_numpy(),
-        _second=pd.to_datetime(rows["created_at"], utc=True).dt.floor("s").to_numpy(),
-    )
-    repeated = key.duplicated(keep="first").to_numpy()  # a retried request, logged twice
-    dup = again.to_numpy() | repeated
+    # Only ids decide: identical inputs are legitimate distinct requests (Adult itself has
+    # 10.6% exact duplicate rows), so they are kept; an id harvested before is not.
+    dup = again.to_numpy()
     counts["duplicate"] = int(dup.sum())
     bad = _contract_failures(schema, frame)
     contract = pd.Series(frame.index.isin(sorted(bad)), index=frame.index).to_numpy() & ~dup

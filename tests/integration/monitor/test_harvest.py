@@ -21,7 +21,7 @@ SCHEMA = Path("schema/adult.schema.yaml")
 
 
 def _log(url: str, adult: pd.DataFrame) -> dict[str, int]:
-    """40 predictions: 30 labelled by v1 (one breaks the contract, one is a repeated request),
+    """40 predictions: 30 labelled by v1 (one breaks the contract, two repeat earlier inputs),
     5 labelled by v0, 5 unlabelled."""
     now = datetime.now(UTC)
     rows, truth = [], {}
@@ -72,15 +72,15 @@ def test_harvest_keeps_labelled_rows_counts_the_rest_and_is_idempotent(
         "logged": 40,
         "unlabelled": 5,
         "other_version": 5,
-        "duplicate": 1,  # id-39, a retry of id-01; id-38 repeats id-00 later: a new request
+        "duplicate": 0,  # id-38, id-39 repeat the inputs of id-00, id-01: distinct requests
         "contract": 1,
-        "written": 28,
+        "written": 29,
     }
     path = tmp_path / "data/raw/production/2026-11-30.parquet"
     assert result.path == path and result.dvc_added
     assert (tmp_path / "data/raw/production/2026-11-30.parquet.dvc").is_file()
     rows = pd.read_parquet(path)
-    assert len(rows) == 28 and "id-03" not in set(rows["prediction_id"])
+    assert len(rows) == 29 and "id-03" not in set(rows["prediction_id"])
     assert list(rows.columns) == [*adult.columns, "prediction_id", "logged_at"]
     by_id = rows.set_index("prediction_id")
     assert by_id.loc["id-05", "income"] == adult["income"].iloc[5]  # 1/0 back to class names
@@ -94,7 +94,7 @@ def test_harvest_keeps_labelled_rows_counts_the_rest_and_is_idempotent(
     # the rows join training by the split rule: the newest quarter is the recent slice
     train = adult.head(5)
     joined, recent = production.join(train, ["data/raw/production"], 0.25, root=tmp_path)
-    assert len(joined) == 5 + 21 and len(recent) == 7
+    assert len(joined) == 5 + 21 and len(recent) == 8  # ceil(29 / 4)
     assert list(recent.columns) == list(adult.columns)
 
 
@@ -110,8 +110,8 @@ def test_the_cli_prints_the_counts(adult: pd.DataFrame, tmp_path: Path) -> None:
         ],
         tmp_path,
     )  # fmt: skip
-    assert "harvest: 40 logged, left out 5 unlabelled, 0 other version, 1 duplicate" in proc.stdout
-    assert "→ 33 written to data/raw/production/d1.parquet" in proc.stdout
+    assert "harvest: 40 logged, left out 5 unlabelled, 0 other version, 0 duplicate" in proc.stdout
+    assert "→ 34 written to data/raw/production/d1.parquet" in proc.stdout
 
 
 @pytest.mark.parametrize("target_values", [["a", "b", "c"], [">50K"]])
