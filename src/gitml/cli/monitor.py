@@ -17,7 +17,9 @@ monitor_app = typer.Typer(
         "`gitml monitor` compares the requests logged by `gitml serve` in a time window (or a "
         "file) with the training features of the model in stage prod: per feature a KS or "
         "chi-squared test and PSI, missing rates, unseen categories; the score distribution; "
-        "ROC-AUC, accuracy and calibration on rows with feedback. The alarm rule is "
+        "ROC-AUC, accuracy and calibration on rows with feedback; estimated accuracy, "
+        "precision, recall, F1 and ROC-AUC from the calibrated scores before labels arrive "
+        "(CBPE), and a concept-drift alarm when feedback disagrees with them. The alarm rule is "
         "`monitor:` in params.yaml. Writes monitoring.json and monitoring.md.\n\n"
         "Exit codes: 0 no alarm, 1 alarm, 2 error.\n\n"
         "Examples: `gitml monitor` (the default log, last `monitor.since`); "
@@ -120,3 +122,86 @@ def monitor_alert(
         out.print("monitor alert: no alarm in the report; nothing posted")
     else:
         out.print(f"monitor alert: {result.action} issue #{result.issue} {result.url or ''}")
+
+
+@app.command("harvest", rich_help_panel="Monitor")
+@handle_errors
+def harvest(
+    log_db: Annotated[
+        str | None,
+        typer.Option(
+            "--log-db",
+            envvar="GITML_LOG_DB",
+            show_envvar=True,
+            help="prediction log URL (default sqlite:///logs/predictions.db)",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="window of logged requests: 30m, 24h, 7d, 2w, all (default monitor.since)"
+        ),
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(help="harvest this model version's predictions (default: prod's)"),
+    ] = None,
+    all_versions: Annotated[
+        bool, typer.Option("--all-versions", help="harvest every model version's predictions")
+    ] = False,
+    date: Annotated[
+        str | None, typer.Option(help="file name DATE.parquet (default: today, UTC)")
+    ] = None,
+    dvc: Annotated[bool, typer.Option(help="`dvc add` the file written")] = True,
+    params: ParamsOpt = layout.PARAMS,
+) -> None:
+    """Labelled production rows of a window → data/raw/production/DATE.parquet (+ dvc add).
+
+    Rows without feedback, of other model versions, already harvested, and rows
+    that break the data contract are left out and counted (reports/harvest/DATE.json). Running
+    it twice on the same window writes nothing new. List data/raw/production/ in
+    `data.extra_sources` to let them join training (docs/retraining.md).
+    """
+    from gitml.core.duration import parse_since
+    from gitml.monitor import harvest as mod
+    from gitml.serve.logdb import DEFAULT_LOG_URL
+
+    p = load(params)
+    try:
+        window = parse_since(since or p.monitor.since)
+    except ValueError as exc:
+        raise mod.MonitorError(f"--since: {exc}") from None
+    if version is None and not all_versions:
+        from gitml.registry import versions
+
+        try:
+            prod = versions.find_stage(Path())
+        except Exception:  # no git repo or no GTO config: nothing registered
+            prod = None
+        if prod is None:
+            err.print("[yellow]note:[/] no model in stage prod: harvesting every version")
+        version = prod.version if prod else None
+    result = mod.run(
+        log_db or DEFAULT_LOG_URL,
+        window,
+        Path(p.validate_.schema_file),
+        p.data.target,
+        p.data.positive_class,
+        version=version,
+        date=date,
+        dvc_add=dvc,
+    )
+    c = result.counts
+    from gitml.io.github import write_outputs
+
+    # In GitHub Actions: retrain.yml skips reproducing when nothing new was harvested.
+    write_outputs({"written": str(result.written), "path": str(result.path or "")})
+    out.print(
+        f"harvest: {c['logged']} logged, left out {c['unlabelled']} unlabelled, "
+        f"{c['other_version']} other version, {c['duplicate']} duplicate, {c['contract']} "
+        f"breaking the contract → {result.written} written"
+        + (f" to {result.path}" + (" (dvc add)" if result.dvc_added else "") if result.path else "")
+        + f"; counts in {result.report}",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -36,6 +36,17 @@ class DataConfig(Section):
         default_factory=lambda: ["", "?", "NA", "N/A", "null"],
         description="cell values (after trimming spaces) that mean missing",
     )
+    extra_sources: list[str] = Field(
+        default_factory=list,
+        description="labelled production rows (`gitml harvest`: data/raw/production/); they "
+        "join training, never the test split",
+    )
+    recent_share: float = Field(
+        0.25,
+        ge=0,
+        lt=1,
+        description="the newest share of production rows, held out as the recent-traffic slice",
+    )
 
     @field_validator("encoding")
     @classmethod

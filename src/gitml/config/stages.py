@@ -17,6 +17,11 @@ class TrainConfig(Section):
         "f1", description="f1 / youden: chosen on out-of-fold train predictions; or a number"
     )
     cv_folds: int = Field(5, ge=2, le=20, description="folds for the out-of-fold predictions")
+    calibration: Literal["auto", "isotonic", "sigmoid", "none"] = Field(
+        "auto",
+        description="calibrate scores out of fold (CalibratedClassifierCV); auto = isotonic or "
+        "sigmoid, whichever has the lower cross-validated log loss; none = raw scores",
+    )
     seed: int = Field(42, description="seed of the folds and the estimator")
 
 
@@ -80,6 +85,14 @@ class PromotionConfig(Section):
         1e-3,
         description="how far CI's reproduced metrics may be from the committed ones (absolute)",
     )
+    recent_max_drop: Drop | None = Field(
+        None,
+        description="recent traffic (the newest labelled production rows): how much worse than "
+        "prod on the same rows the candidate's primary metric may be; null = not gated",
+    )
+    recent_min_rows: int = Field(
+        200, ge=1, description="fewer recent-traffic rows: reported, not gated"
+    )
 
     @model_validator(mode="after")
     def _primary_once(self) -> PromotionConfig:
@@ -131,6 +144,18 @@ class MonitorConfig(Section):
     )
     calibration_bins: int = Field(
         10, ge=2, le=100, description="equal-width score bins of the calibration error"
+    )
+    estimated_metric: Literal["roc_auc", "accuracy", "precision", "recall", "f1"] = Field(
+        "roc_auc", description="the metric the performance estimate (CBPE) alarms on"
+    )
+    max_estimated_drop: float = Field(
+        0.02, ge=0, le=1, description="estimated metric below the evaluation's by more alarms"
+    )
+    band_sigmas: float = Field(
+        3.0,
+        gt=0,
+        description="sampling band of the estimate, in standard deviations; a realized value "
+        "outside it (rows with feedback) is a concept-drift alarm",
     )
 
     @field_validator("since")

@@ -40,6 +40,12 @@ TRUSTED_TYPES = frozenset(
         "sklearn._loss.link.Interval",
         "sklearn._loss.link.LogitLink",
         "sklearn._loss.loss.HalfBinomialLoss",
+        # train.calibration: CalibratedClassifierCV holds one _CalibratedClassifier (the
+        # estimator and its map: IsotonicRegression or _SigmoidCalibration)
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.calibration.CalibratedClassifierCV",
+        "sklearn.isotonic.IsotonicRegression",
         "sklearn.compose._column_transformer.ColumnTransformer",
         "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
         "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",

@@ -10,7 +10,7 @@ import pandas as pd
 
 from gitml.config import MonitorConfig
 from gitml.errors import GitmlError
-from gitml.monitor import drift
+from gitml.monitor import drift, estimate
 from gitml.monitor.common import SCORE, MonitorError
 from gitml.monitor.common import rounded as _num
 from gitml.monitor.current import Current
@@ -68,6 +68,7 @@ def analyse(
         "features": [],
         "prediction": None,
         "quality": None,
+        "estimate": None,
         "contract": None,
         "alarms": [],
         "notes": list(ref.notes),
@@ -151,6 +152,12 @@ def analyse(
     if report["quality"]:
         alarms += [f"live quality: {a}" for a in report["quality"]["alarms"]]
         report["notes"] += report["quality"].pop("notes")
+    report["estimate"] = estimate.section(ref, cur, cfg)
+    if report["estimate"]:
+        alarms += [f"estimated performance: {a}" for a in report["estimate"]["alarms"]]
+        report["notes"] += report["estimate"].pop("notes")
+    elif cur.scores is None:
+        report["notes"].append("no scores in the window: performance not estimated")
     report["alarm"] = bool(alarms)
     report["status"] = "alarm" if alarms else "ok"
     return report

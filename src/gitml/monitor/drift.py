@@ -20,6 +20,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+# ECE lives in gitml.core.calibration (train and evaluate use it too); re-exported here.
+from gitml.core.calibration import expected_calibration_error as expected_calibration_error
+
 # A bin that is empty on one side would make PSI infinite (ln 0). The usual convention, kept
 # here, is to floor every share at a small epsilon before taking the log.
 PSI_EPSILON = 1e-4
@@ -105,19 +108,6 @@ def proportion_test(
 
     res = stats.chi2_contingency(table, correction=True)
     return float(res.statistic), float(res.pvalue)
-
-
-def expected_calibration_error(y: np.ndarray, score: np.ndarray, bins: int = 10) -> float:
-    """ECE: Σ_b (n_b / n) · |mean(y in b) - mean(score in b)| over `bins` equal-width score
-    bins on [0, 1] (a score of exactly 1 falls in the last bin). Hand-written: see module doc."""
-    y = np.asarray(y, dtype="float64")
-    s = np.asarray(score, dtype="float64")
-    if len(y) == 0:
-        raise ValueError("expected_calibration_error needs at least one row")
-    idx = np.minimum((s * bins).astype(int), bins - 1)
-    sum_y = np.bincount(idx, weights=y, minlength=bins)
-    sum_s = np.bincount(idx, weights=s, minlength=bins)
-    return float(np.abs(sum_y - sum_s).sum() / len(y))
 
 
 # --------------------------------------------------------------------------- profiles

@@ -61,6 +61,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"| {metric} | {fmt(q['live'].get(metric), '.4f')} | "
                 f"{fmt(q['evaluation'].get(metric), '.4f')} |"
             )
+    lines += _estimate_lines(report.get("estimate"))
     contract = report.get("contract")
     if contract and contract["columns"]:
         lines += [
@@ -77,6 +78,44 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _estimate_lines(e: dict[str, Any] | None) -> list[str]:
+    """Estimated metrics of the window (no labels needed) next to the evaluation's realized."""
+    if not e:
+        return []
+    fb = e.get("feedback")
+    lines = [
+        "",
+        f"## Estimated performance ({e['rows']} rows, no labels needed)",
+        "",
+        f"{e['method']}: the expected confusion matrix of the window follows from its "
+        f"calibrated scores (calibration: {e['calibration']}; threshold {e['threshold']}). "
+        f"Band: ± {e['band_sigmas']:g} sampling standard deviations. Alarm when the estimated "
+        f"{e['metric']} is more than the allowed drop below the evaluation's.",
+        "",
+        "| metric | estimated now | band | realized at evaluation |"
+        + (f" estimated on the {fb['rows']} rows with feedback | realized on them |" if fb else ""),
+        "|---|---|---|---|" + ("---|---|" if fb else ""),
+    ]
+    for m in e["estimated"]:
+        row = (
+            f"| {m} | {fmt(e['estimated'][m], '.4f')} | ± {fmt(e['band'][m], '.4f')} | "
+            f"{fmt(e['reference'][m], '.4f')} |"
+        )
+        if fb:
+            row += (
+                f" {fmt(fb['estimated'][m], '.4f')} ± {fmt(fb['band'][m], '.4f')} | "
+                f"{fmt(fb['realized'][m], '.4f')} |"
+            )
+        lines.append(row)
+    if fb:
+        lines += [
+            "",
+            "Where the realized value leaves the band of its estimate, the same inputs now lead "
+            "to other outcomes (concept drift): estimation cannot see that, labels can.",
+        ]
+    return lines
 
 
 # Mermaid xychart-beta: the first default line colour is nearly invisible, so set the palette;

@@ -17,6 +17,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 
 from gitml.config import Params
+from gitml.core.calibration import expected_calibration_error
 from gitml.core.metrics import READING_ORDER, fmt
 from gitml.core.model_io import load_model
 from gitml.io.files import atomic_dir, write_atomic, write_csv, write_json, write_parquet
@@ -148,6 +149,7 @@ def run(
     metadata: dict[str, Any],
     out_dir: Path,
     predictions_path: Path,
+    recent: pd.DataFrame | None = None,
 ) -> EvaluateResult:
     cfg = params.evaluate
     model = load_model(model_path, expected_sha256=metadata["model_sha256"])
@@ -160,6 +162,14 @@ def run(
     score = model.predict_proba(X)[:, 1]
     threshold = float(metadata["threshold"])
     result = compute_metrics(y, score, threshold)
+    # Calibration error on the test split, of the served scores and of the estimator's own
+    # (before train's calibration map), next to what train measured out of fold.
+    bins = cfg.calibration_bins
+    raw = uncalibrated_scores(model, X)
+    result["ece"] = _r(expected_calibration_error(y, score, bins))
+    result["ece_uncalibrated"] = (
+        _r(expected_calibration_error(y, raw, bins)) if raw is not None else None
+    )
     slices = slice_metrics(test, y, score, threshold, cfg.slices, cfg.min_slice_rows)
     importance = _importance(model, X, y, cfg.permutation_repeats, cfg.seed)
     checks, warned = warnings(result, importance, cfg.max_importance_share, cfg.max_roc_auc)
@@ -172,12 +182,39 @@ def run(
     with atomic_dir(out_dir) as tmp:
         _write_metrics_and_plots(tmp, result, y, score, threshold, cfg.calibration_bins)
         write_json(tmp / "slices.json", slices)
+        if recent is not None:
+            write_json(tmp / "recent.json", recent_metrics(model, recent, params, threshold))
         write_csv(tmp / "importance.csv", importance)
         write_json(tmp / "checks.json", checks)
         write_atomic(
             tmp / "evaluation.md", render_markdown(result, slices, importance, metadata, warned)
         )
     return EvaluateResult(result, slices, warned)
+
+
+def recent_metrics(
+    model: Any, recent: pd.DataFrame, params: Params, threshold: float
+) -> dict[str, Any]:
+    """Metrics on the recent-traffic slice (the newest labelled production rows, never trained
+    on); `rows: 0` and no metrics when there are none (see gitml.pipeline.production)."""
+    if recent.empty:
+        return {"rows": 0, "metrics": None}
+    X, y, _ = dataset.split_xy(recent, params.data, params.split)
+    score = model.predict_proba(X)[:, 1]
+    if not 0 < y.sum() < len(y):
+        return {"rows": len(y), "metrics": None, "note": "one class only: no metrics"}
+    return {"rows": len(y), "metrics": compute_metrics(y, score, threshold)}
+
+
+def uncalibrated_scores(model: Any, X: pd.DataFrame) -> np.ndarray | None:
+    """The scores before train's calibration map (None: the model is not calibrated)."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    last = model.steps[-1][1]
+    if not isinstance(last, CalibratedClassifierCV):
+        return None
+    base = last.calibrated_classifiers_[0].estimator
+    return np.asarray(base.predict_proba(model[:-1].transform(X))[:, 1])
 
 
 def _write_metrics_and_plots(
@@ -264,6 +301,21 @@ def render_markdown(
     ]
     for key in READING_ORDER:
         lines.append(f"| {key} | {result[key]:.4f} |")
+    cal = meta.get("calibration") or {}
+    ece = result.get("ece")
+    if ece is not None:
+        before = result.get("ece_uncalibrated")
+        lines += [
+            "",
+            f"Calibration ({cal.get('method', 'none')}, fitted out of fold on train; "
+            f"train.calibration: {cal.get('rule', '-')}): expected calibration error "
+            f"{fmt(before)} before → {ece:.4f} after on test"
+            + (
+                f"; {fmt(cal.get('ece_before'))} → {fmt(cal.get('ece_after'))} out of fold on train"
+                if "ece_before" in cal
+                else ""
+            ),
+        ]
     c = result["confusion"]
     lines += [
         "",

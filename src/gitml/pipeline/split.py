@@ -19,6 +19,8 @@ from gitml.io.files import write_parquet
 class SplitResult:
     train_rows: int
     test_rows: int
+    production_rows: int = 0  # of train_rows
+    recent_rows: int = 0
 
 
 def split(
@@ -56,9 +58,21 @@ def _column(df: pd.DataFrame, name: str, key: str) -> str:
 
 
 def run(
-    df: pd.DataFrame, data_cfg: DataConfig, cfg: SplitConfig, train_out: Path, test_out: Path
+    df: pd.DataFrame,
+    data_cfg: DataConfig,
+    cfg: SplitConfig,
+    train_out: Path,
+    test_out: Path,
+    recent_out: Path | None = None,
 ) -> SplitResult:
+    """Split the source; then production rows join train or the recent slice (production.py)."""
+    from gitml.pipeline import production
+
     train, test = split(df, data_cfg, cfg)
+    original = len(train)
+    train, recent = production.join(train, data_cfg.extra_sources, data_cfg.recent_share)
     write_parquet(train_out, train)
     write_parquet(test_out, test)
-    return SplitResult(len(train), len(test))
+    if recent_out is not None:
+        write_parquet(recent_out, recent)
+    return SplitResult(len(train), len(test), len(train) - original, len(recent))

@@ -1,7 +1,16 @@
-"""Stage 6 — train: fit the best Pipeline on all of train; choose the threshold out-of-fold.
+"""Stage 6 — train: fit the best Pipeline on all of train, calibrate it and choose the threshold,
+both out of fold.
 
 The decision threshold comes from out-of-fold predictions on the training split, never from the
 test split, so evaluate's numbers stay an honest estimate.
+
+Calibration (`train.calibration`): the monitor estimates quality on unlabelled traffic from the
+scores (confidence-based performance estimation), which is only sound when a score of 0.3 means
+a 30% chance. The model's last step becomes scikit-learn's `CalibratedClassifierCV` with
+`ensemble=False`: the estimator is fitted on all rows, the calibration map on its out-of-fold
+scores (the same folds as the threshold), so serving runs one model plus a monotone map. `auto`
+takes isotonic or sigmoid, whichever has the lower cross-validated log loss on those scores. The
+expected calibration error before and after (out of fold) goes to models/model.json.
 """
 
 from __future__ import annotations
@@ -14,10 +23,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import precision_recall_curve, roc_curve
+from sklearn.pipeline import Pipeline
 
 from gitml.config import Params
 from gitml.core import models
+from gitml.core.calibration import ECE_BINS, choose_method, expected_calibration_error
 from gitml.core.model_io import save_model
 from gitml.core.schema import schema_hash
 from gitml.errors import ConfigError
@@ -64,6 +76,27 @@ def out_of_fold(
     return oof
 
 
+def calibrate(
+    model: Pipeline,
+    method: str,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    cv: list[tuple[np.ndarray, np.ndarray]],
+) -> Pipeline:
+    """The Pipeline with its estimator wrapped in CalibratedClassifierCV(ensemble=False), fitted.
+
+    The preprocessing stays the first step (serving reads the encoders' categories from it);
+    it is fitted on all rows, as without calibration (it is unsupervised).
+    """
+    pre = model.steps[0][1].fit(X, y)
+    Xt = pre.transform(X)
+    cal = CalibratedClassifierCV(model.steps[-1][1], method=method, cv=cv, ensemble=False)
+    cal.fit(Xt, y)
+    # The fold indices were only needed for the fit; keep the file small and say how many.
+    cal.cv = len(cv)
+    return Pipeline([(model.steps[0][0], pre), ("model", cal)])
+
+
 def run(
     params: Params,
     train: pd.DataFrame,
@@ -83,14 +116,34 @@ def run(
     cv = tune.folds(X, y, cfg.cv_folds, cfg.seed, groups)
     increasing = params.features.monotonic_increasing
     oof = out_of_fold(family, hyper, X, y, cols, cv, cfg.seed, increasing)
-    threshold = choose_threshold(y, oof, cfg.threshold)
-    model = models.build(family, hyper, cols, cfg.seed, increasing).fit(X, y)
+    model = models.build(family, hyper, cols, cfg.seed, increasing)
+    calibration: dict[str, Any] = {
+        "method": "none",
+        "ece_bins": ECE_BINS,
+        "ece_before": round(expected_calibration_error(y, oof), 6),
+    }
+    if cfg.calibration == "none":
+        model.fit(X, y)
+        scores = oof
+    else:
+        choice = choose_method(oof, y, cv, None if cfg.calibration == "auto" else cfg.calibration)
+        model = calibrate(model, choice.method, X, y, cv)
+        scores = choice.calibrated
+        calibration.update(
+            method=choice.method,
+            ece_after=round(expected_calibration_error(y, scores), 6),
+            cv_log_loss={k: round(v, 6) for k, v in choice.log_loss.items()},
+        )
+    calibration["rule"] = cfg.calibration
+    threshold = choose_threshold(y, scores, cfg.threshold)
     sha = save_model(model, model_path)
     metadata = {
         "family": family,
         "params": hyper,
         "threshold": round(threshold, 6),
         "threshold_rule": cfg.threshold,
+        # out of fold on train; "after" is the chosen map's cross-fitted scores
+        "calibration": calibration,
         "target": params.data.target,
         "positive_class": params.data.positive_class,
         "features": {"numeric": cols.numeric, "categorical": cols.categorical},

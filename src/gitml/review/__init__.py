@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gitml.errors import ConfigError, DataError, GitmlError
-from gitml.review import render, snapshot
+from gitml.review import recent, render, snapshot
 from gitml.review.compare import Report, build
 from gitml.review.stale import StaleStage, find_stale
 
@@ -45,6 +45,8 @@ def make_report(
             report.stale = find_stale(repo, report.stale_rev)
         except DataError as exc:  # e.g. a first run not committed yet: report, do not stop
             report.stale_error = str(exc)
+    head_params = head.get("params") or {}
+    report.recent = recent.section(repo, head_rev, head_params, head.get("recent"))
     if use_gate:
         head_params = head.get("params") or {}
         base_params = base.get("params") or {}
@@ -59,6 +61,10 @@ def make_report(
                     f"{report.gate} ⚠️ this branch changes the `promotion:` rules: it is judged "
                     f"by `{base_rev}`'s rules, and the new rules apply from the next merge on"
                 )
+        if report.recent and report.recent["passed"] is not None:  # promotion.recent_max_drop
+            report.gate = f"{report.gate or ''}; {report.recent['rule']}".lstrip("; ")
+            if report.gate_passed is not False:
+                report.gate_passed = bool(report.recent["passed"])
     if head_rev is None:
         report.verify = verify_result(repo)
     return report

@@ -112,6 +112,7 @@ class Report:
     images: dict[str, Path] = field(default_factory=dict)
     verify: dict[str, Any] | None = None  # reports/verify.json (`gitml verify`), when present
     warnings: list[str] = field(default_factory=list)  # ⚠️ too good to be true (leakage)
+    recent: dict[str, Any] | None = None  # the recent-traffic section (review/recent.py)
 
 
 # --------------------------------------------------------------------------- building

@@ -17,6 +17,12 @@ BLUE, RED = "#1f77b4", "#d62728"
 ARROWS = {"better": "▲", "worse": "▼"}
 
 
+def recent_markdown(section: dict[str, Any] | None, head: str) -> list[str]:
+    from gitml.review.recent import markdown as recent_md
+
+    return recent_md(section, head)
+
+
 def _f(x: Any, digits: int = 4) -> str:
     if x is None:
         return "-"
@@ -184,6 +190,8 @@ def markdown(r: Report) -> str:
         name = f"**{m.name}**" if m.name == r.primary else m.name
         out.append(f"| {name} | {_f(m.base)} | {_f(m.head)} | {_delta(m)} | {m.change} |")
     out.append("")
+
+    out += recent_markdown(r.recent, h)
 
     if r.gaps or r.slices:
         out += ["### Slices", ""]

@@ -31,6 +31,7 @@ FILES: dict[str, Path] = {
     "checks": layout.EVALUATE_DIR / "checks.json",
     "tune": layout.TUNE_DIR / "summary.json",
     "model": layout.MODEL_META,
+    "recent": layout.RECENT_METRICS,
 }
 
 

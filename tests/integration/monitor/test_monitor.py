@@ -733,12 +733,21 @@ def test_the_monitor_workflow_keeps_its_promises() -> None:
         job: [k for k, v in body["permissions"].items() if v == "write"]
         for job, body in jobs.items()
     }
-    assert writes == {"monitor": [], "alert": ["issues"]}
+    # ... and the opt-in retrain call, which pushes a branch and opens its pull request
+    assert writes == {
+        "monitor": [],
+        "alert": ["issues"],
+        "retrain": ["contents", "pull-requests"],
+    }
     assert "needs.monitor.outputs.alarm == 'true'" in jobs["alert"]["if"]
+    assert "needs.monitor.outputs.alarm == 'true'" in jobs["retrain"]["if"]
+    assert "vars.RETRAIN_ON_ALARM == 'true'" in jobs["retrain"]["if"]
+    assert jobs["retrain"]["uses"] == "./.github/workflows/retrain.yml"
+    assert "inherit" not in str(jobs["retrain"].get("secrets"))
     text = (ROOT / ".github/workflows/monitor.yml").read_text()
     assert "secrets.PREDICTION_LOG_URL" in text
     for job in jobs.values():
-        for step in job["steps"]:
+        for step in job.get("steps", []):
             if "uses" in step:
                 assert len(step["uses"].split("@")[1]) == 40, step["uses"]  # pinned by SHA
             # secrets reach commands through env, never pasted into a script

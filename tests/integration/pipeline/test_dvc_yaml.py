@@ -59,8 +59,8 @@ def test_stage_outputs_are_the_layout_paths() -> None:
     expected = {
         "ingest": {layout.INGESTED},
         "validate": {layout.VALIDATED, layout.VALIDATION_REPORT},
-        "split": {layout.SPLIT_DIR / "train.parquet", layout.SPLIT_DIR / "test.parquet"},
-        "featurize": {layout.FEATURES_DIR / "train.parquet", layout.FEATURES_DIR / "test.parquet"},
+        "split": {layout.SPLIT_DIR / f"{n}.parquet" for n in ("train", "test", "recent")},
+        "featurize": {layout.FEATURES_DIR / f"{n}.parquet" for n in ("train", "test", "recent")},
         "tune": {layout.TUNE_DIR / f for f in ("summary.json", "trials.csv", "history.csv")},
         "train": {layout.MODEL, layout.MODEL_META},
         "evaluate": {layout.PREDICTIONS}
@@ -69,6 +69,7 @@ def test_stage_outputs_are_the_layout_paths() -> None:
             for f in (
                 "metrics.json",
                 "slices.json",
+                "recent.json",
                 "importance.csv",
                 "checks.json",
                 "evaluation.md",

@@ -14,6 +14,7 @@ import pytest
 from gitml import monitor
 from gitml.config import MonitorConfig, load_params
 from gitml.errors import ConfigError
+from gitml.monitor import estimate
 
 pytestmark = pytest.mark.xdist_group("monitor")
 
@@ -165,7 +166,8 @@ def test_prediction_drift_and_live_quality(rng: np.random.Generator) -> None:
         rng,
         scores=ref_s,
         y_true=ref_y.astype("int64"),
-        metrics={"roc_auc": 0.74, "accuracy": 0.74},
+        # the evaluation of a calibrated model: its ROC-AUC is what its scores imply
+        metrics={"roc_auc": estimate.expected_roc_auc(ref_s), "accuracy": 0.74},
     )
     s, y = scored(1000, rng)
     y[400:] = np.nan  # feedback on 400 rows only
@@ -179,6 +181,9 @@ def test_prediction_drift_and_live_quality(rng: np.random.Generator) -> None:
     assert q["live"]["calibration_error"] < 0.1
     assert q["evaluation"]["calibration_error"] < 0.05
     assert report["alarm"] is False, report["alarms"]
+    e = report["estimate"]
+    assert e["metric"] == "roc_auc" and e["rows"] == 1000 and e["feedback"]["rows"] == 400
+    assert "## Estimated performance (1000 rows" in monitor.render_markdown(report)
 
     # scores pushed up (the model sees a different population) and labels half wrong
     bad_s, bad_y = scored(1000, rng, flip=0.5)
@@ -189,6 +194,7 @@ def test_prediction_drift_and_live_quality(rng: np.random.Generator) -> None:
     assert "prediction score: distribution" in text
     assert "live quality: roc_auc" in text
     assert "live quality: calibration error" in text
+    assert "estimated performance: concept drift: the realized roc_auc" in text
 
 
 def test_live_quality_needs_enough_feedback(rng: np.random.Generator) -> None:
@@ -196,7 +202,10 @@ def test_live_quality_needs_enough_feedback(rng: np.random.Generator) -> None:
     y[150:] = np.nan
     cur = monitor.Current(raw(1000, rng), "log", scores=s)
     cur.y_true = y
-    report = monitor.analyse(reference(rng, metrics={"roc_auc": 0.9}), cur, CFG)
+    # the evaluation's ROC-AUC is what the scores imply: no estimated drop either
+    metrics = {"roc_auc": estimate.expected_roc_auc(s)}
+    report = monitor.analyse(reference(rng, metrics=metrics), cur, CFG)
+    assert report["estimate"]["feedback"] is None  # 150 < min_feedback_rows: not compared
     assert report["quality"]["rows"] == 150 and report["quality"]["live"] == {}
     assert any("min_feedback_rows = 200" in n for n in report["notes"])
     assert report["alarm"] is False

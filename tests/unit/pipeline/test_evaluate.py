@@ -11,6 +11,7 @@ import pytest
 
 from gitml.config import Params
 from gitml.core import features, models
+from gitml.core.calibration import expected_calibration_error
 from gitml.core.model_io import save_model
 from gitml.errors import DataError
 from gitml.io.files import read_json, read_parquet
@@ -159,7 +160,9 @@ def test_run_writes_metrics_that_match_the_predictions(
     assert predictions["y_true"].tolist() == y_true.tolist()
     assert predictions["label"].tolist() == (predictions["score"] >= 0.4).astype(int).tolist()
     again = evaluate.compute_metrics(y_true, predictions["score"].to_numpy(), 0.4)
-    assert again == written
+    ece = expected_calibration_error(y_true, predictions["score"].to_numpy(), 10)
+    # an uncalibrated model: no "before calibration" error
+    assert again | {"ece": round(ece, 6), "ece_uncalibrated": None} == written
     assert set(read_json(out / "slices.json")["columns"]) == {"gender", "race"}
     importance = pd.read_csv(out / "importance.csv")
     assert len(importance) == 5
@@ -167,6 +170,29 @@ def test_run_writes_metrics_that_match_the_predictions(
     for plot in ("roc", "precision_recall", "calibration", "confusion_matrix"):
         assert (out / "plots" / "sklearn" / f"{plot}.json").exists()
     assert "roc_auc" in (out / "evaluation.md").read_text()
+
+
+def test_a_calibrated_model_shows_the_error_before_and_after(
+    trained: tuple[Params, pd.DataFrame, Path, dict[str, object]], tmp_path: Path
+) -> None:
+    from gitml.pipeline import train, tune
+
+    p, test, _, _ = trained
+    X, y, cols = dataset.split_xy(test, p.data, p.split)
+    base = models.build("logistic_regression", {"C": 1.0}, cols, seed=0)
+    model = train.calibrate(base, "isotonic", X, y, tune.folds(X, y, 2, 0))
+    path = tmp_path / "model.skops"
+    meta = {"model_sha256": save_model(model, path), "threshold": 0.4, "threshold_rule": "f1"}
+    meta |= {"family": "lr", "calibration": {"method": "isotonic", "rule": "auto"}}
+    result = evaluate.run(p, test, path, meta, tmp_path / "ev", tmp_path / "p.parquet")
+    raw = (
+        model.steps[-1][1]
+        .calibrated_classifiers_[0]
+        .estimator.predict_proba(model[:-1].transform(X))[:, 1]
+    )
+    assert result.metrics["ece_uncalibrated"] == round(expected_calibration_error(y, raw), 6)
+    text = (tmp_path / "ev" / "evaluation.md").read_text()
+    assert f"{result.metrics['ece']:.4f} after on test" in text
 
 
 def test_run_refuses_a_model_that_is_not_the_recorded_one(

@@ -166,3 +166,40 @@ def test_a_missing_schema_file_is_a_clear_error_and_writes_nothing(
         train.run(p, featurized, BEST, "h", tmp_path / "m.skops", tmp_path / "m.json")
     assert not (tmp_path / "m.skops").exists()
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize("rule", ["auto", "isotonic", "sigmoid", "none"])
+def test_calibration_is_recorded_and_the_model_loads(
+    rule: str, featurized: pd.DataFrame, tmp_path: Path
+) -> None:
+    from sklearn.calibration import CalibratedClassifierCV
+
+    model_path, meta_path = tmp_path / "model.skops", tmp_path / "model.json"
+    result = train.run(params(calibration=rule), featurized, BEST, "h", model_path, meta_path)
+    cal = result.metadata["calibration"]
+    assert cal["rule"] == rule
+    assert 0 <= cal["ece_before"] < 0.5
+    model = load_model(model_path, expected_sha256=result.model_sha256)  # allowlist covers it
+    last = model.steps[-1][1]
+    if rule == "none":
+        assert cal["method"] == "none" and "ece_after" not in cal
+        assert not isinstance(last, CalibratedClassifierCV)
+        return
+    assert isinstance(last, CalibratedClassifierCV) and last.method == cal["method"]
+    assert last.cv == 2  # the fold indices are not stored in the model file
+    losses = cal["cv_log_loss"]
+    if rule == "auto":  # the lower cross-validated log loss wins
+        assert cal["method"] == min(("isotonic", "sigmoid"), key=losses.__getitem__)
+    else:
+        assert cal["method"] == rule
+    assert 0 <= cal["ece_after"] < 0.5
+    proba = model.predict_proba(featurized.drop(columns=["income"]))[:, 1]
+    assert ((proba >= 0) & (proba <= 1)).all()
+
+
+def test_ece_by_hand() -> None:
+    from gitml.core.calibration import expected_calibration_error
+
+    # bins of width 0.5: [0.2, 0.4] with labels [0, 1] -> |1 - 0.6| ; [0.9] with [1] -> |1 - 0.9|
+    y, s = np.array([0, 1, 1]), np.array([0.2, 0.4, 0.9])
+    assert expected_calibration_error(y, s, bins=2) == pytest.approx((0.4 + 0.1) / 3)

@@ -1,0 +1,219 @@
+"""`gitml harvest`: the labelled production rows of a window, as training data.
+
+Reads the prediction log written by `gitml serve` (SQLite or PostgreSQL, `gitml.serve.logdb`)
+joined with its feedback table, and writes the rows of the window that have a label to
+`data/raw/production/DATE.parquet`: the canonical ingest columns (the request's input columns
+and the target, as its class names), plus `prediction_id` and `logged_at` (the prediction time,
+UTC), so each row can be traced back to the request. The file is then added to DVC.
+
+Left out, and counted (printed and recorded in reports/harvest/DATE.json):
+
+- unlabelled: no feedback yet;
+- other_version: predicted by another model version than the one harvested (default: the
+  version in stage prod; `--all-versions` takes every version);
+- duplicate: a prediction id already in a harvest file (identical inputs under different ids
+  are distinct requests and are kept);
+- contract: rows that break the data contract (validate.schema_file), allowed categories
+  included: training data must pass the contract the validate stage enforces.
+
+Idempotent: running it twice on the same window writes nothing new (every id is already
+harvested). Rows harvested on the same date go into the same file, merged.
+
+How these rows join training is the split stage's rule (gitml.pipeline.production).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gitml import layout
+from gitml.core import labels
+from gitml.core.labels import PositiveClass
+from gitml.monitor.common import MonitorError
+from gitml.pipeline.production import ID, LOGGED_AT
+
+REPORT_DIR = Path("reports/harvest")
+
+
+@dataclass
+class HarvestResult:
+    path: Path | None  # the file written (None: nothing new)
+    written: int
+    counts: dict[str, int] = field(default_factory=dict)
+    version: str | None = None
+    report: Path | None = None
+    dvc_added: bool = False
+
+
+def _read_log(url: str, start: datetime | None, end: datetime) -> pd.DataFrame:
+    import sqlalchemy as sa
+
+    from gitml.serve.logdb import feedback, mask_url, normalise_url, predictions
+
+    query = (
+        sa.select(
+            predictions.c.id,
+            predictions.c.created_at,
+            predictions.c.model_version,
+            predictions.c.features,
+            feedback.c.label.label("y_true"),
+        )
+        .select_from(predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id))
+        .where(predictions.c.created_at <= end)
+        .order_by(predictions.c.created_at, predictions.c.id)
+    )
+    if start is not None:
+        query = query.where(predictions.c.created_at >= start)
+    shown = mask_url(url)
+    try:
+        engine = sa.create_engine(normalise_url(url))
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(predictions.name):
+                raise MonitorError(
+                    f"prediction log {shown}: has no '{predictions.name}' table; is this the "
+                    "database `gitml serve --log-db` writes to?"
+                )
+            rows = pd.read_sql(query, conn)
+        engine.dispose()
+    except sa.exc.SQLAlchemyError as exc:
+        text = str(getattr(exc, "orig", None) or exc).strip()
+        raise MonitorError(f"prediction log {shown}: cannot read it: {text[:300]}") from None
+    return rows
+
+
+def _class_names(schema: Any, target: str, positive: PositiveClass) -> tuple[str, str]:
+    """(negative, positive) class names, from the target's allowed values in the contract."""
+    column = schema.columns.get(target)
+    allowed: list[str] = []
+    for check in getattr(column, "checks", []) or []:
+        if check.name == "isin":
+            allowed = [str(v) for v in check.statistics.get("allowed_values", [])]
+    mine = [v for v in allowed if labels.matches(v, positive)]
+    others = [v for v in allowed if not labels.matches(v, positive)]
+    if len(others) != 1 or len(mine) != 1:
+        raise MonitorError(
+            f"data contract: the target {target!r} must allow exactly two values (isin), one of "
+            f"them data.positive_class {positive!r}; found {allowed or 'no isin check'}"
+        )
+    return others[0], mine[0]
+
+
+def _harvested_ids(out_dir: Path) -> set[str]:
+    ids: set[str] = set()
+    for path in sorted(out_dir.glob("*.parquet")):
+        try:
+            ids |= set(pd.read_parquet(path, columns=[ID])[ID].astype(str))
+        except Exception as exc:
+            raise MonitorError(f"{path}: cannot read its {ID} column: {exc}") from None
+    return ids
+
+
+def _contract_failures(schema: Any, frame: pd.DataFrame) -> set[int]:
+    import pandera.pandas as pa
+
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        bad = pd.to_numeric(cases["index"], errors="coerce").dropna().astype(int)
+        if bad.empty:  # a table-level failure (a missing column): every row fails
+            return set(range(len(frame)))
+        return set(bad.tolist())
+    return set()
+
+
+def run(
+    log_url: str,
+    since: timedelta | None,
+    schema_file: Path,
+    target: str,
+    positive_class: PositiveClass,
+    *,
+    version: str | None = None,
+    out_dir: Path = layout.PRODUCTION_DIR,
+    date: str | None = None,
+    now: datetime | None = None,
+    dvc_add: bool = True,
+    repo: Path = Path(),
+) -> HarvestResult:
+    from gitml.core import schema as schema_mod
+    from gitml.io.files import write_json, write_parquet
+
+    now = now or datetime.now(UTC)
+    date = date or now.strftime("%Y-%m-%d")
+    schema = schema_mod.load(repo / schema_file)
+    negative, positive = _class_names(schema, target, positive_class)
+    rows = _read_log(log_url, now - since if since is not None else None, now)
+    counts = {"logged": len(rows)}
+    labelled = rows["y_true"].notna()
+    counts["unlabelled"] = int((~labelled).sum())
+    rows = rows.loc[labelled]
+    if version is not None:
+        mine = rows["model_version"] == version
+        counts["other_version"] = int((~mine).sum())
+        rows = rows.loc[mine]
+    else:
+        counts["other_version"] = 0
+    out = repo / out_dir
+    seen = _harvested_ids(out)
+    again = rows["id"].astype(str).isin(seen)
+    inputs = pd.DataFrame.from_records(
+        [f if isinstance(f, dict) else json.loads(f) for f in rows["features"]],
+        index=range(len(rows)),
+    )
+    columns = list(schema.columns)
+    frame = inputs.reindex(columns=[c for c in columns if c != target])
+    frame[target] = [positive if int(v) == 1 else negative for v in rows["y_true"]]
+    frame = frame[columns]
+    # Only ids decide: identical inputs are legitimate distinct requests (Adult itself has
+    # 10.6% exact duplicate rows), so they are kept; an id harvested before is not.
+    dup = again.to_numpy()
+    counts["duplicate"] = int(dup.sum())
+    bad = _contract_failures(schema, frame)
+    contract = pd.Series(frame.index.isin(sorted(bad)), index=frame.index).to_numpy() & ~dup
+    counts["contract"] = int(contract.sum())
+    keep = ~dup & ~contract
+    frame = frame.loc[keep].copy()
+    frame[ID] = rows["id"].astype(str).to_numpy()[keep]
+    frame[LOGGED_AT] = pd.to_datetime(rows["created_at"], utc=True).to_numpy()[keep]
+    counts["written"] = len(frame)
+    result = HarvestResult(None, len(frame), counts, version)
+    result.report = write_json(
+        repo / REPORT_DIR / f"{date}.json",
+        {"date": date, "window_end": now.isoformat(timespec="seconds"), "version": version,
+         "log": _masked(log_url), "counts": counts},
+    )  # fmt: skip
+    if frame.empty:
+        return result
+    path = out / f"{date}.parquet"
+    if path.exists():  # a second harvest the same day: one file, merged, oldest first
+        frame = pd.concat([pd.read_parquet(path), frame], ignore_index=True)
+    frame = frame.sort_values([LOGGED_AT, ID], kind="stable").reset_index(drop=True)
+    result.path = write_parquet(path, frame)
+    if dvc_add:
+        proc = subprocess.run(
+            ["dvc", "add", str(path.relative_to(repo) if path.is_absolute() else path)],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise MonitorError(
+                f"dvc add {path}: failed (exit {proc.returncode}): {proc.stderr.strip()[:400]}; "
+                "the file is written: run `dvc add` yourself, or pass --no-dvc"
+            )
+        result.dvc_added = True
+    return result
+
+
+def _masked(url: str) -> str:
+    from gitml.serve.logdb import mask_url
+
+    return mask_url(url)

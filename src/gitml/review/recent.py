@@ -1,0 +1,119 @@
+"""The PR report's "recent traffic" section: candidate and prod on the newest production rows.
+
+The rows are the head's recent-traffic slice (data/features/recent.parquet: the newest
+`data.recent_share` of the labelled production rows `gitml harvest` wrote, never trained on;
+gitml.pipeline.production). The candidate's metrics come from its evaluate stage
+(reports/evaluate/recent.json); prod's model (stage prod in the registry) scores the same rows
+here. The test split stays the gate's yardstick; `promotion.recent_max_drop` (off by default)
+adds a rule of its own: the candidate's primary metric on these rows may be at most that much
+worse than prod's.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gitml import layout
+from gitml.core.metrics import LOWER_IS_BETTER
+from gitml.errors import GitmlError
+
+RECENT_FEATURES = layout.FEATURES_DIR / "recent.parquet"
+
+
+def _rows(repo: Path, head_rev: str | None) -> pd.DataFrame | None:
+    from gitml.io.git import read_dvc_file
+
+    try:
+        if head_rev is None:
+            path = repo / RECENT_FEATURES
+            return pd.read_parquet(path) if path.is_file() else None
+        return pd.read_parquet(io.BytesIO(read_dvc_file(repo, head_rev, RECENT_FEATURES)))
+    except (GitmlError, OSError, ValueError):
+        return None
+
+
+def section(
+    repo: Path, head_rev: str | None, params: dict[str, Any], candidate: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """None when the head has no recent-traffic rows; else both sides' metrics and the rule."""
+    from gitml.config import DataConfig, PromotionConfig
+
+    if not candidate or not candidate.get("rows"):
+        return None
+    cfg = PromotionConfig.model_validate(params.get("promotion") or {})
+    data = DataConfig.model_validate(params.get("data") or {})
+    primary = cfg.primary_metric
+    out: dict[str, Any] = {
+        "rows": int(candidate["rows"]),
+        "primary": primary,
+        "candidate": candidate.get("metrics"),
+        "prod": None,
+        "prod_version": None,
+        "note": None,
+        "rule": None,
+        "passed": None,
+    }
+    rows = _rows(repo, head_rev)
+    if rows is None or rows.empty:
+        out["note"] = f"{RECENT_FEATURES} not found in the head: prod not scored"
+        return out
+    try:
+        from gitml.pipeline.evaluate import compute_metrics
+        from gitml.serve.resolve import resolve
+
+        prod = resolve(repo, stage="prod")
+        y = (rows[data.target].astype(str) == data.positive_class).astype(int).to_numpy()
+        score = prod.model.predict_proba(rows[prod.feature_order])[:, 1]
+        out["prod"] = compute_metrics(y, score, prod.threshold) if 0 < y.sum() < len(y) else None
+        out["prod_version"] = prod.version
+    except KeyError as exc:
+        out["note"] = f"prod's model needs a column the recent rows lack: {exc}"
+    except Exception as exc:  # no registry, no prod yet, a DVC remote down: report, go on
+        out["note"] = f"prod could not score the recent rows ({type(exc).__name__}: {exc})"
+    limit = cfg.recent_max_drop
+    if limit is None:
+        out["rule"] = "not gated (promotion.recent_max_drop: null)"
+        return out
+    cand, base = (out["candidate"] or {}).get(primary), (out["prod"] or {}).get(primary)
+    if out["rows"] < cfg.recent_min_rows or cand is None or base is None:
+        out["rule"] = (
+            f"not judged: {out['rows']} recent rows (promotion.recent_min_rows = "
+            f"{cfg.recent_min_rows}) or a side without {primary}"
+        )
+        return out
+    drop = cand - base if primary in LOWER_IS_BETTER else base - cand
+    out["passed"] = drop <= limit
+    out["rule"] = (
+        f"recent traffic: {primary} {cand:.4f} vs prod {base:.4f} on {out['rows']} rows "
+        f"({'passes' if out['passed'] else 'FAILS'}: worse by at most {limit})"
+    )
+    return out
+
+
+def markdown(recent: dict[str, Any] | None, head: str) -> list[str]:
+    if not recent:
+        return []
+    lines = [
+        f"### Recent traffic ({recent['rows']} newest labelled production rows, never trained on)",
+        "",
+    ]
+    prod = recent["prod"] or {}
+    cand = recent["candidate"] or {}
+    label = f"prod ({recent['prod_version']})" if recent["prod_version"] else "prod"
+    lines += [f"| metric | {label} | {head} |", "|---|---|---|"]
+    for m in ("roc_auc", "pr_auc", "log_loss", "accuracy", "recall", "f1"):
+        name = f"**{m}**" if m == recent["primary"] else m
+        lines.append(f"| {name} | {_f(prod.get(m))} | {_f(cand.get(m))} |")
+    lines.append("")
+    for text in (recent["note"], recent["rule"]):
+        if text:
+            lines += [text, ""]
+    return lines
+
+
+def _f(x: Any) -> str:
+    return "-" if x is None else f"{x:.4f}"

@@ -1,0 +1,74 @@
+"""The PR report's recent-traffic section and its opt-in gate rule (gitml.review.recent)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gitml.review import recent
+
+
+@dataclass
+class FakeProd:
+    model: Any
+    feature_order: list[str]
+    threshold: float = 0.5
+    version: str = "v1.0.0"
+
+
+class Noisy:
+    """prod: the right answer with noise; scores x plus noise."""
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        s = np.clip(X["x"].to_numpy() * 0.6 + 0.2 * np.sin(np.arange(len(X))), 0, 1)
+        return np.column_stack([1 - s, s])
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.random(300)
+    rows = pd.DataFrame({"x": x, "income": np.where(rng.random(300) < x, ">50K", "<=50K")})
+    (tmp_path / "data/features").mkdir(parents=True)
+    rows.to_parquet(tmp_path / recent.RECENT_FEATURES)
+    import gitml.serve.resolve as resolve_mod
+
+    monkeypatch.setattr(resolve_mod, "resolve", lambda repo, stage: FakeProd(Noisy(), ["x"]))
+    return tmp_path
+
+
+def _candidate(auc: float) -> dict[str, Any]:
+    return {"rows": 300, "metrics": {"roc_auc": auc, "accuracy": 0.8}}
+
+
+def test_prod_is_scored_on_the_same_rows_and_the_rule_is_off_by_default(repo: Path) -> None:
+    out = recent.section(repo, None, {}, _candidate(0.99))
+    assert out is not None and out["rows"] == 300 and out["prod_version"] == "v1.0.0"
+    assert 0.5 < out["prod"]["roc_auc"] < 0.99
+    assert out["passed"] is None and "not gated" in out["rule"]
+    text = "\n".join(recent.markdown(out, "this branch"))
+    assert "### Recent traffic (300 newest labelled production rows" in text
+    assert "| **roc_auc** |" in text and "| 0.9900 |" in text
+
+
+def test_the_opt_in_rule_compares_candidate_and_prod(repo: Path) -> None:
+    params = {"promotion": {"recent_max_drop": 0.0, "recent_min_rows": 100}}
+    good = recent.section(repo, None, params, _candidate(0.99))
+    assert good is not None and good["passed"] is True and "passes" in good["rule"]
+    bad = recent.section(repo, None, params, _candidate(0.5))
+    assert bad is not None and bad["passed"] is False and "FAILS" in bad["rule"]
+    strict = {"promotion": {"recent_max_drop": 0.0, "recent_min_rows": 400}}
+    few = recent.section(repo, None, strict, _candidate(0.5))
+    assert few is not None and few["passed"] is None and few["rule"].startswith("not judged")
+
+
+def test_no_recent_rows_no_section(tmp_path: Path) -> None:
+    assert recent.section(tmp_path, None, {}, None) is None
+    assert recent.section(tmp_path, None, {}, {"rows": 0, "metrics": None}) is None
+    out = recent.section(tmp_path, None, {}, _candidate(0.9))
+    assert out is not None and "not found" in out["note"]
