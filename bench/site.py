@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.workspace import ROOT, Workspace
+from bench.workspace import result as bench_result
 
 VERSIONS = 50
 GOAL_SECONDS = 10.0
@@ -138,7 +139,7 @@ def site_build(ws: Workspace) -> dict[str, Any]:
                            f"expected {VERSIONS}, prod {prod}")  # fmt: skip
     commits = [v.commit for v in registry.list_versions(repo)]
     figure, baseline = statistics.median(builds), statistics.median(tables)
-    return result(
+    return bench_result(
         figure=figure,
         figure_label=f"`gitml site` build, {VERSIONS} versions ({len(result.pages)} pages), "
         f"median of {RUNS}",

@@ -775,6 +775,7 @@ def test_every_case_is_catalogued() -> None:
         + [f"test_bad_params_stop_before_anything_is_written[{c}]" for c in PARAMS_FAILURES]
         + [f"test_bad_schema_file_stops_validate[{c}]" for c in SCHEMA_FAILURES]
         + ["test_missing_params_file", "test_validate_before_ingest"]
+        + [f"test_bad_init_writes_nothing[{c}]" for c in INIT_FAILURES]
     )
     assert sorted(cases) == sorted(BY_TEST)
 

@@ -44,7 +44,7 @@ def append_step_summary(markdown: str) -> Path | None:
         return None
     path = Path(target)
     with path.open("a", encoding="utf-8") as fh:
-        fh.write(markdown + "\n")
+        fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
     return path
 
 

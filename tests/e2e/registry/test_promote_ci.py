@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from gitml.errors import DataError
+from gitml.io.git import locked_md5
 from gitml.registry import promote, reproduce, rules
 from gitml.registry import versions as registry
 from gitml.registry.tags import recorded_sha256
@@ -62,7 +63,7 @@ def outputs(path: Path) -> dict[str, str]:
 
 def test_last_bit_differences_promote_and_are_recorded(repo: Path, tmp_path: Path) -> None:
     sha = commit_eval(repo, metrics(0.90), slices())
-    committed_lock_md5 = registry.locked_md5(repo, sha, "models/model.skops")
+    committed_lock_md5 = locked_md5(repo, sha, "models/model.skops")
     # CI's runner: other last bits in the metrics and another model file
     s = slices()
     s["columns"]["gender"]["values"]["Male"]["roc_auc"] = 0.9000004
@@ -89,7 +90,7 @@ def test_last_bit_differences_promote_and_are_recorded(repo: Path, tmp_path: Pat
     # the model CI holds is the one recorded: its sha256, not the committed file's md5
     ci_sha = hashlib.sha256(b"the runner's model").hexdigest()
     assert record["model"] == {"path": "models/model.skops", "sha256": ci_sha}
-    assert registry.locked_md5(repo, sha, "models/model.skops") == committed_lock_md5
+    assert locked_md5(repo, sha, "models/model.skops") == committed_lock_md5
     message = run(["git", "tag", "-l", "--format=%(contents)", "model@v0.1.0"], repo).stdout
     assert f"model sha256: {ci_sha}" in message
     assert recorded_sha256(repo, "v0.1.0") == ci_sha

@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from gitml.io.git import locked_md5
 from gitml.registry import tags
-from gitml.registry import versions as registry
 from tests.conftest import make_repo, run, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("promotion")]
@@ -64,7 +64,7 @@ def sha256(path: Path) -> str:
 
 def test_another_cpu_still_promotes_with_the_differences_recorded(lr_repo: Path) -> None:
     repo = lr_repo
-    committed_md5 = registry.locked_md5(repo, "HEAD", "models/model.skops")
+    committed_md5 = locked_md5(repo, "HEAD", "models/model.skops")
     # The stages that fit or score the model, forced (what `dvc repro --force` reruns of
     # them; ingest to featurize use no BLAS and would rebuild the same bytes, at 40 s here).
     sh(repo, "dvc", "repro", "-q", "--force", "--single-item", "tune", "train", "evaluate",

@@ -12,10 +12,10 @@ from typing import Any
 
 import yaml
 
-from gitml import promote
 from gitml.config import Params, PromotionConfig
+from gitml.registry import promote, rollback
 from tests.conftest import ROOT, run
-from tests.e2e.test_promote import commit_eval, metrics, slices
+from tests.e2e.registry.test_promote import commit_eval, metrics, slices
 
 SCRIPT = "<script>document.title='pwned'</script>"
 IMG = '"><img src=x onerror="document.title=\'pwned\'">'
@@ -162,7 +162,7 @@ def build_repo(repo: Path, hostile: bool = True) -> dict[str, str]:
     shas["v0.3.0"] = commit_version(repo, 0.915, 0.68, 8, "deeper still", hostile)
     assert promote.promote(repo, cfg).version == "v0.3.0"
     reason = ROLLBACK_REASON if hostile else "canary latency doubled"
-    promote.rollback(repo, to="v0.2.0", reason=reason)
+    rollback.rollback(repo, to="v0.2.0", reason=reason)
     folder = repo / "reports" / "monitoring"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "monitoring.json").write_text(json.dumps(monitoring_report(29, 0.05), indent=2))

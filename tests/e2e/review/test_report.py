@@ -69,7 +69,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory, adult_sample: pd.DataFrame) -
     (repo.parent / "clean.md").write_text(
         run(["gitml", "report", "--base", "main", "--format", "markdown"], repo).stdout
     )
-    with (repo / "src/gitml/tune.py").open("a") as fh:
+    with (repo / "src/gitml/pipeline/tune/search.py").open("a") as fh:
         fh.write("\n# an edit committed without `dvc repro`\n")
     commit(repo, "edit tune.py, forget dvc repro")
     return repo
@@ -202,10 +202,10 @@ def test_data_section_and_footer(repo: Path, report_md: str) -> None:
 
 def test_stale_lock_is_named_in_the_report_and_fails_the_check(repo: Path, report_md: str) -> None:
     assert "> **dvc.lock is stale** at `HEAD`" in report_md
-    assert "> - `tune`: src/gitml/tune.py modified" in report_md
+    assert "> - `tune`: src/gitml/pipeline/tune/search.py modified" in report_md
     proc = run(["gitml", "stale"], repo, check=False)
     assert proc.returncode == 1
-    assert "tune: src/gitml/tune.py modified" in proc.stderr
+    assert "tune: src/gitml/pipeline/tune/search.py modified" in proc.stderr
     assert "train" not in proc.stderr  # only the stage whose own deps changed
     ok = run(["gitml", "stale", "reproduced"], repo)
     assert "matches" in ok.stdout

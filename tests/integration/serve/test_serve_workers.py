@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import BIN, tool_env
-from tests.integration.test_serve import free_port, metric
+from tests.integration.serve.test_serve import free_port, metric
 from tests.served_model import model_repo
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]

@@ -117,7 +117,7 @@ def test_stale_filter_ignores_missing_data() -> None:
         "dvc.yaml:tune": [
             {
                 "changed deps": {
-                    "src/gitml/tune.py": "modified",
+                    "src/gitml/pipeline/tune/search.py": "modified",
                     "params.yaml": {"tune.n_trials": "modified"},
                 }
             }
@@ -127,6 +127,6 @@ def test_stale_filter_ignores_missing_data() -> None:
     tracked = ["data/ingested.parquet", "data/raw/churn.csv"]  # a stage output, a `dvc add`ed file
     found = {s.name: s.reasons for s in _stale_from_status(status, tracked)}
     assert found == {
-        "tune": ("src/gitml/tune.py modified", "param tune.n_trials modified"),
+        "tune": ("src/gitml/pipeline/tune/search.py modified", "param tune.n_trials modified"),
         "train": ("command changed",),
     }
