@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from sklearn.model_selection import StratifiedKFold
 
 from gitml.config import DataConfig, SplitConfig
 from gitml.core import features, models
 from gitml.core.model_io import save_model
 from gitml.pipeline import dataset
+from gitml.pipeline.train import calibrate
 from tests.conftest import ROOT
 
 DERIVED = ["net_capital", "log_capital_gain", "log_capital_loss", "is_married", "hours_per_age"]
@@ -29,7 +31,12 @@ PARAMS = {
 }
 
 
-def model_repo(path: Path, sample: pd.DataFrame, family: str = "hist_gradient_boosting") -> Path:
+def model_repo(
+    path: Path,
+    sample: pd.DataFrame,
+    family: str = "hist_gradient_boosting",
+    calibration: str = "none",
+) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "schema", path / "schema", dirs_exist_ok=True)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -41,7 +48,12 @@ def model_repo(path: Path, sample: pd.DataFrame, family: str = "hist_gradient_bo
     test.to_parquet(path / "data" / "split" / "test.parquet", index=False)
     data_cfg = DataConfig()
     X, y, cols = dataset.split_xy(features.apply(train, DERIVED), data_cfg, SplitConfig())
-    model = models.build(family, PARAMS[family], cols, 0).fit(X, y)
+    model = models.build(family, PARAMS[family], cols, 0)
+    if calibration == "none":
+        model.fit(X, y)
+    else:  # as train does with train.calibration: the estimator wrapped, fitted out of fold
+        folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+        model = calibrate(model, calibration, X, y, folds)
     (path / "models").mkdir(exist_ok=True)
     sha = save_model(model, path / "models" / "model.skops")
     schema_text = (path / params["validate"]["schema_file"]).read_text(encoding="utf-8")

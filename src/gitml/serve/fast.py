@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -58,7 +59,10 @@ from gitml.serve.scorers import (
     CategoricalBlock,
     NotCompilableError,
     NumericBlock,
+    calibrated,
+    hgb_raw,
     hgb_scorer,
+    logreg_raw,
     logreg_scorer,
 )
 
@@ -241,11 +245,26 @@ def _compile(model: Pipeline, specs: tuple[ColumnSpec, ...], derived: list[str])
             raise NotCompilableError(f"transformer {name!r} mixes text and number columns")
     width = sum(len(b.columns) if isinstance(b, NumericBlock) else b.table.shape[1] for b in blocks)
     order: np.ndarray | None = None
+    calibrator = None
+    if isinstance(est, CalibratedClassifierCV):  # train.calibration: one calibrator, binary
+        if len(est.calibrated_classifiers_) != 1 or est.method not in ("sigmoid", "isotonic"):
+            raise NotCompilableError("CalibratedClassifierCV other than ensemble=False, binary")
+        inner = est.calibrated_classifiers_[0]
+        if len(inner.calibrators) != 1:
+            raise NotCompilableError("CalibratedClassifierCV with more than one calibrator")
+        calibrator, est = inner.calibrators[0], inner.estimator
     if isinstance(est, HistGradientBoostingClassifier):
-        score, order = hgb_scorer(est, blocks, width)
+        if calibrator is None:
+            score, order = hgb_scorer(est, blocks, width)
+        else:
+            raw, order = hgb_raw(est, blocks, width)
+            score = calibrated(calibrator, raw)
         family = "hist_gradient_boosting"
     elif isinstance(est, LogisticRegression):
-        score = logreg_scorer(est, pre)
+        if calibrator is None:
+            score = logreg_scorer(est, pre)
+        else:
+            score = calibrated(calibrator, logreg_raw(est, pre))
         family = "logistic_regression"
     else:
         raise NotCompilableError(f"estimator {type(est).__name__}")

@@ -71,7 +71,7 @@ class CategoricalBlock:
         return rows
 
 
-def hgb_scorer(
+def hgb_raw(
     hgb: HistGradientBoostingClassifier, blocks: list[NumericBlock | CategoricalBlock], width: int
 ) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
     if hgb.n_trees_per_iteration_ != 1:
@@ -118,7 +118,7 @@ def hgb_scorer(
             total = 0.0 + baseline
             for value in leaves[0].tolist():
                 total += value
-            return np.asarray(special.expit(np.array([total])))
+            return np.array([total])
         raw = np.zeros(len(x))
         raw += baseline  # as scikit-learn: zeros + baseline, then each tree in turn
         if leaves is None:
@@ -127,8 +127,7 @@ def hgb_scorer(
         else:
             for t in range(leaves.shape[1]):
                 raw += leaves[:, t]
-        # HalfBinomialLoss.predict_proba: P(positive) = expit(raw), scipy's expit
-        return np.asarray(special.expit(raw))
+        return raw
 
     return score, order
 
@@ -185,6 +184,40 @@ def _treelite_per_tree(
         return np.asarray(gtil(x)).reshape(len(x), -1)
 
     return per_tree
+
+
+def hgb_scorer(
+    hgb: HistGradientBoostingClassifier, blocks: list[Any], width: int
+) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
+    """P(positive): HalfBinomialLoss.predict_proba is expit(raw), scipy's expit."""
+    raw, order = hgb_raw(hgb, blocks, width)
+    return (lambda x: np.asarray(special.expit(raw(x)))), order
+
+
+def calibrated(
+    calibrator: Any, raw: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """CalibratedClassifierCV(ensemble=False) on a binary estimator: its one calibrator
+    (sigmoid or isotonic) applied to the estimator's decision function, as
+    `_CalibratedClassifier.predict_proba` does, with its clip of values a hair above 1."""
+
+    def score(x: np.ndarray) -> np.ndarray:
+        p = np.asarray(calibrator.predict(raw(x)), dtype="float64")
+        p[(p > 1.0) & (p <= 1.0 + 1e-5)] = 1.0
+        return p
+
+    return score
+
+
+def logreg_raw(
+    lr: LogisticRegression, pre: ColumnTransformer
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The decision function on the matrix the ColumnTransformer would build (CSR when it
+    builds CSR), through the estimator's own decision_function."""
+    if len(lr.classes_) != 2:
+        raise NotCompilableError("a multi-class LogisticRegression")
+    as_sparse = bool(getattr(pre, "sparse_output_", False))
+    return lambda x: np.asarray(lr.decision_function(sparse.csr_matrix(x) if as_sparse else x))
 
 
 def logreg_scorer(

@@ -29,15 +29,22 @@ from tests.served_model import model_repo
 pytestmark = pytest.mark.xdist_group("serving")
 
 FAMILIES = ["hist_gradient_boosting", "logistic_regression"]
+# Both families as tune fits them, and each wrapped in a calibrator (train.calibration).
+MODELS = [(f, "none") for f in FAMILIES] + [
+    ("hist_gradient_boosting", "isotonic"),
+    ("logistic_regression", "sigmoid"),
+]
 
 
-@pytest.fixture(scope="module", params=FAMILIES)
+@pytest.fixture(scope="module", params=MODELS, ids=lambda m: "-".join(m))
 def served(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     adult_sample: pd.DataFrame,
 ) -> tuple[Path, ResolvedModel]:
-    repo = model_repo(tmp_path_factory.mktemp(request.param) / "repo", adult_sample, request.param)
+    family, calibration = request.param
+    folder = tmp_path_factory.mktemp(f"{family}-{calibration}") / "repo"
+    repo = model_repo(folder, adult_sample, family, calibration)
     return repo, resolve(repo)
 
 
@@ -106,8 +113,15 @@ def test_load_check_refuses_a_compiled_model_that_differs(
         score = right_logreg(*args)
         return lambda x: 1.0 - score(x)
 
+    right_calibrated = fast.calibrated
+
+    def flipped_calibrated(*args: Any) -> Any:
+        score = right_calibrated(*args)
+        return lambda x: 1.0 - score(x)
+
     monkeypatch.setattr(fast, "hgb_scorer", flipped_hgb)
     monkeypatch.setattr(fast, "logreg_scorer", flipped_logreg)
+    monkeypatch.setattr(fast, "calibrated", flipped_calibrated)
     with pytest.raises(DataError, match="differs from the model's Pipeline"):
         fast.prepare(resolved.model, resolved.specs, resolved.derived, resolved.example)
 
