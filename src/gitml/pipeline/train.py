@@ -34,7 +34,7 @@ from gitml.core.model_io import save_model
 from gitml.core.schema import schema_hash
 from gitml.errors import ConfigError
 from gitml.io.files import write_json
-from gitml.pipeline import dataset, tune
+from gitml.pipeline import dataset
 
 LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops", "optuna", "gitml")
 
@@ -113,7 +113,7 @@ def run(
     X, y, cols = dataset.split_xy(train, params.data, params.split)
     family, hyper = best["family"], best["params"]
     groups = train[params.split.group_column] if params.split.group_column else None
-    cv = tune.folds(X, y, cfg.cv_folds, cfg.seed, groups)
+    cv = dataset.folds(X, y, cfg.cv_folds, cfg.seed, groups)
     increasing = params.features.monotonic_increasing
     oof = out_of_fold(family, hyper, X, y, cols, cv, cfg.seed, increasing)
     model = models.build(family, hyper, cols, cfg.seed, increasing)

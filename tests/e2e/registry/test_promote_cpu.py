@@ -3,7 +3,7 @@
 "Another CPU" is simulated with OPENBLAS_CORETYPE=Prescott, which makes OpenBLAS pick older
 kernels, so a logistic_regression fit (BLAS through lbfgs) ends in other last bits. Measured
 on this project's 2,000-row sample (tests/conftest.py): the model file and the test
-predictions get other bytes (other md5s), while all 47 numbers of metrics.json and slices.json
+predictions get other bytes (other md5s), while all the numbers of metrics.json and slices.json
 (rounded to 6 decimals by evaluate) come out equal. So the record lists the outputs that
 differ, no metric beyond (or within) the tolerance, and the model CI holds, not the
 committer's, is the one whose sha256 is recorded and deployed.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -75,7 +76,9 @@ def test_another_cpu_still_promotes_with_the_differences_recorded(lr_repo: Path)
         "the simulation of another CPU needs another lever"
     )
     out = sh(repo, "gitml", "verify")
-    assert "all 47 numbers agree exactly" in out and "md5 differs: models/model.skops" in out
+    # every number of metrics.json and slices.json (their count grows with the metrics)
+    assert re.search(r"all \d+ numbers agree exactly", out), out
+    assert "md5 differs: models/model.skops" in out
 
     sh(repo, "gitml", "promote")
     record = json.loads((repo / "reports/promotion.json").read_text())
