@@ -32,19 +32,22 @@ monitor_app = typer.Typer(
 app.add_typer(monitor_app, name="monitor", rich_help_panel="Monitor")
 
 
+LogDbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--log-db",
+        envvar="GITML_LOG_DB",
+        show_envvar=True,
+        help="prediction log URL (default sqlite:///logs/predictions.db)",
+    ),
+]
+
+
 @monitor_app.callback()
 @handle_errors
 def monitor(
     ctx: typer.Context,
-    log_db: Annotated[
-        str | None,
-        typer.Option(
-            "--log-db",
-            envvar="GITML_LOG_DB",
-            show_envvar=True,
-            help="prediction log URL (default sqlite:///logs/predictions.db)",
-        ),
-    ] = None,
+    log_db: LogDbOpt = None,
     current: Annotated[
         Path | None,
         typer.Option("--current", help="a CSV/Parquet file of raw input rows instead of the log"),
@@ -127,15 +130,7 @@ def monitor_alert(
 @app.command("harvest", rich_help_panel="Monitor")
 @handle_errors
 def harvest(
-    log_db: Annotated[
-        str | None,
-        typer.Option(
-            "--log-db",
-            envvar="GITML_LOG_DB",
-            show_envvar=True,
-            help="prediction log URL (default sqlite:///logs/predictions.db)",
-        ),
-    ] = None,
+    log_db: LogDbOpt = None,
     since: Annotated[
         str | None,
         typer.Option(

@@ -31,24 +31,13 @@ class Current:
     other_versions: dict[str, int] = field(default_factory=dict)  # rows left out, per version
 
 
-def load_log(
-    url: str,
-    since: timedelta | None,
-    now: datetime | None = None,
-    version: str | None = None,
-) -> Current:
-    """Logged requests of the window, joined with their feedback (SQLAlchemy, any backend).
-
-    With `version`, only the predictions that model version made are kept: the score
-    distribution and the live quality belong to one model, and are compared with its own
-    evaluation. The rows of other versions are counted in `other_versions`.
-    """
+def read_log(url: str, start: datetime | None, end: datetime, columns: list[str]) -> pd.DataFrame:
+    """The logged predictions of a window, each with its feedback label as `y_true` (NaN when
+    none), in time order; `columns` of the predictions table. MonitorError names the problem."""
     import sqlalchemy as sa
 
     from gitml.serve.logdb import feedback, mask_url, normalise_url, predictions
 
-    now = now or datetime.now(UTC)
-    start = now - since if since is not None else None
     shown = mask_url(url)
     try:
         parsed = sa.engine.make_url(url)
@@ -65,17 +54,9 @@ def load_log(
                 "creates it) or pass --log-db URL / --current FILE"
             )
     query = (
-        sa.select(
-            predictions.c.created_at,
-            predictions.c.model_version,
-            predictions.c.features,
-            predictions.c.score,
-            predictions.c.label,
-            predictions.c.unseen,
-            feedback.c.label.label("y_true"),
-        )
+        sa.select(*(predictions.c[c] for c in columns), feedback.c.label.label("y_true"))
         .select_from(predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id))
-        .where(predictions.c.created_at <= now)
+        .where(predictions.c.created_at <= end)
         .order_by(predictions.c.created_at, predictions.c.id)
     )
     if start is not None:
@@ -91,7 +72,7 @@ def load_log(
                     f"prediction log {shown}: has no '{predictions.name}' table; "
                     "is this the database `gitml serve --log-db` writes to?"
                 )
-            rows = pd.read_sql(query, conn)
+            return pd.read_sql(query, conn)
     except sa.exc.SQLAlchemyError as exc:
         # the driver's own message (DBAPIError.orig), without SQLAlchemy's SQL echo
         text = str(getattr(exc, "orig", None) or exc).strip()
@@ -99,6 +80,28 @@ def load_log(
         raise MonitorError(f"prediction log {shown}: cannot read it: {msg}") from None
     finally:
         engine.dispose()
+
+
+def load_log(
+    url: str,
+    since: timedelta | None,
+    now: datetime | None = None,
+    version: str | None = None,
+) -> Current:
+    """Logged requests of the window, joined with their feedback (SQLAlchemy, any backend).
+
+    With `version`, only the predictions that model version made are kept: the score
+    distribution and the live quality belong to one model, and are compared with its own
+    evaluation. The rows of other versions are counted in `other_versions`.
+    """
+    from gitml.serve.logdb import mask_url
+
+    now = now or datetime.now(UTC)
+    start = now - since if since is not None else None
+    shown = mask_url(url)
+    rows = read_log(
+        url, start, now, ["created_at", "model_version", "features", "score", "label", "unseen"]
+    )
     other: dict[str, int] = {}
     if version is not None:
         mine = (rows["model_version"] == version).to_numpy()

@@ -37,6 +37,7 @@ from gitml import layout
 from gitml.core import labels
 from gitml.core.labels import PositiveClass
 from gitml.monitor.common import MonitorError
+from gitml.monitor.current import read_log
 from gitml.pipeline.production import ID, LOGGED_AT
 
 REPORT_DIR = Path("reports/harvest")
@@ -50,42 +51,6 @@ class HarvestResult:
     version: str | None = None
     report: Path | None = None
     dvc_added: bool = False
-
-
-def _read_log(url: str, start: datetime | None, end: datetime) -> pd.DataFrame:
-    import sqlalchemy as sa
-
-    from gitml.serve.logdb import feedback, mask_url, normalise_url, predictions
-
-    query = (
-        sa.select(
-            predictions.c.id,
-            predictions.c.created_at,
-            predictions.c.model_version,
-            predictions.c.features,
-            feedback.c.label.label("y_true"),
-        )
-        .select_from(predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id))
-        .where(predictions.c.created_at <= end)
-        .order_by(predictions.c.created_at, predictions.c.id)
-    )
-    if start is not None:
-        query = query.where(predictions.c.created_at >= start)
-    shown = mask_url(url)
-    try:
-        engine = sa.create_engine(normalise_url(url))
-        with engine.connect() as conn:
-            if not sa.inspect(conn).has_table(predictions.name):
-                raise MonitorError(
-                    f"prediction log {shown}: has no '{predictions.name}' table; is this the "
-                    "database `gitml serve --log-db` writes to?"
-                )
-            rows = pd.read_sql(query, conn)
-        engine.dispose()
-    except sa.exc.SQLAlchemyError as exc:
-        text = str(getattr(exc, "orig", None) or exc).strip()
-        raise MonitorError(f"prediction log {shown}: cannot read it: {text[:300]}") from None
-    return rows
 
 
 def _class_names(schema: Any, target: str, positive: PositiveClass) -> tuple[str, str]:
@@ -150,7 +115,12 @@ def run(
     date = date or now.strftime("%Y-%m-%d")
     schema = schema_mod.load(repo / schema_file)
     negative, positive = _class_names(schema, target, positive_class)
-    rows = _read_log(log_url, now - since if since is not None else None, now)
+    rows = read_log(
+        log_url,
+        now - since if since is not None else None,
+        now,
+        ["id", "created_at", "model_version", "features"],
+    )
     counts = {"logged": len(rows)}
     labelled = rows["y_true"].notna()
     counts["unlabelled"] = int((~labelled).sum())
