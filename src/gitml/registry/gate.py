@@ -23,7 +23,6 @@ it carries the newer code and data. A candidate whose model file is byte-identic
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from gitml import layout
 from gitml.config import PromotionConfig
 from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.errors import DataError
+from gitml.io.files import json_object
 from gitml.io.git import read_git_file
 from gitml.registry import versions as registry
 
@@ -72,16 +72,8 @@ class Evaluation:
 
     @classmethod
     def _parse(cls, metrics_raw: bytes, slices_raw: bytes, where: str) -> Evaluation:
-        parsed = []
-        for path, raw in ((METRICS, metrics_raw), (SLICES, slices_raw)):
-            try:
-                obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise DataError(f"{path} {where} is not valid JSON: {exc}") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path} {where} must hold a JSON object, got {type(obj).__name__}")
-            parsed.append(obj)
-        metrics, slices = parsed
+        metrics = json_object(metrics_raw, f"{METRICS} {where}")
+        slices = json_object(slices_raw, f"{SLICES} {where}")
         if not isinstance(slices.get("columns"), dict):
             raise DataError(
                 f"{SLICES} {where} has no 'columns' mapping: not written by `gitml evaluate`"

@@ -30,7 +30,7 @@ import yaml
 
 from gitml import layout
 from gitml.errors import DataError
-from gitml.io.files import write_json
+from gitml.io.files import json_object, write_json
 from gitml.io.git import read_git_file, resolve_rev
 
 METRICS = layout.EVALUATE_DIR / "metrics.json"
@@ -172,16 +172,6 @@ def compare_numbers(
     return len(a.keys() | b.keys()), diffs
 
 
-def _json(raw: bytes, where: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{where} is not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise DataError(f"{where} must hold a JSON object, got {type(obj).__name__}")
-    return obj
-
-
 def lock_outs(raw: bytes, where: str) -> dict[str, str | None]:
     """Output path -> md5 of every stage in a dvc.lock."""
     try:
@@ -206,7 +196,7 @@ def compare(repo: Path | str, rev: str, tolerance: float) -> Comparison:
     diffs: list[MetricDiff] = []
     committed_rows: Number = None
     for path in (METRICS, SLICES):
-        committed = _json(read_git_file(repo, commit, path), f"{path} at {rev}")
+        committed = json_object(read_git_file(repo, commit, path), f"{path} at {rev}")
         try:
             raw = (repo / path).read_bytes()
         except FileNotFoundError:
@@ -214,7 +204,7 @@ def compare(repo: Path | str, rev: str, tolerance: float) -> Comparison:
                 f"{path}: not in the workspace; run `dvc repro --force` (stage evaluate writes "
                 "it) before comparing it with the commit"
             ) from None
-        reproduced = _json(raw, f"{path} in the workspace")
+        reproduced = json_object(raw, f"{path} in the workspace")
         if path == METRICS:
             rows = committed.get("rows")
             committed_rows = rows if isinstance(rows, int) and not isinstance(rows, bool) else None
