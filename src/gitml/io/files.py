@@ -132,14 +132,3 @@ def read_table(data: bytes | Path, name: str) -> pd.DataFrame:
     except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
         raise DataError(f"{name}: cannot read it: {exc}") from None
     raise DataError(f"{name}: unknown file type; use a .csv, .csv.gz or .parquet file")
-
-
-def json_object(raw: bytes | str, where: str) -> dict[str, Any]:
-    """A JSON object from file bytes; DataError naming `where` when it is not one."""
-    try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{where} is not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise DataError(f"{where} must hold a JSON object, got {type(obj).__name__}")
-    return obj

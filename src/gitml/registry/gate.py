@@ -32,9 +32,9 @@ from gitml import layout
 from gitml.config import PromotionConfig
 from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.errors import DataError
-from gitml.io.files import json_object
 from gitml.io.git import read_git_file
 from gitml.registry import versions as registry
+from gitml.registry.reproduce import json_object
 
 METRICS = layout.EVALUATE_DIR / "metrics.json"
 SLICES = layout.EVALUATE_DIR / "slices.json"

@@ -30,7 +30,7 @@ import yaml
 
 from gitml import layout
 from gitml.errors import DataError
-from gitml.io.files import json_object, write_json
+from gitml.io.files import write_json
 from gitml.io.git import read_git_file, resolve_rev
 
 METRICS = layout.EVALUATE_DIR / "metrics.json"
@@ -238,3 +238,14 @@ def load(path: Path) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError):
         return None
     return obj if isinstance(obj, dict) and "beyond_tolerance" in obj else None
+
+
+def json_object(raw: bytes | str, where: str) -> dict[str, Any]:
+    """A JSON object from file bytes; DataError naming `where` when it is not one."""
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{where} is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{where} must hold a JSON object, got {type(obj).__name__}")
+    return obj
