@@ -6,7 +6,8 @@
   (same seed, no pruning) runs until its best CV ROC-AUC reaches RandomizedSearchCV's best.
   Figure = median trials TPE needed (budget + 1 when it never got there); baseline = the
   random-search budget. Goal ≤ 20 of 40.
-- `workers_postgres`: the tune stage's code on the PostgreSQL server at 127.0.0.1:5432, with
+- `workers_postgres`: the tune stage's code on the PostgreSQL server `GITML_BENCH_PG_URL` names
+  (default postgresql://postgres@127.0.0.1:5432/test; the tests pass their own server), with
   `tune.workers` 2 and then 1, the same number of trials each (full: 40 on all train rows;
   quick: 6 on the sample); figure = trials per minute with 2 workers, from the first trial's
   start to the last one's end (the seconds to spawn a worker are a constant; wall-clock rates
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -40,7 +42,7 @@ import yaml
 
 from bench.workspace import Workspace, deep_update, result
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+PG_URL = os.environ.get("GITML_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TPE_GOAL = 20
 WORKERS_GOAL = 1.8
 SCALE_GOAL_RATIO = 11.0

@@ -25,12 +25,12 @@ def _is_number(value: object) -> bool:
 
 
 @pytest.mark.slow
-def test_bench_quick_records_every_figure(tmp_path: Path) -> None:
+def test_bench_quick_records_every_figure(tmp_path: Path, postgres_url: str) -> None:
     out = tmp_path / "results.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
         cwd=ROOT,
-        env=tool_env(),
+        env={**tool_env(), "GITML_BENCH_PG_URL": postgres_url},  # workers_postgres' server
         capture_output=True,
         text=True,
         timeout=1800,
