@@ -1,4 +1,4 @@
-"""Serving close to the limit (issue 14): the fast path, several workers, and their baselines.
+"""Serving close to the limit: the fast path, several workers, and their baselines.
 
 All four rows use the primary clone's workspace model and measure their baseline in the same
 run; each records the load average (the machine is shared) next to its figures.
@@ -15,7 +15,7 @@ run; each records the load average (the machine is shared) next to its figures.
   request model's validation + the compiled model). Goal: figure - baseline <= 1 ms.
 - `http_concurrent`: the same server, 50 concurrent connections sending one row each, for a
   fixed time (wrk when installed, else httpx); figure = requests/s; baseline = the server
-  before issue 14's changes in configuration (`--workers 1 --no-fast-path`), same load. Goal:
+  the fast path and workers, in configuration (`--workers 1 --no-fast-path`), same load. Goal:
   >= 800 req/s, 0 errors, p99 <= 100 ms, and after a clean stop every answered prediction is
   in the log.
 """
@@ -127,7 +127,7 @@ def fast_one_row(ws: Workspace) -> dict[str, Any]:
         f"({tuned['family']}, serve/fast.py)",
         baseline=b50,
         baseline_label="p50 ms, the same row through to_frame + features.apply + "
-        "Pipeline.predict_proba (the path before issue 14)",
+        "Pipeline.predict_proba (the path before the fast path)",
         unit="ms",
         goal=f"p50 <= {ONE_ROW_GOAL_MS:g} ms (both families)",
         within_goal=bool(p50 <= ONE_ROW_GOAL_MS and o50 <= ONE_ROW_GOAL_MS),

@@ -1,4 +1,4 @@
-"""The model site (issue 15): `gitml site` on a repository of 50 registered versions.
+"""The model site: `gitml site` on a repository of 50 registered versions.
 
 The repository is synthetic but real-sized: each version commits this project's own evaluation
 files (ROC and PR curves of ~3,000 points each, slices, importance, params, dvc.lock) with its

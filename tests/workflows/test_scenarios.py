@@ -1,10 +1,5 @@
 """The chain pull request → merge → promote → deploy → monitor, through the REAL workflow files
 under act (tests/workflows/harness.py), against a bare git origin and a fake GitHub.
-
-Scenarios 2, 4, 5 and 6 (and the last steps of 1 and 3) need the Python side of issue 10
-(`gitml promote` judging CI's numbers, `gitml verify`, `gitml smoke-test --version --model`):
-until it is in the tree they are expected to fail (xfail, not strict), and they run for real
-as soon as it is.
 """
 
 from __future__ import annotations
@@ -16,31 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 import yaml
 
-from gitml.cli import app
 from tests.conftest import run
 from tests.workflows.conftest import World, commit_all, git, run_at, write_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflows")]
-
-
-def _python_side_landed() -> bool:
-    """`gitml verify` and `gitml smoke-test --version/--model` exist (issue 10's Python side)."""
-    group = typer.main.get_command(app)
-    commands = getattr(group, "commands", {})
-    smoke = commands.get("smoke-test")
-    options = {o for p in getattr(smoke, "params", []) for o in getattr(p, "opts", [])}
-    return "verify" in commands and {"--version", "--model"} <= options
-
-
-PYTHON_SIDE = _python_side_landed()
-needs_python_side = pytest.mark.xfail(
-    not PYTHON_SIDE,
-    reason="needs issue 10's Python side: gitml promote/verify/smoke-test (branch h10b)",
-    strict=False,
-)
 
 
 CML_WATERMARK = '![](https://cml.dev/watermark.png#cml "CML watermark gitml report")'
@@ -88,13 +64,8 @@ def test_1_a_pull_request_is_reproduced_verified_reported_and_commented(world: W
     assert result.step(reproduce, "Staleness check") == "success", result.explain()
     assert result.step(reproduce, "Reproduce the pipeline") == "success", result.explain()
     assert result.step(reproduce, "Compare with main") == "success", result.explain()
-    if PYTHON_SIDE:
-        assert result.step(reproduce, "Verify the committed results") == "success", steps
-        assert result.job(reproduce) == "success", result.explain()
-    else:  # without `gitml verify` the check fails, after the report and the comment
-        assert result.step(reproduce, "Verify the committed results") == "failure", steps
-        assert result.job(reproduce) == "failure"
-        assert any("verification of the committed results: failure" in e for e in result.errors())
+    assert result.step(reproduce, "Verify the committed results") == "success", steps
+    assert result.job(reproduce) == "success", result.explain()
     assert (result.artifacts / "pr-report" / "report.md").is_file()
 
     # the comment job: the report, via setup-cml's stand-in and the recording cml
@@ -190,13 +161,6 @@ def test_7_monitor_names_a_missing_secret_and_keeps_one_drift_issue(world: World
 
 PROMOTE = "promote/promote"
 DEPLOY = "deploy/deploy/deploy"  # promote.yml's job `deploy` → deploy.yml's job `deploy`
-needs_python_side_to_run = pytest.mark.xfail(
-    not PYTHON_SIDE,
-    reason="needs issue 10's Python side: gitml promote writing $GITHUB_OUTPUT, reproduce "
-    "tolerance, base rules, sha256 in the tag (branch h10b)",
-    strict=False,
-    run=False,  # each run rebuilds the pipeline (`dvc repro --force`): not for an expected fail
-)
 
 
 def merge(repo: Path, origin: Path, branch: str, message: str) -> str:
@@ -231,7 +195,6 @@ def record(result: Any) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- 2. merge → deploy
 
 
-@needs_python_side_to_run
 def test_2_a_merge_is_promoted_and_deployed_through_workflow_call(world: World) -> None:
     origin, repo = world.fork("promote")
     merged = merge(repo, origin, "feature", "Merge pull request #7 from acme/feature")
@@ -313,21 +276,18 @@ def test_3_a_pushed_rollback_tag_deploys_the_old_version(world: World) -> None:
     assert result.outputs(job)["version"] == "v0.1.0"
     assert result.step(job, "Get the model") == "success", result.explain()
     assert world.fake.calls("GET", r"/releases/assets/11$"), "the model came from v0.1.0's release"
-    if PYTHON_SIDE:  # the smoke test checks the file's sha256 against v0.1.0's tag
-        assert result.step(job, "Smoke test") == "success", result.explain()
-        assert result.job(job) == "success", result.explain()
-        assert not world.fake.calls("POST", r"/releases$"), "the old release is kept"
-        # what it served is the file whose sha256 v0.1.0's tag recorded
-        assert hashlib.sha256(old_model).hexdigest() in tag_message(origin, "model@v0.1.0")
-    else:
-        assert result.step(job, "Smoke test") == "failure"  # no --version/--model yet
+    # the smoke test checks the file's sha256 against v0.1.0's tag
+    assert result.step(job, "Smoke test") == "success", result.explain()
+    assert result.job(job) == "success", result.explain()
+    assert not world.fake.calls("POST", r"/releases$"), "the old release is kept"
+    # what it served is the file whose sha256 v0.1.0's tag recorded
+    assert hashlib.sha256(old_model).hexdigest() in tag_message(origin, "model@v0.1.0")
     assert world.fake.state.unhandled == []
 
 
 # ----------------------------------------------------------------------------- 4. tampered numbers
 
 
-@needs_python_side_to_run
 def test_4_tampered_metrics_with_a_consistent_lock_are_refused(world: World) -> None:
     origin, repo = world.fork("tampered")
     git(repo, "switch", "-qc", "tampered", "feature")
@@ -358,7 +318,6 @@ def test_4_tampered_metrics_with_a_consistent_lock_are_refused(world: World) -> 
 # ----------------------------------------------------------------------------- 5. another CPU
 
 
-@needs_python_side_to_run
 def test_5_a_runner_on_another_cpu_still_promotes_and_records_the_differences(
     world: World,
 ) -> None:
@@ -379,7 +338,6 @@ def test_5_a_runner_on_another_cpu_still_promotes_and_records_the_differences(
 # ----------------------------------------------------------------------------- 6. base's rules
 
 
-@needs_python_side_to_run
 def test_6_a_branch_that_loosens_the_gate_is_judged_by_mains_rules(world: World) -> None:
     origin, repo = world.fork("loosen")
     write_params(repo, {"promotion": {"primary_floor": 0.99}})  # main's rules: strict

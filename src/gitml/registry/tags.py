@@ -134,5 +134,5 @@ def recorded_sha256(repo: Path | str, version: str) -> str:
             raise DataError(f"{tag}: the tag message's {SHA256_LABEL!r} line is not a sha256")
     raise DataError(
         f"{tag}'s message records no {SHA256_LABEL!r} line: it was registered by hand or by a "
-        "gitml without issue 10, so there is no recorded hash to check the file against"
+        "gitml older than the recorded sha256, so there is no hash to check the file against"
     )

@@ -1,4 +1,4 @@
-"""Three tables that are not Adult, for `gitml init` + `dvc repro` (issue 12).
+"""Three tables that are not Adult, for `gitml init` + `dvc repro`.
 
 Small and seeded: each pipeline run stays in seconds.
 """
