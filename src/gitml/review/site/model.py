@@ -21,6 +21,7 @@ import yaml
 from gitml import layout
 from gitml.core.metrics import READING_ORDER, SliceMetric
 from gitml.errors import DataError
+from gitml.registry.gate import RuleResult
 from gitml.registry.record import RECORD
 from gitml.registry.versions import ARTIFACT, PROD
 from gitml.review.site import gitobjects
@@ -59,15 +60,6 @@ class Event:
     message: str
 
 
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    passed: bool
-    detail: str
-    value: float | None = None
-    threshold: float | None = None
-
-
 @dataclass
 class Version:
     version: str
@@ -79,7 +71,7 @@ class Version:
     stages: tuple[str, ...] = ()  # held now
     events: list[Event] = field(default_factory=list)
     summary: str = ""  # the gate's PROMOTE/REFUSE line
-    rules: list[Rule] = field(default_factory=list)
+    rules: list[RuleResult] = field(default_factory=list)
     files: dict[str, Any] = field(default_factory=dict)  # name (FILES) -> parsed content
     problems: list[str] = field(default_factory=list)  # files present but unreadable
 
@@ -146,13 +138,13 @@ def _parse_file(name: str, raw: bytes) -> Any:
     return json.loads(raw)
 
 
-def _rules(message: str) -> tuple[str, list[Rule]]:
+def _rules(message: str) -> tuple[str, list[RuleResult]]:
     summary = next((x for x in message.splitlines() if x.startswith(("PROMOTE", "REFUSE"))), "")
     rules = []
     for line in message.splitlines():
         m = _RULE.match(line)
         if m:
-            rules.append(Rule(m[2], m[1] == "PASS", m[3]))
+            rules.append(RuleResult(m[2], None, None, m[1] == "PASS", m[3]))  # no numbers in a tag
     return summary, rules
 
 
@@ -297,8 +289,8 @@ def _use_record(repo: Path, versions: list[Version]) -> None:
         version = record["candidate"]["version"]
         commit = record["candidate"]["commit"]
         rules = [
-            Rule(str(r["name"]), bool(r["passed"]), str(r["detail"]), r.get("value"),
-                 r.get("threshold"))
+            RuleResult(str(r["name"]), r.get("value"), r.get("threshold"), bool(r["passed"]),
+                       str(r["detail"]))
             for r in record["rules"]
         ]  # fmt: skip
     except (ValueError, KeyError, TypeError):
