@@ -195,6 +195,7 @@ def create_app(
         gc.freeze()
         yield
         log.close()  # drain the queue: a clean shutdown loses no logged row
+        gc.unfreeze()  # for a process that goes on after the server (the tests)
 
     app = FastAPI(
         title="gitml model server",
