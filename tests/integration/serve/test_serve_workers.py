@@ -115,3 +115,6 @@ def test_kill_9_under_load_loses_no_acknowledged_prediction(
         proc.wait(60)
     assert after in logged_ids(repo)
     assert "Traceback" not in log.read_text()
+    # no worker failed to open or write the log (two workers creating one new SQLite file at
+    # once did: "cannot connect … OperationalError", rows dropped, answers still 200)
+    assert "prediction log:" not in log.read_text()

@@ -135,6 +135,33 @@ def test_close_flushes_every_queued_row(tmp_path: Path) -> None:
     assert (log.written, log.dropped) == (102, 0)
 
 
+def test_writers_of_one_sqlite_file_take_turns_on_its_lock_file(tmp_path: Path) -> None:
+    """While another process's writer holds the turn, a log neither opens nor writes the file;
+    once the turn is free it commits at once, dropping nothing (no busy-handler sleeps)."""
+    import fcntl
+    import os
+    import threading
+
+    db = tmp_path / "logs" / "log.db"
+    (tmp_path / "logs").mkdir()
+    other = os.open(f"{db}.lock", os.O_RDWR | os.O_CREAT)  # another open file: another writer
+    fcntl.flock(other, fcntl.LOCK_EX)
+    committed = threading.Event()
+    log = logdb.PredictionLog(f"sqlite:///{db}")
+    try:
+        log.log_predictions([_row(1)], lambda ok: ok and committed.set())
+        assert not committed.wait(0.5)
+        assert not db.exists()  # creating the tables waits for the turn too
+        fcntl.flock(other, fcntl.LOCK_UN)
+        assert committed.wait(5)
+    finally:
+        os.close(other)
+        log.close()
+    assert (log.written, log.dropped) == (1, 0)
+    assert logdb.WriterTurn.for_url("sqlite://").path is None  # in memory: nothing to share
+    assert logdb.WriterTurn.for_url("postgresql://u@h/db").path is None
+
+
 def test_unreachable_database_counts_dropped_rows_and_never_raises() -> None:
     drops: list[int] = []
     log = logdb.PredictionLog(
