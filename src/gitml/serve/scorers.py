@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import sparse, special
-from sklearn.calibration import _SigmoidCalibration
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
@@ -220,7 +219,7 @@ def calibration_of(calibrator: Any) -> Callable[[np.ndarray], np.ndarray]:
     and `IsotonicRegression._transform`; the load check compares the results with the
     Pipeline's. Anything else keeps its own `predict`.
     """
-    if type(calibrator) is _SigmoidCalibration:
+    if type(calibrator).__name__ == "_SigmoidCalibration":  # private: matched by name
         a, b = calibrator.a_, calibrator.b_
         return lambda t: special.expit(-(a * t + b))
     if type(calibrator) is IsotonicRegression and calibrator.X_thresholds_.dtype == np.float64:
