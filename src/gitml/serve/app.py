@@ -15,7 +15,6 @@ import contextlib
 import gc
 import json
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,22 +24,16 @@ from typing import Annotated, Any
 import yaml
 from fastapi import Body, FastAPI, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Discriminator, Field, Tag
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gitml import __version__
 from gitml.core import features
 from gitml.serve.fast import FastModel
 from gitml.serve.guard import DEFAULT_MAX_BODY_BYTES, BodyGuard, validation_error_handler
 from gitml.serve.logdb import DEFAULT_LOG_URL, PredictionLog
+from gitml.serve.metrics import Metrics, MetricsMiddleware, exposed_registry
 from gitml.serve.requests import request_model, to_frame
 from gitml.serve.resolve import ResolvedModel
 
@@ -74,98 +67,6 @@ class FeedbackIn(BaseModel):
 def _one_or_many(value: Any) -> str:
     # Route a payload to one branch so a 422 names the field (body.row.age), not both branches.
     return "rows" if isinstance(value, list) else "row"
-
-
-class Metrics:
-    """Prometheus metrics in a registry of this app's own (several apps may share a process)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
-            "gitml_http_requests",
-            "HTTP requests by path and status",
-            ["path", "status"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "gitml_http_request_seconds",
-            "request latency",
-            ["path"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-            registry=r,
-        )
-        self.scores = Histogram(
-            "gitml_prediction_score",
-            "predicted probability of the positive class",
-            buckets=tuple(i / 10 for i in range(1, 11)),
-            registry=r,
-        )
-        self.predictions = Counter("gitml_predictions", "rows predicted", registry=r)
-        self.unseen = Counter(
-            "gitml_unseen_categories",
-            "values not seen in training, by column",
-            ["column"],
-            registry=r,
-        )
-        self.log_written = Counter(
-            "gitml_log_written_rows", "rows written to the prediction log", registry=r
-        )
-        self.log_dropped = Counter(
-            "gitml_log_dropped_rows",
-            "rows NOT written to the prediction log (database down or too slow)",
-            registry=r,
-        )
-
-
-def exposed_registry(metrics: Metrics) -> CollectorRegistry:
-    """This process's metrics, or, under `gitml serve --workers N`, every worker's, summed.
-
-    With several workers, prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set
-    by gitml.serve.workers before the workers start) keeps each worker's values in files, and
-    whichever worker answers /metrics reports the sum over all of them.
-    """
-    import os
-
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return metrics.registry
-    from prometheus_client import multiprocess
-
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    return registry
-
-
-class MetricsMiddleware:
-    """Request count by route and status, and latency, for every HTTP request.
-
-    A plain ASGI middleware: Starlette's `@app.middleware("http")` (BaseHTTPMiddleware) costs
-    a task and a stream per request, a measurable share of a one-row prediction.
-    """
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            path = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.labels(path, str(status)).inc()
-            self.metrics.latency.labels(path).observe(time.perf_counter() - start)
 
 
 def create_app(
