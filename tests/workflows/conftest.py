@@ -171,9 +171,12 @@ def prepare_seed(root: Path, sample: pd.DataFrame) -> tuple[Path, Path, str, str
         main_sha, feature_sha = (root / "seed.done").read_text().split()
         return seed, origin, main_sha, feature_sha
     # two tuning trials: the scenarios test the workflows, not the search (about half the time)
-    seed = make_repo(
-        seed, sample, {"promotion": LENIENT_GATE, "tune": {"n_trials": 2}}, commit=False
-    )
+    # data/raw/production/ joins training as retrain.yml expects (gitml harvest writes there)
+    params = {"promotion": LENIENT_GATE, "tune": {"n_trials": 2},
+              "data": {"extra_sources": ["data/raw/production/"]}}  # fmt: skip
+    seed = make_repo(seed, sample, params, commit=False)
+    (seed / "data/raw/production").mkdir()
+    (seed / "data/raw/production/README.md").write_text("gitml harvest writes here\n")
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, seed / name)
     shutil.copytree(ROOT / "requirements", seed / "requirements")

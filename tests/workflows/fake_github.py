@@ -1,7 +1,8 @@
 """A loopback fake of the GitHub REST and GraphQL endpoints that `gh` (2.23) and the `cml`
-stand-in call: issues, labels, issue search, issue/PR comments, releases with asset upload and
-download, tag refs. HTTPS with a self-signed certificate, so `gh` talks to it as to a GitHub
-Enterprise host (GH_HOST=127.0.0.1:PORT, GH_ENTERPRISE_TOKEN, SSL_CERT_FILE).
+stand-in call: issues, labels, issue search, issue/PR comments, pull requests (REST create),
+releases with asset upload and download, tag refs. HTTPS with a self-signed certificate, so
+`gh` talks to it as to a GitHub Enterprise host (GH_HOST=127.0.0.1:PORT, GH_ENTERPRISE_TOKEN,
+SSL_CERT_FILE).
 
 Hand-written: no maintained library fakes GitHub's API for the GitHub CLI. It answers only what
 the workflows' commands send, with the fields gh reads, and records every call so tests can
@@ -83,6 +84,7 @@ class State:
     calls: list[Call] = field(default_factory=list)
     unhandled: list[str] = field(default_factory=list)
     next_id: int = 1000
+    actions_may_open_prs: bool = True  # the repository setting of that name
 
     def new_id(self) -> int:
         self.next_id += 1
@@ -267,6 +269,48 @@ class _Handler(BaseHTTPRequestHandler):
                         self._reply(200, comment)
                         return True
             return False
+        # pull requests (`gh api repos/OWNER/REPO/pulls` in retrain.yml), kept as issues
+        if path == repo + "/pulls" and method == "GET":
+            owner = st.repo.split("/")[0]
+            found = [
+                _rest_pull(i, base, st.repo)
+                for i in st.issues.values()
+                if i.get("is_pr")
+                and query.get("head", [f"{owner}:{i['head']}"])[0] == f"{owner}:{i['head']}"
+                and query.get("state", ["open"])[0] in ("all", i["state"].lower())
+            ]
+            self._reply(200, found)
+            return True
+        m = re.fullmatch(repo + r"/pulls/(\d+)", path)
+        if m and method == "PATCH" and st.issues.get(int(m[1]), {}).get("is_pr"):
+            pr = st.issues[int(m[1])]
+            pr.update({k: body[k] for k in ("title", "body") if k in body})
+            self._reply(200, _rest_pull(pr, base, st.repo))
+            return True
+        if path == repo + "/pulls" and method == "POST" and not st.actions_may_open_prs:
+            # the repository setting "Allow GitHub Actions to create and approve pull requests"
+            # is off
+            self._reply(403, {"message": "GitHub Actions is not permitted to create or approve "
+                              "pull requests."})  # fmt: skip
+            return True
+        if path == repo + "/pulls" and method == "POST":
+            head, base_ref = body["head"], body["base"]
+            if not all(self._has_ref(f"refs/heads/{b}") for b in (head, base_ref)):
+                self._reply(422, {"message": "Validation Failed",
+                                  "errors": [{"resource": "PullRequest", "field": "head",
+                                              "code": "invalid"}]})  # fmt: skip
+                return True
+            if any(i.get("head") == head and i["state"] == "OPEN" for i in st.issues.values()):
+                self._reply(422, {"message": "Validation Failed",
+                                  "errors": [{"resource": "PullRequest", "code": "custom",
+                                              "message": "A pull request already exists for "
+                                              f"{st.repo.split('/')[0]}:{head}."}]})  # fmt: skip
+                return True
+            number = max(st.issues, default=0) + 1
+            pr = _issue(number, body["title"], [], body.get("body") or "")
+            st.issues[number] = pr | {"is_pr": True, "head": head, "base": base_ref}
+            self._reply(201, _rest_pull(st.issues[number], base, st.repo))
+            return True
         # workflow runs (`gh run list --workflow monitor.yml` in pages.yml): none ran yet
         m = re.fullmatch(repo + r"/actions/workflows/([\w.-]+)", path)
         if m and method == "GET":
@@ -351,13 +395,15 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def _has_tag(self, tag: str) -> bool:
-        if tag in self.fake.state.tags:
-            return True
+        return tag in self.fake.state.tags or self._has_ref(f"refs/tags/{tag}")
+
+    def _has_ref(self, ref: str) -> bool:
+        """Whether the bare origin (what was pushed) has `ref`."""
         origin = self.fake.origin
         if origin is None:
             return False
         proc = subprocess.run(
-            ["git", "--git-dir", str(origin), "rev-parse", "--verify", "-q", f"refs/tags/{tag}"],
+            ["git", "--git-dir", str(origin), "rev-parse", "--verify", "-q", ref],
             capture_output=True,
         )
         return proc.returncode == 0
@@ -536,6 +582,18 @@ def _rest_issue(issue: dict[str, Any], base: str, repo: str) -> dict[str, Any]:
         "state": issue["state"].lower(),
         "html_url": _url(base, repo, issue["number"]),
         "labels": [{"name": n} for n in issue["labels"]],
+    }
+
+
+def _rest_pull(pr: dict[str, Any], base: str, repo: str) -> dict[str, Any]:
+    return {
+        "number": pr["number"],
+        "state": pr["state"].lower(),
+        "title": pr["title"],
+        "body": pr["body"],
+        "html_url": f"{base}/{repo}/pull/{pr['number']}",
+        "head": {"ref": pr["head"]},
+        "base": {"ref": pr["base"]},
     }
 
 

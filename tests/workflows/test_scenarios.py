@@ -1,5 +1,6 @@
-"""The chain pull request → merge → promote → deploy → monitor, through the REAL workflow files
-under act (tests/workflows/harness.py), against a bare git origin and a fake GitHub.
+"""The chain pull request → merge → promote → deploy → monitor → retrain, through the REAL
+workflow files under act (tests/workflows/harness.py), against a bare git origin and a fake
+GitHub.
 """
 
 from __future__ import annotations
@@ -154,6 +155,106 @@ def test_7_monitor_names_a_missing_secret_and_keeps_one_drift_issue(world: World
         assert len(issues[0]["comments"]) == attempt - 1  # the next run comments on it
     assert len(world.fake.graphql("createIssue")) == 1
     assert len(world.fake.graphql("addComment")) == 1
+    assert world.fake.state.unhandled == []
+
+
+# ----------------------------------------------------------------------------- 8. retraining
+
+RETRAIN = "retrain/harvest, reproduce, open the retrain pull request"
+
+
+def labelled_log(repo: Path, url: str, version: str, rows: int, labelled: int) -> None:
+    """`rows` test-split predictions of `version` in the log; the first `labelled` have
+    feedback (their true label)."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+    import pandas as pd
+
+    from tests.integration.monitor.test_monitor import feedback_for, log_rows, write_log
+
+    test = pd.read_parquet(repo / "data/split/test.parquet").head(rows).reset_index(drop=True)
+    scores = np.random.default_rng(rows).uniform(0.0, 1.0, len(test))
+    logged = log_rows(test, scores, datetime.now(UTC), version)
+    write_log(url, logged, feedback_for(logged, test, labelled))
+
+
+def test_8_labelled_production_rows_become_a_retrain_pull_request(world: World) -> None:
+    from gitml.serve import logdb
+
+    origin, repo = world.fork("retrain")
+    run_at(["gto", "register", "model", "HEAD", "--version", "v0.1.0"], repo, origin)
+    run_at(["gto", "assign", "model", "--version", "v0.1.0", "--stage", "prod"], repo, origin)
+    run_at(["git", "push", "-q", "--tags", "origin", "main"], repo, origin)
+    dispatch = {"inputs": {"since": "all"}}
+
+    # nothing labelled yet: no branch, no pull request, and the job is green
+    empty = f"sqlite:///{repo.parent / 'empty.db'}"
+    logdb.engine_for(empty).dispose()
+    nothing = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch,
+                        secrets={"PREDICTION_LOG_URL": empty})  # fmt: skip
+    assert nothing.job(RETRAIN) == "success", nothing.explain()
+    assert nothing.outputs(RETRAIN)["written"] == "0"
+    assert nothing.step(RETRAIN, "Harvest") == "success"
+    # act reports no event for a step whose `if` is false
+    assert nothing.step(RETRAIN, "Reproduce") is None
+    assert nothing.step(RETRAIN, "Open the pull request") is None
+    assert world.fake.calls("POST", r"/pulls$") == []
+
+    # prod's labelled rows are harvested; unlabelled ones and another version's are not.
+    # First with the repository setting that lets workflows open pull requests off.
+    url = f"sqlite:///{repo.parent / 'predictions.db'}"
+    labelled_log(repo, url, "v0.1.0", rows=300, labelled=200)
+    labelled_log(repo, url, "v0.0.9", rows=40, labelled=40)
+    secrets = {"PREDICTION_LOG_URL": url}
+    world.fake.state.actions_may_open_prs = False
+    refused = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch, secrets=secrets)
+    assert refused.job(RETRAIN) == "failure", refused.explain()
+    assert refused.step(RETRAIN, "Push the branch") == "success"
+    [error] = refused.errors(RETRAIN)
+    assert "Allow GitHub Actions to create and approve pull requests" in error, error
+
+    # allowed, a rerun the same day replaces the branch and opens the pull request
+    world.fake.state.actions_may_open_prs = True
+    result = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch, secrets=secrets)
+    assert result.job(RETRAIN) == "success", result.explain()
+    out = result.outputs(RETRAIN)
+    assert out["written"] == "200", result.explain()
+    day = out["date"]
+    branch = f"retrain/{day}"
+
+    # origin holds the branch: main and one commit, with the harvested rows and a new lock
+    gd = ["git", "--git-dir", str(origin)]
+    subjects = run([*gd, "log", "--format=%s", f"main..{branch}"], origin).stdout.split("\n")
+    assert subjects == [f"retrain: production rows harvested {day}", ""], subjects
+    changed = run([*gd, "diff", "--name-only", "main", branch], origin).stdout.split()
+    assert f"data/raw/production/{day}.parquet.dvc" in changed and "dvc.lock" in changed
+
+    # the pull request: GitHub's REST call, with the branch's report against main as its body
+    assert [c.status for c in world.fake.calls("POST", r"/pulls$")] == [403, 201]
+    call = world.fake.calls("POST", r"/pulls$")[-1]
+    assert (call.body["base"], call.body["head"]) == ("main", branch)
+    assert day in call.body["title"]
+    [report] = result.artifacts.glob("retrain-report/**/retrain-pr.md")
+    assert call.body["body"] == report.read_text() and "roc_auc" in call.body["body"]
+    [counts] = result.artifacts.glob(f"retrain-report/**/{day}.json")
+    harvest = json.loads(counts.read_text())
+    assert harvest["version"] == "v0.1.0"
+    assert harvest["counts"] | {"logged": 340, "unlabelled": 100, "other_version": 40,
+                                "written": 200} == harvest["counts"]  # fmt: skip
+    assert "opened https://" in result.text(RETRAIN)
+
+    # once more the same day: the same pull request, its body refreshed
+    (pr,) = [i for i in world.fake.state.issues.values() if i.get("is_pr")]
+    pr["body"] = "an older report"
+    again = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch, secrets=secrets)
+    assert again.job(RETRAIN) == "success", again.explain()
+    assert "refreshed https://" in again.text(RETRAIN)
+    assert len(world.fake.calls("POST", r"/pulls$")) == 2  # no third attempt
+    assert [i["number"] for i in world.fake.state.issues.values() if i.get("is_pr")] == [
+        pr["number"]
+    ]
+    assert "roc_auc" in pr["body"]
     assert world.fake.state.unhandled == []
 
 
