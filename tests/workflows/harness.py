@@ -131,6 +131,7 @@ class Act:
         secrets: Mapping[str, str] | None = None,
         extra_env: Mapping[str, str] | None = None,
         timeout: float = 900,
+        variables: Mapping[str, str] | None = None,
     ) -> Run:
         n = len(list(self.runs.iterdir())) + 1
         run_dir = self.runs / f"run{n}"
@@ -157,6 +158,8 @@ class Act:
             cmd += ["--env", f"{key}={value}"]
         for key, value in {"GITHUB_TOKEN": env["GH_ENTERPRISE_TOKEN"], **(secrets or {})}.items():
             cmd += ["-s", f"{key}={value}"]
+        for key, value in (variables or {}).items():  # the repository's `vars`
+            cmd += ["--var", f"{key}={value}"]
         proc = subprocess.run(
             cmd,
             cwd=repo,

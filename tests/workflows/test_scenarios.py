@@ -155,6 +155,20 @@ def test_7_monitor_names_a_missing_secret_and_keeps_one_drift_issue(world: World
         assert len(issues[0]["comments"]) == attempt - 1  # the next run comments on it
     assert len(world.fake.graphql("createIssue")) == 1
     assert len(world.fake.graphql("addComment")) == 1
+    assert world.fake.calls("POST", r"/pulls$") == []  # RETRAIN_ON_ALARM unset: no retrain
+
+    # with the repository variable RETRAIN_ON_ALARM, an alarm also runs retrain.yml (through
+    # workflow_call, with the secret passed on): prod's labelled rows become a pull request
+    labelled_log(repo, log_url, "v0.1.0", rows=300, labelled=200)
+    result = world.act(repo, "workflow_dispatch", "monitor.yml", dispatch,
+                       secrets={"PREDICTION_LOG_URL": log_url},
+                       variables={"RETRAIN_ON_ALARM": "true"})  # fmt: skip
+    assert result.outputs(MONITOR).get("alarm") == "true", result.explain()
+    [retrain] = [job for job in result.jobs() if job.endswith(RETRAIN.split("/", 1)[1])]
+    assert result.job(retrain) == "success", result.explain()
+    assert result.outputs(retrain)["written"] == "200", result.explain()
+    [call] = world.fake.calls("POST", r"/pulls$")
+    assert call.status == 201 and call.body["head"].startswith("retrain/")
     assert world.fake.state.unhandled == []
 
 
