@@ -1,7 +1,8 @@
 """The loop, end to end, through the commands retrain.yml runs (not under act): serve prod →
 shifted labelled traffic (`gitml simulate`) → the monitor alarms → `gitml harvest` → a retrain
 branch reproduced → its report (gate on the fixed test split + recent traffic) → merge →
-`gitml promote` moves prod to the retrained model.
+`gitml promote` moves prod to the retrained model. retrain.yml itself runs under act in
+tests/workflows/test_scenarios.py (test_7 through monitor.yml, test_8 by hand).
 
 The shift: a new market. Every request comes with native_country = Holand-Netherlands (absent
 from the 2,000 training rows) and, in that market, married people's outcomes are the reverse of
