@@ -116,7 +116,8 @@ class WriterTurn:
             return
         if self._fd is None:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            # read-only: flock needs no write access, so a lock file another user created works
+            self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
         fcntl.flock(self._fd, fcntl.LOCK_EX)  # blocks in the kernel, GIL released
         try:
             yield
