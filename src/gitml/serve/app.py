@@ -45,6 +45,9 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
+# Apps started and not yet stopped in this process: the garbage collector's frozen heap is the
+# process's, so only the last one to stop unfreezes it.
+_RUNNING = [0]
 IN_LOOP_ROWS = 64  # more rows than this are predicted in a worker thread
 ACK_TIMEOUT = 2.0  # seconds an answer waits for its rows to be committed to the log
 
@@ -94,9 +97,14 @@ def create_app(
         # Frozen, the collector skips it; cycles made after start-up are still collected.
         gc.collect()
         gc.freeze()
-        yield
-        log.close()  # drain the queue: a clean shutdown loses no logged row
-        gc.unfreeze()  # for a process that goes on after the server (the tests)
+        _RUNNING[0] += 1
+        try:
+            yield
+        finally:
+            log.close()  # drain the queue: a clean shutdown loses no logged row
+            _RUNNING[0] -= 1
+            if _RUNNING[0] == 0:  # the last app of a process that goes on (the tests)
+                gc.unfreeze()
 
     app = FastAPI(
         title="gitml model server",
