@@ -216,17 +216,23 @@ def calibration_of(calibrator: Any) -> Callable[[np.ndarray], np.ndarray]:
     on every call (half of a one-row score: 0.05 of 0.11 ms, bench/README.md).
 
     The same operations in the same order as scikit-learn 1.9's `_SigmoidCalibration.predict`
-    and `IsotonicRegression._transform`; the load check compares the results with the
-    Pipeline's. Anything else keeps its own `predict`.
+    (which takes any float) and `IsotonicRegression._transform` (which refuses NaN and
+    infinities: such a vector goes to its own `predict`, for the same error); the load check
+    compares the results with the Pipeline's. Anything else keeps its own `predict`.
     """
     if type(calibrator).__name__ == "_SigmoidCalibration":  # private: matched by name
         a, b = calibrator.a_, calibrator.b_
         return lambda t: special.expit(-(a * t + b))
     if type(calibrator) is IsotonicRegression and calibrator.X_thresholds_.dtype == np.float64:
         f, lo, hi = calibrator.f_, calibrator.X_min_, calibrator.X_max_
-        if calibrator.out_of_bounds == "clip":
-            return lambda t: f(np.clip(t, lo, hi)).astype(np.float64)
-        return lambda t: f(t).astype(np.float64)
+        clip = calibrator.out_of_bounds == "clip"
+
+        def isotonic(t: np.ndarray) -> np.ndarray:
+            if not np.isfinite(t).all():
+                return calibrator.predict(t)
+            return f(np.clip(t, lo, hi) if clip else t).astype(np.float64)
+
+        return isotonic
     return calibrator.predict
 
 
