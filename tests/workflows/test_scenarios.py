@@ -194,7 +194,16 @@ def labelled_log(repo: Path, url: str, version: str, rows: int, labelled: int) -
 
 
 def test_8_labelled_production_rows_become_a_retrain_pull_request(world: World) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+
     from gitml.serve import logdb
+
+    # the workflow names its branch by the UTC date: all its runs here must fall on one day
+    now = datetime.now(UTC)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    if midnight - now < timedelta(minutes=10):
+        time.sleep((midnight - now).total_seconds() + 5)
 
     origin, repo = world.fork("retrain")
     run_at(["gto", "register", "model", "HEAD", "--version", "v0.1.0"], repo, origin)
@@ -269,6 +278,25 @@ def test_8_labelled_production_rows_become_a_retrain_pull_request(world: World) 
         pr["number"]
     ]
     assert "roc_auc" in pr["body"]
+
+    # a reviewer pushed a fix to the branch: a rerun leaves it alone and says why
+    run_at(["git", "fetch", "-q", "origin"], repo, origin)
+    git(repo, "switch", "-q", "-c", "review", f"origin/{branch}")
+    (repo / "REVIEW.md").write_text("a reviewer's note\n")
+    git(repo, "add", "REVIEW.md")
+    git(repo, "commit", "-qm", "a reviewer's fix", "--author", "A Reviewer <reviewer@example.com>")
+    run_at(["git", "push", "-q", "origin", f"review:{branch}"], repo, origin)
+    reviewed = git(repo, "rev-parse", "HEAD")
+    git(repo, "switch", "-q", "main")
+    kept = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch, secrets=secrets)
+    assert kept.job(RETRAIN) == "failure", kept.explain()
+    errors = kept.errors(RETRAIN)
+    assert any(f"{branch} already holds commits this workflow did not make" in e for e in errors), (
+        errors
+    )
+    assert "A Reviewer <reviewer@example.com>" in kept.text(RETRAIN)
+    assert run([*gd, "rev-parse", branch], origin).stdout.strip() == reviewed
+    assert len(world.fake.calls("PATCH", r"/pulls/\d+$")) == 1  # the pull request untouched
     assert world.fake.state.unhandled == []
 
 
