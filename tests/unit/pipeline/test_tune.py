@@ -237,3 +237,18 @@ def test_unreachable_storage_error_names_it_without_the_password(
     assert "127.0.0.1:1" in str(info.value)
     assert "secret" not in str(info.value)
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_local_workers_share_the_cores_unless_omp_num_threads_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gitml.pipeline.tune.workers import threads_per_worker
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert threads_per_worker(1) is None  # one process: as many threads as it likes
+    assert threads_per_worker(2) == 4
+    assert threads_per_worker(3) == 2
+    assert threads_per_worker(16) == 1  # never zero
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert threads_per_worker(2) is None  # the user's choice wins
