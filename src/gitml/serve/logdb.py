@@ -74,14 +74,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
     cursor.close()
 
 
+def sqlite_file(parsed: sa.URL) -> Path | None:
+    """The database file of a SQLite URL; None for another backend or an in-memory database."""
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def engine_for(url: str = DEFAULT_LOG_URL) -> sa.Engine:
     """An engine for the log database; creates the tables (and a SQLite file's folder)."""
     parsed = sa.engine.make_url(normalise_url(url))
-    sqlite = parsed.get_backend_name() == "sqlite"
-    if sqlite and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if (db := sqlite_file(parsed)) is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(parsed, pool_pre_ping=True)
-    if sqlite:
+    if parsed.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     try:
         metadata.create_all(engine)
@@ -131,10 +137,8 @@ class WriterTurn:
 
     @staticmethod
     def for_url(url: str) -> WriterTurn:
-        parsed = sa.engine.make_url(normalise_url(url))
-        if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-            return WriterTurn(None)
-        return WriterTurn(f"{parsed.database}.lock")
+        db = sqlite_file(sa.engine.make_url(normalise_url(url)))
+        return WriterTurn(None if db is None else f"{db}.lock")
 
 
 def check_url(url: str) -> str:
