@@ -15,7 +15,7 @@ run; each records the load average (the machine is shared) next to its figures.
   request model's validation + the compiled model). Goal: figure - baseline <= 1 ms.
 - `http_concurrent`: the same server, 50 concurrent connections sending one row each, for a
   fixed time (wrk when installed, else httpx); figure = requests/s; baseline = the server
-  the fast path and workers, in configuration (`--workers 1 --no-fast-path`), same load. Goal:
+  without the fast path and workers (`--workers 1 --no-fast-path`), same load. Goal:
   >= 800 req/s, 0 errors, p99 <= 100 ms, and after a clean stop every answered prediction is
   in the log.
 """
