@@ -24,7 +24,9 @@ monitor_app = typer.Typer(
         "Exit codes: 0 no alarm, 1 alarm, 2 error.\n\n"
         "Examples: `gitml monitor` (the default log, last `monitor.since`); "
         "`gitml monitor --log-db postgresql://mon@db/predictions --since 24h`; "
-        "`gitml monitor --current requests.parquet --reference data/features/train.parquet`"
+        "`gitml monitor --current predictions.parquet` (the output of `gitml predict`); "
+        "`gitml monitor --current requests.csv --inputs-only --reference "
+        "data/features/train.parquet`"
     ),
     invoke_without_command=True,
     no_args_is_help=False,
@@ -50,8 +52,20 @@ def monitor(
     log_db: LogDbOpt = None,
     current: Annotated[
         Path | None,
-        typer.Option("--current", help="a CSV/Parquet file of raw input rows instead of the log"),
+        typer.Option(
+            "--current",
+            help="a CSV/Parquet file instead of the log: `gitml predict`'s output, or rows "
+            "with a `score` column (and the target column, if known)",
+        ),
     ] = None,
+    inputs_only: Annotated[
+        bool,
+        typer.Option(
+            "--inputs-only",
+            help="with --current: a file of raw input rows without scores; check the inputs' "
+            "drift and contract only (nothing is estimated)",
+        ),
+    ] = False,
     since: Annotated[
         str | None,
         typer.Option(
@@ -86,6 +100,7 @@ def monitor(
             since=since,
             reference_file=reference,
             schema_file=Path(p.validate_.schema_file),
+            inputs_only=inputs_only,
         )
     except GitmlError as exc:  # any failure is exit 2 here: 1 means "alarm"
         raise mon.MonitorError(str(exc)) from None

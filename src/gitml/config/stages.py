@@ -149,7 +149,18 @@ class MonitorConfig(Section):
         "roc_auc", description="the metric the performance estimate (CBPE) alarms on"
     )
     max_estimated_drop: float = Field(
-        0.02, ge=0, le=1, description="estimated metric below the evaluation's by more alarms"
+        0.02,
+        ge=0,
+        le=1,
+        description="estimated metric below the reference's own estimate (the test split's "
+        "scores) by more alarms",
+    )
+    max_prior_shift: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="label shift: the share of positives estimated from the scores (EM) "
+        "differs from the evaluation's by more alarms, when the inputs fit a label shift",
     )
     band_sigmas: float = Field(
         3.0,

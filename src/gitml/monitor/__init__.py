@@ -73,6 +73,7 @@ def run(
     reference_file: Path | None = None,
     repo: Path = Path(),
     schema_file: Path | None = None,
+    inputs_only: bool = False,
 ) -> MonitorResult:
     """Load, compare, write monitoring.json and monitoring.md; the caller exits 0/1."""
     from gitml.io.files import write_atomic, write_json
@@ -85,7 +86,7 @@ def run(
         raise MonitorError(f"--since: {exc}") from None
     ref = load_reference(repo, reference_file, schema_file)
     if current_file is not None:
-        cur = load_file(current_file, ref.meta)
+        cur = load_file(current_file, ref.meta, inputs_only=inputs_only)
     else:
         from gitml.serve.logdb import DEFAULT_LOG_URL
 

@@ -11,6 +11,7 @@ import pandas as pd
 from gitml.config import MonitorConfig
 from gitml.errors import GitmlError
 from gitml.monitor import drift, estimate
+from gitml.monitor import prior as prior_mod
 from gitml.monitor.common import SCORE, MonitorError
 from gitml.monitor.common import rounded as _num
 from gitml.monitor.current import Current
@@ -45,8 +46,12 @@ def analyse(
     cur: Current,
     cfg: MonitorConfig,
     profiles: dict[str, drift.Profile] | None = None,
+    classes: dict[str, prior_mod.ByClass] | None = None,
 ) -> dict[str, Any]:
-    """Compare the window with the reference; return the report (monitoring.json)."""
+    """Compare the window with the reference; return the report (monitoring.json).
+
+    `profiles` and `classes` (gitml.monitor.prior.reference_classes) summarise the reference;
+    pass them when judging many windows against one reference."""
     kinds = ref.columns
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -152,7 +157,10 @@ def analyse(
     if report["quality"]:
         alarms += [f"live quality: {a}" for a in report["quality"]["alarms"]]
         report["notes"] += report["quality"].pop("notes")
-    report["estimate"] = estimate.section(ref, cur, cfg)
+    shift = None
+    if cur.scores is not None and len(cur.scores):
+        shift = prior_mod.judge(ref, np.asarray(cur.scores, "float64"), current, cfg, classes)
+    report["estimate"] = estimate.section(ref, cur, cfg, shift)
     if report["estimate"]:
         alarms += [f"estimated performance: {a}" for a in report["estimate"]["alarms"]]
         report["notes"] += report["estimate"].pop("notes")
@@ -160,7 +168,29 @@ def analyse(
         report["notes"].append("no scores in the window: performance not estimated")
     report["alarm"] = bool(alarms)
     report["status"] = "alarm" if alarms else "ok"
+    report["causes"] = causes(alarms)
     return report
+
+
+def causes(alarms: list[str]) -> list[str]:
+    """What the alarms point at, in the words the drift issue uses: input drift (the inputs or
+    the contract moved), label shift (the share of positives moved, the inputs did not beyond
+    what that share explains), concept drift (labels disagree with what the scores predict),
+    live quality (labels show a drop)."""
+    label_shift = any(a.startswith("estimated performance: label shift") for a in alarms)
+    inputs = [a for a in alarms if not a.startswith(("estimated performance:", "live quality:"))]
+    if label_shift:  # a distribution that moved is what the label shift predicts (prior.py)
+        inputs = [a for a in inputs if ": distribution (" not in a]
+    found = ["input drift"] if inputs else []
+    if label_shift:
+        found.append("label shift")
+    if any(a.startswith("estimated performance: concept drift") for a in alarms):
+        found.append("concept drift")
+    if any(a.startswith("live quality:") for a in alarms):
+        found.append("live quality")
+    if any(a.startswith("estimated performance: estimated") for a in alarms) and not found:
+        found.append("input drift")  # an estimated drop with no label shift: the inputs moved
+    return found
 
 
 def reference_profiles(ref: Reference, cfg: MonitorConfig) -> dict[str, drift.Profile]:

@@ -126,18 +126,42 @@ def load_log(
     )
 
 
-def load_file(path: Path, meta: dict[str, Any]) -> Current:
-    """Raw input rows from a file; a `score` column (and the target) are used when present."""
+# The score column of a file: `gitml predict` writes `probability`; `score` is the log's name.
+SCORE_COLUMNS = ("probability", SCORE)
+
+
+def load_file(path: Path, meta: dict[str, Any], *, inputs_only: bool = False) -> Current:
+    """Rows from a file: `gitml predict`'s output as it is (inputs, `probability`, `label`), or
+    any table with a `score` column; the target column, when present, is the ground truth.
+
+    Without a score column nothing can be estimated, and a silent "no alarm" would mislead: that
+    is an error naming the column, unless `inputs_only` (drift of the inputs alone) is asked."""
     frame = _read_table(path, str(path))
     cur = Current(frame=frame, source=f"file {path}")
-    if SCORE in frame:
-        cur.scores = pd.to_numeric(frame[SCORE], errors="coerce").to_numpy("float64")
-        threshold = float(meta.get("threshold", 0.5))
-        cur.labels = (cur.scores >= threshold).astype("int64")
+    column = next((c for c in SCORE_COLUMNS if c in frame), None)
+    if column is None:
+        if inputs_only:
+            return cur
+        raise MonitorError(
+            f"{path}: no score column ({' or '.join(SCORE_COLUMNS)}), so performance cannot be "
+            "estimated; pass the output of `gitml predict` (it writes `probability`), or "
+            "--inputs-only to check the inputs' drift alone"
+        )
+    cur.scores = pd.to_numeric(frame[column], errors="coerce").to_numpy("float64")
+    bad = ~np.isfinite(cur.scores) | (cur.scores < 0) | (cur.scores > 1)
+    if bad.any():
+        raise MonitorError(
+            f"{path}: column {column!r} must hold probabilities in [0, 1]; "
+            f"{int(bad.sum())} row(s) do not (first at row {int(np.argmax(bad)) + 1})"
+        )
+    threshold = float(meta.get("threshold", 0.5))
+    cur.labels = (cur.scores >= threshold).astype("int64")
     target = meta.get("target")
     if target and target in frame:
-        positive = str(meta.get("positive_class", "1"))
+        from gitml.core import labels
+
         y = frame[target]
-        truth = y.astype("str").eq(positive) | y.astype("str").eq("1")
-        cur.y_true = truth.astype("float64").where(y.notna()).to_numpy("float64")
+        positive = meta.get("positive_class", 1)
+        truth = pd.Series(labels.is_positive(y, positive), index=y.index, dtype="float64")
+        cur.y_true = truth.where(y.notna()).to_numpy("float64")
     return cur

@@ -26,7 +26,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["rule"]:
         lines.append(f"- rule: {report['rule']['text']}")
     if report["alarms"]:
-        lines += ["", "## Alarms", ""] + [f"- {a}" for a in report["alarms"]]
+        lines += ["", "## Alarms", ""]
+        if report.get("causes"):
+            lines += [f"**Cause: {', '.join(report['causes'])}.**", ""]
+        lines += [f"- {a}" for a in report["alarms"]]
     if report["features"]:
         lines += [
             "",
@@ -81,10 +84,11 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def _estimate_lines(e: dict[str, Any] | None) -> list[str]:
-    """Estimated metrics of the window (no labels needed) next to the evaluation's realized."""
+    """Estimated metrics of the window (no labels needed) next to the reference's estimate."""
     if not e:
         return []
     fb = e.get("feedback")
+    prior = e.get("prior") or {}
     lines = [
         "",
         f"## Estimated performance ({e['rows']} rows, no labels needed)",
@@ -92,16 +96,39 @@ def _estimate_lines(e: dict[str, Any] | None) -> list[str]:
         f"{e['method']}: the expected confusion matrix of the window follows from its "
         f"calibrated scores (calibration: {e['calibration']}; threshold {e['threshold']}). "
         f"Band: ± {e['band_sigmas']:g} sampling standard deviations. Alarm when the estimated "
-        f"{e['metric']} is more than the allowed drop below the evaluation's.",
-        "",
-        "| metric | estimated now | band | realized at evaluation |"
-        + (f" estimated on the {fb['rows']} rows with feedback | realized on them |" if fb else ""),
-        "|---|---|---|---|" + ("---|---|" if fb else ""),
+        f"{e['metric']} is more than the allowed drop below the same estimate on the "
+        "evaluation's test split.",
     ]
+    if prior.get("estimated") is not None:
+        fits = {True: "fits", False: "does not fit", None: "could not be checked against"}
+        lines += [
+            "",
+            f"Share of positives: estimated {prior['estimated']:.1%} against "
+            f"{prior['reference']:.1%} at evaluation ({prior['method']}). The window "
+            f"{fits[prior['fits_label_shift']]} a label shift"
+            + (
+                f" (largest PSI against the class-re-weighted reference: "
+                f"{prior['worst_input_psi']:.3f}, {prior['worst_input']})"
+                if prior.get("worst_input")
+                else ""
+            )
+            + (
+                "; the estimates below are corrected for the new share."
+                if prior["label_shift"]
+                else "; the estimates below take the scores as they are."
+            ),
+        ]
+    lines += [
+        "",
+        "| metric | estimated now | band | estimated at evaluation | realized at evaluation |"
+        + (f" estimated on the {fb['rows']} rows with feedback | realized on them |" if fb else ""),
+        "|---|---|---|---|---|" + ("---|---|" if fb else ""),
+    ]
+    evaluation = e.get("evaluation") or {}
     for m in e["estimated"]:
         row = (
             f"| {m} | {fmt(e['estimated'][m], '.4f')} | ± {fmt(e['band'][m], '.4f')} | "
-            f"{fmt(e['reference'][m], '.4f')} |"
+            f"{fmt(e['reference'][m], '.4f')} | {fmt(evaluation.get(m), '.4f')} |"
         )
         if fb:
             row += (

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from gitml import layout
+from gitml.core import labels
 from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.errors import GitmlError
 
@@ -66,7 +67,7 @@ def section(
         from gitml.serve.resolve import resolve
 
         prod = resolve(repo, stage="prod")
-        y = (rows[data.target].astype(str) == data.positive_class).astype(int).to_numpy()
+        y = labels.is_positive(rows[data.target], data.positive_class)
         score = prod.model.predict_proba(rows[prod.feature_order])[:, 1]
         out["prod"] = compute_metrics(y, score, prod.threshold) if 0 < y.sum() < len(y) else None
         out["prod_version"] = prod.version

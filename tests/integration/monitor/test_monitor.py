@@ -468,7 +468,14 @@ def test_a_file_breaking_the_contract_alarms(
     rows.to_csv(tmp_path / "bad.csv", index=False)
     out = tmp_path / "out"
     code, output = invoke(
-        workspace, monkeypatch, "monitor", "--current", str(tmp_path / "bad.csv"), "--out", str(out)
+        workspace,
+        monkeypatch,
+        "monitor",
+        "--current",
+        str(tmp_path / "bad.csv"),
+        "--inputs-only",
+        "--out",
+        str(out),
     )
     assert code == 1, output
     assert "data contract: 4.0% of rows break the schema (> 1.0%): age (20)" in output
@@ -492,6 +499,7 @@ def test_a_raw_reference_file_gets_the_derived_features(
         str(tmp_path / "train_raw.parquet"),
         "--current",
         str(tmp_path / "cur.csv"),
+        "--inputs-only",
         "--out",
         str(out),
     )
@@ -536,14 +544,20 @@ def test_the_reference_is_the_prod_models_training_data(
     train.to_parquet(repo / "data/features/train.parquet", index=False)
     sample(splits[1], 1000, 5).to_csv(repo / "current.csv", index=False)
 
-    proc = gitml(repo, "monitor", "--current", "current.csv", "--out", "out")
+    proc = gitml(repo, "monitor", "--current", "current.csv", "--inputs-only", "--out", "out")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((repo / "out/monitoring.json").read_text())
     assert report["reference"]["version"] == "v0.1.0"
     assert report["reference"]["source"].startswith("model v0.1.0 in stage prod")
     # the same rows against the workspace's (shifted) training data do alarm
     proc = gitml(
-        repo, "monitor", "--current", "current.csv", "--reference", "data/features/train.parquet"
+        repo,
+        "monitor",
+        "--current",
+        "current.csv",
+        "--inputs-only",
+        "--reference",
+        "data/features/train.parquet",
     )
     assert proc.returncode == 1
     assert "alarm: age: distribution" in proc.stderr
@@ -769,6 +783,7 @@ def test_github_output_and_summary(
         "monitor",
         "--current",
         str(tmp_path / "cur.csv"),
+        "--inputs-only",
         "--out",
         str(tmp_path),
         env=env,

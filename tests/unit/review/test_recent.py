@@ -72,3 +72,30 @@ def test_no_recent_rows_no_section(tmp_path: Path) -> None:
     assert recent.section(tmp_path, None, {}, {"rows": 0, "metrics": None}) is None
     out = recent.section(tmp_path, None, {}, _candidate(0.9))
     assert out is not None and "not found" in out["note"]
+
+
+@pytest.mark.parametrize(
+    ("positive", "values"),
+    [
+        (1, (1, 0)),  # an integer class: ingest keeps the target as text, "1"/"0"
+        (True, (True, False)),  # a boolean one: "True"/"False"
+        ("yes", ("yes", "no")),
+    ],
+)
+def test_prod_is_scored_whatever_the_type_of_the_positive_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, positive: object, values: tuple[Any, Any]
+) -> None:
+    """`positive_class: 1` or `true` once compared text with `==`: every row was negative and
+    prod's recent score was None. Now the comparison is core.labels'."""
+    rng = np.random.default_rng(1)
+    x = rng.random(300)
+    target = np.where(rng.random(300) < x, values[0], values[1]).astype(str)
+    (tmp_path / "data/features").mkdir(parents=True)
+    pd.DataFrame({"x": x, "y": target}).to_parquet(tmp_path / recent.RECENT_FEATURES)
+    import gitml.serve.resolve as resolve_mod
+
+    monkeypatch.setattr(resolve_mod, "resolve", lambda repo, stage: FakeProd(Noisy(), ["x"]))
+    params = {"data": {"target": "y", "positive_class": positive}}
+    out = recent.section(tmp_path, None, params, _candidate(0.9))
+    assert out is not None and out["prod"] is not None, out
+    assert 0.6 < out["prod"]["roc_auc"] < 0.99
