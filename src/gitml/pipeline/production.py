@@ -10,13 +10,25 @@ The rule, so that test metrics stay comparable across model versions:
    the "recent traffic" slice (data/split/recent.parquet): scored by evaluate and in the PR
    report, never trained on. The older rest joins the training split.
 3. A prediction id seen twice (in two harvest files) counts once.
+4. A production row whose model inputs equal a test-split row (every column but the target and
+   the split's group/time columns, after the same dtype handling as the join, missing equal to
+   missing) is dropped, from training and from the recent slice alike, and counted
+   (`test_overlap`). Trained on, it would lift the test metrics the gate judges on exactly the
+   rows it memorised (`gitml simulate --feedback` draws from the test split; a real log can hold
+   the same rows too: Adult has 990 test rows that are exact copies of train rows). In the
+   recent slice it would be scored against prod, which may itself have trained on it. The
+   check is here, in the split stage, so it holds whatever wrote the files.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from gitml.errors import DataError
@@ -24,6 +36,25 @@ from gitml.io.files import read_parquet
 
 ID = "prediction_id"
 LOGGED_AT = "logged_at"
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Production rows equal to a test-split row: how many, and a few of their ids."""
+
+    rows: int = 0
+    examples: list[str] = field(default_factory=list)
+    compared: int = 0  # production rows compared
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "examples": self.examples, "compared": self.compared}
+
+
+class Joined(NamedTuple):
+    train: pd.DataFrame  # the source's train split plus the older production rows
+    recent: pd.DataFrame  # the recent-traffic slice
+    test_overlap: Overlap  # production rows left out: equal to a test row
 
 
 def files(sources: list[str], root: Path = Path()) -> list[Path]:
@@ -68,16 +99,65 @@ def hold_out_recent(rows: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.
     return rows.iloc[:cut].reset_index(drop=True), rows.iloc[cut:].reset_index(drop=True)
 
 
+def inputs(columns: Iterable[str], target: str, exclude: Iterable[str | None] = ()) -> list[str]:
+    """The model's input columns: all but the target, the split's group/time columns and the
+    production id/time (`dataset.split_xy` drops the same)."""
+    skip = {target, ID, LOGGED_AT} | {c for c in exclude if c}
+    return [c for c in columns if c not in skip]
+
+
+def equal_to_test(rows: pd.DataFrame, test: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """A boolean per row of `rows`: its `columns` equal those of some row of `test`.
+
+    `rows` are cast to the test split's dtypes first (the join's dtype handling); equality is
+    exact per value, with missing equal to missing (and 0.0 to -0.0), column by column: each
+    column's values are coded jointly (pandas.factorize), then rows compared as tuples of codes.
+    """
+    if rows.empty or test.empty or not columns:
+        return np.zeros(len(rows), dtype=bool)
+    mine = rows[columns].astype(test[columns].dtypes.to_dict())
+    codes_rows, codes_test = [], []
+    for col in columns:
+        both = pd.concat([mine[col], test[col]], ignore_index=True)
+        codes, _ = pd.factorize(both, use_na_sentinel=False)
+        codes_rows.append(codes[: len(mine)])
+        codes_test.append(codes[len(mine) :])
+    keys = pd.MultiIndex.from_arrays(codes_rows)
+    return np.asarray(keys.isin(pd.MultiIndex.from_arrays(codes_test)), dtype=bool)
+
+
+def overlap(rows: pd.DataFrame, mask: np.ndarray) -> Overlap:
+    """The count and the first few prediction ids of the rows `mask` picks."""
+    ids = rows.loc[mask, ID].astype(str).tolist() if ID in rows.columns else []
+    return Overlap(int(mask.sum()), ids[:MAX_EXAMPLES], len(rows))
+
+
+def drop_test_rows(
+    rows: pd.DataFrame, test: pd.DataFrame, target: str, exclude: Iterable[str | None] = ()
+) -> tuple[pd.DataFrame, Overlap]:
+    """(the production rows that equal no test-split row, what was dropped)."""
+    mask = equal_to_test(rows, test, inputs(test.columns, target, exclude))
+    return rows.loc[~mask].reset_index(drop=True), overlap(rows, mask)
+
+
 def join(
-    train: pd.DataFrame, sources: list[str], share: float, root: Path = Path()
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train with the older production rows appended, the recent-traffic slice)."""
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    sources: list[str],
+    share: float,
+    target: str,
+    root: Path = Path(),
+    exclude: Iterable[str | None] = (),
+) -> Joined:
+    """Train with the older production rows appended, the recent-traffic slice, and the
+    production rows left out because they equal a test row (`exclude`: group/time columns)."""
     columns = list(train.columns)
     rows = load(sources, columns, root)
+    rows, dropped = drop_test_rows(rows, test, target, exclude)
     older, recent = hold_out_recent(rows, share)
     if len(older):
         older = older[columns].astype(train.dtypes.to_dict())
         train = pd.concat([train, older], ignore_index=True)
     recent = recent[columns]
     recent = recent.astype(train.dtypes.to_dict()) if len(recent) else train.iloc[:0]
-    return train, recent.reset_index(drop=True)
+    return Joined(train, recent.reset_index(drop=True), dropped)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,8 @@ class SplitResult:
     test_rows: int
     production_rows: int = 0  # of train_rows
     recent_rows: int = 0
+    # production rows left out: their model inputs equal a test-split row (production.py)
+    test_overlap: dict[str, Any] = field(default_factory=dict)
 
 
 def split(
@@ -70,9 +73,24 @@ def run(
 
     train, test = split(df, data_cfg, cfg)
     original = len(train)
-    train, recent = production.join(train, data_cfg.extra_sources, data_cfg.recent_share)
+    joined = production.join(
+        train,
+        test,
+        data_cfg.extra_sources,
+        data_cfg.recent_share,
+        normalise_name(data_cfg.target),
+        exclude=split_columns(cfg),
+    )
+    train, recent = joined.train, joined.recent
     write_parquet(train_out, train)
     write_parquet(test_out, test)
     if recent_out is not None:
         write_parquet(recent_out, recent)
-    return SplitResult(len(train), len(test), len(train) - original, len(recent))
+    return SplitResult(
+        len(train), len(test), len(train) - original, len(recent), joined.test_overlap.as_dict()
+    )
+
+
+def split_columns(cfg: SplitConfig) -> list[str]:
+    """The group/time columns: how rows are split, not model inputs (dataset.split_xy)."""
+    return [normalise_name(c) for c in (cfg.group_column, cfg.time_column) if c]

@@ -19,6 +19,8 @@ from gitml.core import schema as schema_mod
 from gitml.core.names import normalise_name
 from gitml.io.files import write_json, write_parquet
 from gitml.pipeline import leakage as leakage_mod
+from gitml.pipeline import production
+from gitml.pipeline import split as split_mod
 
 MAX_EXAMPLES = 5
 MAX_RULE_CHARS = 100  # `isin([...41 countries...])` is unreadable; the schema file has the list
@@ -62,6 +64,8 @@ class ValidationResult:
     quality: dict[str, Any]
     leakage: leakage_mod.LeakageResult | None = None
     leakage_skipped: str | None = None
+    # production rows (data.extra_sources) equal to a test-split row: the split leaves them out
+    test_overlap: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         leak: dict[str, Any] = (
@@ -77,6 +81,7 @@ class ValidationResult:
             "n_violations": len(self.violations),
             "quality": self.quality,
             "leakage": leak,
+            "test_overlap": self.test_overlap,
         }
 
 
@@ -125,6 +130,7 @@ def check(
         return result
     leak = leakage_mod.scan(df, data_cfg, split_cfg or SplitConfig(), cfg.leakage, *folds)
     result.leakage = leak
+    result.test_overlap = test_overlap(df, data_cfg, split_cfg or SplitConfig()).as_dict()
     if cfg.leakage.mode == "error":
         for flag in leak.flags:
             result.violations.append(
@@ -134,6 +140,22 @@ def check(
             )
         result.passed = not result.violations
     return result
+
+
+def test_overlap(
+    df: pd.DataFrame, data_cfg: DataConfig, split_cfg: SplitConfig, root: Path = Path()
+) -> production.Overlap:
+    """The production rows (data.extra_sources) whose model inputs equal a row of the test
+    split the split stage will make: it leaves them out of training and of the recent slice."""
+    if not data_cfg.extra_sources:
+        return production.Overlap()
+    _, test = split_mod.split(df, data_cfg, split_cfg)
+    rows = production.load(data_cfg.extra_sources, list(df.columns), root)
+    columns = production.inputs(
+        test.columns, normalise_name(data_cfg.target), split_mod.split_columns(split_cfg)
+    )
+    mask = production.equal_to_test(rows, test, columns)
+    return production.overlap(rows, mask)
 
 
 def _examples(df: pd.DataFrame, rows: list[Any], column: str | None = None) -> list[dict[str, Any]]:

@@ -92,10 +92,13 @@ def test_harvest_keeps_labelled_rows_counts_the_rest_and_is_idempotent(
     assert pd.read_parquet(path).equals(rows)
 
     # the rows join training by the split rule: the newest quarter is the recent slice
-    train = adult.head(5)
-    joined, recent = production.join(train, ["data/raw/production"], 0.25, root=tmp_path)
+    train, test = adult.head(5), adult.iloc[1000:1100]  # no harvested row's inputs
+    joined, recent, overlap = production.join(
+        train, test, ["data/raw/production"], 0.25, "income", root=tmp_path
+    )
     assert len(joined) == 5 + 21 and len(recent) == 8  # ceil(29 / 4)
     assert list(recent.columns) == list(adult.columns)
+    assert overlap.rows == 0 and overlap.compared == 29
 
 
 def test_the_cli_prints_the_counts(adult: pd.DataFrame, tmp_path: Path) -> None:

@@ -149,3 +149,49 @@ def test_run_writes_both_sides(adult_sample: pd.DataFrame, tmp_path: Path) -> No
     assert (result.train_rows, result.test_rows) == (len(train), len(test)) == (1600, 400)
     expected_train, _ = split.split(adult_sample, DATA, SplitConfig())
     pd.testing.assert_frame_equal(train, expected_train)
+
+
+def test_production_rows_leave_the_test_split_alone_and_never_copy_a_test_row(
+    adult: pd.DataFrame, adult_sample: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test split is the same with and without production rows; a production row whose
+    inputs equal a test row (here: test rows sent back as traffic, as `gitml simulate` does)
+    joins neither train nor the recent slice, and is counted."""
+    monkeypatch.chdir(tmp_path)
+    _, test = split.split(adult_sample, DATA, SplitConfig())
+    fresh = adult.drop(adult_sample.index).sample(60, random_state=1)
+    rows = pd.concat([test.head(40), fresh], ignore_index=True)
+    rows["prediction_id"] = [f"id-{i:03d}" for i in range(len(rows))]
+    rows["logged_at"] = pd.date_range("2026-11-01", periods=len(rows), freq="min", tz="UTC")
+    Path("production").mkdir()
+    rows.to_parquet("production/2026-11-30.parquet")
+
+    outs = {}
+    for name, sources in (("without", []), ("with", ["production"])):
+        cfg = DATA.model_copy(update={"extra_sources": sources, "recent_share": 0.25})
+        paths = [Path(f"{name}-{side}.parquet") for side in ("train", "test", "recent")]
+        outs[name] = (
+            split.run(adult_sample, cfg, SplitConfig(), *paths),
+            *map(read_parquet, paths),
+        )
+    (plain, train0, test0, _), (result, train1, test1, recent1) = outs["without"], outs["with"]
+    pd.testing.assert_frame_equal(test0, test1)  # the gate's rows do not move
+    pd.testing.assert_frame_equal(train1.head(len(train0)), train0)
+    assert plain.test_overlap == {"rows": 0, "examples": [], "compared": 0}
+
+    # fresh rows may equal a test row too (Adult has exact duplicates): count them as the rule
+    inputs = [c for c in test.columns if c != "income"]
+    keys = set(test[inputs].astype(str).itertuples(index=False))
+    equal = [tuple(r) in keys for r in rows[inputs].astype(str).itertuples(index=False)]
+    assert all(equal[:40]) and sum(equal) >= 40
+    assert result.test_overlap["rows"] == sum(equal) and result.test_overlap["compared"] == 100
+    assert result.test_overlap["examples"] == [f"id-{i:03d}" for i in range(5)]
+    kept = len(rows) - sum(equal)
+    assert (
+        result.production_rows + result.recent_rows
+        == kept
+        == len(train1) - len(train0) + len(recent1)
+    )
+    # no training or recent row has the inputs of a test row
+    for side in (train1.iloc[len(train0) :], recent1):
+        assert not any(tuple(r) in keys for r in side[inputs].astype(str).itertuples(index=False))

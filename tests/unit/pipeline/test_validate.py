@@ -228,3 +228,32 @@ def test_run_writes_report_and_data_only_when_passed(
     assert written["passed"] is False
     assert written["n_violations"] == len(result.violations) >= 1
     assert not out.exists()  # the stale "validated" file is gone
+
+
+def test_the_report_counts_production_rows_equal_to_a_test_row(
+    adult_sample: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """validation.json's test_overlap: the production rows (data.extra_sources) the split stage
+    will leave out because their inputs equal a test-split row; 0 of 0 without sources."""
+    from gitml.config import SplitConfig
+    from gitml.pipeline import split
+
+    monkeypatch.chdir(tmp_path)
+    _, test = split.split(adult_sample, DATA, SplitConfig())
+    rows = test.sample(7, random_state=0).reset_index(drop=True)
+    rows["age"] = rows["age"].astype("int64")  # as a JSON request sends it
+    rows["prediction_id"] = [f"p{i}" for i in range(7)]
+    rows["logged_at"] = pd.Timestamp("2026-11-30", tz="UTC")
+    rows.loc[6, "age"] = 200  # no longer equal to its test row
+    Path("prod").mkdir()
+    rows.to_parquet("prod/1.parquet")
+    report, out = tmp_path / "validation.json", tmp_path / "validated.parquet"
+    with_rows = DATA.model_copy(update={"extra_sources": ["prod"]})
+    validate.run(with_rows, CFG, adult_sample, report, out, SplitConfig())
+    assert read_json(report)["test_overlap"] == {
+        "rows": 6,
+        "examples": ["p0", "p1", "p2", "p3", "p4"],
+        "compared": 7,
+    }
+    validate.run(DATA, CFG, adult_sample, report, out, SplitConfig())
+    assert read_json(report)["test_overlap"] == {"rows": 0, "examples": [], "compared": 0}
