@@ -149,7 +149,8 @@ def harvest(
     since: Annotated[
         str | None,
         typer.Option(
-            help="window of logged requests: 30m, 24h, 7d, 2w, all (default monitor.since)"
+            help="window of the labels' ARRIVAL (feedback time, not prediction time): rows "
+            "whose label came in the last 30m, 24h, 7d, 2w, or all (default monitor.since)"
         ),
     ] = None,
     version: Annotated[
@@ -167,13 +168,17 @@ def harvest(
 ) -> None:
     """Labelled production rows of a window → data/raw/production/DATE.parquet (+ dvc add).
 
-    Rows without feedback, of other model versions, already harvested, and rows
-    that break the data contract are left out and counted (reports/harvest/DATE.json). Running
-    it twice on the same window writes nothing new. List data/raw/production/ in
-    `data.extra_sources` to let them join training (docs/retraining.md).
+    The window is when the label arrived (feedback time): a label that comes weeks after its
+    prediction is harvested by the next run. Predictions of the window still without feedback,
+    of other model versions, already harvested, and rows that break the data contract are left
+    out and counted (reports/harvest/DATE.json). Running it twice on the same window writes
+    nothing new. Rows equal to a test-split row (data/split/test.parquet) are counted: the
+    split stage leaves them out of training. List data/raw/production/ in `data.extra_sources`
+    to let them join training (docs/retraining.md).
     """
     from gitml.core.duration import parse_since
     from gitml.monitor import harvest as mod
+    from gitml.pipeline.split import split_columns
     from gitml.serve.logdb import DEFAULT_LOG_URL
 
     p = load(params)
@@ -200,6 +205,7 @@ def harvest(
         version=version,
         date=date,
         dvc_add=dvc,
+        exclude=split_columns(p.split),
     )
     c = result.counts
     from gitml.io.github import write_outputs
@@ -215,3 +221,20 @@ def harvest(
         highlight=False,
         soft_wrap=True,
     )
+    t = result.test_overlap
+    if t.get("rows") is None:
+        err.print(f"[yellow]note:[/] {t.get('note')}", highlight=False, soft_wrap=True)
+    elif t["rows"]:
+        out.print(
+            f"harvest: {t['rows']} of the written rows equal a row of the test split "
+            f"({t['test_split']}; e.g. {', '.join(t['examples'])}): the split stage leaves them "
+            "out of training and of the recent slice",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        out.print(
+            f"harvest: no written row equals a row of the test split ({t['test_split']})",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,9 +31,21 @@ class Current:
     other_versions: dict[str, int] = field(default_factory=dict)  # rows left out, per version
 
 
-def read_log(url: str, start: datetime | None, end: datetime, columns: list[str]) -> pd.DataFrame:
+def read_log(
+    url: str,
+    start: datetime | None,
+    end: datetime,
+    columns: list[str],
+    by: Literal["prediction", "feedback"] = "prediction",
+) -> pd.DataFrame:
     """The logged predictions of a window, each with its feedback label as `y_true` (NaN when
-    none), in time order; `columns` of the predictions table. MonitorError names the problem."""
+    none), in prediction-time order; `columns` of the predictions table. MonitorError names the
+    problem.
+
+    `by` says whose time the window [start, end] is: "prediction" (the monitor: the requests of
+    the window, labelled or not), or "feedback" (harvest: the labels that ARRIVED in the window,
+    whenever their prediction was made, plus the window's predictions still without a label, so
+    they can be counted). A label arriving weeks late then falls in the next run's window."""
     import sqlalchemy as sa
 
     from gitml.serve.logdb import feedback, mask_url, normalise_url, predictions
@@ -56,11 +68,17 @@ def read_log(url: str, start: datetime | None, end: datetime, columns: list[str]
     query = (
         sa.select(*(predictions.c[c] for c in columns), feedback.c.label.label("y_true"))
         .select_from(predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id))
-        .where(predictions.c.created_at <= end)
         .order_by(predictions.c.created_at, predictions.c.id)
     )
-    if start is not None:
-        query = query.where(predictions.c.created_at >= start)
+
+    def within(time: Any) -> Any:
+        return sa.and_(time <= end, *([time >= start] if start is not None else []))
+
+    if by == "feedback":
+        waiting = sa.and_(feedback.c.prediction_id.is_(None), within(predictions.c.created_at))
+        query = query.where(sa.or_(within(feedback.c.created_at), waiting))
+    else:
+        query = query.where(within(predictions.c.created_at))
     try:
         engine = sa.create_engine(normalise_url(url))
     except Exception as exc:  # a missing driver, a bad option

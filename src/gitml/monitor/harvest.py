@@ -1,14 +1,18 @@
 """`gitml harvest`: the labelled production rows of a window, as training data.
 
 Reads the prediction log written by `gitml serve` (SQLite or PostgreSQL, `gitml.serve.logdb`)
-joined with its feedback table, and writes the rows of the window that have a label to
+joined with its feedback table. The window is the LABEL's arrival time (`feedback.created_at`),
+not the prediction's: labels often come weeks late, and a weekly `--since 7d` run must still
+pick up a label that arrived this week for a prediction made last month. It writes the rows
+whose label arrived in the window to
 `data/raw/production/DATE.parquet`: the canonical ingest columns (the request's input columns
 and the target, as its class names), plus `prediction_id` and `logged_at` (the prediction time,
 UTC), so each row can be traced back to the request. The file is then added to DVC.
 
 Left out, and counted (printed and recorded in reports/harvest/DATE.json):
 
-- unlabelled: no feedback yet;
+- unlabelled: predictions made in the window with no feedback yet (harvested by the run whose
+  window their label arrives in);
 - other_version: predicted by another model version than the one harvested (default: the
   version in stage prod; `--all-versions` takes every version);
 - duplicate: a prediction id already in a harvest file (identical inputs under different ids
@@ -19,7 +23,12 @@ Left out, and counted (printed and recorded in reports/harvest/DATE.json):
 Idempotent: running it twice on the same window writes nothing new (every id is already
 harvested). Rows harvested on the same date go into the same file, merged.
 
-How these rows join training is the split stage's rule (gitml.pipeline.production).
+Also counted, not left out: `test_overlap`, the written rows whose model inputs equal a row of
+the workspace's test split (data/split/test.parquet; the report says when it is absent). The
+split stage drops such rows from training and from the recent slice (gitml.pipeline.production,
+which is how these rows join training): `gitml simulate --feedback` sends test-split rows, and
+the gate's test metrics must not rise by training on them. They stay in the file, so the record
+of what production sent is whole.
 """
 
 from __future__ import annotations
@@ -38,9 +47,11 @@ from gitml.core import labels
 from gitml.core.labels import PositiveClass
 from gitml.monitor.common import MonitorError
 from gitml.monitor.current import read_log
+from gitml.pipeline import production
 from gitml.pipeline.production import ID, LOGGED_AT
 
 REPORT_DIR = Path("reports/harvest")
+TEST_SPLIT = layout.SPLIT_DIR / "test.parquet"
 
 
 @dataclass
@@ -51,6 +62,9 @@ class HarvestResult:
     version: str | None = None
     report: Path | None = None
     dvc_added: bool = False
+    # written rows equal to a test-split row (the split stage leaves them out of training);
+    # rows None: not compared (`note` says why)
+    test_overlap: dict[str, Any] = field(default_factory=dict)
 
 
 def _class_names(schema: Any, target: str, positive: PositiveClass) -> tuple[str, str]:
@@ -94,6 +108,43 @@ def _contract_failures(schema: Any, frame: pd.DataFrame) -> set[int]:
     return set()
 
 
+def compare_with_test(
+    frame: pd.DataFrame,
+    target: str,
+    test_split: Path,
+    exclude: list[str] | None = None,
+    root: Path = Path(),
+) -> dict[str, Any]:
+    """`test_overlap` of the harvest report: the rows of `frame` whose model inputs equal a row
+    of the test split at `root / test_split` (production.equal_to_test, the split stage's own
+    check)."""
+    shown = str(test_split)
+    test_split = root / test_split
+    if not test_split.is_file():
+        return {
+            "rows": None,
+            "examples": [],
+            "test_split": shown,
+            "note": f"{shown} absent: not compared (the split stage still leaves rows equal to "
+            "a test row out of training)",
+        }
+    try:
+        test = pd.read_parquet(test_split)
+        columns = production.inputs(test.columns, target, exclude or [])
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"the test split has column(s) {missing} the harvested rows lack")
+        mask = production.equal_to_test(frame, test, columns)
+    except Exception as exc:  # a stale or foreign test split: say so, harvest anyway
+        return {
+            "rows": None,
+            "examples": [],
+            "test_split": shown,
+            "note": f"{shown}: not compared ({exc})",
+        }
+    return {**production.overlap(frame, mask).as_dict(), "test_split": shown}
+
+
 def run(
     log_url: str,
     since: timedelta | None,
@@ -107,7 +158,13 @@ def run(
     now: datetime | None = None,
     dvc_add: bool = True,
     repo: Path = Path(),
+    test_split: Path = TEST_SPLIT,
+    exclude: list[str] | None = None,
 ) -> HarvestResult:
+    """`since`: the window of the labels' arrival (feedback time), ending at `now`.
+
+    `test_split` (relative to `repo`): the rows written are compared with it (`test_overlap`);
+    `exclude`: columns that are not model inputs (split.group_column/time_column)."""
     from gitml.core import schema as schema_mod
     from gitml.io.files import write_json, write_parquet
 
@@ -115,11 +172,9 @@ def run(
     date = date or now.strftime("%Y-%m-%d")
     schema = schema_mod.load(repo / schema_file)
     negative, positive = _class_names(schema, target, positive_class)
+    start = now - since if since is not None else None
     rows = read_log(
-        log_url,
-        now - since if since is not None else None,
-        now,
-        ["id", "created_at", "model_version", "features"],
+        log_url, start, now, ["id", "created_at", "model_version", "features"], by="feedback"
     )
     counts = {"logged": len(rows)}
     labelled = rows["y_true"].notna()
@@ -155,10 +210,13 @@ def run(
     frame[LOGGED_AT] = pd.to_datetime(rows["created_at"], utc=True).to_numpy()[keep]
     counts["written"] = len(frame)
     result = HarvestResult(None, len(frame), counts, version)
+    result.test_overlap = compare_with_test(frame, target, test_split, exclude, repo)
     result.report = write_json(
         repo / REPORT_DIR / f"{date}.json",
-        {"date": date, "window_end": now.isoformat(timespec="seconds"), "version": version,
-         "log": _masked(log_url), "counts": counts},
+        {"date": date, "window": "feedback time (when the label arrived)",
+         "window_start": None if start is None else start.isoformat(timespec="seconds"),
+         "window_end": now.isoformat(timespec="seconds"), "version": version,
+         "log": _masked(log_url), "counts": counts, "test_overlap": result.test_overlap},
     )  # fmt: skip
     if frame.empty:
         return result

@@ -4,6 +4,12 @@ Draws N rows (seeded) from the test split, optionally shifts them (gitml.shift),
 running `gitml serve` in batches, and optionally sends each row's true label back through
 POST /feedback — so a user sees `gitml monitor` react end to end. Numeric shifts are clipped to
 the schema's ranges so shifted rows are still accepted.
+
+Test-split rows are the right default for the monitor: the model never trained on them, so the
+live quality it shows is honest (train rows would flatter it). With --feedback they can reach
+`gitml harvest`, but never training: the split stage drops every production row whose model
+inputs equal a test-split row (gitml.pipeline.production), and harvest counts them. To try the
+retrain loop with rows that can join training, pass `--data` a file of other rows.
 """
 
 from __future__ import annotations

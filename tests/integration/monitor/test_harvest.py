@@ -115,6 +115,27 @@ def test_the_cli_prints_the_counts(adult: pd.DataFrame, tmp_path: Path) -> None:
     )  # fmt: skip
     assert "harvest: 40 logged, left out 5 unlabelled, 0 other version, 0 duplicate" in proc.stdout
     assert "→ 34 written to data/raw/production/d1.parquet" in proc.stdout
+    assert "data/split/test.parquet absent: not compared" in proc.stderr
+
+    # with the workspace's test split: the written rows equal to one of its rows are counted
+    elsewhere = tmp_path / "other"
+    (elsewhere / "data/split").mkdir(parents=True)
+    adult.head(10).to_parquet(elsewhere / "data/split/test.parquet")
+    proc = run(
+        [
+            "gitml", "harvest", "--log-db", url, "--since", "all", "--all-versions",
+            "--no-dvc", "--date", "d1", "-p", str(params),
+        ],
+        elsewhere,
+    )  # fmt: skip
+    # ids 0-9 but 3 (it breaks the contract), and 38, 39 (the inputs of 0 and 1 again); oldest
+    # first, and id-39 was logged in the same second as id-01
+    assert (
+        "harvest: 11 of the written rows equal a row of the test split (data/split/test.parquet; "
+        "e.g. id-00, id-01, id-39, id-02, id-04): the split stage leaves them out of training"
+    ) in proc.stdout
+    report = json.loads((elsewhere / "reports/harvest/d1.json").read_text())
+    assert report["test_overlap"]["rows"] == 11 and report["test_overlap"]["compared"] == 34
 
 
 @pytest.mark.parametrize("target_values", [["a", "b", "c"], [">50K"]])
@@ -124,3 +145,150 @@ def test_a_target_without_two_classes_is_a_clear_error(target_values: list[str])
     schema = pa.DataFrameSchema({"income": pa.Column(str, pa.Check.isin(target_values))})
     with pytest.raises(harvest.MonitorError, match="must allow exactly two values"):
         harvest._class_names(schema, "income", ">50K")
+
+
+def _write(url: str, predictions: list[dict], feedback: list[dict]) -> None:
+    engine = logdb.engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(logdb.predictions.insert(), predictions)
+        if feedback:
+            conn.execute(logdb.feedback.insert(), feedback)
+    engine.dispose()
+
+
+def _prediction(i: int, features: dict, created: datetime) -> dict:
+    return {
+        "id": f"id-{i:03d}",
+        "created_at": created,
+        "model_version": "v1",
+        "features": {k: (None if pd.isna(v) else v) for k, v in features.items()},
+        "score": 0.5,
+        "label": 1,
+        "threshold": 0.5,
+        "unseen": [],
+    }
+
+
+def _keys(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
+    return list(frame[columns].astype(str).itertuples(index=False))
+
+
+def test_test_split_rows_sent_back_as_traffic_never_reach_training(
+    adult: pd.DataFrame, adult_sample: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leak a user found: `gitml simulate --feedback` draws from the test split, harvest
+    kept those rows and the retrained model was judged on rows it had trained on. Now harvest
+    counts them (against the workspace's test split) and the split stage drops them."""
+    from gitml.config import DataConfig, SplitConfig, ValidateConfig
+    from gitml.pipeline import split, validate
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "schema").mkdir()
+    shutil.copy(ROOT / SCHEMA, tmp_path / SCHEMA)
+    split_dir = tmp_path / "data/split"
+    source = DataConfig(extra_sources=["data/raw/production"])
+    split.run(adult_sample, DataConfig(), SplitConfig(), split_dir / "a.parquet",
+              split_dir / "test.parquet")  # fmt: skip  # the workspace's split, before harvest
+    test = pd.read_parquet(split_dir / "test.parquet")
+
+    # simulate-like traffic: 50 rows drawn from the test split, 30 from elsewhere, all labelled
+    now = datetime(2026, 12, 7, 5, 43, tzinfo=UTC)
+    drawn = pd.concat([test.sample(50, random_state=0), adult.tail(30)], ignore_index=True)
+    inputs = [c for c in test.columns if c != "income"]
+    preds = [
+        _prediction(i, row, now - timedelta(hours=3) + timedelta(minutes=i))
+        for i, row in enumerate(drawn[inputs].to_dict("records"))
+    ]
+    labels = [
+        {
+            "prediction_id": p["id"],
+            "label": int(y == ">50K"),
+            "created_at": now - timedelta(hours=1),
+        }
+        for p, y in zip(preds, drawn["income"], strict=True)
+    ]
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    _write(url, preds, labels)
+    in_test = set(_keys(test, inputs))
+    equal = [k in in_test for k in _keys(drawn, inputs)]
+    assert all(equal[:50])
+
+    result = harvest.run(url, timedelta(days=7), SCHEMA, "income", ">50K", date="d1", now=now,
+                         dvc_add=False, repo=tmp_path)  # fmt: skip
+    assert result.written == 80  # the file keeps them: a record of what production sent
+    overlap = result.test_overlap
+    assert overlap["rows"] == sum(equal) and overlap["compared"] == 80
+    assert overlap["test_split"] == "data/split/test.parquet"
+    ids = [p["id"] for p, e in zip(preds, equal, strict=True) if e]
+    assert overlap["examples"] == ids[:5]  # oldest first: the file's order
+    report = read_json(tmp_path / "reports/harvest/d1.json")
+    assert report["test_overlap"] == overlap
+    assert report["window"].startswith("feedback time")
+
+    # validate counts them too (reports/validation.json), then the split stage leaves them out
+    checked = validate.check(
+        adult_sample, source, ValidateConfig(schema_file=str(SCHEMA)),
+        validate.schema_mod.load(SCHEMA), SplitConfig(),
+    )  # fmt: skip
+    assert checked.test_overlap == {k: overlap[k] for k in ("rows", "examples", "compared")}
+    paths = [split_dir / f"{side}.parquet" for side in ("train", "test", "recent")]
+    done = split.run(adult_sample, source, SplitConfig(), *paths)
+    assert done.test_overlap["rows"] == sum(equal)
+    assert done.production_rows + done.recent_rows == 80 - sum(equal)
+    pd.testing.assert_frame_equal(pd.read_parquet(split_dir / "test.parquet"), test)
+    train = pd.read_parquet(split_dir / "train.parquet")
+    assert len(train) == len(adult_sample) - len(test) + done.production_rows
+    # (the source's own train rows may equal test rows: Adult has exact duplicates; untouched)
+    for side, rows in (("train", train.tail(done.production_rows)),
+                       ("recent", pd.read_parquet(split_dir / "recent.parquet"))):  # fmt: skip
+        assert not any(k in in_test for k in _keys(rows, inputs)), side
+
+
+def test_a_label_that_arrives_eight_days_late_is_harvested_by_the_next_weekly_run(
+    adult: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The window is the label's arrival: retrain.yml's weekly `--since 7d` misses no label."""
+    from gitml.monitor.current import read_log
+
+    (tmp_path / "schema").mkdir()
+    shutil.copy(ROOT / SCHEMA, tmp_path / SCHEMA)
+    now = datetime(2026, 12, 7, 5, 43, tzinfo=UTC)
+    days = [  # (prediction made, label arrived), days before `now`
+        (9, 1),  # predicted before the window, labelled 8 days later, inside it
+        (20, 10),  # labelled before the window: the previous run's
+        (3, 2),  # both inside
+        (2, None),  # no label yet: counted unlabelled
+        (9, None),  # no label, predicted before the window: not this run's business
+    ]
+    rows = adult.head(len(days)).drop(columns=["income"]).to_dict("records")
+    preds = [_prediction(i, rows[i], now - timedelta(days=p)) for i, (p, _) in enumerate(days)]
+    labels = [
+        {"prediction_id": preds[i]["id"], "label": 1, "created_at": now - timedelta(days=f)}
+        for i, (_, f) in enumerate(days)
+        if f is not None
+    ]
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    _write(url, preds, labels)
+    args = (url, timedelta(days=7), SCHEMA, "income", ">50K")
+    result = harvest.run(*args, date="d1", now=now, dvc_add=False, repo=tmp_path)
+    assert result.counts["logged"] == 3 and result.counts["unlabelled"] == 1
+    assert result.written == 2
+    written = pd.read_parquet(tmp_path / "data/raw/production/d1.parquet")
+    assert written["prediction_id"].tolist() == ["id-000", "id-002"]  # oldest prediction first
+    assert result.test_overlap["rows"] is None and "absent" in result.test_overlap["note"]
+
+    # a week later the same ids count once; the new label of id-003 is harvested then
+    with logdb.engine_for(url).begin() as conn:
+        late = {"prediction_id": "id-003", "label": 0, "created_at": now + timedelta(days=3)}
+        conn.execute(logdb.feedback.insert(), [late])
+    later = harvest.run(*args, date="d2", now=now + timedelta(days=7), dvc_add=False, repo=tmp_path)
+    assert later.written == 1 and later.counts["duplicate"] == 0
+    assert pd.read_parquet(tmp_path / "data/raw/production/d2.parquet")[
+        "prediction_id"
+    ].tolist() == ["id-003"]
+    again = harvest.run(*args, date="d3", now=now, dvc_add=False, repo=tmp_path)
+    assert again.written == 0 and again.counts["duplicate"] == 2
+
+    # the monitor's window stays the prediction's time
+    monitor = read_log(url, now - timedelta(days=7), now, ["id"])
+    assert monitor["id"].tolist() == ["id-002", "id-003"]
