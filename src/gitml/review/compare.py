@@ -220,6 +220,10 @@ def changed_stages(base: dict[str, Any] | None, head: dict[str, Any] | None) -> 
     return [s for s in h if b.get(s) != h[s]]
 
 
+# validate's `test_overlap`: production rows whose model inputs equal a test-split row
+OVERLAP_ROW = "production rows equal to a test row (left out of training)"
+
+
 def _validation(v: dict[str, Any] | None) -> str | None:
     if v is None:
         return None
@@ -337,6 +341,9 @@ def build(base: Snapshot, head: Snapshot, head_label: str) -> Report:
             _num(head_metrics.get("rows")),
         ),
     ]
+    overlap = [(b_val or {}).get("test_overlap") or {}, (h_val or {}).get("test_overlap") or {}]
+    if any(o.get("compared") for o in overlap):  # production rows on either side
+        data.append(MetricRow(OVERLAP_ROW, *(_num(o.get("rows")) for o in overlap)))
     return Report(
         base=base,
         head=head,

@@ -130,3 +130,26 @@ def test_stale_filter_ignores_missing_data() -> None:
         "tune": ("src/gitml/pipeline/tune/search.py modified", "param tune.n_trials modified"),
         "train": ("command changed",),
     }
+
+
+def test_the_data_section_counts_production_rows_equal_to_a_test_row() -> None:
+    """validate's test_overlap is a line of the data section, once either side has production
+    rows; a repository without any keeps the section as it was."""
+    from gitml.review import compare, render
+    from gitml.review.snapshot import Snapshot
+
+    def snap(label: str, overlap: dict | None) -> Snapshot:
+        validation = {"passed": True, "rows": 100, "n_violations": 0}
+        if overlap is not None:
+            validation["test_overlap"] = overlap
+        files = {"lock": {"stages": {}}, "metrics": {"roc_auc": 0.9, "rows": 20}}
+        return Snapshot(label, "0" * 40, {**files, "validation": validation})
+
+    none = {"rows": 0, "examples": [], "compared": 0}
+    report = compare.build(
+        snap("main", none), snap("head", {**none, "rows": 7, "compared": 9}), "b"
+    )
+    assert compare.MetricRow(compare.OVERLAP_ROW, 0, 7) in report.data
+    assert f"| {compare.OVERLAP_ROW} | 0 | 7 |" in render.markdown(report)
+    plain = compare.build(snap("main", None), snap("head", none), "b")
+    assert [d.name for d in plain.data] == ["validated rows", "test rows"]
