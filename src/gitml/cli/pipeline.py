@@ -75,7 +75,7 @@ def split(params: ParamsOpt = layout.PARAMS) -> None:
     )
     extra = (
         f" (+{result.production_rows} production rows in train, {result.recent_rows} held out "
-        "as recent traffic)"
+        f"as recent traffic, {result.test_overlap.get('rows', 0)} left out: equal to a test row)"
         if p.data.extra_sources
         else ""
     )
