@@ -211,7 +211,15 @@ def harvest(
     from gitml.io.github import write_outputs
 
     # In GitHub Actions: retrain.yml skips reproducing when nothing new was harvested.
-    write_outputs({"written": str(result.written), "path": str(result.path or "")})
+    # test_overlap: how many of the written rows the split stage drops (empty: not compared).
+    overlap = result.test_overlap.get("rows")
+    write_outputs(
+        {
+            "written": str(result.written),
+            "path": str(result.path or ""),
+            "test_overlap": "" if overlap is None else str(overlap),
+        }
+    )
     out.print(
         f"harvest: {c['logged']} logged, left out {c['unlabelled']} unlabelled, "
         f"{c['other_version']} other version, {c['duplicate']} duplicate, {c['contract']} "

@@ -101,7 +101,9 @@ def test_harvest_keeps_labelled_rows_counts_the_rest_and_is_idempotent(
     assert overlap.rows == 0 and overlap.compared == 29
 
 
-def test_the_cli_prints_the_counts(adult: pd.DataFrame, tmp_path: Path) -> None:
+def test_the_cli_prints_the_counts(
+    adult: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'log.db'}"
     _log(url, adult)
     params = tmp_path / "params.yaml"
@@ -121,6 +123,7 @@ def test_the_cli_prints_the_counts(adult: pd.DataFrame, tmp_path: Path) -> None:
     elsewhere = tmp_path / "other"
     (elsewhere / "data/split").mkdir(parents=True)
     adult.head(10).to_parquet(elsewhere / "data/split/test.parquet")
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "outputs"))
     proc = run(
         [
             "gitml", "harvest", "--log-db", url, "--since", "all", "--all-versions",
@@ -136,6 +139,9 @@ def test_the_cli_prints_the_counts(adult: pd.DataFrame, tmp_path: Path) -> None:
     ) in proc.stdout
     report = json.loads((elsewhere / "reports/harvest/d1.json").read_text())
     assert report["test_overlap"]["rows"] == 11 and report["test_overlap"]["compared"] == 34
+    # in GitHub Actions, a step output too (retrain.yml could skip a retrain of nothing usable)
+    outputs = (tmp_path / "outputs").read_text().splitlines()
+    assert "written=34" in outputs and "test_overlap=11" in outputs
 
 
 @pytest.mark.parametrize("target_values", [["a", "b", "c"], [">50K"]])
