@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -156,7 +157,8 @@ def test_a_target_without_two_classes_is_a_clear_error(target_values: list[str])
 def _write(url: str, predictions: list[dict], feedback: list[dict]) -> None:
     engine = logdb.engine_for(url)
     with engine.begin() as conn:
-        conn.execute(logdb.predictions.insert(), predictions)
+        if predictions:
+            conn.execute(logdb.predictions.insert(), predictions)
         if feedback:
             conn.execute(logdb.feedback.insert(), feedback)
     engine.dispose()
@@ -250,8 +252,33 @@ def test_test_split_rows_sent_back_as_traffic_never_reach_training(
         assert not any(k in in_test for k in _keys(rows, inputs)), side
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty prediction log: a SQLite file, or a schema of its own on a PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'log.db'}"
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    from tests.pg import url_with
+
+    server = request.getfixturevalue("postgres_url")
+    schema = f"gitml_harvest_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(logdb.normalise_url(server))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield url_with(server, search_path=schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def test_a_label_that_arrives_eight_days_late_is_harvested_by_the_next_weekly_run(
-    adult: pd.DataFrame, tmp_path: Path
+    adult: pd.DataFrame, tmp_path: Path, log_url: str
 ) -> None:
     """The window is the label's arrival: retrain.yml's weekly `--since 7d` misses no label."""
     from gitml.monitor.current import read_log
@@ -273,7 +300,7 @@ def test_a_label_that_arrives_eight_days_late_is_harvested_by_the_next_weekly_ru
         for i, (_, f) in enumerate(days)
         if f is not None
     ]
-    url = f"sqlite:///{tmp_path / 'log.db'}"
+    url = log_url
     _write(url, preds, labels)
     args = (url, timedelta(days=7), SCHEMA, "income", ">50K")
     result = harvest.run(*args, date="d1", now=now, dvc_add=False, repo=tmp_path)
@@ -284,9 +311,8 @@ def test_a_label_that_arrives_eight_days_late_is_harvested_by_the_next_weekly_ru
     assert result.test_overlap["rows"] is None and "absent" in result.test_overlap["note"]
 
     # a week later the same ids count once; the new label of id-003 is harvested then
-    with logdb.engine_for(url).begin() as conn:
-        late = {"prediction_id": "id-003", "label": 0, "created_at": now + timedelta(days=3)}
-        conn.execute(logdb.feedback.insert(), [late])
+    late = {"prediction_id": "id-003", "label": 0, "created_at": now + timedelta(days=3)}
+    _write(url, [], [late])
     later = harvest.run(*args, date="d2", now=now + timedelta(days=7), dvc_add=False, repo=tmp_path)
     assert later.written == 1 and later.counts["duplicate"] == 0
     assert pd.read_parquet(tmp_path / "data/raw/production/d2.parquet")[
