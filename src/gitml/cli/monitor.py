@@ -112,7 +112,9 @@ def monitor(
     verdict = {"alarm": "ALARM", "ok": "no alarm", "insufficient_data": "no verdict"}
     out.print(
         f"monitor: {verdict[r['status']]} ({r['current']['rows']} rows, "
-        f"{len(r['alarms'])} alarm(s)) → {result.md_path}",
+        f"{len(r['alarms'])} alarm(s)"
+        + (f"; cause: {', '.join(r['causes'])}" if r.get("causes") else "")
+        + f") → {result.md_path}",
         highlight=False,
         soft_wrap=True,
     )
