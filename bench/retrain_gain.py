@@ -62,7 +62,9 @@ def run(rows: int, seeds: int) -> dict[str, Any]:
     folder = Path("/tmp/gitml-bench-retrain")
     folder.mkdir(exist_ok=True)
     harvested.to_parquet(folder / "harvest.parquet")
-    joined, recent = production.join(train, [str(folder / "harvest.parquet")], 0.25)
+    joined, recent, _ = production.join(
+        train, test, [str(folder / "harvest.parquet")], 0.25, "income"
+    )
     retrained, _ = _model(joined)
     fresh_rows = idx[rows:]
     out: dict[str, Any] = {
