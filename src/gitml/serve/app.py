@@ -4,8 +4,9 @@
 a prediction log (gitml.serve.logdb.PredictionLog). The request model is generated from the
 schema; rows go through the compiled model (gitml.serve.fast: the Pipeline's preprocessing and
 trees in numpy, checked equal to the Pipeline at load), or, for a model it cannot compile, the
-same `gitml.features.apply` as training and the Pipeline's `predict_proba`. Logging is a
-non-blocking enqueue; the log's writer thread does the I/O.
+same `gitml.core.features.apply` as training and the Pipeline's `predict_proba`. Each answer
+waits for its rows' commit to the log, done by the log's writer thread (a kill -9 loses no
+acknowledged prediction).
 """
 
 # No `from __future__ import annotations`: FastAPI must see the generated request model

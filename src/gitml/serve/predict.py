@@ -4,7 +4,7 @@ CSV or Parquet in and out (by file suffix). pyarrow reads the input in chunks (C
 Parquet record batches), so a file larger than memory streams through; each chunk is checked
 against the same column specs the server's request model is generated from (type, range,
 nullability; an unseen category is accepted and counted), goes through the same
-`gitml.features.apply`, and is appended to the output. The output holds the input columns plus
+`gitml.core.features.apply`, and is appended to the output. The output holds the input columns plus
 `probability` and `label`, and appears only when the whole file succeeded (temp file + rename).
 
 A bad row is reported with its line number (CSV: line in the file, header = line 1; Parquet:

@@ -9,7 +9,7 @@ Three sources, one result (`ResolvedModel`):
   against the sha256 train wrote into model.json; the schema file at that commit, checked
   against model.json's schema_sha256.
 
-Only then is the file loaded, with skops and the explicit allowlist in gitml.model_io.
+Only then is the file loaded, with skops and the explicit allowlist in gitml.core.model_io.
 """
 
 from __future__ import annotations
