@@ -23,6 +23,9 @@ _.train_data_sha256
 _.train_positive_rate
 _.libraries
 _.python
+# src/gitml/monitor/report.py: fields of reports/monitoring/monitoring.json, read by its renderers
+# and by whoever reads the file
+_.p_threshold
 
 # --- read by Jinja templates (src/gitml/review/site/templates/*.html)
 _.registered_by

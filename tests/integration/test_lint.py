@@ -38,3 +38,21 @@ def test_vulture_finds_dead_code(tmp_path: Path) -> None:
     assert proc.returncode == 3, proc.stdout + proc.stderr  # 3: dead code found
     for name in ("LIMIT", "Orphan", "helper"):
         assert f"'{name}'" in proc.stdout
+
+
+def _commands(lines: list[str], prefix: str) -> set[str]:
+    return {line.strip().removeprefix(prefix) for line in lines if line.strip().startswith(prefix)}
+
+
+def test_pre_commit_hooks_run_what_make_lint_runs() -> None:
+    """.pre-commit-config.yaml's hooks are `make lint`'s commands, with the same arguments."""
+    import yaml
+
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8").split("\nlint:", 1)[1]
+    recipe = makefile.split("\n\n", 1)[0].splitlines()[1:]
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
+    assert all(repo["repo"] == "local" for repo in config["repos"])  # nothing downloaded
+    assert all(hook["language"] == "system" and not hook["pass_filenames"] for hook in hooks)
+    entries = [hook["entry"] for hook in hooks]
+    assert _commands(entries, ".venv/bin/") == _commands(recipe, "$(BIN)/")
