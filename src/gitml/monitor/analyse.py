@@ -24,7 +24,7 @@ def featurize(cur: Current, ref: Reference) -> pd.DataFrame:
     from gitml.core import features
 
     kinds = ref.columns
-    derived = list(ref.meta.get("derived_features", []))
+    derived = list(ref.meta.derived_features)
     inputs = [c for c in kinds if c not in derived]
     missing = [c for c in inputs if c not in cur.frame.columns]
     if missing:
@@ -143,7 +143,7 @@ def analyse(
         report["prediction"] = entry
 
     if ref.schema is not None:
-        report["contract"] = contract_violations(ref.schema, cur.frame, ref.meta.get("target"))
+        report["contract"] = contract_violations(ref.schema, cur.frame, ref.meta.target)
         share = report["contract"]["share"]
         if share > cfg.max_invalid_share:
             worst = ", ".join(
