@@ -260,8 +260,8 @@ def test_repository_paths_exist() -> None:
 
 def test_quoted_figures_are_the_pipelines() -> None:
     wrong = [c for c in quoted_figures() if c[2] != c[3]]
-    assert wrong == [], "figures that are not the default run's:\n" + "\n".join(
-        f"  {page}: {what} {quoted}, the pipeline writes {actual}"
+    assert wrong == [], "figures that are not the repository's:\n" + "\n".join(
+        f"  {page}: {what} {quoted}, but the repository says {actual}"
         for page, what, quoted, actual in wrong
     )
 
