@@ -156,25 +156,28 @@ def run(rows: int) -> dict[str, Any]:
             y_true=y.astype("float64") if labelled else None,
         )  # fmt: skip
         report = analyse(ref, cur, cfg, profiles, classes)
-        est = report["estimate"]
+        est = report.estimate
+        assert est is not None  # every window has scores
         real = estimate.realized(y.astype("float64"), s, thr)
         probs = None
-        if est["prior"] and est["prior"]["label_shift"]:
-            probs = prior.adjust(s, est["prior"]["reference"], est["prior"]["estimated"])
+        shift = est.prior
+        if shift is not None and shift.label_shift:
+            assert shift.reference is not None and shift.estimated is not None
+            probs = prior.adjust(s, shift.reference, shift.estimated)
         sd = estimate.sampling_sd(s, thr, probs)
         naive = estimate.estimate(s, thr)
         return {
-            "estimated": est["estimated"],
+            "estimated": est.estimated,
             "naive": naive,
             "realized": real,
             "sd": sd,
             # the share of positives the estimate works with: EM's under a label shift, else
             # the mean calibrated score (CBPE's reading)
             "share": float(np.mean(s if probs is None else probs)),
-            "em_share": est["prior"]["estimated"] if est["prior"] else None,
+            "em_share": shift.estimated if shift is not None else None,
             "true_share": float(y.mean()),
-            "causes": report["causes"],
-            "alarm": report["alarm"],
+            "causes": report.causes,
+            "alarm": report.alarm,
         }
 
     def summary(windows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -105,15 +105,14 @@ def monitor(
     except GitmlError as exc:  # any failure is exit 2 here: 1 means "alarm"
         raise mon.MonitorError(str(exc)) from None
     r = result.report
-    for note in r["notes"]:
+    for note in r.notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-    for alarm in r["alarms"]:
+    for alarm in r.alarms:
         err.print(f"[bold red]alarm:[/] {alarm}", highlight=False, soft_wrap=True)
     verdict = {"alarm": "ALARM", "ok": "no alarm", "insufficient_data": "no verdict"}
     out.print(
-        f"monitor: {verdict[r['status']]} ({r['current']['rows']} rows, "
-        f"{len(r['alarms'])} alarm(s)"
-        + (f"; cause: {', '.join(r['causes'])}" if r.get("causes") else "")
+        f"monitor: {verdict[r.status]} ({r.current.rows} rows, {len(r.alarms)} alarm(s)"
+        + (f"; cause: {', '.join(r.causes)}" if r.causes else "")
         + f") → {result.md_path}",
         highlight=False,
         soft_wrap=True,

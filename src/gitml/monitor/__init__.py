@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from gitml.config import MonitorConfig
 from gitml.core.duration import parse_since
@@ -44,24 +43,25 @@ from gitml.monitor.common import ALARM_LABEL, DEFAULT_OUT, ISSUE_TITLE, SCORE, M
 from gitml.monitor.current import Current, load_file, load_log
 from gitml.monitor.reference import Reference, load_reference
 from gitml.monitor.render import render_markdown
+from gitml.monitor.report import MonitoringReport
 
 __all__ = [
     "ALARM_LABEL", "DEFAULT_OUT", "ISSUE_TITLE", "SCORE", "AlertResult", "Current",
-    "MonitorError", "MonitorResult", "Reference", "alert", "analyse", "contract_violations",
-    "featurize", "live_quality", "load_file", "load_log", "load_reference", "parse_since",
-    "reference_profiles", "render_markdown", "run",
+    "MonitorError", "MonitorResult", "MonitoringReport", "Reference", "alert", "analyse",
+    "contract_violations", "featurize", "live_quality", "load_file", "load_log",
+    "load_reference", "parse_since", "reference_profiles", "render_markdown", "run",
 ]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class MonitorResult:
-    report: dict[str, Any]
+    report: MonitoringReport
     json_path: Path
     md_path: Path
 
     @property
     def alarm(self) -> bool:
-        return bool(self.report["alarm"])
+        return self.report.alarm
 
 
 def run(
@@ -94,10 +94,10 @@ def run(
         # versions' rows in the window); the workspace reference (no version) takes them all.
         cur = load_log(log_url or DEFAULT_LOG_URL, window, version=ref.version)
     report = analyse(ref, cur, cfg)
-    json_path = write_json(out_dir / "monitoring.json", report)
+    json_path = write_json(out_dir / "monitoring.json", report.to_json())
     md_path = write_atomic(out_dir / "monitoring.md", render_markdown(report))
     # In GitHub Actions: the verdict as a step output (the workflow branches on it) and the
     # report as the job summary, so the workflow needs no shell logic of its own.
-    write_outputs({"alarm": "true" if report["alarm"] else "false"})
+    write_outputs({"alarm": "true" if report.alarm else "false"})
     append_step_summary(md_path.read_text(encoding="utf-8"))
     return MonitorResult(report, json_path, md_path)

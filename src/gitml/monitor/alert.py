@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitml.monitor.common import ALARM_LABEL, GITHUB_BODY_LIMIT, ISSUE_TITLE, MonitorError
+from gitml.monitor.report import MonitoringReport
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,8 @@ def alert(
     if not report_md.is_file():
         raise MonitorError(f"{report_md}: report not found; run `gitml monitor` first")
     verdict = report_md.with_name("monitoring.json")
-    if not force and verdict.is_file():
-        try:
-            alarm = bool(json.loads(verdict.read_text(encoding="utf-8")).get("alarm"))
-        except json.JSONDecodeError as exc:
-            raise MonitorError(f"{verdict}: not valid JSON: {exc}") from None
-        if not alarm:
-            return AlertResult("skipped", None, None)
+    if not force and verdict.is_file() and not MonitoringReport.read(verdict).alarm:
+        return AlertResult("skipped", None, None)
     gh = shutil.which("gh")
     if gh is None:
         raise MonitorError(

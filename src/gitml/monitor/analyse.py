@@ -1,4 +1,8 @@
-"""The comparison of the window with the reference: drift, data contract and live quality."""
+"""The comparison of the window with the reference: drift, data contract and live quality.
+
+`analyse` returns the typed report (gitml.monitor.report.MonitoringReport); each part of it is
+built by a function of its own below, in the order the report reads.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,16 @@ from gitml.monitor.common import SCORE, MonitorError
 from gitml.monitor.common import rounded as _num
 from gitml.monitor.current import Current
 from gitml.monitor.reference import Reference
+from gitml.monitor.report import (
+    Contract,
+    ContractColumn,
+    CurrentInfo,
+    FeatureDrift,
+    MonitoringReport,
+    Quality,
+    ReferenceInfo,
+    Rule,
+)
 
 
 def featurize(cur: Current, ref: Reference) -> pd.DataFrame:
@@ -48,62 +62,75 @@ def analyse(
     cfg: MonitorConfig,
     profiles: dict[str, drift.Profile] | None = None,
     classes: dict[str, prior_mod.ByClass] | None = None,
-) -> dict[str, Any]:
+) -> MonitoringReport:
     """Compare the window with the reference; return the report (monitoring.json).
 
     `profiles` and `classes` (gitml.monitor.prior.reference_classes) summarise the reference;
     pass them when judging many windows against one reference."""
-    kinds = ref.columns
-    report: dict[str, Any] = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "reference": {
-            "source": ref.source,
-            "version": ref.version,
-            "commit": ref.commit,
-            "rows": len(ref.frame),
-        },
-        "current": {
-            "source": cur.source,
-            "rows": len(cur.frame),
-            "window_start": cur.start.isoformat(timespec="seconds") if cur.start else None,
-            "window_end": cur.end.isoformat(timespec="seconds") if cur.end else None,
-            "model_versions": cur.versions,
-            "logged_unseen_rows": cur.logged_unseen_rows,
-        },
-        "rule": {},
-        "features": [],
-        "prediction": None,
-        "quality": None,
-        "estimate": None,
-        "contract": None,
-        "alarms": [],
-        "notes": list(ref.notes),
-    }
-    if cur.other_versions:
-        left_out = ", ".join(f"{k}: {v}" for k, v in sorted(cur.other_versions.items()))
-        report["current"]["other_versions"] = cur.other_versions
-        report["notes"].append(
-            f"left out {sum(cur.other_versions.values())} row(s) that other model versions "
-            f"predicted ({left_out}); this report is about {ref.version}"
-        )
-    elif ref.version and cur.versions and set(cur.versions) != {ref.version}:
-        report["notes"].append(
-            f"the window holds predictions of {sorted(cur.versions)}; prod is {ref.version}"
-        )
+    report = MonitoringReport(
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        reference=ReferenceInfo(
+            source=ref.source, version=ref.version, commit=ref.commit, rows=len(ref.frame)
+        ),
+        current=CurrentInfo(
+            source=cur.source,
+            rows=len(cur.frame),
+            window_start=cur.start.isoformat(timespec="seconds") if cur.start else None,
+            window_end=cur.end.isoformat(timespec="seconds") if cur.end else None,
+            model_versions=cur.versions,
+            logged_unseen_rows=cur.logged_unseen_rows,
+            other_versions=cur.other_versions,
+        ),
+        notes=[*ref.notes, *_version_notes(ref, cur)],
+    )
     if len(cur.frame) < cfg.min_rows:
-        report["status"] = "insufficient_data"
-        report["alarm"] = False
-        report["notes"].append(
+        report.status = "insufficient_data"
+        report.notes.append(
             f"only {len(cur.frame)} row(s) in the window (monitor.min_rows = {cfg.min_rows}): "
             "no verdict; widen --since or wait for traffic"
         )
         return report
-
     current = featurize(cur, ref)
+    _drift(report, ref, cur, cfg, current, profiles)
+    if ref.schema is not None:
+        report.contract = contract_violations(ref.schema, cur.frame, ref.meta.target)
+        report.alarms += _contract_alarms(report.contract, cfg)
+    report.quality, notes = live_quality(ref, cur, cfg)
+    report.notes += notes
+    if report.quality:
+        report.alarms += [f"live quality: {a}" for a in report.quality.alarms]
+    _estimate(report, ref, cur, cfg, current, classes)
+    report.alarm = bool(report.alarms)
+    report.status = "alarm" if report.alarms else "ok"
+    report.causes = causes(report.alarms)
+    return report
+
+
+def _version_notes(ref: Reference, cur: Current) -> list[str]:
+    if cur.other_versions:
+        left_out = ", ".join(f"{k}: {v}" for k, v in sorted(cur.other_versions.items()))
+        return [
+            f"left out {sum(cur.other_versions.values())} row(s) that other model versions "
+            f"predicted ({left_out}); this report is about {ref.version}"
+        ]
+    if ref.version and cur.versions and set(cur.versions) != {ref.version}:
+        return [f"the window holds predictions of {sorted(cur.versions)}; prod is {ref.version}"]
+    return []
+
+
+def _drift(
+    report: MonitoringReport,
+    ref: Reference,
+    cur: Current,
+    cfg: MonitorConfig,
+    current: pd.DataFrame,
+    profiles: dict[str, drift.Profile] | None,
+) -> None:
+    """Every feature and the score against the reference, under one Bonferroni rule."""
+    kinds = ref.columns
     if profiles is None:
         profiles = reference_profiles(ref, cfg)
     results = {c: drift.compare(profiles[c], current[c], cfg.min_expected) for c in kinds}
-
     score_drift = None
     if cur.scores is not None and ref.scores is not None:
         score_drift = drift.compare(
@@ -111,66 +138,64 @@ def analyse(
             pd.Series(cur.scores, name=SCORE),
         )
     elif cur.scores is not None:
-        report["notes"].append("no reference score distribution: prediction drift not tested")
-
+        report.notes.append("no reference score distribution: prediction drift not tested")
     # Bonferroni over every test that yields a p-value in this run.
     n_tests = sum(r.p_value is not None for r in results.values()) + len(results)
     n_tests += score_drift is not None and score_drift.p_value is not None
     p_floor = cfg.alpha / max(n_tests, 1)
-    report["rule"] = {
-        "alpha": cfg.alpha,
-        "tests": n_tests,
-        "p_threshold": _num(p_floor),
-        "psi_threshold": cfg.psi_threshold,
-        "missing_rate_delta": cfg.missing_rate_delta,
-        "max_unseen_share": cfg.max_unseen_share,
-        "text": (
+    report.rule = Rule(
+        alpha=cfg.alpha,
+        tests=n_tests,
+        p_threshold=_num(p_floor),
+        psi_threshold=cfg.psi_threshold,
+        missing_rate_delta=cfg.missing_rate_delta,
+        max_unseen_share=cfg.max_unseen_share,
+        text=(
             f"a distribution alarms when p < {cfg.alpha} / {n_tests} tests = {p_floor:.2g} "
             f"(Bonferroni) AND PSI ≥ {cfg.psi_threshold}; a missing rate when p < {p_floor:.2g} "
             f"AND it changed by ≥ {cfg.missing_rate_delta}; unseen categories when more than "
             f"{cfg.max_unseen_share:.1%} of rows have one"
         ),
-    }
-    alarms: list[str] = report["alarms"]
+    )
     for name, r in results.items():
         entry = _feature_entry(r, cfg, p_floor)
-        alarms += [f"{name}: {a}" for a in entry["alarms"]]
-        report["features"].append(entry)
+        report.alarms += [f"{name}: {a}" for a in entry.alarms]
+        report.features.append(entry)
     if score_drift is not None:
         entry = _feature_entry(score_drift, cfg, p_floor)
-        entry["alarms"] = [a for a in entry["alarms"] if a.startswith("distribution")]
-        alarms += [f"prediction score: {a}" for a in entry["alarms"]]
-        report["prediction"] = entry
+        entry.alarms = [a for a in entry.alarms if a.startswith("distribution")]
+        report.alarms += [f"prediction score: {a}" for a in entry.alarms]
+        report.prediction = entry
 
-    if ref.schema is not None:
-        report["contract"] = contract_violations(ref.schema, cur.frame, ref.meta.target)
-        share = report["contract"]["share"]
-        if share > cfg.max_invalid_share:
-            worst = ", ".join(
-                f"{c} ({v['rows']})" for c, v in report["contract"]["columns"].items()
-            )
-            alarms.append(
-                f"data contract: {share:.1%} of rows break the schema "
-                f"(> {cfg.max_invalid_share:.1%}): {worst}"
-            )
 
-    report["quality"] = live_quality(ref, cur, cfg)
-    if report["quality"]:
-        alarms += [f"live quality: {a}" for a in report["quality"]["alarms"]]
-        report["notes"] += report["quality"].pop("notes")
+def _contract_alarms(contract: Contract, cfg: MonitorConfig) -> list[str]:
+    if contract.share <= cfg.max_invalid_share:
+        return []
+    worst = ", ".join(f"{c} ({v.rows})" for c, v in contract.columns.items())
+    return [
+        f"data contract: {contract.share:.1%} of rows break the schema "
+        f"(> {cfg.max_invalid_share:.1%}): {worst}"
+    ]
+
+
+def _estimate(
+    report: MonitoringReport,
+    ref: Reference,
+    cur: Current,
+    cfg: MonitorConfig,
+    current: pd.DataFrame,
+    classes: dict[str, prior_mod.ByClass] | None,
+) -> None:
+    """Estimated performance before labels, after the label-shift verdict it depends on."""
     shift = None
     if cur.scores is not None and len(cur.scores):
         shift = prior_mod.judge(ref, np.asarray(cur.scores, "float64"), current, cfg, classes)
-    report["estimate"] = estimate.section(ref, cur, cfg, shift)
-    if report["estimate"]:
-        alarms += [f"estimated performance: {a}" for a in report["estimate"]["alarms"]]
-        report["notes"] += report["estimate"].pop("notes")
+    report.estimate, notes = estimate.section(ref, cur, cfg, shift)
+    report.notes += notes
+    if report.estimate:
+        report.alarms += [f"estimated performance: {a}" for a in report.estimate.alarms]
     elif cur.scores is None:
-        report["notes"].append("no scores in the window: performance not estimated")
-    report["alarm"] = bool(alarms)
-    report["status"] = "alarm" if alarms else "ok"
-    report["causes"] = causes(alarms)
-    return report
+        report.notes.append("no scores in the window: performance not estimated")
 
 
 def causes(alarms: list[str]) -> list[str]:
@@ -204,7 +229,7 @@ def reference_profiles(ref: Reference, cfg: MonitorConfig) -> dict[str, drift.Pr
     return {c: drift.profile(ref.frame[c], k, cfg.bins) for c, k in ref.columns.items()}
 
 
-def _feature_entry(r: drift.ColumnDrift, cfg: MonitorConfig, p_floor: float) -> dict[str, Any]:
+def _feature_entry(r: drift.ColumnDrift, cfg: MonitorConfig, p_floor: float) -> FeatureDrift:
     flags = []
     if r.p_value is not None and r.p_value < p_floor and (r.psi or 0.0) >= cfg.psi_threshold:
         flags.append(
@@ -226,27 +251,27 @@ def _feature_entry(r: drift.ColumnDrift, cfg: MonitorConfig, p_floor: float) -> 
             f"{r.unseen_share:.1%} of rows have a category unseen in training "
             f"({', '.join(r.unseen_values[:5])}{', …' if len(r.unseen_values) > 5 else ''})"
         )
-    return {
-        "name": r.name,
-        "kind": r.kind,
-        "test": r.test,
-        "statistic": _num(r.statistic),
-        "p_value": _num(r.p_value),
-        "psi": _num(r.psi),
-        "ref_missing_rate": _num(r.ref_missing_rate),
-        "cur_missing_rate": _num(r.cur_missing_rate),
-        "missing_p_value": _num(r.missing_p_value),
-        "unseen_share": _num(r.unseen_share),
-        "unseen_values": r.unseen_values,
-        "rows": r.rows,
-        "bins": r.bins,
-        "ref_shares": [_num(x, 4) for x in r.ref_shares],
-        "cur_shares": [_num(x, 4) for x in r.cur_shares],
-        "alarms": flags,
-    }
+    return FeatureDrift(
+        name=r.name,
+        kind=r.kind,
+        test=r.test,
+        statistic=_num(r.statistic),
+        p_value=_num(r.p_value),
+        psi=_num(r.psi),
+        ref_missing_rate=_num(r.ref_missing_rate),
+        cur_missing_rate=_num(r.cur_missing_rate),
+        missing_p_value=_num(r.missing_p_value),
+        unseen_share=_num(r.unseen_share),
+        unseen_values=r.unseen_values,
+        rows=r.rows,
+        bins=r.bins,
+        ref_shares=[_num(x, 4) for x in r.ref_shares],
+        cur_shares=[_num(x, 4) for x in r.cur_shares],
+        alarms=flags,
+    )
 
 
-def contract_violations(schema: Any, frame: pd.DataFrame, target: str | None) -> dict[str, Any]:
+def contract_violations(schema: Any, frame: pd.DataFrame, target: str | None) -> Contract:
     """Rows of the window that break the data contract (types, ranges, nullability).
 
     The allowed-categories (`isin`) checks are left out: serving accepts an unseen category
@@ -264,7 +289,7 @@ def contract_violations(schema: Any, frame: pd.DataFrame, target: str | None) ->
         },
         coerce=schema.coerce,
     )
-    out: dict[str, Any] = {"rows": len(frame), "invalid_rows": 0, "share": 0.0, "columns": {}}
+    out = Contract(rows=len(frame))
     try:
         checked.validate(frame[names].reset_index(drop=True), lazy=True)
         return out
@@ -280,32 +305,32 @@ def contract_violations(schema: Any, frame: pd.DataFrame, target: str | None) ->
             group, rule = group[typed], rule[typed]
         rules = sorted(set(rule))
         examples = [str(v) for v in group["failure_case"].drop_duplicates()[:3]]
-        out["columns"][str(column)] = {
-            "rows": len(rows) or len(frame),
-            "rules": rules,
-            "examples": examples,
-        }
-    out["invalid_rows"] = len(bad)
-    out["share"] = _num(len(bad) / len(frame)) if len(frame) else 0.0
+        out.columns[str(column)] = ContractColumn(
+            rows=len(rows) or len(frame), rules=rules, examples=examples
+        )
+    out.invalid_rows = len(bad)
+    out.share = (_num(len(bad) / len(frame)) or 0.0) if len(frame) else 0.0
     return out
 
 
-def live_quality(ref: Reference, cur: Current, cfg: MonitorConfig) -> dict[str, Any] | None:
+def live_quality(
+    ref: Reference, cur: Current, cfg: MonitorConfig
+) -> tuple[Quality | None, list[str]]:
     """ROC-AUC, accuracy and calibration error on the rows with ground truth, against the
-    model's evaluation on the test split."""
+    model's evaluation on the test split; and the notes for the report."""
     from sklearn import metrics as skm
 
     if cur.y_true is None or cur.scores is None:
-        return None
+        return None, []
     has = ~np.isnan(cur.y_true)
     n = int(has.sum())
-    out: dict[str, Any] = {"rows": n, "live": {}, "evaluation": {}, "alarms": [], "notes": []}
+    out, notes = Quality(rows=n), []
     if n < cfg.min_feedback_rows:
-        out["notes"].append(
+        notes.append(
             f"{n} row(s) with feedback (monitor.min_feedback_rows = {cfg.min_feedback_rows}): "
             "live quality not judged"
         )
-        return out
+        return out, notes
     y = cur.y_true[has].astype("int64")
     s = cur.scores[has]
     labels = cur.labels[has] if cur.labels is not None else (s >= 0.5).astype("int64")
@@ -315,7 +340,7 @@ def live_quality(ref: Reference, cur: Current, cfg: MonitorConfig) -> dict[str, 
         "roc_auc": _num(float(skm.roc_auc_score(y, s))) if 0 < y.sum() < len(y) else None,
     }
     if live["roc_auc"] is None:
-        out["notes"].append("feedback has one class only: live ROC-AUC undefined")
+        notes.append("feedback has one class only: live ROC-AUC undefined")
     evaluation: dict[str, float | None] = {
         "roc_auc": (ref.metrics or {}).get("roc_auc"),
         "accuracy": (ref.metrics or {}).get("accuracy"),
@@ -325,7 +350,7 @@ def live_quality(ref: Reference, cur: Current, cfg: MonitorConfig) -> dict[str, 
         evaluation["calibration_error"] = _num(
             expected_calibration_error(ref.y_true, ref.scores, cfg.calibration_bins)
         )
-    out["live"], out["evaluation"] = live, evaluation
+    out.live, out.evaluation = live, evaluation
     limits = {
         "roc_auc": cfg.max_roc_auc_drop,
         "accuracy": cfg.max_accuracy_drop,
@@ -333,11 +358,11 @@ def live_quality(ref: Reference, cur: Current, cfg: MonitorConfig) -> dict[str, 
     for metric, limit in limits.items():
         lv, ev = live[metric], evaluation[metric]
         if lv is not None and ev is not None and ev - lv > limit:
-            out["alarms"].append(f"{metric} {lv:.4f} vs {ev:.4f} at evaluation (drop > {limit})")
+            out.alarms.append(f"{metric} {lv:.4f} vs {ev:.4f} at evaluation (drop > {limit})")
     lv, ev = live["calibration_error"], evaluation["calibration_error"]
     if lv is not None and lv - (ev or 0.0) > cfg.max_calibration_error_increase:
-        out["alarms"].append(
+        out.alarms.append(
             f"calibration error {lv:.4f} vs {ev or 0.0:.4f} at evaluation "
             f"(increase > {cfg.max_calibration_error_increase})"
         )
-    return out
+    return out, notes

@@ -34,6 +34,7 @@ import numpy as np
 
 from gitml.monitor.common import rounded as _num
 from gitml.monitor.prior import PriorShift, adjust
+from gitml.monitor.report import Estimate, Feedback
 
 if TYPE_CHECKING:
     from gitml.config import MonitorConfig
@@ -155,62 +156,64 @@ def sampling_sd(
 
 def section(
     ref: Reference, cur: Current, cfg: MonitorConfig, prior: PriorShift | None = None
-) -> dict[str, Any] | None:
-    """The "estimated performance" part of monitoring.json, with its alarms and notes.
+) -> tuple[Estimate | None, list[str]]:
+    """The "estimated performance" part of monitoring.json with its alarms, and its notes.
 
     `prior` is the label-shift verdict (gitml.monitor.prior): under a label shift the rows are
     positive with the adjusted probabilities, not the raw scores."""
     if cur.scores is None or not len(cur.scores):
-        return None
-    meta = ref.meta
-    threshold = meta.threshold
-    primary = cfg.estimated_metric
+        return None, []
+    threshold = ref.meta.threshold
     scores = np.asarray(cur.scores, dtype="float64")
     probs = None
     if prior is not None and prior.label_shift:
         probs = adjust(scores, prior.reference, prior.estimated)
     est = estimate(scores, threshold, probs)
     sd = sampling_sd(scores, threshold, probs)
-    out: dict[str, Any] = {
-        "method": "CBPE (confidence-based performance estimation; NannyML, Guo et al. 2017)",
-        "metric": primary,
-        "threshold": threshold,
-        "rows": len(scores),
-        "band_sigmas": cfg.band_sigmas,
-        "estimated": {k: _num(v) for k, v in est.items()},
-        "band": {k: _num(cfg.band_sigmas * sd[k]) for k in METRICS},
-        "reference": _reference_estimate(ref, threshold),
-        "evaluation": {k: _num((ref.metrics or {}).get(k)) for k in METRICS},
-        "calibration": meta.calibration.method,
-        "prior": prior.as_dict() if prior is not None else None,
-        "feedback": None,
-        "alarms": list(prior.alarms) if prior is not None else [],
-        "notes": [],
-    }
-    if out["calibration"] == "none":
-        out["notes"].append(
+    out = Estimate(
+        method="CBPE (confidence-based performance estimation; NannyML, Guo et al. 2017)",
+        metric=cfg.estimated_metric,
+        threshold=threshold,
+        rows=len(scores),
+        band_sigmas=cfg.band_sigmas,
+        estimated={k: _num(v) for k, v in est.items()},
+        band={k: _num(cfg.band_sigmas * sd[k]) for k in METRICS},
+        reference=_reference_estimate(ref, threshold),
+        evaluation={k: _num((ref.metrics or {}).get(k)) for k in METRICS},
+        calibration=ref.meta.calibration.method,
+        prior=prior.report() if prior is not None else None,
+        alarms=list(prior.alarms) if prior is not None else [],
+    )
+    notes = []
+    if out.calibration == "none":
+        notes.append(
             "the model's scores are not calibrated (train.calibration: none, or an older "
             "model): the estimated metrics assume they are and may be biased"
         )
-    _drop_alarm(out, est[primary], primary, cfg, prior)
-    if cur.y_true is None:
-        return out
-    has = ~np.isnan(cur.y_true)
-    if has.sum() < cfg.min_feedback_rows:
-        return out
-    y, s = cur.y_true[has], scores[has]
-    p = None if probs is None else probs[has]
+    notes += _drop_alarm(out, est[cfg.estimated_metric], cfg, prior)
+    if cur.y_true is not None:
+        has = ~np.isnan(cur.y_true)
+        if has.sum() >= cfg.min_feedback_rows:
+            _concept(out, cur.y_true[has], scores[has], None if probs is None else probs[has], cfg)
+    return out, notes
+
+
+def _concept(
+    out: Estimate, y: np.ndarray, s: np.ndarray, p: np.ndarray | None, cfg: MonitorConfig
+) -> None:
+    """On the rows with feedback: estimate and realized side by side, and the concept-drift
+    alarm when any metric leaves its band (a relation that changed for the positives alone
+    moves recall and F1 while ROC-AUC may hold)."""
+    threshold = out.threshold
     fb_est, fb_sd = estimate(s, threshold, p), sampling_sd(s, threshold, p)
     fb_real = realized(y, s, threshold)
     bands = {k: cfg.band_sigmas * fb_sd[k] for k in METRICS}
-    out["feedback"] = {
-        "rows": int(has.sum()),
-        "estimated": {k: _num(v) for k, v in fb_est.items()},
-        "realized": {k: _num(v) for k, v in fb_real.items()},
-        "band": {k: _num(bands[k]) for k in METRICS},
-    }
-    # Every metric, not only the primary one: a relation that changed for the positives alone
-    # moves recall and F1 while ROC-AUC may hold.
+    out.feedback = Feedback(
+        rows=len(y),
+        estimated={k: _num(v) for k, v in fb_est.items()},
+        realized={k: _num(v) for k, v in fb_real.items()},
+        band={k: _num(bands[k]) for k in METRICS},
+    )
     off = []
     for k in METRICS:
         e, r = fb_est[k], fb_real[k]
@@ -218,13 +221,12 @@ def section(
             side = "below" if r < e else "above"
             off.append(f"{k} {r:.4f} {side} {e:.4f} ± {bands[k]:.4f}")
     if off:
-        out["alarms"].append(
-            f"concept drift: on {int(has.sum())} rows with feedback the realized metrics are "
+        out.alarms.append(
+            f"concept drift: on {len(y)} rows with feedback the realized metrics are "
             f"outside what their scores predict ({'; '.join(off)}). The relation between "
             "inputs and outcome changed (the same inputs now lead to other outcomes), which "
             "estimation from scores cannot see: retrain on recent labelled traffic"
         )
-    return out
 
 
 def _reference_estimate(ref: Reference, threshold: float) -> dict[str, float | None]:
@@ -237,21 +239,18 @@ def _reference_estimate(ref: Reference, threshold: float) -> dict[str, float | N
 
 
 def _drop_alarm(
-    out: dict[str, Any],
-    value: float | None,
-    primary: str,
-    cfg: MonitorConfig,
-    prior: PriorShift | None,
-) -> None:
-    base = out["reference"][primary]
+    out: Estimate, value: float | None, cfg: MonitorConfig, prior: PriorShift | None
+) -> list[str]:
+    primary = cfg.estimated_metric
+    base, notes = out.reference[primary], []
     if base is None:
-        base = out["evaluation"][primary]
-        out["notes"].append(
+        base = out.evaluation[primary]
+        notes.append(
             "no test-split scores in the reference: the estimate is compared with the "
             "evaluation's realized metrics, which carries the estimator's own bias"
         )
     if value is None or base is None or base - value <= cfg.max_estimated_drop:
-        return
+        return notes
     if prior is not None and prior.label_shift:
         cause = (
             f"the share of positives moved ({prior.reference:.1%} → {prior.estimated:.1%}, a "
@@ -262,7 +261,8 @@ def _drop_alarm(
             "the inputs moved to where the model does worse (input drift): it is expected "
             "to do worse even before labels arrive"
         )
-    out["alarms"].append(
+    out.alarms.append(
         f"estimated {primary} {value:.4f} vs {base:.4f} on the evaluation's test split "
         f"(drop > {cfg.max_estimated_drop}): {cause}"
     )
+    return notes

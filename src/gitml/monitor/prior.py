@@ -29,7 +29,7 @@ Written by hand: the EM is five lines, and no maintained library under our pins 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ import pandas as pd
 from gitml.monitor import drift
 from gitml.monitor.common import SCORE
 from gitml.monitor.common import rounded as _num
+from gitml.monitor.report import PriorReport
 
 if TYPE_CHECKING:
     from gitml.config import MonitorConfig
@@ -134,16 +135,16 @@ class PriorShift:
     label_shift: bool = False  # explained AND moved by more than max_prior_shift
     alarms: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "method": "EM (Saerens, Latinne and Decaestecker 2002) on the calibrated scores",
-            "reference": _num(self.reference),
-            "estimated": _num(self.estimated),
-            "worst_input": self.worst_input,
-            "worst_input_psi": _num(self.worst_psi),
-            "fits_label_shift": self.explained,
-            "label_shift": self.label_shift,
-        }
+    def report(self) -> PriorReport:
+        return PriorReport(
+            method="EM (Saerens, Latinne and Decaestecker 2002) on the calibrated scores",
+            reference=_num(self.reference),
+            estimated=_num(self.estimated),
+            worst_input=self.worst_input,
+            worst_input_psi=_num(self.worst_psi),
+            fits_label_shift=self.explained,
+            label_shift=self.label_shift,
+        )
 
 
 def reference_share(ref: Reference) -> float | None:

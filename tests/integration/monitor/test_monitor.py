@@ -35,6 +35,7 @@ from gitml.cli import app
 from gitml.config import MonitorConfig, Params
 from gitml.core import features
 from gitml.core.model_meta import ModelMeta
+from gitml.monitor.report import CurrentInfo, ReferenceInfo
 from gitml.monitor.shift import apply_shift, parse_shift
 from gitml.serve import logdb
 from tests.conftest import ROOT, run, tool_env
@@ -155,8 +156,8 @@ def test_detection_and_false_alarm_rates(
             )
             current.y_true = truth[rows]
             report = monitor.analyse(ref, current, cfg, profiles)
-            alarms[name] += report["alarm"]
-            on_column[name] += any(a.startswith(f"{column}: ") for a in report["alarms"])
+            alarms[name] += report.alarm
+            on_column[name] += any(a.startswith(f"{column}: ") for a in report.alarms)
     print(f"\nalarms in 100 trials of 1,000 rows: {alarms}; on the shifted column: {on_column}")
     assert alarms["unshifted"] <= 5
     for spec in SHIFTS:
@@ -449,16 +450,16 @@ def test_the_contract_counts_bad_types_ranges_and_nulls_not_new_categories(
     rows.loc[6:9, "workclass"] = "Robot"  # an unseen category: reported elsewhere, not here
     rows = rows.drop(columns=["income"])  # requests carry no target
     found = monitor.contract_violations(contract, rows, "income")
-    assert found["invalid_rows"] == 6 and found["share"] == 0.03
-    assert {c: v["rows"] for c, v in found["columns"].items()} == {
+    assert found.invalid_rows == 6 and found.share == 0.03
+    assert {c: v.rows for c, v in found.columns.items()} == {
         "age": 3,
         "education": 2,
         "hours_per_week": 1,
     }
-    assert found["columns"]["hours_per_week"]["rules"] == ["dtype('float64')"]
-    assert found["columns"]["age"]["examples"] == ["200.0"]
+    assert found.columns["hours_per_week"].rules == ["dtype('float64')"]
+    assert found.columns["age"].examples == ["200.0"]
     clean = monitor.contract_violations(contract, sample(splits[1], 200, 8), "income")
-    assert clean["invalid_rows"] == 0 and clean["columns"] == {}
+    assert clean.invalid_rows == 0 and clean.columns == {}
 
 
 def test_a_file_breaking_the_contract_alarms(
@@ -647,7 +648,14 @@ def fake_gh(tmp_path: Path) -> Iterator[dict[str, Any]]:
 def report_dir(tmp_path: Path, alarm: bool, text: str = "drift in age") -> Path:
     folder = tmp_path / "reports"
     folder.mkdir(exist_ok=True)
-    (folder / "monitoring.json").write_text(json.dumps({"alarm": alarm}))
+    report = monitor.MonitoringReport(
+        generated_at="2026-12-07T00:00:00+00:00",
+        reference=ReferenceInfo(source="test", rows=10),
+        current=CurrentInfo(source="test", rows=10),
+        status="alarm" if alarm else "ok",
+        alarm=alarm,
+    )
+    (folder / "monitoring.json").write_text(json.dumps(report.to_json()))
     (folder / "monitoring.md").write_text(f"# Model monitoring\n\n{text}\n")
     return folder / "monitoring.md"
 

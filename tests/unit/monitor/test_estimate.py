@@ -81,18 +81,22 @@ def test_section_alarms_on_an_estimated_drop_and_on_concept_drift() -> None:
     auc = estimate.expected_roc_auc(p)
     assert auc is not None
     cfg = MonitorConfig()
-    calm = estimate.section(_ref(auc), Current(pd.DataFrame(), "x", scores=p), cfg)
-    assert calm is not None and calm["alarms"] == [] and calm["feedback"] is None
-    dropped = estimate.section(_ref(auc + 0.05), Current(pd.DataFrame(), "x", scores=p), cfg)
-    assert dropped is not None and dropped["alarms"][0].startswith("estimated roc_auc")
+    calm, _ = estimate.section(_ref(auc), Current(pd.DataFrame(), "x", scores=p), cfg)
+    assert calm is not None and calm.alarms == [] and calm.feedback is None
+    dropped, _ = estimate.section(_ref(auc + 0.05), Current(pd.DataFrame(), "x", scores=p), cfg)
+    assert dropped is not None and dropped.alarms[0].startswith("estimated roc_auc")
 
     honest = (rng.random(len(p)) < p).astype(float)
-    ok = estimate.section(_ref(auc), Current(pd.DataFrame(), "x", scores=p, y_true=honest), cfg)
-    assert ok is not None and ok["feedback"]["rows"] == 2000 and ok["alarms"] == []
+    ok, _ = estimate.section(_ref(auc), Current(pd.DataFrame(), "x", scores=p, y_true=honest), cfg)
+    assert (
+        ok is not None and ok.feedback is not None and ok.feedback.rows == 2000 and ok.alarms == []
+    )
     flipped = honest.copy()
     segment = np.arange(len(p)) % 3 == 0  # a segment the scores know nothing about
     flipped[segment] = 1 - flipped[segment]  # its outcome reversed
-    bad = estimate.section(_ref(auc), Current(pd.DataFrame(), "x", scores=p, y_true=flipped), cfg)
-    assert bad is not None and len(bad["alarms"]) == 1
-    assert bad["alarms"][0].startswith("concept drift: on 2000 rows with feedback")
-    assert re.search(r"roc_auc 0\.\d+ below 0\.\d+ ± 0\.\d+", bad["alarms"][0])
+    bad, _ = estimate.section(
+        _ref(auc), Current(pd.DataFrame(), "x", scores=p, y_true=flipped), cfg
+    )
+    assert bad is not None and len(bad.alarms) == 1
+    assert bad.alarms[0].startswith("concept drift: on 2000 rows with feedback")
+    assert re.search(r"roc_auc 0\.\d+ below 0\.\d+ ± 0\.\d+", bad.alarms[0])

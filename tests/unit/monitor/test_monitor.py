@@ -92,7 +92,7 @@ def test_a_bad_window_in_params_names_the_key(tmp_path: Path) -> None:
 
 
 def test_unshifted_data_raises_no_alarm(rng: np.random.Generator) -> None:
-    report = monitor.analyse(reference(rng), monitor.Current(raw(1000, rng), "same"), CFG)
+    report = monitor.analyse(reference(rng), monitor.Current(raw(1000, rng), "same"), CFG).to_json()
     assert report["status"] == "ok" and report["alarm"] is False
     assert report["alarms"] == []
     # 3 distribution tests + 3 missing-rate tests, Bonferroni-split
@@ -102,7 +102,9 @@ def test_unshifted_data_raises_no_alarm(rng: np.random.Generator) -> None:
 
 
 def test_a_numeric_shift_alarms_on_that_feature_only(rng: np.random.Generator) -> None:
-    report = monitor.analyse(reference(rng), monitor.Current(raw(1000, rng, 0.5), "s"), CFG)
+    report = monitor.analyse(
+        reference(rng), monitor.Current(raw(1000, rng, 0.5), "s"), CFG
+    ).to_json()
     assert report["alarm"] is True
     flagged = {f["name"] for f in report["features"] if f["alarms"]}
     assert flagged == {"x"}
@@ -110,7 +112,9 @@ def test_a_numeric_shift_alarms_on_that_feature_only(rng: np.random.Generator) -
 
 
 def test_a_category_mix_change_alarms(rng: np.random.Generator) -> None:
-    report = monitor.analyse(reference(rng), monitor.Current(raw(1000, rng, p_a=0.8), "s"), CFG)
+    report = monitor.analyse(
+        reference(rng), monitor.Current(raw(1000, rng, p_a=0.8), "s"), CFG
+    ).to_json()
     assert {f["name"] for f in report["features"] if f["alarms"]} == {"c"}
     assert "chi2" in report["alarms"][0]
 
@@ -118,28 +122,30 @@ def test_a_category_mix_change_alarms(rng: np.random.Generator) -> None:
 def test_a_significant_but_tiny_shift_does_not_alarm(rng: np.random.Generator) -> None:
     # 50,000 rows make a 0.05-sd shift highly significant; its PSI is far below the floor
     ref = reference(rng)
-    report = monitor.analyse(ref, monitor.Current(raw(50_000, rng, 0.05), "big"), CFG)
+    report = monitor.analyse(ref, monitor.Current(raw(50_000, rng, 0.05), "big"), CFG).to_json()
     x = next(f for f in report["features"] if f["name"] == "x")
     assert x["p_value"] < report["rule"]["p_threshold"]
     assert x["psi"] < CFG.psi_threshold
     assert x["alarms"] == []
     # ... and the same shift alarms once the floor is lowered below its PSI
     strict = CFG.model_copy(update={"psi_threshold": x["psi"] / 2})
-    assert monitor.analyse(ref, monitor.Current(raw(50_000, rng, 0.05), "big"), strict)["alarm"]
+    assert monitor.analyse(ref, monitor.Current(raw(50_000, rng, 0.05), "big"), strict).alarm
 
 
 def test_missing_values_and_unseen_categories_alarm(rng: np.random.Generator) -> None:
     cur = raw(1000, rng)
     cur.loc[:199, "x"] = np.nan
     cur.loc[200:229, "c"] = "never-seen"
-    report = monitor.analyse(reference(rng), monitor.Current(cur, "s"), CFG)
+    report = monitor.analyse(reference(rng), monitor.Current(cur, "s"), CFG).to_json()
     text = "\n".join(report["alarms"])
     assert "x: missing rate 0.0% → 20.0%" in text
     assert "c: 3.0% of rows have a category unseen in training (never-seen)" in text
 
 
 def test_a_small_window_gives_no_verdict(rng: np.random.Generator) -> None:
-    report = monitor.analyse(reference(rng), monitor.Current(raw(50, rng, 5.0), "tiny"), CFG)
+    report = monitor.analyse(
+        reference(rng), monitor.Current(raw(50, rng, 5.0), "tiny"), CFG
+    ).to_json()
     assert report["status"] == "insufficient_data" and report["alarm"] is False
     assert any("min_rows" in n for n in report["notes"])
 
@@ -175,7 +181,7 @@ def test_prediction_drift_and_live_quality(rng: np.random.Generator) -> None:
     y[400:] = np.nan  # feedback on 400 rows only
     cur = monitor.Current(raw(1000, rng), "log", scores=s, labels=(s >= 0.5).astype("int64"))
     cur.y_true = y
-    report = monitor.analyse(ref, cur, CFG)
+    report = monitor.analyse(ref, cur, CFG).to_json()
     assert report["prediction"]["name"] == "score" and report["prediction"]["alarms"] == []
     q = report["quality"]
     assert q["rows"] == 400
@@ -185,13 +191,14 @@ def test_prediction_drift_and_live_quality(rng: np.random.Generator) -> None:
     assert report["alarm"] is False, report["alarms"]
     e = report["estimate"]
     assert e["metric"] == "roc_auc" and e["rows"] == 1000 and e["feedback"]["rows"] == 400
-    assert "## Estimated performance (1000 rows" in monitor.render_markdown(report)
+    md = monitor.render_markdown(monitor.MonitoringReport.model_validate(report))
+    assert "## Estimated performance (1000 rows" in md
 
     # scores pushed up (the model sees a different population) and labels half wrong
     bad_s, bad_y = scored(1000, rng, flip=0.5)
     cur = monitor.Current(raw(1000, rng), "log", scores=np.sqrt(bad_s), labels=None)
     cur.y_true = bad_y
-    report = monitor.analyse(ref, cur, CFG)
+    report = monitor.analyse(ref, cur, CFG).to_json()
     text = "\n".join(report["alarms"])
     assert "prediction score: distribution" in text
     assert "live quality: roc_auc" in text
@@ -206,7 +213,7 @@ def test_live_quality_needs_enough_feedback(rng: np.random.Generator) -> None:
     cur.y_true = y
     # the evaluation's ROC-AUC is what the scores imply: no estimated drop either
     metrics = {"roc_auc": estimate.expected_roc_auc(s)}
-    report = monitor.analyse(reference(rng, metrics=metrics), cur, CFG)
+    report = monitor.analyse(reference(rng, metrics=metrics), cur, CFG).to_json()
     assert report["estimate"]["feedback"] is None  # 150 < min_feedback_rows: not compared
     assert report["quality"]["rows"] == 150 and report["quality"]["live"] == {}
     assert any("min_feedback_rows = 200" in n for n in report["notes"])
@@ -220,9 +227,11 @@ def test_markdown_report_has_the_table_and_a_readable_chart(rng: np.random.Gener
     ref_s, ref_y = scored(2000, rng)
     ref = reference(rng, scores=ref_s, y_true=ref_y.astype("int64"))
     s, _ = scored(1000, rng)
-    report = monitor.analyse(ref, monitor.Current(raw(1000, rng, 0.5), "log", scores=s), CFG)
+    report = monitor.analyse(
+        ref, monitor.Current(raw(1000, rng, 0.5), "log", scores=s), CFG
+    ).to_json()
     json.dumps(report, allow_nan=False)  # the JSON report is strict JSON
-    md = monitor.render_markdown(report)
+    md = monitor.render_markdown(monitor.MonitoringReport.model_validate(report))
     assert md.startswith("# Model monitoring\n\n**🔴 ALARM**")
     assert "| x | numeric | ks |" in md and "| **drift** |" in md
     blocks = re.findall(r"```mermaid\n(.*?)```", md, re.S)

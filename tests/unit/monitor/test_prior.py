@@ -83,13 +83,14 @@ def test_a_label_shift_alarms_with_its_name_and_corrects_the_estimate(
 ) -> None:
     rng = np.random.default_rng(2)
     rows = draw(20_000, 0.1, rng)  # large: precision's own sampling noise stays under 0.01
-    report = monitor.analyse(ref, window(rows), CFG)
+    report = monitor.analyse(ref, window(rows), CFG).to_json()
     shift = report["estimate"]["prior"]
     assert shift["label_shift"] is True and shift["fits_label_shift"] is True
     assert shift["estimated"] == pytest.approx(0.1, abs=0.02)
     assert report["causes"] == ["label shift"], report["alarms"]
     assert any(a.startswith("estimated performance: label shift") for a in report["alarms"])
-    assert "## Alarms\n\n**Cause: label shift.**" in monitor.render_markdown(report)
+    md = monitor.render_markdown(monitor.MonitoringReport.model_validate(report))
+    assert "## Alarms\n\n**Cause: label shift.**" in md
     # corrected: the estimate tracks the realized precision and F1 (uncorrected it would not)
     y = (rows["y"] == "yes").to_numpy("float64")
     real = estimate.realized(y, posterior(rows), 0.5)
@@ -103,7 +104,7 @@ def test_a_covariate_shift_is_not_called_a_label_shift(ref: monitor.Reference) -
     rng = np.random.default_rng(3)
     pool = draw(20_000, SHARE, rng)
     rows = pool[pool["x"] > 0.5]  # a selection on the inputs: P(y | x) unchanged
-    report = monitor.analyse(ref, window(rows, labels=True), CFG)
+    report = monitor.analyse(ref, window(rows, labels=True), CFG).to_json()
     shift = report["estimate"]["prior"]
     assert shift["fits_label_shift"] is False and shift["label_shift"] is False
     assert shift["worst_input"] == "x"
@@ -119,7 +120,7 @@ def test_no_shift_no_alarm_and_the_drop_is_measured_against_the_reference_estima
     ref: monitor.Reference,
 ) -> None:
     rng = np.random.default_rng(4)
-    report = monitor.analyse(ref, window(draw(2_000, SHARE, rng), labels=True), CFG)
+    report = monitor.analyse(ref, window(draw(2_000, SHARE, rng), labels=True), CFG).to_json()
     assert report["alarms"] == [] and report["causes"] == []
     e = report["estimate"]
     assert e["prior"]["label_shift"] is False
@@ -133,7 +134,7 @@ def test_concept_drift_is_named_only_when_labels_disagree(ref: monitor.Reference
     rows = draw(2_000, SHARE, rng)
     flip = rows["c"] == "a"
     rows.loc[flip, "y"] = rows.loc[flip, "y"].map({"yes": "no", "no": "yes"})
-    report = monitor.analyse(ref, window(rows, labels=True), CFG)
+    report = monitor.analyse(ref, window(rows, labels=True), CFG).to_json()
     assert "concept drift" in report["causes"] and "label shift" not in report["causes"]
 
 
