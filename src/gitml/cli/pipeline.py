@@ -191,8 +191,7 @@ def check_params(params: ParamsOpt = layout.PARAMS) -> None:
 @app.command("metrics", rich_help_panel=PANEL)
 @handle_errors
 def metrics(
-    path: Annotated[Path, typer.Argument(help="metrics file")] = layout.EVALUATE_DIR
-    / "metrics.json",
+    path: Annotated[Path, typer.Argument(help="metrics file")] = layout.METRICS,
 ) -> None:
     """Print the test metrics of the last `dvc repro` as a table."""
     from gitml.io.files import read_json

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from gitml.cli.app import app, err, handle_errors, out
+
+
+class ReportFormat(StrEnum):
+    markdown = "markdown"  # the PR comment: Mermaid charts GitHub draws itself
+    terminal = "terminal"  # rich tables
 
 
 @app.command("report", rich_help_panel="Review")
@@ -25,7 +31,7 @@ def report_cmd(
         Path | None, typer.Option("--out", "-o", help="write the report to this file")
     ] = None,
     fmt: Annotated[
-        str | None,
+        ReportFormat | None,
         typer.Option(
             "--format",
             "-f",
@@ -63,9 +69,8 @@ def report_cmd(
     from gitml import review as report
     from gitml.review.charts import write_images
 
-    fmt = fmt or ("markdown" if out_file or not out.is_terminal else "terminal")
-    if fmt not in ("markdown", "terminal"):
-        raise typer.BadParameter(f"{fmt!r}: use markdown or terminal", param_hint="--format")
+    if fmt is None:
+        fmt = ReportFormat.markdown if out_file or not out.is_terminal else ReportFormat.terminal
     result = report.make_report(Path.cwd(), base, head, check_stale=stale)
     if images is not None:
         written = write_images(result, images)

@@ -9,6 +9,7 @@ import typer
 
 from gitml import layout
 from gitml.cli.app import ParamsOpt, app, err, handle_errors, load, out
+from gitml.serve.options import OnError
 
 # `gitml serve`, `gitml predict`, `gitml simulate`: the model used by software.
 
@@ -134,11 +135,11 @@ def predict_cmd(
     version: VersionOpt = None,
     model: ModelOpt = None,
     on_error: Annotated[
-        str,
+        OnError,
         typer.Option(
             "--on-error", help="fail: stop, write nothing; skip: leave bad rows out, report them"
         ),
-    ] = "fail",
+    ] = OnError.fail,
     chunk_rows: Annotated[int, typer.Option(help="rows per chunk (memory bound)", min=1)] = 65_536,
     fast_path: FastPathOpt = True,
     params: ParamsOpt = layout.PARAMS,
@@ -150,11 +151,8 @@ def predict_cmd(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from gitml.errors import ConfigError
     from gitml.serve import predict
 
-    if on_error not in ("skip", "fail"):
-        raise ConfigError(f"--on-error must be skip or fail, got {on_error!r}")
     resolved = _resolve_model(stage, version, model, params)
     markers = load(params).data.missing_markers if params.exists() else None
     total = _count_rows(input_path)
@@ -171,7 +169,7 @@ def predict_cmd(
             resolved,
             input_path,
             out_path,
-            on_error=on_error,  # type: ignore[arg-type]
+            on_error=on_error,
             missing_markers=markers,
             chunk_rows=chunk_rows,
             progress=lambda n: bar.advance(task, n),

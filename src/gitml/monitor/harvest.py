@@ -166,7 +166,7 @@ def run(
     `test_split` (relative to `repo`): the rows written are compared with it (`test_overlap`);
     `exclude`: columns that are not model inputs (split.group_column/time_column)."""
     from gitml.core import schema as schema_mod
-    from gitml.io.files import write_json, write_parquet
+    from gitml.io.files import write_json
 
     now = now or datetime.now(UTC)
     date = date or now.strftime("%Y-%m-%d")
@@ -220,25 +220,36 @@ def run(
     )  # fmt: skip
     if frame.empty:
         return result
-    path = out / f"{date}.parquet"
-    if path.exists():  # a second harvest the same day: one file, merged, oldest first
-        frame = pd.concat([pd.read_parquet(path), frame], ignore_index=True)
-    frame = frame.sort_values([LOGGED_AT, ID], kind="stable").reset_index(drop=True)
-    result.path = write_parquet(path, frame)
+    result.path = _merge(out / f"{date}.parquet", frame)
     if dvc_add:
-        proc = subprocess.run(
-            ["dvc", "add", str(path.relative_to(repo) if path.is_absolute() else path)],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode != 0:
-            raise MonitorError(
-                f"dvc add {path}: failed (exit {proc.returncode}): {proc.stderr.strip()[:400]}; "
-                "the file is written: run `dvc add` yourself, or pass --no-dvc"
-            )
+        _dvc_add(result.path, repo)
         result.dvc_added = True
     return result
+
+
+def _merge(path: Path, frame: pd.DataFrame) -> Path:
+    """Write the rows to the day's file; a second harvest the same day merges into it, oldest
+    first."""
+    from gitml.io.files import write_parquet
+
+    if path.exists():
+        frame = pd.concat([pd.read_parquet(path), frame], ignore_index=True)
+    frame = frame.sort_values([LOGGED_AT, ID], kind="stable").reset_index(drop=True)
+    return write_parquet(path, frame)
+
+
+def _dvc_add(path: Path, repo: Path) -> None:
+    proc = subprocess.run(
+        ["dvc", "add", str(path.relative_to(repo) if path.is_absolute() else path)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise MonitorError(
+            f"dvc add {path}: failed (exit {proc.returncode}): {proc.stderr.strip()[:400]}; "
+            "the file is written: run `dvc add` yourself, or pass --no-dvc"
+        )
 
 
 def _masked(url: str) -> str:

@@ -135,7 +135,7 @@ def _prod_reference(repo: Path, version: str, commit: str) -> Reference:
         commit,
     )
     try:
-        ref.metrics = git_json(layout.EVALUATE_DIR / "metrics.json")
+        ref.metrics = git_json(layout.METRICS)
     except GitmlError as exc:
         ref.notes.append(f"no evaluation metrics at {commit[:8]} ({exc}): quality not compared")
     try:
@@ -172,7 +172,7 @@ def _workspace_reference(repo: Path, path: Path) -> Reference:
         except GitmlError as exc:
             raise MonitorError(f"{full}: {exc}") from None
     ref = Reference(frame, meta, f"workspace file {path}")
-    ref.metrics = _workspace_json(repo / layout.EVALUATE_DIR / "metrics.json")
+    ref.metrics = _workspace_json(repo / layout.METRICS)
     if ref.metrics is None:
         ref.notes.append("no reports/evaluate/metrics.json in the workspace: quality not compared")
     preds_path = repo / layout.PREDICTIONS

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -162,33 +163,12 @@ def run(
     max_rows: int = profile.MAX_ROWS,
 ) -> InitResult:
     rt, doc = _load_params(params_path)
-    current = (doc.get("data") or {}).get("source", TEMPLATE_SOURCE)
     stem = normalise_name(re.sub(r"(\.[A-Za-z0-9]+)+$", "", Path(data).name)) or "data"
     schema_path = schema_path or Path("schema") / f"{stem}.schema.yaml"
-    reviewed = []
-    if current != TEMPLATE_SOURCE:
-        reviewed.append(f"{params_path} (data.source is already {current!r})")
-    if schema_path.exists():
-        reviewed.append(str(schema_path))
-    if reviewed and not force:
-        raise ConfigError(
-            f"gitml init would overwrite reviewed file(s): {', '.join(reviewed)}; pass --force "
-            "to replace them (commit first, so `git diff` shows what changed)"
-        )
-
+    _refuse_to_overwrite(doc, params_path, schema_path, force)
     sample = profile.read_sample(data, target, max_rows)
-    frame = sample.frame
-    tgt = normalise_name(target)
-    time = normalise_name(time_column) if time_column else None
-    if time and time not in frame.columns:
-        raise DataError(
-            f"--time: column {time_column!r} not found; columns are: {', '.join(frame.columns)}"
-        )
-    missing_ids = [i for i in ids or [] if normalise_name(i) not in frame.columns]
-    if missing_ids:
-        raise DataError(
-            f"--id: column(s) {missing_ids} not found; columns are: {', '.join(frame.columns)}"
-        )
+    frame, tgt = sample.frame, normalise_name(target)
+    time = _time_and_ids(frame, time_column, ids)
     values = [str(v) for v in frame[tgt].dropna().value_counts().index]
     positive, positive_why = choose_positive(values, positive_class)
 
@@ -206,75 +186,16 @@ def run(
     d.append(Decision("data.positive_class", repr(positive), positive_why))
     for c in dropped:
         d.append(Decision("data.drop_columns", c.name, c.drop_reason or ""))
-
-    # validate: measured on the kept columns, with headroom so new data of the same kind passes
-    worst = max(kept, key=lambda c: c.missing_rate, default=None)
-    worst_rate = worst.missing_rate if worst else 0.0
-    max_missing = min(1.0, _ceil(worst_rate + max(0.05, worst_rate * 0.25)))
-    dup = float(kept_frame.duplicated().mean()) if len(kept_frame) else 0.0
-    max_dup = min(1.0, _ceil(dup + max(0.02, dup * 0.5)))
     rate = float(labels.is_positive(frame[tgt], positive).mean())
-    minority = min(rate, 1 - rate)
-    min_minority = max(0.001, _floor(minority * 0.5))
-    min_rows = max(1, sample.rows // 2)
-    cats = [c.distinct for c in kept if c.kind == "categorical" and c.name != time]
-    max_cats = max(20, 2 * max(cats, default=0))
-    worst_name = f" ({worst.name})" if worst and worst_rate else ""
-    d.append(
-        Decision(
-            "validate.max_missing_rate",
-            f"{max_missing}",
-            f"worst column {worst_rate:.1%}{worst_name} + headroom",
-        )
-    )
-    d.append(
-        Decision(
-            "validate.max_duplicate_rate", f"{max_dup}", f"{dup:.1%} duplicate rows + headroom"
-        )
-    )
-    d.append(
-        Decision("validate.min_rows", f"{min_rows}", f"half of the {sample.rows} rows profiled")
-    )
-    d.append(
-        Decision(
-            "validate.min_minority_rate",
-            f"{min_minority}",
-            f"half of the rarer label's {minority:.1%}",
-        )
-    )
-    d.append(
-        Decision(
-            "validate.max_categories",
-            f"{max_cats}",
-            f"twice the most categories kept ({max(cats, default=0)})",
-        )
-    )
-    d.append(
-        Decision(
-            "validate.schema_file", str(schema_path), "the schema draft written now: review it"
-        )
-    )
+    limits = _Limits.measure(kept, kept_frame, rate, sample.rows, time)
+    d += limits.decisions(schema_path)
     if time:
         d.append(Decision("split.time_column", time, "named by --time: test = the latest rows"))
-
-    kept_names = {c.name for c in kept}
-    derived = [n for n, f in REGISTRY.items() if set(f.requires) <= kept_names]
-    skipped = sorted(set(REGISTRY) - set(derived))
-    d.append(
-        Decision(
-            "features.derived",
-            str(derived),
-            (
-                f"the features whose inputs exist ({len(skipped)} others lack theirs)"
-                if skipped
-                else "every input exists"
-            ),
-        )
-    )
+    derived = _derived(kept, d)
     slices, slices_why = pick_slices(frame, [c for c in kept if c.name != time])
     d.append(Decision("evaluate.slices", str(slices), slices_why))
 
-    draft, warnings = schema.infer(kept_frame, tgt, max_cats)
+    draft, warnings = schema.infer(kept_frame, tgt, limits.max_categories)
     text = draft.to_yaml() or ""
     if sample.truncated:
         text = _widen_ranges(text)
@@ -283,36 +204,16 @@ def run(
             "the sample; review them"
         )
     result.warnings = warnings
-
     why = {x.key: x.why for x in d}
-    data_sec = _section(doc, "data")
-    for key, value in (
-        ("source", data),
-        ("target", tgt),
-        ("positive_class", positive),
-        ("delimiter", sample.delimiter),
-        ("encoding", sample.encoding),
-    ):
-        _set(data_sec, key, value, why[f"data.{key}"])
-    drops = CommentedSeq([c.name for c in dropped]) if dropped else _flow([])
-    for i, c in enumerate(dropped):
-        drops.yaml_add_eol_comment(c.drop_reason, i, column=COMMENT_COLUMN)
-    _set(data_sec, "drop_columns", drops)
-    val = _section(doc, "validate")
-    thresholds: tuple[tuple[str, Any], ...] = (
-        ("schema_file", str(schema_path)),
-        ("max_missing_rate", max_missing),
-        ("max_duplicate_rate", max_dup),
-        ("min_rows", min_rows),
-        ("min_minority_rate", min_minority),
-        ("max_categories", max_cats),
-    )
-    for key, setting in thresholds:
-        _set(val, key, setting, why[f"validate.{key}"])
-    if "leakage" not in val:
-        _set(
-            val, "leakage", CommentedMap(max_single_feature_auc=0.95, mode="error", allow=_flow([]))
-        )
+    data_values = {
+        "source": data,
+        "target": tgt,
+        "positive_class": positive,
+        "delimiter": sample.delimiter,
+        "encoding": sample.encoding,
+    }
+    _edit_data(doc, data_values, dropped, why)
+    _edit_validate(doc, limits.settings(schema_path), why)
     split = _section(doc, "split")
     _set(split, "time_column", time, why.get("split.time_column"))
     if time:
@@ -324,6 +225,135 @@ def run(
     write_atomic(schema_path, schema.HEADER + text)
     write_atomic(params_path, text_params)
     return result
+
+
+def _refuse_to_overwrite(
+    doc: CommentedMap, params_path: Path, schema_path: Path, force: bool
+) -> None:
+    current = (doc.get("data") or {}).get("source", TEMPLATE_SOURCE)
+    reviewed = []
+    if current != TEMPLATE_SOURCE:
+        reviewed.append(f"{params_path} (data.source is already {current!r})")
+    if schema_path.exists():
+        reviewed.append(str(schema_path))
+    if reviewed and not force:
+        raise ConfigError(
+            f"gitml init would overwrite reviewed file(s): {', '.join(reviewed)}; pass --force "
+            "to replace them (commit first, so `git diff` shows what changed)"
+        )
+
+
+def _time_and_ids(
+    frame: pd.DataFrame, time_column: str | None, ids: list[str] | None
+) -> str | None:
+    """The normalised --time column; DataError when it or an --id column is not in the data."""
+    time = normalise_name(time_column) if time_column else None
+    if time and time not in frame.columns:
+        raise DataError(
+            f"--time: column {time_column!r} not found; columns are: {', '.join(frame.columns)}"
+        )
+    missing_ids = [i for i in ids or [] if normalise_name(i) not in frame.columns]
+    if missing_ids:
+        raise DataError(
+            f"--id: column(s) {missing_ids} not found; columns are: {', '.join(frame.columns)}"
+        )
+    return time
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """validate's thresholds, measured on the kept columns with headroom, so that new data of
+    the same kind passes."""
+
+    max_missing: float
+    max_dup: float
+    min_rows: int
+    min_minority: float
+    max_categories: int
+    why: dict[str, str]
+
+    @classmethod
+    def measure(
+        cls, kept: list[Any], kept_frame: pd.DataFrame, rate: float, rows: int, time: str | None
+    ) -> _Limits:
+        worst = max(kept, key=lambda c: c.missing_rate, default=None)
+        worst_rate = worst.missing_rate if worst else 0.0
+        dup = float(kept_frame.duplicated().mean()) if len(kept_frame) else 0.0
+        minority = min(rate, 1 - rate)
+        cats = [c.distinct for c in kept if c.kind == "categorical" and c.name != time]
+        worst_name = f" ({worst.name})" if worst and worst_rate else ""
+        return cls(
+            max_missing=min(1.0, _ceil(worst_rate + max(0.05, worst_rate * 0.25))),
+            max_dup=min(1.0, _ceil(dup + max(0.02, dup * 0.5))),
+            min_rows=max(1, rows // 2),
+            min_minority=max(0.001, _floor(minority * 0.5)),
+            max_categories=max(20, 2 * max(cats, default=0)),
+            why={
+                "max_missing_rate": f"worst column {worst_rate:.1%}{worst_name} + headroom",
+                "max_duplicate_rate": f"{dup:.1%} duplicate rows + headroom",
+                "min_rows": f"half of the {rows} rows profiled",
+                "min_minority_rate": f"half of the rarer label's {minority:.1%}",
+                "max_categories": f"twice the most categories kept ({max(cats, default=0)})",
+            },
+        )
+
+    def settings(self, schema_path: Path) -> dict[str, Any]:
+        return {
+            "schema_file": str(schema_path),
+            "max_missing_rate": self.max_missing,
+            "max_duplicate_rate": self.max_dup,
+            "min_rows": self.min_rows,
+            "min_minority_rate": self.min_minority,
+            "max_categories": self.max_categories,
+        }
+
+    def decisions(self, schema_path: Path) -> list[Decision]:
+        why = {**self.why, "schema_file": "the schema draft written now: review it"}
+        order = ("max_missing_rate", "max_duplicate_rate", "min_rows", "min_minority_rate",
+                 "max_categories", "schema_file")  # fmt: skip
+        values = self.settings(schema_path)
+        return [Decision(f"validate.{k}", f"{values[k]}", why[k]) for k in order]
+
+
+def _derived(kept: list[Any], decisions: list[Decision]) -> list[str]:
+    """The derived features whose inputs the kept columns hold, with the decision saying so."""
+    kept_names = {c.name for c in kept}
+    derived = [n for n, f in REGISTRY.items() if set(f.requires) <= kept_names]
+    skipped = sorted(set(REGISTRY) - set(derived))
+    decisions.append(
+        Decision(
+            "features.derived",
+            str(derived),
+            (
+                f"the features whose inputs exist ({len(skipped)} others lack theirs)"
+                if skipped
+                else "every input exists"
+            ),
+        )
+    )
+    return derived
+
+
+def _edit_data(
+    doc: CommentedMap, values: dict[str, Any], dropped: list[Any], why: dict[str, str]
+) -> None:
+    data_sec = _section(doc, "data")
+    for key, value in values.items():
+        _set(data_sec, key, value, why[f"data.{key}"])
+    drops = CommentedSeq([c.name for c in dropped]) if dropped else _flow([])
+    for i, c in enumerate(dropped):
+        drops.yaml_add_eol_comment(c.drop_reason, i, column=COMMENT_COLUMN)
+    _set(data_sec, "drop_columns", drops)
+
+
+def _edit_validate(doc: CommentedMap, settings: dict[str, Any], why: dict[str, str]) -> None:
+    val = _section(doc, "validate")
+    for key, setting in settings.items():
+        _set(val, key, setting, why[f"validate.{key}"])
+    if "leakage" not in val:
+        _set(
+            val, "leakage", CommentedMap(max_single_feature_auc=0.95, mode="error", allow=_flow([]))
+        )
 
 
 def _widen_ranges(text: str) -> str:

@@ -165,8 +165,18 @@ def markdown(r: Report) -> str:
         out += [f"- {_md_escape(w)}" for w in r.warnings] + [""]
     out += _stale_block(r)
     out += _verify_block(r)
+    out += _params_md(r, b, h)
+    out += _metrics_md(r, b, h)
+    out += recent_markdown(r.recent, h)
+    out += _slices_md(r, b, h)
+    out += _data_md(r, b, h)
+    out += _plots_md(r)
+    out += _footer_md(r)
+    return "\n".join(out)
 
-    out += ["### Params changed", ""]
+
+def _params_md(r: Report, b: str, h: str) -> list[str]:
+    out = ["### Params changed", ""]
     if r.params:
         out += [f"| param | {b} | {h} |", "|---|---|---|"]
         out += [
@@ -175,9 +185,11 @@ def markdown(r: Report) -> str:
         ]
     else:
         out.append("No param changed.")
-    out.append("")
+    return [*out, ""]
 
-    out += ["### Metrics (test split)", ""]
+
+def _metrics_md(r: Report, b: str, h: str) -> list[str]:
+    out = ["### Metrics (test split)", ""]
     bm, hm = r.model
     if bm or hm:
         out += [
@@ -188,45 +200,48 @@ def markdown(r: Report) -> str:
     for m in r.metrics:
         name = f"**{m.name}**" if m.name == r.primary else m.name
         out.append(f"| {name} | {_f(m.base)} | {_f(m.head)} | {_delta(m)} | {m.change} |")
-    out.append("")
+    return [*out, ""]
 
-    out += recent_markdown(r.recent, h)
 
-    if r.gaps or r.slices:
-        out += ["### Slices", ""]
-        if r.gaps:
-            out += [
-                "Largest gap between slices (enough rows, both classes):",
-                "",
-                f"| column | metric | {b} | {h} | lowest → highest | |",
-                "|---|---|---|---|---|---|",
-            ]
-            for g in r.gaps:
-                flag = "⚠️ widened" if g.widened else ""
-                out.append(
-                    f"| {g.column} | {g.metric} | {_f(g.base)} | {_f(g.head)} | "
-                    f"{_md_escape(g.head_between)} | {flag} |"
-                )
-            out.append("")
+def _slices_md(r: Report, b: str, h: str) -> list[str]:
+    if not (r.gaps or r.slices):
+        return []
+    out = ["### Slices", ""]
+    if r.gaps:
         out += [
-            "<details><summary>Metrics per slice</summary>",
+            "Largest gap between slices (enough rows, both classes):",
             "",
-            f"| column | value | rows | ROC-AUC {b} | ROC-AUC {h} | recall {b} | recall {h} |",
-            "|---|---|---|---|---|---|---|",
+            f"| column | metric | {b} | {h} | lowest → highest | |",
+            "|---|---|---|---|---|---|",
         ]
-        for s in r.slices:
-            rows = (
-                _f(s.rows[1])
-                if s.rows[0] in (None, s.rows[1])
-                else f"{_f(s.rows[0])} → {_f(s.rows[1])}"
-            )
+        for g in r.gaps:
+            flag = "⚠️ widened" if g.widened else ""
             out.append(
-                f"| {s.column} | {_md_escape(s.value)} | {rows} | {_f(s.roc_auc[0])} | "
-                f"{_f(s.roc_auc[1])} | {_f(s.recall[0])} | {_f(s.recall[1])} |"
+                f"| {g.column} | {g.metric} | {_f(g.base)} | {_f(g.head)} | "
+                f"{_md_escape(g.head_between)} | {flag} |"
             )
-        out += ["", "</details>", ""]
+        out.append("")
+    out += [
+        "<details><summary>Metrics per slice</summary>",
+        "",
+        f"| column | value | rows | ROC-AUC {b} | ROC-AUC {h} | recall {b} | recall {h} |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in r.slices:
+        rows = (
+            _f(s.rows[1])
+            if s.rows[0] in (None, s.rows[1])
+            else f"{_f(s.rows[0])} → {_f(s.rows[1])}"
+        )
+        out.append(
+            f"| {s.column} | {_md_escape(s.value)} | {rows} | {_f(s.roc_auc[0])} | "
+            f"{_f(s.roc_auc[1])} | {_f(s.recall[0])} | {_f(s.recall[1])} |"
+        )
+    return [*out, "", "</details>", ""]
 
-    out += ["### Data", "", f"| | {b} | {h} |", "|---|---|---|"]
+
+def _data_md(r: Report, b: str, h: str) -> list[str]:
+    out = ["### Data", "", f"| | {b} | {h} |", "|---|---|---|"]
     out += [f"| {d.name} | {_f(d.base)} | {_f(d.head)} |" for d in r.data]
     out += [f"| validation | {_f(r.validation[0])} | {_f(r.validation[1])} |", ""]
     if r.hashes:
@@ -245,17 +260,22 @@ def markdown(r: Report) -> str:
         out += ["", "</details>"]
     else:
         out.append("No output changed (dvc.lock records the same hashes).")
-    out.append("")
+    return [*out, ""]
 
-    if r.curves or r.confusion[1]:
-        out += ["### Plots", ""]
-        for c in r.curves:
-            out += [mermaid(c, r.base.label, "this branch"), ""]
-            image = r.images.get(c.title)
-            if image is not None:
-                out += [f"![{c.title}]({image.as_posix()})", ""]
-        out += _confusion(r)
 
+def _plots_md(r: Report) -> list[str]:
+    if not (r.curves or r.confusion[1]):
+        return []
+    out = ["### Plots", ""]
+    for c in r.curves:
+        out += [mermaid(c, r.base.label, "this branch"), ""]
+        image = r.images.get(c.title)
+        if image is not None:
+            out += [f"![{c.title}]({image.as_posix()})", ""]
+    return out + _confusion(r)
+
+
+def _footer_md(r: Report) -> list[str]:
     foot = [f"base `{r.base.label}` ({r.base.short})"]
     foot.append(
         f"head `{r.head_label}` ({r.head.short})"
@@ -272,8 +292,7 @@ def markdown(r: Report) -> str:
         foot.append("dvc.lock: " + ("stale" if r.stale else "up to date"))
     elif r.stale_error:
         foot.append(f"dvc.lock not checked: {r.stale_error}")
-    out += ["---", "<sub>" + " · ".join(foot) + " · made by `gitml report`</sub>", ""]
-    return "\n".join(out)
+    return ["---", "<sub>" + " · ".join(foot) + " · made by `gitml report`</sub>", ""]
 
 
 # --------------------------------------------------------------------------- terminal
@@ -281,7 +300,6 @@ def markdown(r: Report) -> str:
 
 def terminal(r: Report, console: Any) -> None:
     from rich.markdown import Markdown
-    from rich.table import Table
 
     console.print(Markdown(verdict_line(r)))
     for w in r.warnings:
@@ -292,35 +310,46 @@ def terminal(r: Report, console: Any) -> None:
             console.print(f"  - {s.line()}", markup=False, highlight=False)
     if r.verify:
         console.print(Markdown("\n".join(_verify_block(r))))
+    for table in _tables(r):
+        console.print(table)
+    console.print(
+        f"stages rerun: {', '.join(r.changed_stages) or 'none'}  ·  "
+        "plots: `gitml report --format markdown`",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _tables(r: Report) -> list[Any]:
+    """The terminal's tables: params changed (if any), test metrics, slice gaps (if any), data."""
+    from rich.table import Table
+
     b, h = r.base.label, r.head_label
+    tables = []
     if r.params:
         t = Table(title="params changed")
         for col in ("param", b, h):
             t.add_column(col)
         for k, bv, hv in r.params:
             t.add_row(k, _value(bv).strip("`"), _value(hv).strip("`"))
-        console.print(t)
+        tables.append(t)
     t = Table(title="test metrics")
     for col in ("metric", b, h, "Δ", ""):
         t.add_column(col, justify="left" if col in ("metric", "") else "right")
     for m in r.metrics:
         style = {"better": "green", "worse": "red"}.get(m.change, "")
         t.add_row(m.name, _f(m.base), _f(m.head), _delta(m), m.change, style=style)
-    console.print(t)
+    tables.append(t)
     if r.gaps:
         t = Table(title="largest slice gaps")
         for col in ("column", "metric", b, h, "lowest → highest", ""):
             t.add_column(col)
         for g in r.gaps:
             t.add_row(
-                g.column,
-                g.metric,
-                _f(g.base),
-                _f(g.head),
-                g.head_between,
+                g.column, g.metric, _f(g.base), _f(g.head), g.head_between,
                 "widened" if g.widened else "",
-            )
-        console.print(t)
+            )  # fmt: skip
+        tables.append(t)
     t = Table(title="data")
     for col in ("", b, h):
         t.add_column(col)
@@ -329,13 +358,8 @@ def terminal(r: Report, console: Any) -> None:
     t.add_row("validation", _f(r.validation[0]), _f(r.validation[1]))
     for c in r.hashes:
         t.add_row(f"{c.stage}: {c.path}", (c.base or "absent")[:8], (c.head or "absent")[:8])
-    console.print(t)
-    console.print(
-        f"stages rerun: {', '.join(r.changed_stages) or 'none'}  ·  "
-        "plots: `gitml report --format markdown`",
-        markup=False,
-        highlight=False,
-    )
+    tables.append(t)
+    return tables
 
 
 # --------------------------------------------------------------------------- images

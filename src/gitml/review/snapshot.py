@@ -24,8 +24,8 @@ SKLEARN_PLOTS = layout.EVALUATE_DIR / "plots" / "sklearn"
 FILES: dict[str, Path] = {
     "params": layout.PARAMS,
     "lock": Path("dvc.lock"),
-    "metrics": layout.EVALUATE_DIR / "metrics.json",
-    "slices": layout.EVALUATE_DIR / "slices.json",
+    "metrics": layout.METRICS,
+    "slices": layout.SLICES,
     "roc": SKLEARN_PLOTS / "roc.json",
     "pr": SKLEARN_PLOTS / "precision_recall.json",
     "validation": layout.VALIDATION_REPORT,

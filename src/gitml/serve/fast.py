@@ -232,7 +232,14 @@ def _compile(model: Pipeline, specs: tuple[ColumnSpec, ...], derived: list[str])
     unknown = [d for d in derived if d not in features.REGISTRY]
     if unknown:
         raise NotCompilableError(f"derived feature(s) {unknown} are not in gitml.core.features")
-    text = {s.name for s in specs if not s.numeric}
+    blocks = _blocks(pre, {s.name for s in specs if not s.numeric})
+    width = sum(len(b.columns) if isinstance(b, NumericBlock) else b.table.shape[1] for b in blocks)
+    family, score, order = _scorer(est, pre, blocks)
+    return FastModel(family, specs, list(derived), blocks, width, order, score)
+
+
+def _blocks(pre: ColumnTransformer, text: set[str]) -> list[NumericBlock | CategoricalBlock]:
+    """The preprocessing as numpy blocks: one per numeric transformer, one per text column."""
     blocks: list[NumericBlock | CategoricalBlock] = []
     for name, trans, cols in pre.transformers_:
         if trans == "drop" or len(cols) == 0:
@@ -245,7 +252,14 @@ def _compile(model: Pipeline, specs: tuple[ColumnSpec, ...], derived: list[str])
             blocks.append(_numeric_block(trans, cols))
         else:
             raise NotCompilableError(f"transformer {name!r} mixes text and number columns")
-    width = sum(len(b.columns) if isinstance(b, NumericBlock) else b.table.shape[1] for b in blocks)
+    return blocks
+
+
+def _scorer(
+    est: Any, pre: ColumnTransformer, blocks: list[NumericBlock | CategoricalBlock]
+) -> tuple[str, Any, np.ndarray | None]:
+    """(family, the scoring function, the column order it wants) of the final estimator, with
+    train's calibrator (one, ensemble=False) applied to its raw scores when there is one."""
     order: np.ndarray | None = None
     calibrator = None
     if isinstance(est, CalibratedClassifierCV):  # train.calibration: one calibrator, binary
@@ -261,16 +275,12 @@ def _compile(model: Pipeline, specs: tuple[ColumnSpec, ...], derived: list[str])
         else:
             raw, order = hgb_raw(est, blocks)
             score = calibrated(calibrator, raw)
-        family = "hist_gradient_boosting"
-    elif isinstance(est, LogisticRegression):
+        return "hist_gradient_boosting", score, order
+    if isinstance(est, LogisticRegression):
         if calibrator is None:
-            score = logreg_scorer(est, pre)
-        else:
-            score = calibrated(calibrator, logreg_raw(est, pre))
-        family = "logistic_regression"
-    else:
-        raise NotCompilableError(f"estimator {type(est).__name__}")
-    return FastModel(family, specs, list(derived), blocks, width, order, score)
+            return "logistic_regression", logreg_scorer(est, pre), None
+        return "logistic_regression", calibrated(calibrator, logreg_raw(est, pre)), None
+    raise NotCompilableError(f"estimator {type(est).__name__}")
 
 
 def check_rows(specs: tuple[ColumnSpec, ...], fast: FastModel, seed: int = 0) -> list[dict]:

@@ -28,11 +28,11 @@ import pyarrow.parquet as pq
 
 from gitml.errors import ConfigError, DataError
 from gitml.io.files import _atomic
+from gitml.serve.options import OnError
 from gitml.serve.predictor import Predictor
 from gitml.serve.requests import ColumnSpec
 from gitml.serve.resolve import ResolvedModel
 
-OnError = Literal["skip", "fail"]
 DEFAULT_MISSING = ["", "?", "NA", "N/A", "null"]
 CHUNK_ROWS = 65_536
 MAX_REPORTED = 20
@@ -186,7 +186,7 @@ def run(
     input_path: Path,
     out_path: Path,
     *,
-    on_error: OnError = "fail",
+    on_error: OnError | str = OnError.fail,
     missing_markers: list[str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
@@ -197,7 +197,7 @@ def run(
     `fast_path`: score through the compiled model (gitml.serve.fast, checked equal to the
     Pipeline first); a model it cannot compile goes through the Pipeline.
     """
-    if on_error not in ("skip", "fail"):
+    if on_error not in set(OnError):
         raise ConfigError(f"--on-error must be skip or fail, got {on_error!r}")
     out_fmt = file_format(out_path)
     if input_path.resolve() == out_path.resolve():

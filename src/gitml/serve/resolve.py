@@ -131,7 +131,7 @@ def _from_registry(repo: Path, stage: str | None, version: str | None) -> Resolv
         path = Path(tmp) / "model.skops"
         path.write_bytes(raw)
         model = load_model(path, expected_sha256=metadata.model_sha256)
-    metrics_raw = _try_read_at(repo, rev, layout.EVALUATE_DIR / "metrics.json")
+    metrics_raw = _try_read_at(repo, rev, layout.METRICS)
     metrics = json.loads(metrics_raw) if metrics_raw else None
     src = f"{found.artifact}@{found.version}" + (f" (stage {stage})" if stage else "")
     return _finish(
@@ -172,7 +172,7 @@ def _finish(
         raise DataError(f"model {version} needs columns {missing} that the schema does not define")
     specs = tuple(s for s in specs if s.name in needed)
     if metrics is None and repo is not None:
-        path = repo / layout.EVALUATE_DIR / "metrics.json"
+        path = repo / layout.METRICS
         metrics = json.loads(path.read_text()) if path.is_file() else None
     resolved = ResolvedModel(
         model, metadata, specs, version, source, revision, metrics, schema_text

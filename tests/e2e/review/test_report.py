@@ -232,7 +232,7 @@ def test_first_pr_shows_the_head_only(repo: Path) -> None:
     [
         (["--base", "no-such-branch"], "revision 'no-such-branch' does not exist"),
         (["--base", "main", "--head", "no-run"], "no dvc.lock in no-run"),
-        (["--base", "main", "--format", "html"], "use markdown or terminal"),
+        (["--base", "main", "--format", "html"], "'markdown', 'terminal'"),
     ],
 )
 def test_clear_errors(repo: Path, args: list[str], message: str) -> None:
