@@ -312,8 +312,8 @@ def test_pages_in_chromium(
                     )
                     assert cell.text == f"{m[name]:.4f}", (page, name)
                 assert SCRIPT in text and IMG in text  # slice values and a feature name
-                # the three curves: one chart of ROC, PR and calibration
-                assert len(driver.find_elements(By.CSS_SELECTOR, "div.chart svg")) == 1
+                # the three curves: ROC, PR and calibration
+                assert len(driver.find_elements(By.CSS_SELECTOR, "div.chart svg")) == 3
                 bars = driver.find_elements(By.CSS_SELECTOR, "#importance span.bar")
                 assert len(bars) == 4 and bars[0].size["width"] > 50  # the largest, full width
                 card = (
@@ -357,7 +357,7 @@ def test_pages_in_chromium(
                 shot = tmp_path / f"{page.replace('/', '_')}.png"
                 shot.write_bytes(png)
                 assert _not_blank(png) > 0.02, f"{shot} is blank"
-        assert charts_seen == 3 + 4 + len(VERSIONS) * 1
+        assert charts_seen == 3 + 4 + len(VERSIONS) * 3
         if serve == "file":  # the checks can fail: a page that calls out is caught
             leak = tmp_path / "leak" / "leak.html"
             leak.parent.mkdir()

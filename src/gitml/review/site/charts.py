@@ -27,7 +27,7 @@ CONFIG = {
     "axis": {"labelFontSize": 11, "titleFontSize": 12},
     "legend": {"labelFontSize": 11, "titleFontSize": 12, "orient": "bottom"},
 }
-THIS, PREVIOUS = "this version", "previous version"
+THIS, PREVIOUS = "this version", "compared with"
 MIN_SPAN = 0.02  # the y range of a metric chart: a 0.001 change is 5% of the height, not all
 
 
@@ -286,28 +286,6 @@ def curves(
     spec = _spec({"layer": layers}, title, width=HEIGHT + 60)
     alt(spec, title, ["series", x_title, y_title],
         [[name, p["x"], p["y"]] for name, pts in series.items() for p in pts[::5]])  # fmt: skip
-    return spec
-
-
-def side_by_side(specs: list[dict[str, Any]], title: str) -> dict[str, Any]:
-    """Several charts as one (hconcat, one legend): one vl-convert call costs about half of
-    three separate ones, and a version page has three curves."""
-    inner = [
-        {k: v for k, v in s.items() if k not in ("$schema", "config", "background")} for s in specs
-    ]
-    inner = [{k: v for k, v in s.items() if k != "usermeta"} for s in inner]
-    spec = {
-        "$schema": SCHEMA,
-        "title": {"text": title, "anchor": "start", "fontSize": 13},
-        "config": CONFIG,
-        "background": "white",
-        "hconcat": inner,
-    }
-    tables = [s["usermeta"]["alt"] for s in specs if "usermeta" in s]
-    if tables:
-        cols = ["chart", *tables[0]["columns"][:1], "x", "y"]
-        alt(spec, title + " (every 5th point)", cols,
-            [[t["caption"], *row] for t in tables for row in t["rows"]])  # fmt: skip
     return spec
 
 

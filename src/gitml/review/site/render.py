@@ -200,9 +200,7 @@ def version_context(site: Site, v: Version) -> dict[str, Any]:
             lines[charts.PREVIOUS + f" ({prev.version})"] = theirs
         title, xt, yt, diag = titles[key]
         curve_charts.append(charts.curves(lines, title, xt, yt, diag))
-    if len(curve_charts) > 1:
-        what = f"{v.version} (solid)" + (f" and {prev.version} before it (dashed)" if prev else "")
-        curve_charts = [charts.side_by_side(curve_charts, f"Test-set curves of {what}")]
+    # three charts, not one side by side: on a phone they stack, each at the full width
     imp = digest.importance(v.files.get("importance"))
     top = max([r["importance"] for r in imp] + [0.0])
     for r in imp:  # bar width in percent of the largest (a CSS width: no chart needed)
