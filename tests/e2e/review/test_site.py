@@ -133,7 +133,10 @@ def test_git_is_read_in_a_fixed_number_of_processes(
     assert len(site.versions) == 4 and all(v.files.get("roc") for v in site.versions)
     # for-each-ref, notes list, cat-file (every file of every version and every decision),
     # git log + cat-file (monitoring)
-    assert [c[1] for c in calls] == ["for-each-ref", "notes", "cat-file", "log", "cat-file"]
+    # the origin remote's URL (for links), git log + cat-file (monitoring)
+    assert [c[1] for c in calls] == [
+        "for-each-ref", "notes", "cat-file", "config", "log", "cat-file",
+    ]  # fmt: skip
 
 
 def test_cat_files_reads_blobs_and_missing_paths(built: tuple[Path, Path, dict[str, str]]) -> None:

@@ -89,3 +89,20 @@ def test_metric_axes_have_distinct_ticks_and_a_minimum_span() -> None:
         lo, hi = y["scale"]["domain"]
         assert lo <= min(values) and hi >= max(values)
         assert hi - lo >= charts.MIN_SPAN  # a 0.001 change does not fill the height
+
+
+def test_the_github_address_from_the_remote(monkeypatch: Any) -> None:
+    from gitml.review.site.model import _github
+
+    monkeypatch.delenv("GITHUB_SERVER_URL", raising=False)
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+    urls = [
+        "git@github.com:acme/income.git",
+        "https://github.com/acme/income",
+        "https://github.com/acme/income.git",
+        "ssh://git@github.com/acme/income.git",
+    ]
+    for url in urls:
+        assert _github([], url) == "https://github.com/acme/income", url
+    assert _github([], "https://gitlab.com/acme/income.git") is None
+    assert _github([], "") is None

@@ -394,7 +394,7 @@ def load(repo: Path) -> Site:
     decisions = _decisions(notes, blobs)
     _use_records(versions, decisions)
     site = Site(repo, primary, min_rows, versions, events, head=head, decisions=decisions)
-    site.github = _github(decisions)
+    site.github = _github(decisions, gitobjects.remote_url(repo))
     _load_monitoring(site, blobs.get(f"HEAD:{MONITORING.as_posix()}"))
     return site
 
@@ -452,11 +452,20 @@ def _use_records(versions: list[Version], decisions: list[Decision]) -> None:
             )
 
 
-def _github(decisions: list[Decision]) -> str | None:
-    """The repository's GitHub address: the Actions environment, else a recorded CI run."""
+_GITHUB_REMOTE = re.compile(
+    r"^(?:https://|ssh://git@|git@)github\.com[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?$"
+)
+
+
+def _github(decisions: list[Decision], remote: str = "") -> str | None:
+    """The repository's GitHub address: the Actions environment, else the `origin` remote,
+    else a recorded CI run."""
     server, name = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
     if server and name:
         return f"{server}/{name}"
+    m = _GITHUB_REMOTE.match(remote.strip())
+    if m:
+        return f"https://github.com/{m[1]}"
     for d in reversed(decisions):
         if d.run_url and "/actions/runs/" in d.run_url:
             return d.run_url.split("/actions/runs/")[0]
