@@ -36,6 +36,7 @@ from gitml.registry.tags import (
     tag_message,
 )
 
+NOTES_FETCHED = "refs/notes/gitml/decisions-origin"  # the remote's notes, before the merge
 FIRST_VERSION = "v0.1.0"  # 0.x: the model's interface may still change; see README
 
 
@@ -150,15 +151,24 @@ def promote(
 
 
 def fetch_notes(repo: Path) -> None:
-    """The remote's decision notes, so the new note is added to them (fast-forward only)."""
+    """The remote's decision notes merged into the local ones, so that the new note is pushed
+    on top of every earlier decision. Local notes the remote lacks (a `gitml promote` without
+    --push) are kept: the two note histories are merged line by line (cat_sort_uniq: each
+    record is one JSON line, and the site orders them by their timestamp)."""
     proc = subprocess.run(
-        ["git", "fetch", "--no-tags", REMOTE, f"{NOTES_REF}:{NOTES_REF}"],
+        ["git", "fetch", "--no-tags", REMOTE, f"+{NOTES_REF}:{NOTES_FETCHED}"],
         cwd=repo, capture_output=True, text=True,
     )  # fmt: skip
-    if proc.returncode != 0 and "couldn't find remote ref" not in proc.stderr:
+    if proc.returncode != 0:
+        if "couldn't find remote ref" in proc.stderr:
+            return  # no decision pushed yet
         raise DataError(
             f"fetching the decision records ({NOTES_REF}) from {REMOTE}: {proc.stderr.strip()}"
         )
+    if not notes_head(repo):
+        git(repo, "update-ref", NOTES_REF, NOTES_FETCHED)
+        return
+    git(repo, "notes", f"--ref={NOTES_REF}", "merge", "-q", "-s", "cat_sort_uniq", NOTES_FETCHED)
 
 
 def write_outputs(result: PromotionResult) -> None:

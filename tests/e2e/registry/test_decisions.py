@@ -74,3 +74,28 @@ def test_every_decision_is_a_git_note_on_its_candidate(repo: Path, tmp_path: Pat
     promote.promote(repo, CFG)
     note = run(["git", "notes", f"--ref={record.NOTES_REF}", "show", worse], repo).stdout
     assert [json.loads(x)["outcome"] for x in note.splitlines() if x] == ["refused", "refused"]
+
+
+def test_local_decisions_are_merged_with_the_remote_ones(repo: Path, tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
+    run(["git", "remote", "add", "origin", str(origin)], repo)
+    commit_eval(repo, metrics(0.90), slices())
+    run(["git", "push", "-q", "origin", "main"], repo)
+    assert promote.promote(repo, CFG, push=True).outcome == "promoted"
+    # another clone refuses a candidate and pushes that note
+    other = tmp_path / "other"
+    run(["git", "clone", "-q", str(origin), str(other)], tmp_path)
+    commit_eval(other, metrics(0.80), slices(), msg="worse, elsewhere")
+    run(["git", "push", "-q", "origin", "main"], other)
+    assert promote.promote(other, CFG, push=True).outcome == "refused"
+    # this clone decided something locally, without --push: the note histories diverged
+    run(["git", "pull", "-q", "--no-rebase", "origin", "main"], repo)
+    commit_eval(repo, metrics(0.70), slices(), msg="worse, here")
+    assert promote.promote(repo, CFG).outcome == "refused"
+    assert promote.promote(repo, CFG, push=True).outcome == "refused"
+    remote = tmp_path / "fresh"
+    run(["git", "clone", "-q", str(origin), str(remote)], tmp_path)
+    run(["git", "fetch", "-q", "origin", f"{record.NOTES_REF}:{record.NOTES_REF}"], remote)
+    outcomes = sorted(r["outcome"] for r in record.read_notes(remote))
+    assert outcomes == ["promoted", "refused", "refused", "refused"]
