@@ -4,7 +4,7 @@ The repository is synthetic but real-sized: each version commits this project's 
 files (ROC and PR curves of ~3,000 points each, slices, importance, params, dvc.lock) with its
 metrics and importance nudged, GTO tags with gitml's messages (register, prod assign,
 superseded, and a rollback at the end), and each version's decision record as a git note.
-Figure: the whole build (read + render 54 pages with three curve charts per version).
+Figure: the whole build (read + render 53 pages with three curve charts per version).
 Baseline, same run: `gitml registry`'s table (GTO plus two `git show` per version), the
 fastest thing that reads every version today. Detail: the same files read with one `git show`
 per file per version, as the site must not.
