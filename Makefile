@@ -29,10 +29,11 @@ test: venv ## run the whole test suite, linters and type checks included
 test-fast: venv ## unit tests only
 	$(BIN)/pytest tests/unit -q
 
-lint: venv ## ruff, ruff format --check, mypy
+lint: venv ## ruff, ruff format --check, mypy, vulture (dead code)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
+	$(BIN)/vulture
 
 format: venv ## apply ruff's formatting and fixes
 	$(BIN)/ruff format src tests bench

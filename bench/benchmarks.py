@@ -220,6 +220,7 @@ def tuned_vs_default(ws: Workspace) -> dict[str, Any]:
     from gitml.config import load_params
     from gitml.core import models
     from gitml.core.model_io import load_model
+    from gitml.core.model_meta import ModelMeta
     from gitml.pipeline import dataset
 
     a = ws.primary()
@@ -234,22 +235,22 @@ def tuned_vs_default(ws: Workspace) -> dict[str, Any]:
     default_fit_seconds = time.perf_counter() - start
     default_auc = float(roc_auc_score(y_test, default.predict_proba(X_test)[:, 1]))
 
-    meta = json.loads((a.path / "models" / "model.json").read_text())
-    tuned = load_model(a.path / "models" / "model.skops", expected_sha256=meta["model_sha256"])
+    meta = ModelMeta.read(a.path / "models" / "model.json")
+    tuned = load_model(a.path / "models" / "model.skops", expected_sha256=meta.model_sha256)
     tuned_auc = float(roc_auc_score(y_test, tuned.predict_proba(X_test)[:, 1]))
     reported = json.loads((a.path / "reports" / "evaluate" / "metrics.json").read_text())
 
     return result(
         figure=tuned_auc,
-        figure_label=f"tuned model ({meta['family']}) test ROC-AUC",
+        figure_label=f"tuned model ({meta.family}) test ROC-AUC",
         baseline=default_auc,
         baseline_label="untuned hist_gradient_boosting default, test ROC-AUC",
         unit="auc",
         goal=f"tuned ≥ {TUNED_GOAL_AUC} and > default",
         within_goal=tuned_auc >= TUNED_GOAL_AUC and tuned_auc > default_auc,
         difference=round(tuned_auc - default_auc, 6),
-        tuned_family=meta["family"],
-        tuned_params=meta["params"],
+        tuned_family=meta.family,
+        tuned_params=meta.params,
         evaluate_reported_roc_auc=reported.get("roc_auc"),
         default_fit_seconds=round(default_fit_seconds, 3),
         train_rows=len(y),

@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gitml.core.model_meta import Calibration, FeatureKinds, ModelMeta
+
 METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
 TOLERANCE = 0.02
 COVARIATE = {
@@ -65,7 +67,7 @@ def _data() -> pd.DataFrame:
     return features.apply(normalise(read_source(cfg), cfg), DERIVED)
 
 
-def _model(train: pd.DataFrame) -> tuple[Any, dict[str, Any]]:
+def _model(train: pd.DataFrame) -> tuple[Any, ModelMeta]:
     from gitml.config import Params
     from gitml.core import models
     from gitml.core.calibration import choose_method
@@ -82,14 +84,15 @@ def _model(train: pd.DataFrame) -> tuple[Any, dict[str, Any]]:
     choice = choose_method(oof, y, cv)
     base = models.build("hist_gradient_boosting", hyper, cols, 0)
     model = train_stage.calibrate(base, choice.method, X, y, cv)
-    meta = {
-        "threshold": train_stage.choose_threshold(y, choice.calibrated, "f1"),
-        "calibration": {"method": choice.method},
-        "target": TARGET,
-        "positive_class": POSITIVE,
-        "features": {"numeric": cols.numeric, "categorical": cols.categorical},
-        "derived_features": DERIVED,
-    }
+    meta = ModelMeta(
+        model_sha256="0" * 64,  # not saved: the monitor reads the scores, never the file
+        threshold=train_stage.choose_threshold(y, choice.calibrated, "f1"),
+        calibration=Calibration(method=choice.method),
+        target=TARGET,
+        positive_class=POSITIVE,
+        features=FeatureKinds(numeric=cols.numeric, categorical=cols.categorical),
+        derived_features=DERIVED,
+    )
     return model, meta
 
 
@@ -136,7 +139,7 @@ def run(rows: int) -> dict[str, Any]:
     raw = pool.drop(columns=[TARGET, *DERIVED])
     y_pool = (pool[TARGET] == POSITIVE).to_numpy("int64")
     s_pool = model.predict_proba(pool.drop(columns=[TARGET]))[:, 1]
-    thr = float(meta["threshold"])
+    thr = meta.threshold
     ref = Reference(
         train, meta, "bench", scores=s_pool, y_true=y_pool,
         metrics=estimate.realized(y_pool, s_pool, thr),
@@ -216,7 +219,7 @@ def run(rows: int) -> dict[str, Any]:
         "train_rows": len(train),
         "pool_rows": len(pool),
         "pool_share_of_positives": round(float(y_pool.mean()), 4),
-        "calibration": meta["calibration"]["method"],
+        "calibration": meta.calibration.method,
         "threshold": round(thr, 4),
         "fit_seconds": round(fit_seconds, 1),
         "scenarios": {},

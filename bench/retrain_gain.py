@@ -5,10 +5,10 @@
 The scenario of tests/e2e/monitor/test_retrain_loop.py, in process and seeded: prod is a
 calibrated HistGradientBoosting (the train stage's code, the committed hyperparameters) on 60%
 of Adult. Then a new market: every row carries native_country = Holand-Netherlands and married
-people's outcomes are reversed (a concept shift). `--rows` labelled rows of it are "harvested" and join training
-by the split rule (gitml.pipeline.production: the newest quarter held out as recent traffic);
-the retrained model is fitted the same way. Both are scored on fresh post-shift traffic (rows
-never seen by either, `--rows` per seed) and on the fixed test split.
+people's outcomes are reversed (a concept shift). `--rows` labelled rows of it are "harvested"
+and join training by the split rule (gitml.pipeline.production: the newest quarter held out as
+recent traffic); the retrained model is fitted the same way. Both are scored on fresh
+post-shift traffic (rows never seen by either, `--rows` per seed) and on the fixed test split.
 
 Figure: realized ROC-AUC of the retrained model on post-shift traffic. Baseline: prod's on the
 same rows (the ratio and the difference are reported), and both on the fixed test split (what

@@ -138,13 +138,14 @@ def train(params: ParamsOpt = layout.PARAMS) -> None:
         layout.MODEL_META,
     )
     out.print(
-        f"train: {result.metadata['family']} → {layout.MODEL} (threshold {result.threshold:.4f})"
+        f"train: {result.metadata.family} → {layout.MODEL} (threshold {result.threshold:.4f})"
     )
 
 
 def evaluate(params: ParamsOpt = layout.PARAMS) -> None:
     """Test metrics, plots, slice metrics and permutation importance → reports/evaluate/."""
-    from gitml.io.files import read_json, read_parquet
+    from gitml.core.model_meta import ModelMeta
+    from gitml.io.files import read_parquet
     from gitml.pipeline import evaluate as stage
 
     p = load(params)
@@ -152,7 +153,7 @@ def evaluate(params: ParamsOpt = layout.PARAMS) -> None:
         p,
         read_parquet(layout.FEATURES_DIR / "test.parquet"),
         layout.MODEL,
-        read_json(layout.MODEL_META),
+        ModelMeta.read(layout.MODEL_META),
         layout.EVALUATE_DIR,
         layout.PREDICTIONS,
         recent=read_parquet(layout.FEATURES_DIR / "recent.parquet"),

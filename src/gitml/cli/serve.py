@@ -52,7 +52,7 @@ def _resolve_model(stage: str | None, version: str | None, model: Path | None, p
     resolved = resolve(".", stage=stage, version=version, model_path=model, params_path=params)
     err.print(
         f"model {resolved.version} from {resolved.source} "
-        f"(sha256 {str(resolved.metadata['model_sha256'])[:12]}…, verified; "
+        f"(sha256 {str(resolved.metadata.model_sha256)[:12]}…, verified; "
         f"threshold {resolved.threshold:g})",
         highlight=False,
         soft_wrap=True,

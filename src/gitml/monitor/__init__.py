@@ -4,7 +4,7 @@ Reference = the training features of the model in stage `prod` (read at its comm
 file models/model.json and the DVC output data/features/train.parquet), or the workspace when
 nothing is in prod (or `--reference FILE`). Current = the requests logged by `gitml serve` in a
 time window (the prediction log, `gitml.serve.logdb`), or a CSV/Parquet file of raw input rows.
-Both go through the same `gitml.features.apply` as training before they are compared.
+Both go through the same `gitml.core.features.apply` as training before they are compared.
 
 Per model feature: numeric → Kolmogorov-Smirnov + PSI; categorical → chi-squared + PSI; the
 missing-rate change; the share of categories never seen in training. Then the score

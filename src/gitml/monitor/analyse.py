@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from gitml.config import MonitorConfig
+from gitml.core.calibration import expected_calibration_error
 from gitml.errors import GitmlError
 from gitml.monitor import drift, estimate
 from gitml.monitor import prior as prior_mod
@@ -23,7 +24,7 @@ def featurize(cur: Current, ref: Reference) -> pd.DataFrame:
     from gitml.core import features
 
     kinds = ref.columns
-    derived = list(ref.meta.get("derived_features", []))
+    derived = list(ref.meta.derived_features)
     inputs = [c for c in kinds if c not in derived]
     missing = [c for c in inputs if c not in cur.frame.columns]
     if missing:
@@ -142,7 +143,7 @@ def analyse(
         report["prediction"] = entry
 
     if ref.schema is not None:
-        report["contract"] = contract_violations(ref.schema, cur.frame, ref.meta.get("target"))
+        report["contract"] = contract_violations(ref.schema, cur.frame, ref.meta.target)
         share = report["contract"]["share"]
         if share > cfg.max_invalid_share:
             worst = ", ".join(
@@ -310,7 +311,7 @@ def live_quality(ref: Reference, cur: Current, cfg: MonitorConfig) -> dict[str, 
     labels = cur.labels[has] if cur.labels is not None else (s >= 0.5).astype("int64")
     live: dict[str, float | None] = {
         "accuracy": _num(float(skm.accuracy_score(y, labels))),
-        "calibration_error": _num(drift.expected_calibration_error(y, s, cfg.calibration_bins)),
+        "calibration_error": _num(expected_calibration_error(y, s, cfg.calibration_bins)),
         "roc_auc": _num(float(skm.roc_auc_score(y, s))) if 0 < y.sum() < len(y) else None,
     }
     if live["roc_auc"] is None:
@@ -322,7 +323,7 @@ def live_quality(ref: Reference, cur: Current, cfg: MonitorConfig) -> dict[str, 
     }
     if ref.scores is not None and ref.y_true is not None and len(ref.y_true):
         evaluation["calibration_error"] = _num(
-            drift.expected_calibration_error(ref.y_true, ref.scores, cfg.calibration_bins)
+            expected_calibration_error(ref.y_true, ref.scores, cfg.calibration_bins)
         )
     out["live"], out["evaluation"] = live, evaluation
     limits = {

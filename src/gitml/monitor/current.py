@@ -11,6 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from gitml.core.model_meta import ModelMeta
 from gitml.monitor.common import SCORE, MonitorError
 from gitml.monitor.reference import _read_table
 
@@ -148,7 +149,7 @@ def load_log(
 SCORE_COLUMNS = ("probability", SCORE)
 
 
-def load_file(path: Path, meta: dict[str, Any], *, inputs_only: bool = False) -> Current:
+def load_file(path: Path, meta: ModelMeta, *, inputs_only: bool = False) -> Current:
     """Rows from a file: `gitml predict`'s output as it is (inputs, `probability`, `label`), or
     any table with a `score` column; the target column, when present, is the ground truth.
 
@@ -172,14 +173,13 @@ def load_file(path: Path, meta: dict[str, Any], *, inputs_only: bool = False) ->
             f"{path}: column {column!r} must hold probabilities in [0, 1]; "
             f"{int(bad.sum())} row(s) do not (first at row {int(np.argmax(bad)) + 1})"
         )
-    threshold = float(meta.get("threshold", 0.5))
-    cur.labels = (cur.scores >= threshold).astype("int64")
-    target = meta.get("target")
+    cur.labels = (cur.scores >= meta.threshold).astype("int64")
+    target = meta.target
     if target and target in frame:
         from gitml.core import labels
 
         y = frame[target]
-        positive = meta.get("positive_class", 1)
+        positive = 1 if meta.positive_class is None else meta.positive_class
         truth = pd.Series(labels.is_positive(y, positive), index=y.index, dtype="float64")
         cur.y_true = truth.where(y.notna()).to_numpy("float64")
     return cur

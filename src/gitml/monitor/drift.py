@@ -1,11 +1,12 @@
 """Drift statistics: the pure numerical part of the monitor (no files, no database).
 
 Two-sample tests come from scipy.stats (Kolmogorov-Smirnov for numbers, chi-squared for
-categories). The Population Stability Index (PSI) and the expected calibration error are
-written by hand: no maintained library computes them under our pins (Evidently 0.7.23, the
-usual drift library, does not import beside pandas 3 — ImportError on
-`infer_dtype_from_object`; scikit-learn has a calibration curve but no ECE). Both are a few
-lines and are tested against values worked out by hand in tests/unit/test_drift.py.
+categories). The Population Stability Index (PSI) is written by hand, as is the expected
+calibration error (in gitml.core.calibration, which train and evaluate use too): no maintained
+library computes them under our pins (Evidently 0.7.23, the usual drift library, does not import
+beside pandas 3 — ImportError on `infer_dtype_from_object`; scikit-learn has a calibration
+curve but no ECE). Both are a few lines and are tested against values worked out by hand in
+tests/unit/monitor/test_drift.py.
 
 A `Profile` summarises the reference (training) column once — sorted values, bin edges, bin
 counts, category counts — so comparing many current windows against it is cheap.
@@ -19,9 +20,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-
-# ECE lives in gitml.core.calibration (train and evaluate use it too); re-exported here.
-from gitml.core.calibration import expected_calibration_error as expected_calibration_error
 
 # A bin that is empty on one side would make PSI infinite (ln 0). The usual convention, kept
 # here, is to floor every share at a small epsilon before taking the log.

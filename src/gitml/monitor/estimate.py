@@ -163,7 +163,7 @@ def section(
     if cur.scores is None or not len(cur.scores):
         return None
     meta = ref.meta
-    threshold = float(meta.get("threshold", 0.5))
+    threshold = meta.threshold
     primary = cfg.estimated_metric
     scores = np.asarray(cur.scores, dtype="float64")
     probs = None
@@ -181,7 +181,7 @@ def section(
         "band": {k: _num(cfg.band_sigmas * sd[k]) for k in METRICS},
         "reference": _reference_estimate(ref, threshold),
         "evaluation": {k: _num((ref.metrics or {}).get(k)) for k in METRICS},
-        "calibration": (meta.get("calibration") or {}).get("method", "none"),
+        "calibration": meta.calibration.method,
         "prior": prior.as_dict() if prior is not None else None,
         "feedback": None,
         "alarms": list(prior.alarms) if prior is not None else [],

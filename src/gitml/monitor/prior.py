@@ -166,9 +166,9 @@ def reference_classes(
     out: dict[str, ByClass] = {}
     if ref.scores is not None and ref.y_true is not None and len(ref.y_true):
         out[SCORE] = by_class(pd.Series(ref.scores, name=SCORE), ref.y_true == 1, "numeric", bins)
-    target = ref.meta.get("target")
-    if target and target in ref.frame.columns:
-        positive = labels.is_positive(ref.frame[target], ref.meta.get("positive_class", 1)) == 1
+    target, positive_class = ref.meta.target, ref.meta.positive_class
+    if target and target in ref.frame.columns and positive_class is not None:
+        positive = labels.is_positive(ref.frame[target], positive_class) == 1
         for name, kind in kinds.items():
             out[name] = by_class(ref.frame[name], positive, kind, bins)
     return out

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from gitml import layout
+from gitml.core.model_meta import ModelMeta
 from gitml.errors import DataError, GitmlError
 from gitml.io.files import read_table
 from gitml.io.git import read_dvc_file, read_git_file
@@ -31,7 +32,7 @@ class Reference:
     """What the served model was trained and evaluated on."""
 
     frame: pd.DataFrame  # training features (with the derived ones)
-    meta: dict[str, Any]  # models/model.json
+    meta: ModelMeta  # models/model.json
     source: str  # human-readable: where it came from
     version: str | None = None  # the prod version, when it came from the registry
     commit: str | None = None
@@ -43,9 +44,8 @@ class Reference:
 
     @property
     def columns(self) -> dict[str, drift.Kind]:
-        feats = self.meta.get("features", {})
-        kinds: dict[str, drift.Kind] = {c: "numeric" for c in feats.get("numeric", [])}
-        kinds.update({c: "categorical" for c in feats.get("categorical", [])})
+        kinds: dict[str, drift.Kind] = {c: "numeric" for c in self.meta.features.numeric}
+        kinds.update({c: "categorical" for c in self.meta.features.categorical})
         return kinds
 
 
@@ -120,7 +120,9 @@ def _prod_reference(repo: Path, version: str, commit: str) -> Reference:
         return data
 
     try:
-        meta = git_json(layout.MODEL_META)
+        meta = ModelMeta.parse(
+            read_git_file(repo, commit, layout.MODEL_META), f"{layout.MODEL_META}@{commit[:8]}"
+        )
         train_path = layout.FEATURES_DIR / "train.parquet"
         frame = _read_table(read_dvc_file(repo, commit, train_path), str(train_path))
     except GitmlError as exc:
@@ -147,12 +149,13 @@ def _prod_reference(repo: Path, version: str, commit: str) -> Reference:
 
 
 def _workspace_reference(repo: Path, path: Path) -> Reference:
-    meta = _workspace_json(repo / layout.MODEL_META)
-    if meta is None:
+    try:
+        meta = ModelMeta.read(repo / layout.MODEL_META)
+    except GitmlError as exc:
         raise MonitorError(
-            f"{repo / layout.MODEL_META}: not found or not JSON; the monitor needs the model's "
-            "feature list: run `dvc repro` (or `dvc pull`), or promote a model to prod"
-        )
+            f"{exc}. The monitor needs the model's feature list: run `dvc repro` (or `dvc "
+            "pull`), or promote a model to prod"
+        ) from None
     full = path if path.is_absolute() else repo / path
     if not full.exists():
         raise MonitorError(
@@ -160,7 +163,7 @@ def _workspace_reference(repo: Path, path: Path) -> Reference:
             "or pass --reference FILE"
         )
     frame = _read_table(full, str(full))
-    derived = [f for f in meta.get("derived_features", []) if f not in frame.columns]
+    derived = [f for f in meta.derived_features if f not in frame.columns]
     if derived:  # raw training rows (e.g. data/split/train.parquet): add the derived features
         from gitml.core import features
 

@@ -1,7 +1,7 @@
 """Simulated traffic: `gitml simulate --url URL --rows N [--shift SPEC]… [--feedback]`.
 
-Draws N rows (seeded) from the test split, optionally shifts them (gitml.shift), sends them to a
-running `gitml serve` in batches, and optionally sends each row's true label back through
+Draws N rows (seeded) from the test split, optionally shifts them (gitml.monitor.shift), sends
+them to a running `gitml serve` in batches, and optionally sends each row's true label back through
 POST /feedback — so a user sees `gitml monitor` react end to end. Numeric shifts are clipped to
 the schema's ranges so shifted rows are still accepted.
 

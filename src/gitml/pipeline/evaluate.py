@@ -20,6 +20,7 @@ from gitml.config import Params
 from gitml.core.calibration import expected_calibration_error
 from gitml.core.metrics import READING_ORDER, fmt
 from gitml.core.model_io import load_model
+from gitml.core.model_meta import ModelMeta
 from gitml.io.files import atomic_dir, write_atomic, write_csv, write_json, write_parquet
 from gitml.pipeline import dataset
 
@@ -146,13 +147,13 @@ def run(
     params: Params,
     test: pd.DataFrame,
     model_path: Path,
-    metadata: dict[str, Any],
+    metadata: ModelMeta,
     out_dir: Path,
     predictions_path: Path,
     recent: pd.DataFrame | None = None,
 ) -> EvaluateResult:
     cfg = params.evaluate
-    model = load_model(model_path, expected_sha256=metadata["model_sha256"])
+    model = load_model(model_path, expected_sha256=metadata.model_sha256)
     X, y, _ = dataset.split_xy(test, params.data, params.split)
     missing = [c for c in cfg.slices if c not in test.columns]
     if missing:
@@ -160,7 +161,7 @@ def run(
 
         raise ConfigError(f"evaluate.slices: columns {missing} are not in the data")
     score = model.predict_proba(X)[:, 1]
-    threshold = float(metadata["threshold"])
+    threshold = metadata.threshold
     result = compute_metrics(y, score, threshold)
     # Calibration error on the test split, of the served scores and of the estimator's own
     # (before train's calibration map), next to what train measured out of fold.
@@ -285,7 +286,7 @@ def render_markdown(
     result: dict[str, Any],
     slices: dict[str, Any],
     importance: pd.DataFrame,
-    meta: dict[str, Any],
+    meta: ModelMeta,
     warned: list[str] | None = None,
 ) -> str:
     lines = ["# Evaluation on the test split", ""]
@@ -293,26 +294,26 @@ def render_markdown(
         [""] if warned else []
     )
     lines += [
-        f"Model: `{meta['family']}` · threshold {meta['threshold']} "
-        f"({meta['threshold_rule']}, chosen out-of-fold on train) · {result['rows']} test rows",
+        f"Model: `{meta.family}` · threshold {meta.threshold} "
+        f"({meta.threshold_rule}, chosen out-of-fold on train) · {result['rows']} test rows",
         "",
         "| metric | value |",
         "|---|---|",
     ]
     for key in READING_ORDER:
         lines.append(f"| {key} | {result[key]:.4f} |")
-    cal = meta.get("calibration") or {}
+    cal = meta.calibration
     ece = result.get("ece")
     if ece is not None:
         before = result.get("ece_uncalibrated")
         lines += [
             "",
-            f"Calibration ({cal.get('method', 'none')}, fitted out of fold on train; "
-            f"train.calibration: {cal.get('rule', '-')}): expected calibration error "
+            f"Calibration ({cal.method}, fitted out of fold on train; "
+            f"train.calibration: {cal.rule or '-'}): expected calibration error "
             f"{fmt(before)} before → {ece:.4f} after on test"
             + (
-                f"; {fmt(cal.get('ece_before'))} → {fmt(cal.get('ece_after'))} out of fold on train"
-                if "ece_before" in cal
+                f"; {fmt(cal.ece_before)} → {fmt(cal.ece_after)} out of fold on train"
+                if cal.ece_before is not None
                 else ""
             ),
         ]

@@ -31,6 +31,7 @@ from gitml.config import Params
 from gitml.core import models
 from gitml.core.calibration import ECE_BINS, choose_method, expected_calibration_error
 from gitml.core.model_io import save_model
+from gitml.core.model_meta import Calibration, FeatureKinds, ModelMeta
 from gitml.core.schema import schema_hash
 from gitml.errors import ConfigError
 from gitml.io.files import write_json
@@ -43,7 +44,7 @@ LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops", "optuna", "gitml")
 class TrainResult:
     model_sha256: str
     threshold: float
-    metadata: dict[str, Any]
+    metadata: ModelMeta
 
 
 def choose_threshold(y: np.ndarray, scores: np.ndarray, rule: str | float) -> float:
@@ -117,11 +118,9 @@ def run(
     increasing = params.features.monotonic_increasing
     oof = out_of_fold(family, hyper, X, y, cols, cv, cfg.seed, increasing)
     model = models.build(family, hyper, cols, cfg.seed, increasing)
-    calibration: dict[str, Any] = {
-        "method": "none",
-        "ece_bins": ECE_BINS,
-        "ece_before": round(expected_calibration_error(y, oof), 6),
-    }
+    calibration = Calibration(
+        method="none", ece_bins=ECE_BINS, ece_before=round(expected_calibration_error(y, oof), 6)
+    )
     if cfg.calibration == "none":
         model.fit(X, y)
         scores = oof
@@ -129,33 +128,34 @@ def run(
         choice = choose_method(oof, y, cv, None if cfg.calibration == "auto" else cfg.calibration)
         model = calibrate(model, choice.method, X, y, cv)
         scores = choice.calibrated
-        calibration.update(
-            method=choice.method,
-            ece_after=round(expected_calibration_error(y, scores), 6),
-            cv_log_loss={k: round(v, 6) for k, v in choice.log_loss.items()},
+        calibration = calibration.model_copy(
+            update={
+                "method": choice.method,
+                "ece_after": round(expected_calibration_error(y, scores), 6),
+                "cv_log_loss": {k: round(v, 6) for k, v in choice.log_loss.items()},
+            }
         )
-    calibration["rule"] = cfg.calibration
     threshold = choose_threshold(y, scores, cfg.threshold)
     sha = save_model(model, model_path)
-    metadata = {
-        "family": family,
-        "params": hyper,
-        "threshold": round(threshold, 6),
-        "threshold_rule": cfg.threshold,
+    metadata = ModelMeta(
+        family=family,
+        params=hyper,
+        threshold=round(threshold, 6),
+        threshold_rule=cfg.threshold,
         # out of fold on train; "after" is the chosen map's cross-fitted scores
-        "calibration": calibration,
-        "target": params.data.target,
-        "positive_class": params.data.positive_class,
-        "features": {"numeric": cols.numeric, "categorical": cols.categorical},
-        "derived_features": params.features.derived,
-        "monotonic_increasing": increasing,
-        "model_sha256": sha,
-        "schema_sha256": schema_sha,
-        "train_data_sha256": train_data_hash,
-        "train_rows": len(train),
-        "train_positive_rate": round(float(y.mean()), 6),
-        "libraries": {name: version(name) for name in LIBRARIES},
-        "python": platform.python_version(),
-    }
-    write_json(metadata_path, metadata)
+        calibration=calibration.model_copy(update={"rule": cfg.calibration}),
+        target=params.data.target,
+        positive_class=params.data.positive_class,
+        features=FeatureKinds(numeric=cols.numeric, categorical=cols.categorical),
+        derived_features=params.features.derived,
+        monotonic_increasing=increasing,
+        model_sha256=sha,
+        schema_sha256=schema_sha,
+        train_data_sha256=train_data_hash,
+        train_rows=len(train),
+        train_positive_rate=round(float(y.mean()), 6),
+        libraries={name: version(name) for name in LIBRARIES},
+        python=platform.python_version(),
+    )
+    write_json(metadata_path, metadata.to_json())
     return TrainResult(sha, threshold, metadata)

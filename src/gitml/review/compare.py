@@ -363,7 +363,10 @@ def build(base: Snapshot, head: Snapshot, head_label: str) -> Report:
             (base_metrics or {}).get("confusion"),
             head_metrics.get("confusion"),
         ),
-        model=((base.get("model") or {}).get("family"), (head.get("model") or {}).get("family")),
+        model=(
+            base.model.family if base.model else None,
+            head.model.family if head.model else None,
+        ),
         changed_stages=changed_stages(base.get("lock"), head.get("lock")),
         run_url=run_url(),
         warnings=too_good(b_val if base.has_run else None, h_val, head.get("checks")),

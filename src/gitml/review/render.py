@@ -14,7 +14,6 @@ from gitml.review.charts import mermaid
 from gitml.review.compare import ABSENT, MetricRow, Report
 
 BLUE, RED = "#1f77b4", "#d62728"
-ARROWS = {"better": "▲", "worse": "▼"}
 
 
 def recent_markdown(section: dict[str, Any] | None, head: str) -> list[str]:

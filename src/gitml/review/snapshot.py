@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from gitml import layout
+from gitml.core.model_meta import ModelMeta
 from gitml.errors import DataError
 from gitml.io.git import read_git_file, resolve_rev
 
@@ -52,6 +53,17 @@ class Snapshot:
 
     def get(self, name: str) -> Any:
         return self.files.get(name)
+
+    @property
+    def model(self) -> ModelMeta | None:
+        """models/model.json, typed; None when absent or written by a gitml too old to read."""
+        raw = self.files.get("model")
+        if raw is None:
+            return None
+        try:
+            return ModelMeta.parse(raw, f"{layout.MODEL_META} in {self.describe()}")
+        except DataError:
+            return None
 
     def describe(self) -> str:
         return self.label if self.commit is None else f"{self.label} ({self.short})"

@@ -2,10 +2,12 @@
 
 `create_app(resolved, log)` builds it around an already verified model (gitml.serve.resolve) and
 a prediction log (gitml.serve.logdb.PredictionLog). The request model is generated from the
-schema; rows go through the compiled model (gitml.serve.fast: the Pipeline's preprocessing and
-trees in numpy, checked equal to the Pipeline at load), or, for a model it cannot compile, the
-same `gitml.features.apply` as training and the Pipeline's `predict_proba`. Logging is a
-non-blocking enqueue; the log's writer thread does the I/O.
+schema; rows are scored by `gitml.serve.predictor.Predictor`, which batch predict shares: the
+compiled model (gitml.serve.fast, checked equal to the Pipeline at load) or, for a model it
+cannot compile, the same `gitml.core.features.apply` as training and the Pipeline's
+`predict_proba`. `Answers` turns scores into answers and log records; each answer waits for its
+rows' commit to the log (a kill -9 loses no acknowledged prediction), done by the log's writer
+thread.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the generated request model
@@ -29,12 +31,12 @@ from pydantic import BaseModel, Discriminator, Field, Tag
 from starlette.concurrency import run_in_threadpool
 
 from gitml import __version__
-from gitml.core import features
 from gitml.serve.fast import FastModel
 from gitml.serve.guard import DEFAULT_MAX_BODY_BYTES, BodyGuard, validation_error_handler
 from gitml.serve.logdb import DEFAULT_LOG_URL, PredictionLog
 from gitml.serve.metrics import Metrics, MetricsMiddleware, exposed_registry
-from gitml.serve.requests import request_model, to_frame
+from gitml.serve.predictor import Predictor
+from gitml.serve.requests import request_model
 from gitml.serve.resolve import ResolvedModel
 
 MAX_ROWS = 10_000
@@ -72,82 +74,57 @@ def _one_or_many(value: Any) -> str:
     return "rows" if isinstance(value, list) else "row"
 
 
-def create_app(
-    resolved: ResolvedModel,
-    log: PredictionLog,
-    metrics: Metrics,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    fast: FastModel | None = None,
-    ack_timeout: float = ACK_TIMEOUT,
-) -> FastAPI:
-    Row = request_model(resolved.specs)
-    raw_positive = resolved.metadata.get("positive_class")  # may be an int or bool (params)
-    positive = None if raw_positive is None else str(raw_positive)
-    known = resolved.known_categories
-    order = resolved.feature_order
-    threshold = resolved.threshold
-    version = resolved.version
-    example = resolved.example
+@asynccontextmanager
+async def _lifespan_of(log: PredictionLog) -> AsyncIterator[None]:
+    # The model, pandas, scikit-learn and uvicorn leave a large heap that never becomes
+    # garbage. Every full collection walked it: about 140 ms with the whole process
+    # stopped, every 0.7 s under load, which was most of the p99 (bench/README.md).
+    # Frozen, the collector skips it; cycles made after start-up are still collected.
+    gc.collect()
+    gc.freeze()
+    _RUNNING[0] += 1
+    try:
+        yield
+    finally:
+        log.close()  # drain the queue: a clean shutdown loses no logged row
+        _RUNNING[0] -= 1
+        if _RUNNING[0] == 0:  # the last app of a process that goes on (the tests)
+            gc.unfreeze()
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # The model, pandas, scikit-learn and uvicorn leave a large heap that never becomes
-        # garbage. Every full collection walked it: about 140 ms with the whole process
-        # stopped, every 0.7 s under load, which was most of the p99 (bench/README.md).
-        # Frozen, the collector skips it; cycles made after start-up are still collected.
-        gc.collect()
-        gc.freeze()
-        _RUNNING[0] += 1
-        try:
-            yield
-        finally:
-            log.close()  # drain the queue: a clean shutdown loses no logged row
-            _RUNNING[0] -= 1
-            if _RUNNING[0] == 0:  # the last app of a process that goes on (the tests)
-                gc.unfreeze()
 
-    app = FastAPI(
-        title="gitml model server",
-        version=__version__,
-        description=f"Serving {resolved.source}. Request fields follow the data contract.",
-        lifespan=lifespan,
-    )
+class Answers:
+    """What the routes do: score rows into answers and log records, and wait for the log."""
 
-    app.add_exception_handler(RequestValidationError, validation_error_handler)
-    # Added first, so it runs inside the metrics middleware: its 413/415/422 are counted too.
-    app.add_middleware(BodyGuard, max_body_bytes=max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-
-    def pipeline_scores(rows: list[dict[str, Any]]) -> Any:
-        frame = features.apply(to_frame(rows, resolved.specs), resolved.derived)
-        if list(frame.columns) != order:  # usually already in training order: skip a copy
-            frame = frame[order]
-        return resolved.model.predict_proba(frame)[:, 1]
-
-    # The compiled model (gitml.serve.fast, checked equal at load) when there is one.
-    scores_of = fast.proba_rows if fast is not None else pipeline_scores
+    def __init__(
+        self, predictor: Predictor, log: PredictionLog, metrics: Metrics, ack_timeout: float
+    ) -> None:
+        self.predictor, self.log, self.metrics = predictor, log, metrics
+        self.ack_timeout = ack_timeout
+        self.version = predictor.resolved.version
+        raw_positive = predictor.resolved.metadata.positive_class  # may be an int or a bool
+        self.positive = None if raw_positive is None else str(raw_positive)
 
     def predict_rows(
-        rows: list[dict[str, Any]],
+        self, rows: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        scores = scores_of(rows)
+        """(the answers, in `Prediction`'s field order; the prediction log's records)."""
+        scores = self.predictor.proba_rows(rows)
+        threshold, version, metrics = self.predictor.threshold, self.version, self.metrics
         now = datetime.now(UTC)
         out, records = [], []
         for row, score in zip(rows, scores, strict=True):
-            unseen = [
-                c for c, values in known.items() if row.get(c) is not None and row[c] not in values
-            ]
+            unseen = self.predictor.unseen_in_row(row)
             for c in unseen:
                 metrics.unseen.labels(c).inc()
             label = int(score >= threshold)
             pid = str(uuid.uuid4())
             metrics.scores.observe(float(score))
-            out.append(  # the fields of `Prediction`, in its order
+            out.append(
                 {
                     "prediction_id": pid,
                     "probability": float(score),
                     "label": label,
-                    "predicted_class": positive if label else None,
+                    "predicted_class": self.positive if label else None,
                     "threshold": threshold,
                     "model_version": version,
                     "unseen": unseen,
@@ -168,7 +145,7 @@ def create_app(
         metrics.predictions.inc(len(rows))
         return out, records
 
-    async def committed(write: Callable[[Callable[[bool], None]], None]) -> None:
+    async def committed(self, write: Callable[[Callable[[bool], None]], None]) -> None:
         """Hand rows to the log's writer thread; wait (without blocking the loop) for the commit.
 
         The answer goes out once its rows are in the database, so a kill -9 of the server loses
@@ -187,8 +164,58 @@ def create_app(
 
         write(done)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(future, ack_timeout)
+            await asyncio.wait_for(future, self.ack_timeout)
 
+    def metadata(self) -> dict[str, Any]:
+        resolved = self.predictor.resolved
+        return {
+            "model_version": self.version,
+            "source": resolved.source,
+            "git_revision": resolved.revision,
+            "threshold": self.predictor.threshold,
+            "target": resolved.metadata.target,
+            "positive_class": self.positive,
+            "family": resolved.metadata.family,
+            "model_sha256": resolved.metadata.model_sha256,
+            "training_metrics": resolved.metrics,
+            "schema": yaml.safe_load(resolved.schema_yaml),
+            "input_columns": [s.name for s in resolved.specs],
+            "derived_features": resolved.derived,
+            "example": resolved.example,
+            "prediction_log": {"written": self.log.written, "dropped": self.log.dropped},
+        }
+
+
+def create_app(
+    resolved: ResolvedModel,
+    log: PredictionLog,
+    metrics: Metrics,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    fast: FastModel | None = None,
+    ack_timeout: float = ACK_TIMEOUT,
+) -> FastAPI:
+    predictor = Predictor(resolved, fast)
+    app = FastAPI(
+        title="gitml model server",
+        version=__version__,
+        description=f"Serving {resolved.source}. Request fields follow the data contract.",
+        lifespan=lambda _: _lifespan_of(log),
+    )
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    # Added first, so it runs inside the metrics middleware: its 413/415/422 are counted too.
+    app.add_middleware(BodyGuard, max_body_bytes=max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    answers = Answers(predictor, log, metrics, ack_timeout)
+    _add_predict(app, request_model(resolved.specs), resolved.example, answers)
+    _add_the_rest(app, answers)
+    predictor.warm_up()
+    return app
+
+
+def _add_predict(
+    app: FastAPI, Row: type[BaseModel], example: dict[str, Any], answers: Answers
+) -> None:
+    """POST /predict, whose body model is generated from the data contract (`Row`)."""
     body_examples = {"one row": {"value": example}, "several rows": {"value": [example, example]}}
 
     @app.post(
@@ -212,13 +239,17 @@ def create_app(
             raise HTTPException(413, f"at most {MAX_ROWS} rows per request; use `gitml predict`")
         rows = [item.model_dump() for item in items]
         if len(rows) > IN_LOOP_ROWS:  # a big batch: off the event loop, others keep being served
-            results, records = await run_in_threadpool(predict_rows, rows)
+            results, records = await run_in_threadpool(answers.predict_rows, rows)
         else:  # a few rows take well under a millisecond: a thread hop would cost more
-            results, records = predict_rows(rows)
-        await committed(lambda done: log.log_predictions(records, done))
+            results, records = answers.predict_rows(rows)
+        await answers.committed(lambda done: answers.log.log_predictions(records, done))
         # Built here, not validated again against `Prediction` by FastAPI: the fields are ours
         # (tests/integration/serve/test_serve_fast.py checks the body against the model).
         return Response(_dumps(results[0] if single else results), media_type="application/json")
+
+
+def _add_the_rest(app: FastAPI, answers: Answers) -> None:
+    """/feedback, /health, /ready, /metadata and /metrics."""
 
     @app.post("/feedback", status_code=202, summary="Record the true label of a prediction")
     async def post_feedback(fb: FeedbackIn) -> dict[str, str]:
@@ -226,7 +257,9 @@ def create_app(
             uuid.UUID(fb.prediction_id)
         except ValueError:
             raise HTTPException(422, "prediction_id is not a prediction id (a UUID)") from None
-        await committed(lambda done: log.log_feedback(fb.prediction_id, fb.label, done))
+        await answers.committed(
+            lambda done: answers.log.log_feedback(fb.prediction_id, fb.label, done)
+        )
         return {"status": "accepted", "prediction_id": fb.prediction_id}
 
     @app.get("/health", summary="Liveness: the process answers")
@@ -235,35 +268,16 @@ def create_app(
 
     @app.get("/ready", summary="Readiness: the model is loaded and answers")
     async def ready() -> dict[str, Any]:
-        return {"status": "ready", "model_version": version}
+        return {"status": "ready", "model_version": answers.version}
 
     @app.get("/metadata", summary="Model version, revision, training metrics, schema, example")
     async def metadata() -> dict[str, Any]:
-        return {
-            "model_version": version,
-            "source": resolved.source,
-            "git_revision": resolved.revision,
-            "threshold": threshold,
-            "target": resolved.metadata.get("target"),
-            "positive_class": positive,
-            "family": resolved.metadata.get("family"),
-            "model_sha256": resolved.metadata.get("model_sha256"),
-            "training_metrics": resolved.metrics,
-            "schema": yaml.safe_load(resolved.schema_yaml),
-            "input_columns": [s.name for s in resolved.specs],
-            "derived_features": resolved.derived,
-            "example": example,
-            "prediction_log": {"written": log.written, "dropped": log.dropped},
-        }
+        return answers.metadata()
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def prom() -> Response:
-        return Response(generate_latest(exposed_registry(metrics)), media_type=CONTENT_TYPE_LATEST)
-
-    # Warm up: the first predict_proba pays one-off costs (imports, buffers) before /ready.
-    if example:
-        scores_of([example])
-    return app
+        registry = exposed_registry(answers.metrics)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def build(
@@ -280,20 +294,15 @@ def build(
     """
     import prometheus_client
 
-    from gitml.serve.fast import prepare
-
-    fast = None
+    predictor = Predictor.prepare(resolved, fast_path)
     if fast_path:
-        fast, message = prepare(resolved.model, resolved.specs, resolved.derived, resolved.example)
-        logging.getLogger("uvicorn.error").info(message)  # uvicorn prints this logger
-    else:
-        message = "fast path off (--no-fast-path): predicting through the scikit-learn Pipeline"
+        logging.getLogger("uvicorn.error").info(predictor.message)  # uvicorn prints this logger
 
     prometheus_client.disable_created_metrics()  # `*_created` series only add noise here
     metrics = Metrics()
     log = PredictionLog(log_url, on_write=metrics.log_written.inc, on_drop=metrics.log_dropped.inc)
-    app = create_app(resolved, log, metrics, max_body_bytes, fast)
-    app.state.fast_path = message
+    app = create_app(resolved, log, metrics, max_body_bytes, predictor.fast)
+    app.state.fast_path = predictor.message
     return app, log, metrics
 
 

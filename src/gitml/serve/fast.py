@@ -14,13 +14,16 @@ bookkeeping once:
   its imputer) on every known category, on a missing value and on an unseen one, so the table
   holds exactly what the encoder outputs; for HistGradientBoosting the model's internal
   re-encoding of category codes is folded into the same table;
-- **scoring**: HistGradientBoosting through its own fitted `TreePredictor`s (scikit-learn's
-  Cython tree walk, one thread for small batches), summed in the order scikit-learn sums them,
-  then its own loss link; LogisticRegression through its own `predict_proba` on the matrix the
-  ColumnTransformer would have built (sparse when it is).
+- **scoring** (gitml.serve.scorers): HistGradientBoosting's trees walked by treelite's GTIL
+  (`predict_per_tree`, one call) for up to 32 rows and by scikit-learn's own fitted
+  `TreePredictor`s (its Cython tree walk, threaded from 2,000 rows) above; either way the
+  per-tree values are summed in the order scikit-learn sums them, then its own loss link;
+  LogisticRegression through its own `predict_proba` on the matrix the ColumnTransformer would
+  have built (sparse when it is).
 
 So the probabilities are the Pipeline's bit for bit (the load check still allows 1e-12). What
-was measured and not kept (treelite GTIL, a numpy tree evaluator) is in bench/README.md.
+was measured and not kept (treelite GTIL's own sum, which differs in the last bit; a numpy tree
+evaluator) is in bench/README.md.
 
 Anything else (another estimator, transformer or derived feature) is not compiled:
 `compile_model` returns None with the reason, and the caller logs it and uses the Pipeline.
@@ -93,7 +96,6 @@ class FastModel:
         self.width = width
         self.order = order  # column permutation into the estimator's own layout
         self._score = score
-        self._numeric_inputs = {s.name for s in specs if s.numeric}
 
     def _matrix(self, columns: Callable[[str], Any], n: int, frame: pd.DataFrame | None) -> Any:
         x = np.empty((n, self.width), dtype="float64")
@@ -255,9 +257,9 @@ def _compile(model: Pipeline, specs: tuple[ColumnSpec, ...], derived: list[str])
         calibrator, est = inner.calibrators[0], inner.estimator
     if isinstance(est, HistGradientBoostingClassifier):
         if calibrator is None:
-            score, order = hgb_scorer(est, blocks, width)
+            score, order = hgb_scorer(est, blocks)
         else:
-            raw, order = hgb_raw(est, blocks, width)
+            raw, order = hgb_raw(est, blocks)
             score = calibrated(calibrator, raw)
         family = "hist_gradient_boosting"
     elif isinstance(est, LogisticRegression):

@@ -4,7 +4,7 @@ CSV or Parquet in and out (by file suffix). pyarrow reads the input in chunks (C
 Parquet record batches), so a file larger than memory streams through; each chunk is checked
 against the same column specs the server's request model is generated from (type, range,
 nullability; an unseen category is accepted and counted), goes through the same
-`gitml.features.apply`, and is appended to the output. The output holds the input columns plus
+`gitml.core.features.apply`, and is appended to the output. The output holds the input columns plus
 `probability` and `label`, and appears only when the whole file succeeded (temp file + rename).
 
 A bad row is reported with its line number (CSV: line in the file, header = line 1; Parquet:
@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from gitml.core import features
 from gitml.errors import ConfigError, DataError
 from gitml.io.files import _atomic
+from gitml.serve.predictor import Predictor
 from gitml.serve.requests import ColumnSpec
 from gitml.serve.resolve import ResolvedModel
 
@@ -203,25 +203,11 @@ def run(
     if input_path.resolve() == out_path.resolve():
         raise ConfigError(f"--out {out_path} is the input file; choose another path")
     specs = resolved.specs
-    order = resolved.feature_order
-    known = resolved.known_categories
     result = PredictResult()
-    fast = None
-    if fast_path:
-        from gitml.serve.fast import prepare
-
-        fast, _ = prepare(resolved.model, specs, resolved.derived, resolved.example)
-
-    def scores_of(kept: pd.DataFrame) -> np.ndarray:
-        if fast is not None:
-            return fast.proba_frame(kept)
-        return np.asarray(
-            resolved.model.predict_proba(features.apply(kept, resolved.derived)[order])[:, 1]
-        )
+    predictor = Predictor.prepare(resolved, fast_path)
 
     def write(tmp: Path) -> None:
-        writer: Any = None
-        schema: pa.Schema | None = None
+        out = _Output(tmp, out_fmt)
         try:
             for chunk, first in _chunks(
                 input_path, specs, missing_markers or DEFAULT_MISSING, chunk_rows
@@ -234,47 +220,69 @@ def run(
                     raise DataError(_bad_message(input_path, result))
                 if good.any():
                     kept = typed[good] if nbad else typed  # all good: no copy
-                    scores = scores_of(kept)
-                    for col, values in known.items():
-                        seen = kept[col]
-                        n = int((seen.notna() & ~seen.isin(list(values))).sum())
-                        if n:
-                            result.unseen[col] = result.unseen.get(col, 0) + n
-                    out = (chunk[good] if nbad else chunk).reset_index(drop=True)
-                    out["probability"] = scores
-                    out["label"] = (scores >= resolved.threshold).astype("int64")
-                    result.rows_out += len(out)
-                    result.positives += int(out["label"].sum())
-                    table = pa.Table.from_pandas(out, preserve_index=False)
-                    if writer is None:
-                        schema = table.schema
-                        writer = (
-                            pq.ParquetWriter(tmp, table.schema)
-                            if out_fmt == "parquet"
-                            else pacsv.CSVWriter(tmp, table.schema)
-                        )
-                    writer.write_table(table.cast(schema))
+                    out.write(_scored(predictor, kept, chunk[good] if nbad else chunk, result))
                 if progress is not None:
                     progress(len(chunk))
-            if writer is None:  # no row kept: still write a valid, empty output with the columns
-                empty = pd.DataFrame(
-                    {s.name: pd.Series(dtype="float64" if s.numeric else "str") for s in specs}
-                )
-                empty["probability"] = pd.Series(dtype="float64")
-                empty["label"] = pd.Series(dtype="int64")
-                table = pa.Table.from_pandas(empty, preserve_index=False)
-                if out_fmt == "parquet":
-                    pq.write_table(table, tmp)
-                else:
-                    pacsv.write_csv(table, tmp)
+            if out.writer is None:  # no row kept: still a valid, empty output with the columns
+                out.write_empty(specs)
         finally:
-            if writer is not None:
-                writer.close()
+            out.close()
 
     start = time.perf_counter()
     _atomic(out_path, write)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _scored(
+    predictor: Predictor, kept: pd.DataFrame, rows: pd.DataFrame, result: PredictResult
+) -> pd.DataFrame:
+    """`rows` (as read) with `probability` and `label`; the counts go into `result`."""
+    scores = predictor.proba_frame(kept)
+    for col, n in predictor.unseen_in_frame(kept).items():
+        result.unseen[col] = result.unseen.get(col, 0) + n
+    out = rows.reset_index(drop=True)
+    out["probability"] = scores
+    out["label"] = predictor.labels(scores)
+    result.rows_out += len(out)
+    result.positives += int(out["label"].sum())
+    return out
+
+
+class _Output:
+    """The output file, written chunk by chunk with the first chunk's Arrow schema."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path, self.fmt = path, fmt
+        self.writer: Any = None
+        self.schema: pa.Schema | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.writer is None:
+            self.schema = table.schema
+            self.writer = (
+                pq.ParquetWriter(self.path, table.schema)
+                if self.fmt == "parquet"
+                else pacsv.CSVWriter(self.path, table.schema)
+            )
+        self.writer.write_table(table.cast(self.schema))
+
+    def write_empty(self, specs: tuple[ColumnSpec, ...]) -> None:
+        empty = pd.DataFrame(
+            {s.name: pd.Series(dtype="float64" if s.numeric else "str") for s in specs}
+        )
+        empty["probability"] = pd.Series(dtype="float64")
+        empty["label"] = pd.Series(dtype="int64")
+        table = pa.Table.from_pandas(empty, preserve_index=False)
+        if self.fmt == "parquet":
+            pq.write_table(table, self.path)
+        else:
+            pacsv.write_csv(table, self.path)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def _bad_message(path: Path, result: PredictResult) -> str:

@@ -9,7 +9,7 @@ Three sources, one result (`ResolvedModel`):
   against the sha256 train wrote into model.json; the schema file at that commit, checked
   against model.json's schema_sha256.
 
-Only then is the file loaded, with skops and the explicit allowlist in gitml.model_io.
+Only then is the file loaded, with skops and the explicit allowlist in gitml.core.model_io.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 from gitml import layout
 from gitml.config import load_params
 from gitml.core.model_io import load_model
+from gitml.core.model_meta import ModelMeta
 from gitml.core.schema import load as load_schema
 from gitml.errors import ConfigError, DataError
 from gitml.io.git import git, locked_md5, read_dvc_file, read_git_file
@@ -39,7 +40,7 @@ WORKSPACE = "workspace"
 @dataclass
 class ResolvedModel:
     model: Pipeline
-    metadata: dict[str, Any]
+    metadata: ModelMeta
     specs: tuple[ColumnSpec, ...]
     version: str  # "v0.2.0", "workspace" or the file path
     source: str  # human-readable: where it came from
@@ -51,11 +52,11 @@ class ResolvedModel:
 
     @property
     def threshold(self) -> float:
-        return float(self.metadata["threshold"])
+        return self.metadata.threshold
 
     @property
     def derived(self) -> list[str]:
-        return list(self.metadata.get("derived_features", []))
+        return list(self.metadata.derived_features)
 
     @property
     def feature_order(self) -> list[str]:
@@ -81,7 +82,7 @@ def resolve(
     metadata = _metadata(meta_path.read_bytes() if meta_path.is_file() else None, str(meta_path))
     schema_file = repo / load_params(repo / params_path).validate_.schema_file
     schema_text = _read_text(schema_file)
-    model = load_model(path, expected_sha256=metadata["model_sha256"])
+    model = load_model(path, expected_sha256=metadata.model_sha256)
     name = WORKSPACE if model_path is None else str(model_path)
     revision = git(repo, "rev-parse", "HEAD", check=False) or None
     train = repo / layout.SPLIT_DIR / "train.parquet"
@@ -129,7 +130,7 @@ def _from_registry(repo: Path, stage: str | None, version: str | None) -> Resolv
     with tempfile.TemporaryDirectory(prefix="gitml-serve-") as tmp:
         path = Path(tmp) / "model.skops"
         path.write_bytes(raw)
-        model = load_model(path, expected_sha256=metadata["model_sha256"])
+        model = load_model(path, expected_sha256=metadata.model_sha256)
     metrics_raw = _try_read_at(repo, rev, layout.EVALUATE_DIR / "metrics.json")
     metrics = json.loads(metrics_raw) if metrics_raw else None
     src = f"{found.artifact}@{found.version}" + (f" (stage {stage})" if stage else "")
@@ -140,7 +141,7 @@ def _from_registry(repo: Path, stage: str | None, version: str | None) -> Resolv
 
 def _finish(
     model: Pipeline,
-    metadata: dict[str, Any],
+    metadata: ModelMeta,
     schema_text: str,
     version: str,
     source: str,
@@ -149,7 +150,7 @@ def _finish(
     repo: Path | None,
     metrics: dict[str, Any] | None,
 ) -> ResolvedModel:
-    expected_schema = metadata.get("schema_sha256")
+    expected_schema = metadata.schema_sha256
     actual_schema = hashlib.sha256(schema_text.encode()).hexdigest()
     if expected_schema and actual_schema != expected_schema:
         raise DataError(
@@ -163,9 +164,9 @@ def _finish(
         schema = load_schema(fh.name)
     finally:
         Path(fh.name).unlink()
-    target = str(metadata.get("target", ""))
+    target = metadata.target or ""
     specs = column_specs(schema, {target})
-    needed = set(model.feature_names_in_) - set(metadata.get("derived_features", []))
+    needed = set(model.feature_names_in_) - set(metadata.derived_features)
     missing = sorted(needed - {s.name for s in specs})
     if missing:
         raise DataError(f"model {version} needs columns {missing} that the schema does not define")
@@ -196,17 +197,10 @@ def known_categories(model: Pipeline) -> dict[str, frozenset[str]]:
     return out
 
 
-def _metadata(raw: bytes | None, where: str) -> dict[str, Any]:
+def _metadata(raw: bytes | None, where: str) -> ModelMeta:
     if raw is None:
         raise DataError(f"{where}: model metadata not found; run `dvc repro` (or `dvc pull`)")
-    try:
-        meta: dict[str, Any] = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{where}: not valid JSON ({exc})") from None
-    for key in ("model_sha256", "threshold"):
-        if key not in meta:
-            raise DataError(f"{where}: has no {key!r}; retrain with `dvc repro`")
-    return meta
+    return ModelMeta.parse(raw, where)
 
 
 def _read_text(path: Path) -> str:

@@ -73,7 +73,7 @@ class CategoricalBlock:
 
 
 def hgb_raw(
-    hgb: HistGradientBoostingClassifier, blocks: list[NumericBlock | CategoricalBlock], width: int
+    hgb: HistGradientBoostingClassifier, blocks: list[NumericBlock | CategoricalBlock]
 ) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
     if hgb.n_trees_per_iteration_ != 1:
         raise NotCompilableError("a multi-class HistGradientBoosting")
@@ -188,10 +188,10 @@ def _treelite_per_tree(
 
 
 def hgb_scorer(
-    hgb: HistGradientBoostingClassifier, blocks: list[Any], width: int
+    hgb: HistGradientBoostingClassifier, blocks: list[Any]
 ) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
     """P(positive): HalfBinomialLoss.predict_proba is expit(raw), scipy's expit."""
-    raw, order = hgb_raw(hgb, blocks, width)
+    raw, order = hgb_raw(hgb, blocks)
     return (lambda x: np.asarray(special.expit(raw(x)))), order
 
 

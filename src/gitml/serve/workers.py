@@ -56,7 +56,7 @@ def run(
         "version": resolved.version if (stage or version) else None,
         "model_path": str(model_path.resolve()) if model_path else None,
         "params_path": str(params_path),
-        "sha256": resolved.metadata["model_sha256"],
+        "sha256": resolved.metadata.model_sha256,
         "log_url": log_url,
         "max_body_bytes": max_body_bytes,
         "fast_path": fast_path,
@@ -90,10 +90,10 @@ def app_factory() -> Any:
         model_path=Path(settings["model_path"]) if settings["model_path"] else None,
         params_path=Path(settings["params_path"]),
     )
-    if resolved.metadata["model_sha256"] != settings["sha256"]:
+    if resolved.metadata.model_sha256 != settings["sha256"]:
         raise DataError(
             f"worker {os.getpid()}: the model file changed after the server started "
-            f"(sha256 {str(resolved.metadata['model_sha256'])[:12]}… instead of "
+            f"(sha256 {str(resolved.metadata.model_sha256)[:12]}… instead of "
             f"{settings['sha256'][:12]}…); refusing to serve two different models"
         )
     app, _, _ = build(

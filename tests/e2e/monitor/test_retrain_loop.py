@@ -12,9 +12,8 @@ retrained on the harvested rows can learn it, while the original test split is u
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 from pathlib import Path
 
 import pandas as pd

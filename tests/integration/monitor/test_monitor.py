@@ -34,6 +34,7 @@ from gitml import monitor
 from gitml.cli import app
 from gitml.config import MonitorConfig, Params
 from gitml.core import features
+from gitml.core.model_meta import ModelMeta
 from gitml.monitor.shift import apply_shift, parse_shift
 from gitml.serve import logdb
 from tests.conftest import ROOT, run, tool_env
@@ -60,19 +61,22 @@ def splits(adult: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train, held
 
 
-def meta_for(frame: pd.DataFrame) -> dict[str, Any]:
+def meta_for(frame: pd.DataFrame) -> ModelMeta:
     feats = features.apply(frame.head(5), DERIVED).drop(columns=["income"])
     numeric = [c for c in feats.columns if pd.api.types.is_numeric_dtype(feats[c])]
-    return {
-        "features": {
-            "numeric": numeric,
-            "categorical": [c for c in feats.columns if c not in numeric],
-        },
-        "derived_features": DERIVED,
-        "target": "income",
-        "positive_class": ">50K",
-        "threshold": 0.4,
-    }
+    return ModelMeta.model_validate(
+        {
+            "model_sha256": "0" * 64,  # a stand-in model: the monitor never loads it
+            "features": {
+                "numeric": numeric,
+                "categorical": [c for c in feats.columns if c not in numeric],
+            },
+            "derived_features": DERIVED,
+            "target": "income",
+            "positive_class": ">50K",
+            "threshold": 0.4,
+        }
+    )
 
 
 class Scorer:
@@ -214,7 +218,7 @@ def workspace(
     path = tmp_path_factory.mktemp("monitor") / "ws"
     ref = reference_for(splits, scorer)
     (path / "models").mkdir(parents=True)
-    (path / "models/model.json").write_text(json.dumps(ref.meta))
+    (path / "models/model.json").write_text(json.dumps(ref.meta.to_json()))
     (path / "data/features").mkdir(parents=True)
     ref.frame.to_parquet(path / "data/features/train.parquet", index=False)
     (path / "data/predictions").mkdir(parents=True)

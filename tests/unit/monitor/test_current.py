@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gitml.core.model_meta import ModelMeta
 from gitml.monitor.common import MonitorError
 from gitml.monitor.current import load_file
 
-META = {"threshold": 0.4, "target": "y"}
+META = ModelMeta(model_sha256="0" * 64, threshold=0.4, target="y")
 
 
 def test_predict_output_is_read_as_it_is(tmp_path: Path) -> None:
@@ -57,5 +58,6 @@ def test_the_positive_class_of_any_type(
 ) -> None:
     frame = pd.DataFrame({"probability": [0.9, 0.1, 0.8, 0.3], "y": column})
     frame.to_parquet(tmp_path / "p.parquet")
-    cur = load_file(tmp_path / "p.parquet", {**META, "positive_class": positive})
+    meta = META.model_copy(update={"positive_class": positive})
+    cur = load_file(tmp_path / "p.parquet", meta)
     np.testing.assert_array_equal(cur.y_true, np.array(truth))

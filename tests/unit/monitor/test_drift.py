@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from gitml.core.calibration import expected_calibration_error
 from gitml.monitor import drift
 
 pytestmark = pytest.mark.xdist_group("monitor")
@@ -128,15 +129,15 @@ def test_expected_calibration_error_by_hand() -> None:
     s = np.array([0.1, 0.9, 0.8, 0.4])
     # 2 bins: [0, .5): scores .1 .4, labels 0 0 → |0 - .25| · 2/4 = .125
     #         [.5, 1]: scores .9 .8, labels 1 1 → |1 - .85| · 2/4 = .075
-    assert drift.expected_calibration_error(y, s, bins=2) == pytest.approx(0.2)
+    assert expected_calibration_error(y, s, bins=2) == pytest.approx(0.2)
 
 
 def test_expected_calibration_error_puts_one_in_the_last_bin() -> None:
     # a score of exactly 1.0 with label 1 is perfectly calibrated
-    assert drift.expected_calibration_error(np.array([1]), np.array([1.0]), 10) == 0.0
-    assert drift.expected_calibration_error(np.array([0]), np.array([1.0]), 10) == 1.0
+    assert expected_calibration_error(np.array([1]), np.array([1.0]), 10) == 0.0
+    assert expected_calibration_error(np.array([0]), np.array([1.0]), 10) == 1.0
     with pytest.raises(ValueError):
-        drift.expected_calibration_error(np.array([]), np.array([]), 10)
+        expected_calibration_error(np.array([]), np.array([]), 10)
 
 
 # --------------------------------------------------------------------------- compare

@@ -9,6 +9,7 @@ import pytest
 from sklearn import metrics as skm
 
 from gitml.config import MonitorConfig
+from gitml.core.model_meta import ModelMeta
 from gitml.monitor import estimate
 from gitml.monitor.current import Current
 from gitml.monitor.reference import Reference
@@ -68,7 +69,7 @@ def test_one_class_scores_give_no_auc() -> None:
 def _ref(auc: float) -> Reference:
     import pandas as pd
 
-    meta = {"threshold": 0.5, "calibration": {"method": "isotonic"}}
+    meta = ModelMeta(model_sha256="0" * 64, threshold=0.5, calibration={"method": "isotonic"})
     return Reference(pd.DataFrame(), meta, "test", metrics={"roc_auc": auc, "accuracy": 0.8})
 
 

@@ -13,19 +13,21 @@ import pytest
 
 from gitml import monitor
 from gitml.config import MonitorConfig, load_params
+from gitml.core.model_meta import ModelMeta
 from gitml.errors import ConfigError
 from gitml.monitor import estimate
 
 pytestmark = pytest.mark.xdist_group("monitor")
 
 CFG = MonitorConfig()
-META = {
-    "features": {"numeric": ["x", "log_capital_gain"], "categorical": ["c"]},
-    "derived_features": ["log_capital_gain"],
-    "target": "y",
-    "positive_class": "1",
-    "threshold": 0.5,
-}
+META = ModelMeta(
+    model_sha256="0" * 64,  # no model is loaded: the monitor reads scores
+    features={"numeric": ["x", "log_capital_gain"], "categorical": ["c"]},
+    derived_features=["log_capital_gain"],
+    target="y",
+    positive_class="1",
+    threshold=0.5,
+)
 
 
 def raw(n: int, rng: np.random.Generator, shift: float = 0.0, p_a: float = 0.5) -> pd.DataFrame:

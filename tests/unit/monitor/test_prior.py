@@ -14,6 +14,7 @@ import pytest
 
 from gitml import monitor
 from gitml.config import MonitorConfig
+from gitml.core.model_meta import ModelMeta
 from gitml.monitor import estimate, prior
 
 SHARE = 0.3  # the reference's share of positives
@@ -39,13 +40,14 @@ def posterior(frame: pd.DataFrame) -> np.ndarray:
 def reference(rng: np.random.Generator) -> monitor.Reference:
     train, test = draw(20_000, SHARE, rng), draw(5_000, SHARE, rng)
     scores, y = posterior(test), (test["y"] == "yes").to_numpy("int64")
-    meta = {
-        "threshold": 0.5,
-        "target": "y",
-        "positive_class": "yes",
-        "features": {"numeric": ["x"], "categorical": ["c"]},
-        "calibration": {"method": "isotonic"},
-    }
+    meta = ModelMeta(
+        model_sha256="0" * 64,
+        threshold=0.5,
+        target="y",
+        positive_class="yes",
+        features={"numeric": ["x"], "categorical": ["c"]},
+        calibration={"method": "isotonic"},
+    )
     metrics = estimate.realized(y, scores, 0.5)
     return monitor.Reference(train, meta, "synthetic", scores=scores, y_true=y, metrics=metrics)
 

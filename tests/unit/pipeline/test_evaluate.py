@@ -13,6 +13,7 @@ from gitml.config import Params
 from gitml.core import features, models
 from gitml.core.calibration import expected_calibration_error
 from gitml.core.model_io import save_model
+from gitml.core.model_meta import ModelMeta
 from gitml.errors import DataError
 from gitml.io.files import read_json, read_parquet
 from gitml.pipeline import dataset, evaluate
@@ -134,7 +135,7 @@ def test_small_and_one_class_slices_are_listed_not_ranked() -> None:
 @pytest.fixture(scope="module")
 def trained(
     adult_sample: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Params, pd.DataFrame, Path, dict[str, object]]:
+) -> tuple[Params, pd.DataFrame, Path, ModelMeta]:
     p = Params.model_validate({"evaluate": {"permutation_repeats": 1, "top_features": 5}})
     data = features.apply(adult_sample, p.features.derived)
     train, test = data.iloc[:1500], data.iloc[1500:].reset_index(drop=True)
@@ -142,12 +143,12 @@ def trained(
     model = models.build("logistic_regression", {"C": 1.0}, cols, seed=0).fit(X, y)
     path = tmp_path_factory.mktemp("model") / "model.skops"
     sha = save_model(model, path)
-    meta = {"model_sha256": sha, "threshold": 0.4, "threshold_rule": "f1", "family": "lr"}
+    meta = ModelMeta(model_sha256=sha, threshold=0.4, threshold_rule="f1", family="lr")
     return p, test, path, meta
 
 
 def test_run_writes_metrics_that_match_the_predictions(
-    trained: tuple[Params, pd.DataFrame, Path, dict[str, object]], tmp_path: Path
+    trained: tuple[Params, pd.DataFrame, Path, ModelMeta], tmp_path: Path
 ) -> None:
     p, test, model_path, meta = trained
     out, preds = tmp_path / "evaluate", tmp_path / "predictions.parquet"
@@ -173,7 +174,7 @@ def test_run_writes_metrics_that_match_the_predictions(
 
 
 def test_a_calibrated_model_shows_the_error_before_and_after(
-    trained: tuple[Params, pd.DataFrame, Path, dict[str, object]], tmp_path: Path
+    trained: tuple[Params, pd.DataFrame, Path, ModelMeta], tmp_path: Path
 ) -> None:
     from gitml.pipeline import train, tune
 
@@ -182,8 +183,13 @@ def test_a_calibrated_model_shows_the_error_before_and_after(
     base = models.build("logistic_regression", {"C": 1.0}, cols, seed=0)
     model = train.calibrate(base, "isotonic", X, y, tune.folds(X, y, 2, 0))
     path = tmp_path / "model.skops"
-    meta = {"model_sha256": save_model(model, path), "threshold": 0.4, "threshold_rule": "f1"}
-    meta |= {"family": "lr", "calibration": {"method": "isotonic", "rule": "auto"}}
+    meta = ModelMeta(
+        model_sha256=save_model(model, path),
+        threshold=0.4,
+        threshold_rule="f1",
+        family="lr",
+        calibration={"method": "isotonic", "rule": "auto"},
+    )
     result = evaluate.run(p, test, path, meta, tmp_path / "ev", tmp_path / "p.parquet")
     raw = (
         model.steps[-1][1]
@@ -196,13 +202,13 @@ def test_a_calibrated_model_shows_the_error_before_and_after(
 
 
 def test_run_refuses_a_model_that_is_not_the_recorded_one(
-    trained: tuple[Params, pd.DataFrame, Path, dict[str, object]], tmp_path: Path
+    trained: tuple[Params, pd.DataFrame, Path, ModelMeta], tmp_path: Path
 ) -> None:
     p, test, model_path, meta = trained
     out = tmp_path / "evaluate"
     out.mkdir()
     (out / "metrics.json").write_text('{"previous": true}')
-    bad_meta = {**meta, "model_sha256": "0" * 64}
+    bad_meta = meta.model_copy(update={"model_sha256": "0" * 64})
     with pytest.raises(DataError, match="does not match"):
         evaluate.run(p, test, model_path, bad_meta, out, tmp_path / "predictions.parquet")
     assert read_json(out / "metrics.json") == {"previous": True}  # the old report is intact

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gitml.core.model_meta import ModelMeta
 from gitml.pipeline import evaluate
 
 
@@ -37,6 +38,6 @@ def test_warnings_lead_the_markdown() -> None:
     result = {k: 0.5 for k in ("roc_auc", "pr_auc", "log_loss", "brier", "accuracy")}
     result |= {"precision": 0.5, "recall": 0.5, "f1": 0.5, "threshold": 0.5, "rows": 4}
     result["confusion"] = {"tn": 1, "fp": 1, "fn": 1, "tp": 1}
-    meta = {"family": "x", "threshold": 0.5, "threshold_rule": "f1"}
+    meta = ModelMeta(model_sha256="0" * 64, family="x", threshold=0.5, threshold_rule="f1")
     md = evaluate.render_markdown(result, {"columns": {}}, importance(1.0), meta, ["⚠️ something"])
     assert md.splitlines()[2] == "> ⚠️ something"

@@ -115,7 +115,7 @@ def test_run_writes_a_loadable_model_and_consistent_metadata(
     model_path, meta_path = tmp_path / "model.skops", tmp_path / "model.json"
     result = train.run(params(), featurized, BEST, "abc123", model_path, meta_path)
     meta = read_json(meta_path)
-    assert meta == result.metadata
+    assert meta == result.metadata.to_json()
     assert result.model_sha256 == meta["model_sha256"] == file_sha256(model_path)
     assert meta["schema_sha256"] == hashlib.sha256(SCHEMA.read_bytes()).hexdigest()
     assert meta["train_data_sha256"] == "abc123"
@@ -176,7 +176,7 @@ def test_calibration_is_recorded_and_the_model_loads(
 
     model_path, meta_path = tmp_path / "model.skops", tmp_path / "model.json"
     result = train.run(params(calibration=rule), featurized, BEST, "h", model_path, meta_path)
-    cal = result.metadata["calibration"]
+    cal = result.metadata.to_json()["calibration"]
     assert cal["rule"] == rule
     assert 0 <= cal["ece_before"] < 0.5
     model = load_model(model_path, expected_sha256=result.model_sha256)  # allowlist covers it
