@@ -32,6 +32,8 @@ REPO = "acme/income-model"
 CI_NAME, CI_EMAIL = "gitml promote", "promote@gitml.invalid"  # promote.yml's tagger identity
 OPS_NAME, OPS_EMAIL = "Ada Ops", "ada@acme.invalid"
 FORGER = "Mallory", "mallory@acme.invalid"
+# a tagger name with markup (git drops "<" and ">" from names, and quotes at their ends)
+HOSTILE_FORGER = 'Mal" onmouseover="document.title=\'pwned\'" & lory', "mallory@acme.invalid"
 
 
 @contextlib.contextmanager
@@ -287,7 +289,8 @@ def build_repo(repo: Path, hostile: bool = True, forged: bool = False) -> dict[s
         shas["forged"] = commit_version(repo, 0.80, 0.50, 2, "a model nobody judged", hostile)
         message = "model@v0.4.0: promoted to prod\n\nPROMOTE: roc_auc 0.99; 12/12 rules pass"
         registry.wait_past_last_tag(repo)
-        env = tool_env() | {"GIT_COMMITTER_NAME": FORGER[0], "GIT_COMMITTER_EMAIL": FORGER[1]}
+        name, email = HOSTILE_FORGER if hostile else FORGER
+        env = tool_env() | {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
         subprocess.run(["git", "tag", "-a", "model@v0.4.0", "-m", message], cwd=repo, env=env,
                        check=True)  # fmt: skip
     folder = repo / "reports" / "monitoring"

@@ -21,7 +21,7 @@ from gitml.review.site import build, charts, gitobjects, model
 from tests.conftest import run, tool_env
 from tests.e2e import browser
 from tests.e2e.review.site_repo import (
-    FORGER,
+    HOSTILE_FORGER,
     IMG,
     OPS_NAME,
     REPO,
@@ -108,7 +108,7 @@ def test_refusals_forgeries_and_what_a_version_was_judged_against(
     assert refused.commit_info is not None and refused.commit_info.subject.endswith(SCRIPT)
     # a hand-made tag that claims PROMOTE is not vouched for
     forged = site.version("v0.4.0")
-    assert forged is not None and forged.registered_by == FORGER[0]
+    assert forged is not None and forged.registered_by == HOSTILE_FORGER[0]
     assert forged.summary.startswith("PROMOTE") and forged.provenance == "unverified"
     assert forged.record is None and "no decision record" in forged.provenance_note
     # version pages compare with the prod the gate judged against, not the previous number
@@ -304,6 +304,7 @@ def test_pages_in_chromium(
                 assert len(refusals) == 1 and shas["refused"][:8] in refusals[0].text
                 assert "max_drop:roc_auc" in refusals[0].text
                 assert "v0.4.0" in driver.find_element(By.ID, "unverified").text
+                assert HOSTILE_FORGER[0] in text  # the forger's name, as text
                 assert SCRIPT in text and IMG in text  # the rollback reason, as text
             if page.startswith("versions/"):
                 version = page.split("/")[1].removesuffix(".html")
