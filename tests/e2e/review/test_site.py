@@ -406,3 +406,16 @@ def test_a_phone_never_scrolls_sideways(
             if width == PHONE and not dark:
                 shot = browser.full_page_png(driver)
                 assert _not_blank(shot) > 0.02
+
+
+def test_a_clone_without_the_notes_says_so_instead_of_crying_forgery(
+    built: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    repo, _, _ = built
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path)  # tags, but no notes
+    site = model.load(clone)
+    assert site.decisions == [] and {v.provenance for v in site.versions} == {"no-records"}
+    html = (build(clone, tmp_path / "out").out / "index.html").read_text()
+    assert 'id="no-records"' in html and 'data-gate="unverified"' not in html
+    assert 'data-gate="ci"' not in html  # nothing is vouched for either

@@ -150,7 +150,7 @@ class Version:
     commit_info: CommitInfo | None = None
     registered_email: str = ""
     record: Decision | None = None  # the promote record that registered it (git notes)
-    provenance: str = "unverified"  # ci | local | unverified
+    provenance: str = "unverified"  # ci | local | unverified | no-records (none in the clone)
     provenance_note: str = ""
     stages: tuple[str, ...] = ()  # held now
     events: list[Event] = field(default_factory=list)
@@ -421,6 +421,14 @@ def _use_records(versions: list[Version], decisions: list[Decision]) -> None:
     """Each version's gate decision from the record that registered it (its rules carry the
     values and thresholds), and whether its tag can be trusted: a record for this commit and
     version, written by the tag's tagger; made by a CI run or not."""
+    if not decisions:  # a clone without the notes (not fetched): nothing can be checked
+        for v in versions:
+            v.provenance = "no-records"
+            v.provenance_note = (
+                "this clone holds no decision records (fetch them: `git fetch origin "
+                f"{NOTES_REF}:{NOTES_REF}`), so the tag's message is shown unchecked"
+            )
+        return
     for v in versions:
         mine = [d for d in decisions if d.commit == v.commit and d.outcome == "promoted"]
         record = next((d for d in reversed(mine) if d.version == v.version), None)
