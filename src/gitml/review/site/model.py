@@ -425,8 +425,8 @@ def _use_records(versions: list[Version], decisions: list[Decision]) -> None:
         for v in versions:
             v.provenance = "no-records"
             v.provenance_note = (
-                "this clone holds no decision records (fetch them: `git fetch origin "
-                f"{NOTES_REF}:{NOTES_REF}`), so the tag's message is shown unchecked"
+                "this clone holds no decision records (fetch them: git fetch origin "
+                f"{NOTES_REF}:{NOTES_REF}), so the tag's message is shown unchecked"
             )
         return
     for v in versions:
@@ -435,7 +435,7 @@ def _use_records(versions: list[Version], decisions: list[Decision]) -> None:
         if record is None:
             v.provenance = "unverified"
             v.provenance_note = (
-                "no decision record for this commit: the tag was not made by `gitml promote` "
+                "no decision record for this commit: the tag was not made by gitml promote "
                 "(or its record was not pushed), so its message is unchecked text"
             )
             continue
@@ -455,7 +455,7 @@ def _use_records(versions: list[Version], decisions: list[Decision]) -> None:
         else:
             v.provenance = "local"
             v.provenance_note = (
-                f"decided by `gitml promote` run by {record.decided_by} outside CI, not by the "
+                f"decided by gitml promote run by {record.decided_by} outside CI, not by the "
                 "promote workflow"
             )
 
