@@ -2,11 +2,12 @@
 
 The repository is synthetic but real-sized: each version commits this project's own evaluation
 files (ROC and PR curves of ~3,000 points each, slices, importance, params, dvc.lock) with its
-metrics and importance nudged, and GTO tags with gitml's messages (register, prod assign,
-superseded, and a rollback at the end). Figure: the whole build (read + render 53 pages with
-56 charts). Baseline, same run: `gitml registry`'s table (GTO plus two `git show` per
-version), the fastest thing that reads every version today. Detail: the same files read with
-one `git show` per file per version, as the site must not.
+metrics and importance nudged, GTO tags with gitml's messages (register, prod assign,
+superseded, and a rollback at the end), and each version's decision record as a git note.
+Figure: the whole build (read + render 53 pages with three curve charts per version).
+Baseline, same run: `gitml registry`'s table (GTO plus two `git show` per version), the
+fastest thing that reads every version today. Detail: the same files read with one `git show`
+per file per version, as the site must not.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from bench.workspace import ROOT, Workspace
 from bench.workspace import result as bench_result
+from gitml.registry.record import NOTES_REF
 
 VERSIONS = 50
 GOAL_SECONDS = 10.0
@@ -47,6 +49,20 @@ def _git(repo: Path, *args: str, when: int | None = None) -> str:
     if proc.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)}: {proc.stderr}")
     return proc.stdout.strip()
+
+
+def _record(version: str, prod: str | None, m: dict[str, Any]) -> str:
+    """The decision record `gitml promote` keeps as a git note (a promotion by CI)."""
+    rule = {"name": "floor:roc_auc", "value": m["roc_auc"], "threshold": 0.85, "passed": True,
+            "detail": f"roc_auc is {m['roc_auc']:.4f}; it must be at least 0.85"}  # fmt: skip
+    return json.dumps({
+        "timestamp": "2026-12-01T10:00:00Z", "outcome": "promoted",
+        "summary": f"PROMOTE: roc_auc {m['roc_auc']:.4f} vs prod {prod}; 1/1 rules pass",
+        "note": "", "candidate": {"ref": "HEAD", "commit": None, "version": version},
+        "prod": {"version": prod, "commit": None}, "rules": [rule],
+        "decided_by": {"name": "bench", "email": "bench@gitml.invalid"},
+        "ci": {"run_url": "https://github.com/o/r/actions/runs/1", "workflow": "promote"},
+    })  # fmt: skip
 
 
 def make_repo(repo: Path, versions: int = VERSIONS) -> str:
@@ -87,6 +103,8 @@ def make_repo(repo: Path, versions: int = VERSIONS) -> str:
             "PASS max_drop:roc_auc: not worse than prod"
         )
         message = f"model@{version}: promoted\n\n{decision}"
+        _git(repo, "notes", f"--ref={NOTES_REF}", "add", "-m", _record(version, prod, m), "HEAD",
+             when=t + 1)  # fmt: skip
         _git(repo, "tag", "-a", f"model@{version}", "-m", message, when=t + 1)
         _git(repo, "tag", "-a", f"model#prod#{2 * i + 1}", "-m", "promoted", when=t + 2)
         if prod is not None:

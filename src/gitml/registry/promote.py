@@ -12,13 +12,21 @@ from gitml.config import PromotionConfig
 from gitml.errors import ConfigError, DataError, GitmlError
 from gitml.io import github as github_io
 from gitml.io.files import file_sha256
-from gitml.io.git import locked_md5, resolve_rev
+from gitml.io.git import git, locked_md5, resolve_rev
 from gitml.registry import reproduce
 from gitml.registry import versions as registry
 from gitml.registry.gate import Evaluation, GateDecision, RuleResult, decide
-from gitml.registry.record import PromotionResult, write_record
+from gitml.registry.record import (
+    NOTED,
+    NOTES_REF,
+    PromotionResult,
+    notes_head,
+    reset_notes,
+    write_record,
+)
 from gitml.registry.rules import GateRules, rules_for
 from gitml.registry.tags import (
+    REMOTE,
     SHA256_LABEL,
     delete_tags,
     gto_call,
@@ -28,6 +36,7 @@ from gitml.registry.tags import (
     tag_message,
 )
 
+NOTES_FETCHED = "refs/notes/gitml/decisions-origin"  # the remote's notes, before the merge
 FIRST_VERSION = "v0.1.0"  # 0.x: the model's interface may still change; see README
 
 
@@ -82,11 +91,20 @@ def _with_reproduction(decision: GateDecision, rule: RuleResult) -> GateDecision
     return replace(decision, passed=False, rules=rules, summary=summary)
 
 
-def _model_md5(repo: Path, commit: str) -> str | None:
+# What the server answers depends on the model file AND its metadata: the threshold, the
+# calibration, the features and schema live in model.json. A candidate is "the same as prod"
+# only when every one of these files is byte-identical.
+IDENTITY = (layout.MODEL, layout.MODEL_META)
+
+
+def model_identity(repo: Path, commit: str) -> dict[str, str | None] | None:
+    """path -> md5 (dvc.lock at `commit`) of every file that changes predictions; None when
+    the model's own md5 is unknown (no dvc.lock): identity unknown, let the gate decide."""
     try:
-        return locked_md5(repo, commit, layout.MODEL)
-    except DataError:  # no dvc.lock at that commit: identity unknown, let the gate decide
+        found = {p.as_posix(): locked_md5(repo, commit, p) for p in IDENTITY}
+    except DataError:
         return None
+    return found if found[layout.MODEL.as_posix()] else None
 
 
 def promote(
@@ -112,11 +130,45 @@ def promote(
         require_remote(repo)
     commit = resolve_rev(repo, ref)
     rules = GateRules(cfg, "given", None) if cfg is not None else rules_for(repo, commit)
-    result = _promote(repo, rules, ref, commit, push=push, dry_run=dry_run, bump=bump)
-    result = replace(result, rules=rules)
+    if push and not dry_run:
+        fetch_notes(repo)  # this decision's note is added to every earlier one
+    notes_before = notes_head(repo)
+    tags_before = set(git(repo, "tag", "--list").split())
+    result = _promote(repo, rules, ref, commit, dry_run=dry_run, bump=bump)
+    result = replace(result, rules=rules, pushed=push and result.outcome == "promoted")
     result = replace(result, record=write_record(repo, result, rules.cfg, ref))
+    if push and result.outcome in NOTED:
+        # the tags and the decision note in one atomic push: no version without its record
+        try:
+            publish(repo, [*result.tags, NOTES_REF], dvc_push=result.outcome == "promoted")
+        except GitmlError:
+            # every tag this run made goes, and its note: the local registry stays the remote's
+            delete_tags(repo, sorted(set(git(repo, "tag", "--list").split()) - tags_before))
+            reset_notes(repo, notes_before)
+            raise
     write_outputs(result)
     return result
+
+
+def fetch_notes(repo: Path) -> None:
+    """The remote's decision notes merged into the local ones, so that the new note is pushed
+    on top of every earlier decision. Local notes the remote lacks (a `gitml promote` without
+    --push) are kept: the two note histories are merged line by line (cat_sort_uniq: each
+    record is one JSON line, and the site orders them by their timestamp)."""
+    proc = subprocess.run(
+        ["git", "fetch", "--no-tags", REMOTE, f"+{NOTES_REF}:{NOTES_FETCHED}"],
+        cwd=repo, capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        if "couldn't find remote ref" in proc.stderr:
+            return  # no decision pushed yet
+        raise DataError(
+            f"fetching the decision records ({NOTES_REF}) from {REMOTE}: {proc.stderr.strip()}"
+        )
+    if not notes_head(repo):
+        git(repo, "update-ref", NOTES_REF, NOTES_FETCHED)
+        return
+    git(repo, "notes", f"--ref={NOTES_REF}", "merge", "-q", "-s", "cat_sort_uniq", NOTES_FETCHED)
 
 
 def write_outputs(result: PromotionResult) -> None:
@@ -138,7 +190,6 @@ def _promote(
     ref: str,
     commit: str,
     *,
-    push: bool,
     dry_run: bool,
     bump: str,
 ) -> PromotionResult:
@@ -201,12 +252,14 @@ def _promote(
         )
     base = replace(base, note="; ".join(notes))
     version = next_version(repo, bump)
-    cand_md5 = _model_md5(repo, commit)
+    identity = model_identity(repo, commit)
+    base = replace(base, identity=identity)
+    cand_md5 = None if identity is None else identity[layout.MODEL.as_posix()]
     if (
         (comparison is None or comparison.ok)
         and prod is not None
-        and cand_md5 is not None
-        and cand_md5 == _model_md5(repo, prod.commit)
+        and identity is not None
+        and identity == model_identity(repo, prod.commit)
     ):
         return replace(
             base,
@@ -214,8 +267,9 @@ def _promote(
             note="; ".join(
                 [
                     *notes,
-                    f"the model at {ref} is byte-identical to prod {prod.version} "
-                    f"(md5 {cand_md5}): no new version",
+                    f"the model at {ref} and its metadata are byte-identical to prod "
+                    f"{prod.version} ({', '.join(f'{p} md5 {m}' for p, m in identity.items())})"
+                    ": no new version",
                 ]
             ),
         )
@@ -231,7 +285,8 @@ def _promote(
 
     registry.wait_past_last_tag(repo)
     title = f"{registry.ARTIFACT}@{version}: promoted to prod"
-    extra = [f"candidate {commit}; model md5 {cand_md5 or '-'}"]
+    meta_md5 = (identity or {}).get(layout.MODEL_META.as_posix())
+    extra = [f"candidate {commit}; model md5 {cand_md5 or '-'}; metadata md5 {meta_md5 or '-'}"]
     if sha256:
         extra.append(f"{SHA256_LABEL} {sha256}")
     if rules.source != "given":
@@ -263,12 +318,10 @@ def _promote(
                     f"{version}\n\n{decision.summary}",
                 )
             )
-        if push:
-            publish(repo, tags, dvc_push=True)
     except GitmlError:
         delete_tags(repo, tags)
         raise
-    return replace(base, outcome="promoted", version=version, tags=tags, pushed=push)
+    return replace(base, outcome="promoted", version=version, tags=tags)
 
 
 def _is_ancestor(repo: Path, commit: str, of: str) -> bool:

@@ -1,7 +1,18 @@
-"""The decision record: reports/promotion.json and .md, and the CI job summary."""
+"""The decision record: reports/promotion.json and .md, the CI job summary, and the same record
+kept in git as a note on the candidate commit (`refs/notes/gitml/decisions`).
+
+Why git notes: a refusal registers no version and creates no tag, yet "why is my merge not in
+prod?" must be answerable from a clone. A note hangs the record on the commit it judged without
+changing that commit or the branch (so `main` and its outputs stay as they are), travels with
+`git push/fetch` of one ref, and is read with the same `git cat-file` as everything else. One
+note per candidate commit; every decision on it (a re-run) is one more JSON line.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,13 +20,18 @@ from typing import Any, Literal
 
 from gitml import layout
 from gitml.config import PromotionConfig
+from gitml.errors import DataError
 from gitml.io import github as github_io
 from gitml.io.files import write_atomic, write_json
+from gitml.io.git import git
 from gitml.registry import reproduce
 from gitml.registry.gate import GateDecision, fmt_metric
 from gitml.registry.rules import GateRules
 
 RECORD = Path("reports/promotion.json")
+NOTES_REF = "refs/notes/gitml/decisions"
+# outcomes that are decisions about a candidate (a dry run decides nothing; already-prod repeats)
+NOTED: tuple[str, ...] = ("promoted", "refused", "unchanged", "superseded")
 RECORD_MD = Path("reports/promotion.md")
 
 
@@ -33,11 +49,36 @@ class PromotionResult:
     record: Path | None = None
     note: str = ""
     model_sha256: str | None = None  # of the model file CI holds (the workspace's)
+    identity: dict[str, str | None] | None = None  # md5 of every file that changes predictions
     rules: GateRules | None = None
     reproduction: reproduce.Comparison | None = None  # None: the workspace is not the candidate
 
 
-def record_dict(result: PromotionResult, cfg: PromotionConfig, ref: str) -> dict[str, Any]:
+def _identity(repo: Path | None) -> dict[str, str] | None:
+    """Who decides: git's committer identity, which GTO also writes as the tagger of the tags."""
+    if repo is None:
+        return None
+    ident = git(repo, "var", "GIT_COMMITTER_IDENT", check=False)
+    name, _, rest = ident.partition(" <")
+    return {"name": name, "email": rest.partition(">")[0]} if ident else None
+
+
+def _ci() -> dict[str, str | None] | None:
+    """The GitHub Actions run that decided (None outside Actions): the site links to it."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return None
+    return {
+        "run_url": github_io.run_url(),
+        "workflow": os.environ.get("GITHUB_WORKFLOW"),
+        "workflow_ref": os.environ.get("GITHUB_WORKFLOW_REF"),
+        "actor": os.environ.get("GITHUB_ACTOR"),
+        "event": os.environ.get("GITHUB_EVENT_NAME"),
+    }
+
+
+def record_dict(
+    result: PromotionResult, cfg: PromotionConfig, ref: str, repo: Path | None = None
+) -> dict[str, Any]:
     d = result.decision
     return {
         "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -57,6 +98,9 @@ def record_dict(result: PromotionResult, cfg: PromotionConfig, ref: str) -> dict
         "model": {"path": layout.MODEL.as_posix(), "sha256": result.model_sha256},
         "rules_from": _rules_from(result.rules),
         "reproduction": (None if result.reproduction is None else result.reproduction.to_dict()),
+        "identity": result.identity,
+        "decided_by": _identity(repo),
+        "ci": _ci(),
     }
 
 
@@ -151,12 +195,50 @@ def _markdown_provenance(record: dict[str, Any]) -> list[str]:
 
 def write_record(repo: Path, result: PromotionResult, cfg: PromotionConfig, ref: str) -> Path:
     """reports/promotion.json + .md in the workspace; the Markdown also to the CI job summary."""
-    record = record_dict(result, cfg, ref)
+    record = record_dict(result, cfg, ref, repo)
     path = write_json(repo / RECORD, record)
+    if result.outcome in NOTED:
+        add_note(repo, result.candidate_commit, record)
     md = render_markdown(record)
     write_atomic(repo / RECORD_MD, md)
     append_step_summary(md)
     return path
+
+
+def add_note(repo: Path, commit: str, record: dict[str, Any]) -> None:
+    """Append the record as one JSON line to the candidate commit's note."""
+    old = git(repo, "notes", f"--ref={NOTES_REF}", "show", commit, check=False)
+    line = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    text = f"{old}\n{line}\n" if old else f"{line}\n"
+    proc = subprocess.run(
+        ["git", "notes", f"--ref={NOTES_REF}", "add", "-f", "-F", "-", commit],
+        cwd=repo, input=text, capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise DataError(f"keeping the decision as a git note: {proc.stderr.strip()}")
+
+
+def notes_head(repo: Path) -> str:
+    """The notes ref's commit ("" when there is none), to put it back if a push fails."""
+    return git(repo, "rev-parse", "--verify", "--quiet", NOTES_REF, check=False)
+
+
+def reset_notes(repo: Path, head: str) -> None:
+    if head:
+        git(repo, "update-ref", NOTES_REF, head)
+    else:
+        git(repo, "update-ref", "-d", NOTES_REF, check=False)
+
+
+def read_notes(repo: Path) -> list[dict[str, Any]]:
+    """Every decision record kept in git, in no particular order (for tests and tools)."""
+    out = []
+    for line in git(repo, "notes", f"--ref={NOTES_REF}", "list", check=False).splitlines():
+        blob, _, _ = line.partition(" ")
+        for row in git(repo, "cat-file", "blob", blob).splitlines():
+            if row.strip():
+                out.append(json.loads(row))
+    return out
 
 
 def append_step_summary(markdown: str) -> None:

@@ -57,7 +57,8 @@ def _dvc_remote_configured(repo: Path) -> bool:
 
 
 def publish(repo: Path, tags: list[str], dvc_push: bool) -> None:
-    """`dvc push` (so no tag names a model the remote lacks), then push all tags atomically.
+    """`dvc push` (so no tag names a model the remote lacks), then push all tags (and any full
+    ref given, e.g. the decision notes) atomically.
 
     git itself, not GTO's push: GTO pushes tag by tag, and a half-pushed promotion (a version
     without its stage, or the reverse) must not happen. On failure the local tags are deleted,
@@ -69,12 +70,17 @@ def publish(repo: Path, tags: list[str], dvc_push: bool) -> None:
             _run_tool(repo, [sys.executable, "-m", "dvc", "push"], "dvc push")
         _run_tool(
             repo,
-            ["git", "push", "--atomic", REMOTE, *[f"refs/tags/{t}" for t in tags]],
+            ["git", "push", "--atomic", REMOTE, *[_ref(t) for t in tags]],
             "pushing the tags",
         )
     except GitmlError:
         delete_tags(repo, tags)
         raise
+
+
+def _ref(name: str) -> str:
+    """A tag name as its ref; a full ref name (the decision notes) as it is."""
+    return name if name.startswith("refs/") else f"refs/tags/{name}"
 
 
 def require_remote(repo: Path) -> None:
@@ -87,7 +93,8 @@ def require_remote(repo: Path) -> None:
 
 def delete_tags(repo: Path, tags: list[str]) -> None:
     for t in tags:
-        git(repo, "tag", "-d", t, check=False)
+        if not t.startswith("refs/"):  # a full ref pushed with the tags is not a tag
+            git(repo, "tag", "-d", t, check=False)
 
 
 def prod_tag(repo: Path, action: str, version: str, message: str) -> str:

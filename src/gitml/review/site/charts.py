@@ -1,5 +1,12 @@
 """Vega-Lite specs for the site's charts, rendered to inline SVG by vl-convert (offline: the
-Vega runtime is inside the wheel). Each builder returns a spec; `svg()` renders and vets it."""
+Vega runtime is inside the wheel). Each builder returns a spec; `svg()` renders and vets it.
+
+Every spec carries its values as a table in `usermeta.alt` (Vega-Lite ignores usermeta): the
+pages print it beside the chart, as the chart's text alternative and for exact numbers. Metric
+axes get an explicit domain of at least MIN_SPAN and ticks on a 1-2-5 step with as many decimals
+as the step needs: Vega's own "nice" ticks on a 0.001-wide range repeat labels once formatted,
+and a tiny change would fill the whole height.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +27,35 @@ CONFIG = {
     "axis": {"labelFontSize": 11, "titleFontSize": 12},
     "legend": {"labelFontSize": 11, "titleFontSize": 12, "orient": "bottom"},
 }
-THIS, PREVIOUS = "this version", "previous version"
+THIS, PREVIOUS = "this version", "compared with"
+MIN_SPAN = 0.02  # the y range of a metric chart: a 0.001 change is 5% of the height, not all
+
+
+def alt(spec: dict[str, Any], caption: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """Attach the chart's values as a table (its text alternative) to the spec."""
+    spec["usermeta"] = {"alt": {"caption": caption, "columns": columns, "rows": rows}}
+
+
+def y_axis(values: list[float], title: str, min_span: float = MIN_SPAN) -> dict[str, Any]:
+    """A quantitative y encoding over `values` with an explicit domain and distinct ticks."""
+    import math
+
+    finite = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    span = max(hi - lo, min_span)
+    mid = (lo + hi) / 2
+    lo, hi = mid - span * 0.6, mid + span * 0.6
+    raw = (hi - lo) / 4
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    start, end = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    ticks = [round(start + i * step, decimals + 2) for i in range(round((end - start) / step) + 1)]
+    return {
+        "field": "value", "type": "quantitative", "title": title,
+        "scale": {"domain": [ticks[0], ticks[-1]], "zero": False, "nice": False},
+        "axis": {"values": ticks, "format": f".{decimals}f"},
+    }  # fmt: skip
 
 
 def _spec(body: dict[str, Any], title: str, width: int = WIDTH) -> dict[str, Any]:
@@ -102,44 +137,60 @@ def line_history(
     order = list(dict.fromkeys(r["version"] for r in rows))
     x = {"field": "version", "type": "ordinal", "sort": order, "title": "version",
          "axis": {"labelAngle": -40}}  # fmt: skip
-    y = {"field": "value", "type": "quantitative", "title": y_title, "scale": {"zero": False}}
+    y = y_axis([r["value"] for r in rows], y_title)
     enc: dict[str, Any] = {"x": x, "y": y}
     if color:
         enc["color"] = {"field": color, "type": "nominal", "title": None}
     layers: list[dict[str, Any]] = [
         {"mark": {"type": "line", "point": {"size": 40}}, "encoding": enc},
     ]
-    return _spec(
+    spec = _spec(
         {"data": {"values": rows}, "layer": layers}, title, width=max(WIDTH, 34 * len(order))
     )
+    alt(spec, title, ["version", color or "series", y_title],
+        [[r["version"], r.get(color or "series", ""), r["value"]] for r in rows])  # fmt: skip
+    return spec
 
 
 def small_multiples(rows: list[dict[str, Any]], title: str) -> dict[str, Any]:
-    """One small line chart per metric (its own y scale): several metrics on one axis hide
-    each other when they are equal and flatten each other's changes."""
+    """One small line chart per metric (its own y scale and ticks): several metrics on one
+    axis hide each other when they are equal and flatten each other's changes."""
     order = list(dict.fromkeys(r["version"] for r in rows))
-    return {
+    names = list(dict.fromkeys(r["series"] for r in rows))
+    panels = []
+    for name in names:
+        mine = [r for r in rows if r["series"] == name]
+        panels.append(
+            {
+                "title": {"text": name, "fontSize": 12},
+                "data": {"values": mine},
+                "width": 170,
+                "height": 110,
+                "mark": {"type": "line", "point": {"size": 30}},
+                "encoding": {
+                    "x": {
+                        "field": "version",
+                        "type": "ordinal",
+                        "sort": order,
+                        "title": None,
+                        "axis": {"labelAngle": -40},
+                    },
+                    "y": y_axis([r["value"] for r in mine], "") | {"title": None},
+                },
+            }
+        )
+    spec = {
         "$schema": SCHEMA,
         "title": {"text": title, "anchor": "start", "fontSize": 13},
         "config": CONFIG,
         "background": "white",
-        "data": {"values": rows},
-        "facet": {"field": "series", "type": "nominal", "title": None,
-                  "sort": list(dict.fromkeys(r["series"] for r in rows))},
+        "concat": panels,
         "columns": 3,
-        "spec": {
-            "width": 170,
-            "height": 110,
-            "mark": {"type": "line", "point": {"size": 30}},
-            "encoding": {
-                "x": {"field": "version", "type": "ordinal", "sort": order, "title": None,
-                      "axis": {"labelAngle": -40}},
-                "y": {"field": "value", "type": "quantitative", "title": None,
-                      "scale": {"zero": False}, "axis": {"tickCount": 4, "format": ".3f"}},
-            },
-        },
-        "resolve": {"scale": {"y": "independent"}},
     }  # fmt: skip
+    alt(spec, title, ["version", *names],
+        [[v, *[next((r["value"] for r in rows if r["version"] == v and r["series"] == n), None)
+               for n in names]] for v in order])  # fmt: skip
+    return spec
 
 
 def primary_history(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
@@ -148,10 +199,10 @@ def primary_history(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
     order = list(dict.fromkeys(r["version"] for r in rows))
     x = {"field": "version", "type": "ordinal", "sort": order, "title": "version",
          "axis": {"labelAngle": -40}}  # fmt: skip
-    y = {"field": "value", "type": "quantitative", "title": metric, "scale": {"zero": False}}
+    y = y_axis([r["value"] for r in rows], metric)
     status_scale = {
-        "domain": ["in prod now", "was in prod", "never in prod"],
-        "range": [PROD_COLOUR, "#0969da", "#8c959f"],
+        "domain": ["in prod now", "was in prod", "rolled back", "never in prod"],
+        "range": [PROD_COLOUR, "#0969da", "#cf222e", "#8c959f"],
     }
     layers = [
         {"mark": {"type": "line", "color": "#8c959f"}, "encoding": {"x": x, "y": y}},
@@ -171,11 +222,6 @@ def primary_history(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
                     "title": "stage prod",
                     "scale": status_scale,
                 },
-                "tooltip": [
-                    {"field": "version"},
-                    {"field": "value", "format": ".4f"},
-                    {"field": "marker"},
-                ],
             },
         },
         {
@@ -183,11 +229,13 @@ def primary_history(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
             "encoding": {"x": x, "y": y, "text": {"field": "marker"}},
         },
     ]
-    return _spec(
-        {"data": {"values": rows}, "layer": layers},
-        f"{metric} by version (dashed: a prod event; label: what happened)",
-        width=max(WIDTH + 120, 40 * len(order)),
+    title = f"{metric} by version (dashed: a prod event; label: what happened)"
+    spec = _spec(
+        {"data": {"values": rows}, "layer": layers}, title, width=max(WIDTH + 120, 40 * len(order))
     )
+    alt(spec, title, ["version", metric, "stage prod", "what happened"],
+        [[r["version"], r["value"], r["status"], r["marker"]] for r in rows])  # fmt: skip
+    return spec
 
 
 def curves(
@@ -235,22 +283,10 @@ def curves(
             },
         }
     )
-    return _spec({"layer": layers}, title, width=HEIGHT + 60)
-
-
-def side_by_side(specs: list[dict[str, Any]], title: str) -> dict[str, Any]:
-    """Several charts as one (hconcat, one legend): one vl-convert call costs about half of
-    three separate ones, and a version page has three curves."""
-    inner = [
-        {k: v for k, v in s.items() if k not in ("$schema", "config", "background")} for s in specs
-    ]
-    return {
-        "$schema": SCHEMA,
-        "title": {"text": title, "anchor": "start", "fontSize": 13},
-        "config": CONFIG,
-        "background": "white",
-        "hconcat": inner,
-    }
+    spec = _spec({"layer": layers}, title, width=HEIGHT + 60)
+    alt(spec, title, ["series", x_title, y_title],
+        [[name, p["x"], p["y"]] for name, pts in series.items() for p in pts[::5]])  # fmt: skip
+    return spec
 
 
 def psi_bars(features: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
@@ -260,7 +296,7 @@ def psi_bars(features: list[dict[str, Any]], threshold: float) -> dict[str, Any]
         for f in features
     ]  # fmt: skip
     y = {"field": "feature", "type": "nominal", "sort": "-x", "title": None}
-    return _spec(
+    spec = _spec(
         {
             "data": {"values": rows},
             "height": max(80, 18 * len(rows)),
@@ -295,6 +331,9 @@ def psi_bars(features: list[dict[str, Any]], threshold: float) -> dict[str, Any]
         },
         f"PSI per feature (dashed: the alarm threshold {threshold:g})",
     )
+    alt(spec, f"PSI per feature (alarm threshold {threshold:g})", ["feature", "PSI", "alarm"],
+        [[r["feature"], r["psi"], r["state"]] for r in rows])  # fmt: skip
+    return spec
 
 
 def shares(entry: dict[str, Any], title: str) -> dict[str, Any]:
@@ -305,7 +344,7 @@ def shares(entry: dict[str, Any], title: str) -> dict[str, Any]:
     ):
         rows.append({"bin": i + 1, "share": r or 0.0, "window": "training (reference)"})
         rows.append({"bin": i + 1, "share": c or 0.0, "window": "monitoring window"})
-    return _spec(
+    spec = _spec(
         {
             "data": {"values": rows},
             "mark": "bar",
@@ -326,24 +365,43 @@ def shares(entry: dict[str, Any], title: str) -> dict[str, Any]:
         },
         title,
     )
+    ref = {r["bin"]: r["share"] for r in rows if str(r["window"]).startswith("training")}
+    cur = {r["bin"]: r["share"] for r in rows if not str(r["window"]).startswith("training")}
+    alt(spec, title, ["score bin", "training share", "window share"],
+        [[b, ref[b], cur.get(b)] for b in ref])  # fmt: skip
+    return spec
 
 
 def over_time(rows: list[dict[str, Any]], title: str, y_title: str) -> dict[str, Any]:
-    """rows: {when (ISO), value, series}: a report's figures over the monitoring runs."""
-    return _spec(
+    """rows: {when (ISO), value, series}: a report's figures over the monitoring runs.
+
+    The x axis is the runs in order, labelled with their 24-hour UTC time: Vega's time axis
+    labels hours as "06 AM"/"12 PM" in the renderer's locale, whatever format it is given."""
+    rows = [r | {"run": _utc(r["when"]).removesuffix(" UTC")} for r in rows]
+    runs = sorted(dict.fromkeys(r["run"] for r in rows))
+    spec = _spec(
         {
             "data": {"values": rows},
             "mark": {"type": "line", "point": {"size": 40}},
             "encoding": {
-                "x": {"field": "when", "type": "temporal", "title": "monitoring run"},
-                "y": {
-                    "field": "value",
-                    "type": "quantitative",
-                    "title": y_title,
-                    "scale": {"zero": False},
-                },
+                "x": {"field": "run", "type": "ordinal", "title": "monitoring run (UTC)",
+                      "sort": runs, "axis": {"labelAngle": -30, "labelOverlap": "greedy"}},
+                "y": y_axis([r["value"] for r in rows], y_title),
                 "color": {"field": "series", "type": "nominal", "title": None},
             },
         },
         title,
-    )
+    )  # fmt: skip
+    alt(spec, title, ["monitoring run (UTC)", "series", y_title],
+        [[_utc(r["when"]), r["series"], r["value"]] for r in rows])  # fmt: skip
+    return spec
+
+
+def _utc(when: str) -> str:
+    """An ISO time as 'YYYY-MM-DD HH:MM UTC' (24-hour), as the pages print times."""
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.fromisoformat(when).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError):
+        return str(when)

@@ -145,3 +145,22 @@ def file_history(repo: Path, path: str, limit: int = 60) -> list[str]:
         text=True,
     )
     return proc.stdout.split() if proc.returncode == 0 else []
+
+
+def list_notes(repo: Path, ref: str) -> list[tuple[str, str]]:
+    """(note blob, annotated commit) of every note under `ref`; [] when there is no such ref."""
+    proc = subprocess.run(
+        ["git", "notes", f"--ref={ref}", "list"], cwd=repo, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        return []
+    pairs = [line.split() for line in proc.stdout.splitlines()]
+    return [(p[0], p[1]) for p in pairs if len(p) == 2]
+
+
+def remote_url(repo: Path, remote: str = "origin") -> str:
+    """The remote's URL ("" when there is none): the site links to GitHub when it is there."""
+    proc = subprocess.run(
+        ["git", "config", "--get", f"remote.{remote}.url"], cwd=repo, capture_output=True, text=True
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else ""

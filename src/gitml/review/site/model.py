@@ -1,8 +1,13 @@
 """The site's content as plain data: versions, their stage history, gate decisions and files.
 
-`load(repo)` reads everything with the two processes of `gitobjects` and returns a `Site`;
+`load(repo)` reads everything with the few processes of `gitobjects` and returns a `Site`;
 rendering (HTML, charts) is elsewhere. Stage history is replayed from the GTO tags the way GTO
 orders them (tag time, then the tag's counter), so the site shows what `gitml registry` shows.
+
+Gate decisions come from the records `gitml promote` keeps as git notes (registry/record.py),
+refusals included. A registration tag is only text anyone can write: a version's decision is
+trusted (`provenance`) when a record for that commit and version exists and its decider is the
+tag's tagger; the record says whether a CI run made it.
 """
 
 from __future__ import annotations
@@ -10,9 +15,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
@@ -22,7 +28,7 @@ from gitml import layout
 from gitml.core.metrics import READING_ORDER, SliceMetric
 from gitml.errors import DataError
 from gitml.registry.gate import RuleResult
-from gitml.registry.record import RECORD
+from gitml.registry.record import NOTES_REF
 from gitml.registry.versions import ARTIFACT, PROD
 from gitml.review.site import gitobjects
 from gitml.review.site.gitobjects import CommitInfo, TagRecord
@@ -43,7 +49,10 @@ FILES: dict[str, Path] = {
     "model": layout.MODEL_META,
 }
 MONITORING = layout.MONITORING_DIR / "monitoring.json"
+MONITORING_HISTORY = layout.MONITORING_DIR / "history"  # earlier reports CI downloaded
 _RULE = re.compile(r"^(PASS|FAIL) (.+?): (.*)$")  # rule names hold colons, not ": "
+_VS_PROD = re.compile(r"\bvs prod (\S+?)[;:,)]?(?:\s|$)")
+_ROLLBACK = re.compile(r"^rollback: prod \S+?@(\S+) -> (\S+)")
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,77 @@ class Event:
     commit: str
     message: str
 
+    @property
+    def reason(self) -> str:
+        """A rollback's reason (the `reason:` paragraph of its tag message)."""
+        _, found, rest = self.message.partition("\nreason:")
+        return rest.strip() if found else ""
+
+    @property
+    def rollback(self) -> tuple[str, str] | None:
+        """(from version, to version) of a rollback event."""
+        m = _ROLLBACK.match(self.message)
+        return (m[1], m[2]) if m else None
+
+
+@dataclass
+class Decision:
+    """One decision record of `gitml promote`, read from the git notes."""
+
+    commit: str
+    when: datetime | None
+    outcome: str  # promoted | refused | unchanged | superseded
+    version: str | None
+    prod_version: str | None
+    summary: str
+    note: str
+    rules: list[RuleResult]
+    decided_by: str
+    decided_email: str
+    run_url: str | None
+    workflow: str | None
+    model_sha256: str | None
+    raw: dict[str, Any]
+    commit_info: CommitInfo | None = None
+
+    @property
+    def failed(self) -> list[RuleResult]:
+        return [r for r in self.rules if not r.passed]
+
+    @property
+    def by_ci(self) -> bool:
+        return bool(self.run_url)
+
+
+def _decision(commit: str, raw: dict[str, Any]) -> Decision | None:
+    try:
+        rules = [
+            RuleResult(str(r["name"]), r.get("value"), r.get("threshold"), bool(r["passed"]),
+                       str(r["detail"]))
+            for r in raw.get("rules") or []
+        ]  # fmt: skip
+        when = raw.get("timestamp")
+        by = raw.get("decided_by") or {}
+        ci = raw.get("ci") or {}
+        return Decision(
+            commit=str((raw.get("candidate") or {}).get("commit") or commit),
+            when=datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None,
+            outcome=str(raw["outcome"]),
+            version=(raw.get("candidate") or {}).get("version"),
+            prod_version=(raw.get("prod") or {}).get("version"),
+            summary=str(raw.get("summary") or ""),
+            note=str(raw.get("note") or ""),
+            rules=rules,
+            decided_by=str(by.get("name") or ""),
+            decided_email=str(by.get("email") or ""),
+            run_url=ci.get("run_url"),
+            workflow=ci.get("workflow"),
+            model_sha256=(raw.get("model") or {}).get("sha256"),
+            raw=raw,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # a note of another shape: not a decision record
+
 
 @dataclass
 class Version:
@@ -68,6 +148,10 @@ class Version:
     registered_by: str
     message: str
     commit_info: CommitInfo | None = None
+    registered_email: str = ""
+    record: Decision | None = None  # the promote record that registered it (git notes)
+    provenance: str = "unverified"  # ci | local | unverified | no-records (none in the clone)
+    provenance_note: str = ""
     stages: tuple[str, ...] = ()  # held now
     events: list[Event] = field(default_factory=list)
     summary: str = ""  # the gate's PROMOTE/REFUSE line
@@ -92,6 +176,21 @@ class Version:
         x = self.metrics.get(name)
         return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
 
+    @property
+    def judged_against(self) -> str | None:
+        """The version that was prod when the gate judged this one (what it was compared to)."""
+        if self.record is not None:
+            return self.record.prod_version
+        m = _VS_PROD.search(self.summary)
+        return m[1] if m else None
+
+    @property
+    def rolled_back(self) -> Event | None:
+        """The rollback that took prod away from this version, if that is how it left."""
+        prod_events = [e for e in self.events if e.stage == PROD]
+        last = prod_events[-1] if prod_events else None
+        return last if last is not None and last.kind == "rolled back from" else None
+
 
 @dataclass
 class Site:
@@ -104,6 +203,8 @@ class Site:
     monitoring_source: str = ""
     monitoring_history: list[dict[str, Any]] = field(default_factory=list)  # oldest first
     head: CommitInfo | None = None
+    decisions: list[Decision] = field(default_factory=list)  # every record, oldest first
+    github: str | None = None  # https://github.com/OWNER/REPO when the remote is GitHub
 
     @property
     def prod(self) -> Version | None:
@@ -112,6 +213,21 @@ class Site:
     def previous(self, v: Version) -> Version | None:
         i = self.versions.index(v)
         return self.versions[i - 1] if i > 0 else None
+
+    def version(self, name: str | None) -> Version | None:
+        return next((v for v in self.versions if v.version == name), None)
+
+    def baseline(self, v: Version) -> Version | None:
+        """What a version page compares with: the prod version the gate judged it against
+        (not the previous number, which may be a version rolled back since)."""
+        against = v.judged_against
+        if against is not None or v.record is not None:
+            return self.version(against)
+        return self.previous(v)
+
+    @property
+    def refusals(self) -> list[Decision]:
+        return [d for d in self.decisions if d.outcome != "promoted"]
 
 
 def slug(version: str) -> str:
@@ -174,8 +290,9 @@ def replay(tags: list[TagRecord]) -> tuple[dict[str, Version], list[Event]]:
         if p["action"].value == "register":
             summary, rules = _rules(t.message)
             versions[p["version"]] = Version(
-                p["version"], t.commit, t.when, t.tagger, t.message, summary=summary, rules=rules
-            )
+                p["version"], t.commit, t.when, t.tagger, t.message, summary=summary, rules=rules,
+                registered_email=t.email.strip("<>"),
+            )  # fmt: skip
             by_commit[t.commit] = p["version"]
     for _, p in parsed:
         if p["action"].value == "deregister":
@@ -232,7 +349,9 @@ def load(repo: Path) -> Site:
     tags = gitobjects.list_tags(repo, [f"refs/tags/{ARTIFACT}@*", f"refs/tags/{ARTIFACT}#*"])
     found, events = replay(tags)
     versions = sorted(found.values(), key=lambda v: _semver_key(v.version))
+    notes = gitobjects.list_notes(repo, NOTES_REF)
     requests = ["HEAD", f"HEAD:{FILES['params'].as_posix()}", f"HEAD:{MONITORING.as_posix()}"]
+    requests += [blob for blob, _ in notes] + [commit for _, commit in notes]
     for v in versions:
         requests.append(v.commit)
         requests += [f"{v.commit}:{p.as_posix()}" for p in FILES.values()]
@@ -272,33 +391,93 @@ def load(repo: Path) -> Site:
             f"{workspace_params}: not valid YAML ({exc}); run `gitml check-params`"
         ) from None
     primary, min_rows = _settings(params)
-    _use_record(repo, versions)
-    site = Site(repo, primary, min_rows, versions, events, head=head)
+    decisions = _decisions(notes, blobs)
+    _use_records(versions, decisions)
+    site = Site(repo, primary, min_rows, versions, events, head=head, decisions=decisions)
+    site.github = _github(decisions, gitobjects.remote_url(repo))
     _load_monitoring(site, blobs.get(f"HEAD:{MONITORING.as_posix()}"))
     return site
 
 
-def _use_record(repo: Path, versions: list[Version]) -> None:
-    """The decision record `gitml promote` left in the workspace (CI keeps it as an artifact)
-    has each rule's value and threshold as numbers: use it for the version it registered."""
-    path = repo / RECORD
-    if not path.is_file():
+def _decisions(notes: list[tuple[str, str]], blobs: dict[str, bytes | None]) -> list[Decision]:
+    out = []
+    for blob, commit in notes:
+        info_raw = blobs.get(commit)
+        info = gitobjects.parse_commit(commit, info_raw) if info_raw else None
+        for line in (blobs.get(blob) or b"").decode("utf-8", "replace").splitlines():
+            try:
+                raw = json.loads(line)
+            except ValueError:
+                continue
+            d = _decision(commit, raw) if isinstance(raw, dict) else None
+            if d is not None:
+                d.commit_info = info
+                out.append(d)
+    stamp = datetime.min.replace(tzinfo=UTC)
+    return sorted(out, key=lambda d: d.when or stamp)
+
+
+def _use_records(versions: list[Version], decisions: list[Decision]) -> None:
+    """Each version's gate decision from the record that registered it (its rules carry the
+    values and thresholds), and whether its tag can be trusted: a record for this commit and
+    version, written by the tag's tagger; made by a CI run or not."""
+    if not decisions:  # a clone without the notes (not fetched): nothing can be checked
+        for v in versions:
+            v.provenance = "no-records"
+            v.provenance_note = (
+                "this clone holds no decision records (fetch them: git fetch origin "
+                f"{NOTES_REF}:{NOTES_REF}), so the tag's message is shown unchecked"
+            )
         return
-    try:
-        record = json.loads(path.read_bytes())
-        version = record["candidate"]["version"]
-        commit = record["candidate"]["commit"]
-        rules = [
-            RuleResult(str(r["name"]), r.get("value"), r.get("threshold"), bool(r["passed"]),
-                       str(r["detail"]))
-            for r in record["rules"]
-        ]  # fmt: skip
-    except (ValueError, KeyError, TypeError):
-        return  # a record of another shape: the tag message is the source
     for v in versions:
-        if record.get("outcome") == "promoted" and (v.version, v.commit) == (version, commit):
-            v.rules = rules
-            v.summary = str(record.get("summary") or v.summary)
+        mine = [d for d in decisions if d.commit == v.commit and d.outcome == "promoted"]
+        record = next((d for d in reversed(mine) if d.version == v.version), None)
+        if record is None:
+            v.provenance = "unverified"
+            v.provenance_note = (
+                "no decision record for this commit: the tag was not made by gitml promote "
+                "(or its record was not pushed), so its message is unchecked text"
+            )
+            continue
+        if record.decided_email != v.registered_email:
+            v.provenance = "unverified"
+            v.provenance_note = (
+                f"tagged by {v.registered_by} <{v.registered_email}>, but the gate's record was "
+                f"written by {record.decided_by} <{record.decided_email}>"
+            )
+            continue
+        v.record = record
+        v.rules = record.rules
+        v.summary = record.summary or v.summary
+        if record.by_ci:
+            v.provenance = "ci"
+            v.provenance_note = f"decided by the {record.workflow or 'CI'} workflow run"
+        else:
+            v.provenance = "local"
+            v.provenance_note = (
+                f"decided by gitml promote run by {record.decided_by} outside CI, not by the "
+                "promote workflow"
+            )
+
+
+_GITHUB_REMOTE = re.compile(
+    r"^(?:https://|ssh://git@|git@)github\.com[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?$"
+)
+
+
+def _github(decisions: list[Decision], remote: str = "") -> str | None:
+    """The repository's GitHub address: the Actions environment, else the `origin` remote,
+    else a recorded CI run."""
+    server, name = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    if server and name:
+        return f"{server}/{name}"
+    m = _GITHUB_REMOTE.match(remote.strip())
+    if m:
+        return f"https://github.com/{m[1]}"
+    for d in reversed(decisions):
+        if d.run_url and "/actions/runs/" in d.run_url:
+            return d.run_url.split("/actions/runs/")[0]
+    return None
 
 
 def _load_monitoring(site: Site, committed: bytes | None) -> None:
@@ -329,6 +508,17 @@ def _load_monitoring(site: Site, committed: bytes | None) -> None:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 continue
         site.monitoring_history = [h for h in history if isinstance(h, dict)]
+    # reports CI keeps outside git (the monitor's artifacts, downloaded by the site workflow)
+    seen = {h.get("generated_at") for h in site.monitoring_history}
+    for path in sorted((site.repo / MONITORING_HISTORY).glob("**/monitoring.json")):
+        try:
+            h = json.loads(path.read_bytes())
+        except (ValueError, OSError):
+            continue
+        if isinstance(h, dict) and h.get("generated_at") not in seen:
+            seen.add(h.get("generated_at"))
+            site.monitoring_history.append(h)
+    site.monitoring_history.sort(key=lambda h: str(h.get("generated_at") or ""))
     if site.monitoring is not None and (
         not site.monitoring_history
         or site.monitoring_history[-1].get("generated_at") != site.monitoring.get("generated_at")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,22 @@ def _signed(x: Any) -> str:
 
 
 def _when(d: datetime | None) -> str:
-    return "—" if d is None else d.strftime("%Y-%m-%d %H:%M:%S UTC")
+    """24-hour, in UTC, and says so: a reader in any zone reads the same instant."""
+    return "—" if d is None else d.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _iso(text: Any) -> str:
+    """An ISO time from a report (any offset) as the pages print times."""
+    if not isinstance(text, str) or not text:
+        return "…"
+    try:
+        return _when(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        return text
+
+
+def _pct(x: Any) -> str:
+    return f"{100 * x:.1f}%" if isinstance(x, int | float) and not isinstance(x, bool) else "—"
 
 
 def _short(sha: str | None) -> str:
@@ -63,8 +78,9 @@ def environment(renderer: charts.Renderer | None = None) -> Environment:
         return Markup(svg(spec))  # vetted in charts._vet; everything else is escaped
 
     env.filters.update(
-        f4=_f4, signed=_signed, when=_when, short=_short, chart=chart, slug=model.slug
-    )
+        f4=_f4, signed=_signed, when=_when, short=_short, chart=chart, slug=model.slug,
+        iso=_iso, pct=_pct,
+    )  # fmt: skip
     env.globals.update(PROD=PROD, CSP=CSP, LOWER_IS_BETTER=LOWER_IS_BETTER)
     return env
 
@@ -83,14 +99,25 @@ def _status(v: Version) -> str:
 
 def _marker(v: Version) -> str:
     kinds = [e.kind for e in v.events if e.stage == PROD and e.kind != "superseded"]
-    kinds = [k for k in kinds if not k.startswith("rolled back from")]
     return ", ".join(dict.fromkeys(kinds))
+
+
+def _chart_status(v: Version) -> str:
+    """A version's colour on the primary chart: a rolled-back version is not "was in prod"."""
+    return "rolled back" if v.rolled_back and not v.in_prod else _status(v)
+
+
+def registry_context(site: Site) -> dict[str, Any]:
+    return {
+        "latest": site.decisions[-1] if site.decisions else None,
+        "unverified": [v for v in site.versions if v.provenance == "unverified"],
+    }
 
 
 def history_context(site: Site) -> dict[str, Any]:
     versions = [v for v in site.versions if v.metrics]
     primary_rows = [
-        {"version": v.version, "value": v.metric(site.primary), "status": _status(v),
+        {"version": v.version, "value": v.metric(site.primary), "status": _chart_status(v),
          "marker": _marker(v)}
         for v in versions
         if v.metric(site.primary) is not None
@@ -148,7 +175,7 @@ def history_context(site: Site) -> dict[str, Any]:
 
 
 def version_context(site: Site, v: Version) -> dict[str, Any]:
-    prev = site.previous(v)
+    prev = site.baseline(v)  # the prod it was judged against, not the previous number
     series: dict[str, Callable[[Version], list[dict[str, float]]]] = {
         "roc": lambda x: digest.curve(x.files.get("roc"), "roc", "fpr", "tpr"),
         "pr": lambda x: digest.curve(x.files.get("pr"), "precision_recall", "recall", "precision"),
@@ -173,15 +200,15 @@ def version_context(site: Site, v: Version) -> dict[str, Any]:
             lines[charts.PREVIOUS + f" ({prev.version})"] = theirs
         title, xt, yt, diag = titles[key]
         curve_charts.append(charts.curves(lines, title, xt, yt, diag))
-    if len(curve_charts) > 1:
-        what = f"{v.version} (solid)" + (f" and {prev.version} before it (dashed)" if prev else "")
-        curve_charts = [charts.side_by_side(curve_charts, f"Test-set curves of {what}")]
+    # three charts, not one side by side: on a phone they stack, each at the full width
     imp = digest.importance(v.files.get("importance"))
     top = max([r["importance"] for r in imp] + [0.0])
     for r in imp:  # bar width in percent of the largest (a CSS width: no chart needed)
         r["width"] = round(100 * max(r["importance"], 0.0) / top, 1) if top > 0 else 0.0
     prev_imp = digest.importance(prev.files.get("importance")) if prev else []
     params = v.files.get("params")
+    raw_meta = v.files.get("model")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     return {
         "v": v,
         "prev": prev,
@@ -198,7 +225,11 @@ def version_context(site: Site, v: Version) -> dict[str, Any]:
         "hash_changes": (
             digest.hash_changes(prev.files.get("lock"), v.files.get("lock")) if prev else []
         ),
-        "model_meta": v.files.get("model") if isinstance(v.files.get("model"), dict) else {},
+        "model_meta": meta,
+        "sha256": (v.record.model_sha256 if v.record else None) or meta.get("model_sha256"),
+        "compared_with": (
+            "judged" if v.record is not None or v.judged_against is not None else "previous"
+        ),
     }
 
 
@@ -226,13 +257,21 @@ def monitoring_context(site: Site) -> dict[str, Any]:
         for m in ("roc_auc", "accuracy"):
             if isinstance(live.get(m), int | float):
                 quality_rows.append({"when": when, "value": live[m], "series": f"live {m}"})
+        raw_est = h.get("estimate")
+        est: dict[str, Any] = raw_est if isinstance(raw_est, dict) else {}
+        metric = est.get("metric") or "roc_auc"
+        value = (est.get("estimated") or {}).get(metric)
+        if isinstance(value, int | float):
+            quality_rows.append({"when": when, "value": value, "series": f"estimated {metric}"})
         hfeats = [f for f in h.get("features") or [] if isinstance(f, dict)]
         if hfeats:
             drift_rows.append({"when": when, "value": max(f.get("psi") or 0.0 for f in hfeats),
                                "series": "largest feature PSI"})  # fmt: skip
     if quality_rows:
         out["mon_charts"].append(
-            charts.over_time(quality_rows, "Live quality over the monitoring runs", "value")
+            charts.over_time(
+                quality_rows, "Quality over the monitoring runs (live and estimated)", "value"
+            )
         )
     if drift_rows:
         out["mon_charts"].append(
@@ -240,13 +279,15 @@ def monitoring_context(site: Site) -> dict[str, Any]:
         )
     out["features"] = feats
     out["quality"] = report.get("quality") if isinstance(report.get("quality"), dict) else None
+    out["estimate"] = report.get("estimate") if isinstance(report.get("estimate"), dict) else None
+    out["contract"] = report.get("contract") if isinstance(report.get("contract"), dict) else None
     return out
 
 
 def write(site: Site, out: Path) -> list[Path]:
     """Render every page into `out` (emptied first); return the files written."""
     pages: list[tuple[str, str, str, dict[str, Any]]] = [
-        ("registry.html", "index.html", "", {}),
+        ("registry.html", "index.html", "", registry_context(site)),
         ("history.html", "history.html", "", history_context(site)),
         ("monitoring.html", "monitoring.html", "", monitoring_context(site)),
     ]
