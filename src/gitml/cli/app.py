@@ -45,23 +45,43 @@ F = TypeVar("F", bound=Callable[..., Any])
 ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="the params file")]
 
 
-def handle_errors(fn: F) -> F:
-    """Turn a GitmlError into its message on stderr and its exit code; no traceback."""
+def exit_code(exc: GitmlError, *, one_is_an_alarm: bool = False) -> int:
+    """The exit code of every command, decided here (docs/design.md, "Exit codes"): 2 bad
+    configuration or usage; 3 could not run (something outside gitml failed, or the monitor
+    could not judge); 1 bad data or a failed check, except in a command whose 1 means an alarm,
+    where any error is 3 so that it is never read as one."""
+    from gitml.errors import ConfigError, UnavailableError
+    from gitml.monitor.common import MonitorError
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except GitmlError as exc:
-            err.print(
-                f"[bold red]error:[/] {escape(str(exc))}",
-                markup=True,
-                highlight=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(exc.code) from None
+    if isinstance(exc, ConfigError):
+        return 2
+    if isinstance(exc, UnavailableError | MonitorError) or one_is_an_alarm:
+        return 3
+    return 1
 
-    return wrapper  # type: ignore[return-value]
+
+def handle_errors(fn: F | None = None, *, one_is_an_alarm: bool = False) -> Any:
+    """Turn a GitmlError into its message on stderr and its exit code (`exit_code`); no
+    traceback. `@handle_errors`, or `@handle_errors(one_is_an_alarm=True)` for a command whose
+    exit 1 means an alarm."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except GitmlError as exc:
+                err.print(
+                    f"[bold red]error:[/] {escape(str(exc))}",
+                    markup=True,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                raise typer.Exit(exit_code(exc, one_is_an_alarm=one_is_an_alarm)) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate if fn is None else decorate(fn)
 
 
 def load(path: Path) -> Params:

@@ -9,7 +9,7 @@ import typer
 
 from gitml import layout
 from gitml.cli.app import ParamsOpt, app, err, handle_errors, load, out
-from gitml.errors import GitmlError
+from gitml.errors import ConfigError
 
 monitor_app = typer.Typer(
     help=(
@@ -21,7 +21,8 @@ monitor_app = typer.Typer(
         "precision, recall, F1 and ROC-AUC from the calibrated scores before labels arrive "
         "(CBPE), and a concept-drift alarm when feedback disagrees with them. The alarm rule is "
         "`monitor:` in params.yaml. Writes monitoring.json and monitoring.md.\n\n"
-        "Exit codes: 0 no alarm, 1 alarm, 2 error.\n\n"
+        "Exit codes: 0 no alarm, 1 alarm, 2 bad configuration or usage, 3 could not judge "
+        "(an unreadable log, reference or file).\n\n"
         "Examples: `gitml monitor` (the default log, last `monitor.since`); "
         "`gitml monitor --log-db postgresql://mon@db/predictions --since 24h`; "
         "`gitml monitor --current predictions.parquet` (the output of `gitml predict`); "
@@ -46,7 +47,7 @@ LogDbOpt = Annotated[
 
 
 @monitor_app.callback()
-@handle_errors
+@handle_errors(one_is_an_alarm=True)
 def monitor(
     ctx: typer.Context,
     log_db: LogDbOpt = None,
@@ -90,20 +91,17 @@ def monitor(
 
     if ctx.invoked_subcommand is not None:
         return
-    try:
-        p = load(params)
-        result = mon.run(
-            p.monitor,
-            out_dir=out_dir,
-            log_url=log_db,
-            current_file=current,
-            since=since,
-            reference_file=reference,
-            schema_file=Path(p.validate_.schema_file),
-            inputs_only=inputs_only,
-        )
-    except GitmlError as exc:  # any failure is exit 2 here: 1 means "alarm"
-        raise mon.MonitorError(str(exc)) from None
+    p = load(params)
+    result = mon.run(
+        p.monitor,
+        out_dir=out_dir,
+        log_url=log_db,
+        current_file=current,
+        since=since,
+        reference_file=reference,
+        schema_file=Path(p.validate_.schema_file),
+        inputs_only=inputs_only,
+    )
     r = result.report
     for note in r.notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
@@ -186,7 +184,7 @@ def harvest(
     try:
         window = parse_since(since or p.monitor.since)
     except ValueError as exc:
-        raise mod.MonitorError(f"--since: {exc}") from None
+        raise ConfigError(f"--since: {exc}") from None
     if version is None and not all_versions:
         from gitml.registry import versions
 

@@ -20,7 +20,7 @@ least `missing_rate_delta`. tests/integration/test_monitor.py measures the rule 
 data: the documented shifts alarm in ≥ 99 of 100 trials, unshifted data in ≤ 5 of 100.
 
 Outputs `monitoring.json` and `monitoring.md` (not a DVC stage: it watches production, it does
-not build anything). Exit code: 0 no alarm, 1 alarm, 2 error.
+not build anything). Exit code: 0 no alarm, 1 alarm, 2 bad configuration, 3 could not judge.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 
 from gitml.config import MonitorConfig
 from gitml.core.duration import parse_since
+from gitml.errors import ConfigError
 from gitml.io.github import append_step_summary, write_outputs
 from gitml.monitor.alert import AlertResult, alert
 from gitml.monitor.analyse import (
@@ -79,11 +80,11 @@ def run(
     from gitml.io.files import write_atomic, write_json
 
     if log_url and current_file:
-        raise MonitorError("pass --log-db URL or --current FILE, not both")
+        raise ConfigError("pass --log-db URL or --current FILE, not both")
     try:
         window = parse_since(since or cfg.since)
     except ValueError as exc:
-        raise MonitorError(f"--since: {exc}") from None
+        raise ConfigError(f"--since: {exc}") from None
     ref = load_reference(repo, reference_file, schema_file)
     if current_file is not None:
         cur = load_file(current_file, ref.meta, inputs_only=inputs_only)

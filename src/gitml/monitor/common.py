@@ -17,10 +17,9 @@ GITHUB_BODY_LIMIT = 65_000
 
 
 class MonitorError(GitmlError):
-    """The monitor could not judge (bad input, missing reference, unreadable log): exit 2,
-    so a scheduled job never mistakes an error for an alarm (1) or for all-clear (0)."""
-
-    code = 2
+    """The monitor could not judge (bad input, missing reference, unreadable log). `gitml
+    monitor`'s exit 1 is an alarm, so its errors exit 3 (gitml.cli.app.exit_code): a scheduled
+    job never mistakes an error for an alarm or for all-clear."""
 
 
 def rounded(x: float | None, digits: int = 6) -> float | None:

@@ -45,6 +45,7 @@ import pandas as pd
 from gitml import layout
 from gitml.core import labels
 from gitml.core.labels import PositiveClass
+from gitml.errors import UnavailableError
 from gitml.monitor.common import MonitorError
 from gitml.monitor.current import read_log
 from gitml.pipeline import production
@@ -246,7 +247,7 @@ def _dvc_add(path: Path, repo: Path) -> None:
         text=True,
     )
     if proc.returncode != 0:
-        raise MonitorError(
+        raise UnavailableError(
             f"dvc add {path}: failed (exit {proc.returncode}): {proc.stderr.strip()[:400]}; "
             "the file is written: run `dvc add` yourself, or pass --no-dvc"
         )

@@ -370,23 +370,24 @@ def invoke(cwd: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int,
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "expected"),
     [
-        (["--log-db", "sqlite:///nowhere/predictions.db"], "no such database file"),
-        (["--log-db", "not a url"], "is not a database URL"),
-        (["--log-db", "sqlite:///x.db", "--current", "x.csv"], "not both"),
-        (["--current", "missing.csv"], "missing.csv: file not found"),
-        (["--current", "rows.txt"], "unknown file type"),
-        (["--since", "yesterday"], "is not a duration"),
-        (["--reference", "nope.parquet", "--current", "x.csv"], "reference data not found"),
+        (["--log-db", "sqlite:///nowhere/predictions.db"], "no such database file", 3),
+        (["--log-db", "not a url"], "is not a database URL", 3),
+        (["--log-db", "sqlite:///x.db", "--current", "x.csv"], "not both", 2),
+        (["--current", "missing.csv"], "missing.csv: file not found", 3),
+        (["--current", "rows.txt"], "unknown file type", 3),
+        (["--since", "yesterday"], "is not a duration", 2),
+        (["--reference", "nope.parquet", "--current", "x.csv"], "reference data not found", 3),
     ],
 )
-def test_errors_exit_2_with_a_clear_message(
-    workspace: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+def test_errors_exit_2_or_3_never_1_with_a_clear_message(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str, expected: int
 ) -> None:
+    """2: a usage error; 3: the monitor could not judge. Never 1, which is the alarm."""
     (workspace / "rows.txt").write_text("a,b\n")
     code, output = invoke(workspace, monkeypatch, "monitor", *args)
-    assert code == 2, output
+    assert code == expected, output
     assert message in " ".join(output.split())
     assert "Traceback" not in output
 
@@ -397,7 +398,7 @@ def test_a_password_never_reaches_the_message(
     code, output = invoke(
         workspace, monkeypatch, "monitor", "--log-db", "postgresql://u:s3cret@127.0.0.1:1/x"
     )
-    assert code == 2
+    assert code == 3
     assert "s3cret" not in output and "***" in output
 
 
@@ -406,7 +407,7 @@ def test_without_a_model_it_says_what_to_run(
 ) -> None:
     (tmp_path / "params.yaml").write_text("{}\n")
     code, output = invoke(tmp_path, monkeypatch, "monitor", "--current", "x.csv")
-    assert code == 2
+    assert code == 3
     assert "models/model.json" in output and "dvc repro" in output
 
 
@@ -419,7 +420,7 @@ def test_a_log_without_the_tables_is_refused(
         conn.execute(sa.text("CREATE TABLE t (x int)"))
     engine.dispose()
     code, output = invoke(workspace, monkeypatch, "monitor", "--log-db", f"sqlite:///{other}")
-    assert code == 2 and "has no 'predictions' table" in output
+    assert code == 3 and "has no 'predictions' table" in output
 
 
 def test_an_empty_window_gives_no_verdict(
@@ -724,12 +725,12 @@ def test_alert_without_an_alarm_calls_nothing_and_gh_errors_exit_2(
     md = report_dir(tmp_path, alarm=True)
     env = fake_gh["env"] | {"FAKE_GH_FAIL": "1"}
     proc = gitml(tmp_path, "monitor", "alert", "--report", str(md), env=env)
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert "Resource not accessible by integration" in proc.stderr
 
     no_gh = {"PATH": str(Path(sys.executable).parent)}  # gitml's venv only, no gh
     proc = gitml(tmp_path, "monitor", "alert", "--report", str(md), env=no_gh)
-    assert proc.returncode == 2 and "`gh` is not on PATH" in proc.stderr
+    assert proc.returncode == 3 and "`gh` is not on PATH" in proc.stderr
 
 
 def test_a_long_report_is_truncated_for_github(

@@ -12,6 +12,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from gitml.cli.app import exit_code
 from gitml.config import Params, TuneConfig, load_params
 from gitml.core.features import REGISTRY
 from gitml.errors import ConfigError
@@ -75,7 +76,7 @@ def test_missing_file_is_config_error_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
     with pytest.raises(ConfigError) as info:
         load_params(path)
-    assert info.value.code == 2
+    assert exit_code(info.value) == 2
     assert str(path) in str(info.value)
 
 
@@ -84,7 +85,7 @@ def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
     path.write_text("data:\n  target: income\n tune: [\n", encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_params(path)
-    assert info.value.code == 2
+    assert exit_code(info.value) == 2
     assert str(path) in str(info.value)
     assert "line" in str(info.value)
 
@@ -92,7 +93,7 @@ def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("raw", [[1, 2], "just text", 3])
 def test_top_level_must_be_a_mapping(raw: Any) -> None:
     err, path = config_error(raw)
-    assert err.code == 2
+    assert exit_code(err) == 2
     assert str(path) in str(err)
     assert "mapping" in str(err)
 
@@ -120,7 +121,7 @@ def test_unknown_key_anywhere_names_file_key_path_and_allowed_keys(
     assume(key not in UNION_TAGS)
     raw: dict[str, Any] = {key: 1} if section is None else {section: {key: 1}}
     err, path = config_error(raw)
-    assert err.code == 2
+    assert exit_code(err) == 2
     message = str(err)
     assert str(path) in message
     dotted = key if section is None else f"{section}.{key}"
@@ -179,7 +180,7 @@ def test_out_of_range_value_names_key_and_value(
     section, key, values = case
     value = data.draw(values)
     err, path = config_error({section: {key: value}})
-    assert err.code == 2
+    assert exit_code(err) == 2
     assert str(path) in str(err)
     line = error_line(str(err), f"{section}.{key}")
     assert f"= {value!r}" in line

@@ -10,6 +10,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
+from gitml.cli.app import exit_code
 from gitml.core import schema
 from gitml.errors import ConfigError
 
@@ -97,7 +98,7 @@ def test_written_schema_round_trips_and_judges_data(tmp_path: Path) -> None:
 def test_load_missing_file_says_how_to_draft_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         schema.load(tmp_path / "none.yaml")
-    assert info.value.code == 2
+    assert exit_code(info.value) == 2
     assert "none.yaml" in str(info.value)
     assert "gitml schema infer" in str(info.value)
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from gitml.cli.app import exit_code
 from gitml.config import DataConfig, SplitConfig, TuneConfig
 from gitml.errors import ConfigError
 from gitml.io.files import read_json
@@ -232,7 +233,7 @@ def test_unreachable_storage_error_names_it_without_the_password(
     cfg = fast(storage="postgresql://gitml:secret@127.0.0.1:1/nodb")
     with pytest.raises(ConfigError) as info:
         run(cfg, train, tmp_path)
-    assert info.value.code == 2
+    assert exit_code(info.value) == 2
     assert "tune.storage" in str(info.value)
     assert "127.0.0.1:1" in str(info.value)
     assert "secret" not in str(info.value)
