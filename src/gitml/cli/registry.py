@@ -10,10 +10,9 @@ from rich.table import Table
 
 from gitml import layout
 from gitml.cli.app import ParamsOpt, app, handle_errors, load, out
+from gitml.registry.options import Bump
 
-BumpOpt = Annotated[
-    str, typer.Option("--bump", help="which SemVer part to raise: major, minor or patch")
-]
+BumpOpt = Annotated[Bump, typer.Option("--bump", help="which SemVer part to raise")]
 
 
 @app.command("promote", rich_help_panel="Registry")
@@ -29,7 +28,7 @@ def promote_cmd(
     strict: Annotated[
         bool, typer.Option("--strict", help="exit 1 when the gate refuses (default: exit 0)")
     ] = False,
-    bump: BumpOpt = "minor",
+    bump: BumpOpt = Bump.minor,
     params: ParamsOpt = layout.PARAMS,
 ) -> None:
     """Gate the model at --ref against prod; on a pass, tag it as the next version and prod.
@@ -43,7 +42,9 @@ def promote_cmd(
     ancestor of prod's commit. Writes reports/promotion.json (+ .md, the CI job summary, and
     `promoted`/`version`/`tag`/`sha256` to $GITHUB_OUTPUT). On a pass: GTO tags `model@vX.Y.Z`
     (first: v0.1.0) and `model#prod#N`, with the decision and the model's sha256 in the tag
-    message. Existing tags are never overwritten.
+    message. Every decision, refusals included, is also kept as a git note on the candidate
+    (refs/notes/gitml/decisions), which `gitml site` reads; --push pushes the note with the
+    tags. Existing tags are never overwritten.
     """
     from gitml.registry import gate, promote
 
@@ -69,7 +70,8 @@ def promote_cmd(
     if result.note:
         out.print(result.note, highlight=False, soft_wrap=True)
     if result.tags:
-        pushed = " (pushed)" if result.pushed else " (local; push with `git push --tags`)"
+        local = " (local; push with `git push origin --tags refs/notes/gitml/decisions`)"
+        pushed = " (pushed)" if result.pushed else local
         out.print(f"tags: {', '.join(result.tags)}{pushed}", highlight=False, soft_wrap=True)
     if result.model_sha256:
         out.print(f"model sha256: {result.model_sha256}", highlight=False, soft_wrap=True)

@@ -218,13 +218,11 @@ def _quality(
     df: pd.DataFrame, data_cfg: DataConfig, cfg: ValidateConfig, exempt: set[str] | None = None
 ) -> tuple[dict[str, Any], list[Violation]]:
     skip = {normalise_name(c) for c in exempt or ()}
-
     target = normalise_name(data_cfg.target)
     violations: list[Violation] = []
     n = len(df)
     if n < cfg.min_rows:
         violations.append(Violation("(table)", f"min_rows: {n} < {cfg.min_rows}", n))
-
     dup_mask = df.duplicated(keep="first")
     dup_rate = float(dup_mask.mean()) if n else 0.0
     if dup_rate > cfg.max_duplicate_rate:
@@ -237,80 +235,14 @@ def _quality(
                 _examples(df, rows),
             )
         )
-
     missing = {c: float(df[c].isna().mean()) for c in df.columns}
-    for col, rate in missing.items():
-        if rate > cfg.max_missing_rate:
-            rows = df.index[df[col].isna()].tolist()
-            violations.append(
-                Violation(
-                    col,
-                    f"max_missing_rate: {rate:.4f} > {cfg.max_missing_rate}",
-                    int(df[col].isna().sum()),
-                    _examples(df, rows, col),
-                )
-            )
-
-    for col in df.columns:
-        if col == target or col in skip or pd.api.types.is_numeric_dtype(df[col]):
-            continue
-        k = int(df[col].nunique())
-        if k > cfg.max_categories:
-            filled = df.index[df[col].notna()].tolist()
-            violations.append(
-                Violation(
-                    col,
-                    f"max_categories: {k} distinct values > {cfg.max_categories} "
-                    "(an identifier? add it to data.drop_columns)",
-                    len(filled),
-                    _examples(df, filled, col),
-                )
-            )
-
+    violations += _missing(df, missing, cfg.max_missing_rate)
+    violations += _categories(df, {target, *skip}, cfg.max_categories)
     labels = df[target].value_counts(dropna=True) if target in df.columns else pd.Series()
     positive_rate = None
     if target in df.columns:
-        positive = data_cfg.positive_class
-        classes = [str(c) for c in labels.index]  # most frequent first
-        shown = sorted(classes[:10]) + (["…"] if len(classes) > 10 else [])
-        labelled = df[target].notna()
-        hits = [c for c in classes if labels_mod.matches(c, positive)]
-        if not hits:
-            violations.append(
-                Violation(
-                    target,
-                    f"positive_class: data.positive_class={positive!r} is not a label in the "
-                    f"data; {labels_mod.did_you_mean(classes, positive)}",
-                    int(labelled.sum()),
-                    _examples(df, df.index[labelled].tolist(), target),
-                )
-            )
-        if len(classes) != 2:
-            # Keep the positive class and the most frequent other label; the rest are extra.
-            keep = {*hits[:1], *[c for c in classes if c not in hits][:1]}
-            extra = labelled & ~df[target].astype(str).isin(keep)
-            rows = df.index[extra if len(classes) > 2 else labelled].tolist()
-            violations.append(
-                Violation(
-                    target,
-                    f"binary_target: {len(classes)} label(s) {shown}, need exactly two",
-                    len(rows),
-                    _examples(df, rows, target),
-                )
-            )
-        if n:
-            is_positive = pd.Series(labels_mod.is_positive(df[target], positive), index=df.index)
-            positive_rate = float(is_positive.mean())
-            minority = min(positive_rate, 1 - positive_rate)
-            if hits and minority < cfg.min_minority_rate:
-                violations.append(
-                    Violation(
-                        target,
-                        f"min_minority_rate: {minority:.4f} < {cfg.min_minority_rate}",
-                        int(min(is_positive.sum(), n - is_positive.sum())),
-                    )
-                )
-
+        found, positive_rate = _target(df, target, labels, data_cfg.positive_class, cfg)
+        violations += found
     quality = {
         "duplicate_rate": round(dup_rate, 6),
         "missing_rate": {c: round(r, 6) for c, r in missing.items() if r > 0},
@@ -318,3 +250,94 @@ def _quality(
         "label_counts": {str(k): int(v) for k, v in labels.items()},
     }
     return quality, violations
+
+
+def _missing(df: pd.DataFrame, missing: dict[str, float], limit: float) -> list[Violation]:
+    out = []
+    for col, rate in missing.items():
+        if rate > limit:
+            rows = df.index[df[col].isna()].tolist()
+            out.append(
+                Violation(
+                    col,
+                    f"max_missing_rate: {rate:.4f} > {limit}",
+                    int(df[col].isna().sum()),
+                    _examples(df, rows, col),
+                )
+            )
+    return out
+
+
+def _categories(df: pd.DataFrame, skip: set[str], limit: int) -> list[Violation]:
+    """Text columns with more distinct values than `limit` (identifiers, free text)."""
+    out = []
+    for col in df.columns:
+        if col in skip or pd.api.types.is_numeric_dtype(df[col]):
+            continue
+        k = int(df[col].nunique())
+        if k > limit:
+            filled = df.index[df[col].notna()].tolist()
+            out.append(
+                Violation(
+                    col,
+                    f"max_categories: {k} distinct values > {limit} "
+                    "(an identifier? add it to data.drop_columns)",
+                    len(filled),
+                    _examples(df, filled, col),
+                )
+            )
+    return out
+
+
+def _target(
+    df: pd.DataFrame,
+    target: str,
+    labels: pd.Series,
+    positive: labels_mod.PositiveClass,
+    cfg: ValidateConfig,
+) -> tuple[list[Violation], float | None]:
+    """The target's rules (the positive class is a label, exactly two labels, enough of the
+    rarer one) and the share of positives."""
+    out = []
+    classes = [str(c) for c in labels.index]  # most frequent first
+    shown = sorted(classes[:10]) + (["…"] if len(classes) > 10 else [])
+    labelled = df[target].notna()
+    hits = [c for c in classes if labels_mod.matches(c, positive)]
+    if not hits:
+        out.append(
+            Violation(
+                target,
+                f"positive_class: data.positive_class={positive!r} is not a label in the "
+                f"data; {labels_mod.did_you_mean(classes, positive)}",
+                int(labelled.sum()),
+                _examples(df, df.index[labelled].tolist(), target),
+            )
+        )
+    if len(classes) != 2:
+        # Keep the positive class and the most frequent other label; the rest are extra.
+        keep = {*hits[:1], *[c for c in classes if c not in hits][:1]}
+        extra = labelled & ~df[target].astype(str).isin(keep)
+        rows = df.index[extra if len(classes) > 2 else labelled].tolist()
+        out.append(
+            Violation(
+                target,
+                f"binary_target: {len(classes)} label(s) {shown}, need exactly two",
+                len(rows),
+                _examples(df, rows, target),
+            )
+        )
+    n = len(df)
+    if not n:
+        return out, None
+    is_positive = pd.Series(labels_mod.is_positive(df[target], positive), index=df.index)
+    positive_rate = float(is_positive.mean())
+    minority = min(positive_rate, 1 - positive_rate)
+    if hits and minority < cfg.min_minority_rate:
+        out.append(
+            Violation(
+                target,
+                f"min_minority_rate: {minority:.4f} < {cfg.min_minority_rate}",
+                int(min(is_positive.sum(), n - is_positive.sum())),
+            )
+        )
+    return out, positive_rate

@@ -16,6 +16,7 @@ from gitml.io.git import git, locked_md5, resolve_rev
 from gitml.registry import reproduce
 from gitml.registry import versions as registry
 from gitml.registry.gate import Evaluation, GateDecision, RuleResult, decide
+from gitml.registry.options import Bump
 from gitml.registry.record import (
     NOTED,
     NOTES_REF,
@@ -40,7 +41,7 @@ NOTES_FETCHED = "refs/notes/gitml/decisions-origin"  # the remote's notes, befor
 FIRST_VERSION = "v0.1.0"  # 0.x: the model's interface may still change; see README
 
 
-BUMPS = ("major", "minor", "patch")
+BUMPS = tuple(Bump)
 
 
 def next_version(repo: Path, bump: str = "minor") -> str:
@@ -193,9 +194,66 @@ def _promote(
     dry_run: bool,
     bump: str,
 ) -> PromotionResult:
-    from gto import api
-
     cfg = rules.cfg
+    prod = registry.find_stage(repo)
+    early = _already_decided(repo, ref, commit, prod)
+    if early is not None:
+        return early
+    reproduced = resolve_rev(repo, "HEAD") == commit
+    candidate, comparison, sha256 = _candidate(repo, commit, reproduced, cfg.reproduce_tolerance)
+    decision = decide(repo, candidate, cfg)
+    if comparison is not None:
+        decision = _with_reproduction(decision, _reproduction_rule(comparison))
+    notes = [rules.note] if rules.note else []
+    if not reproduced:
+        notes.append(
+            f"{ref} is not the checked-out commit, so nothing was reproduced: the gate judged "
+            "the numbers as committed and no model sha256 is recorded (CI promotes HEAD after "
+            "`dvc repro --force`)"
+        )
+    version = next_version(repo, bump)
+    identity = model_identity(repo, commit)
+    base = PromotionResult(
+        "refused", decision, commit, None, model_sha256=sha256, reproduction=comparison,
+        note="; ".join(notes), identity=identity,
+    )  # fmt: skip
+    if (
+        (comparison is None or comparison.ok)
+        and prod is not None
+        and identity is not None
+        and identity == model_identity(repo, prod.commit)
+    ):
+        same = ", ".join(f"{p} md5 {m}" for p, m in identity.items())
+        return replace(
+            base,
+            outcome="unchanged",
+            note="; ".join(
+                [
+                    *notes,
+                    f"the model at {ref} and its metadata are byte-identical to prod "
+                    f"{prod.version} ({same}): no new version",
+                ]
+            ),
+        )
+    if not decision.passed:
+        return base
+    if dry_run:
+        return replace(
+            base,
+            outcome="dry-run",
+            version=version,
+            note="; ".join([*notes, f"would register {version}"]),
+        )
+    message = _tag_message(version, commit, base, rules)
+    tags = _register(repo, version, commit, message, prod, decision)
+    return replace(base, outcome="promoted", version=version, tags=tags)
+
+
+def _already_decided(
+    repo: Path, ref: str, commit: str, prod: registry.ModelVersion | None
+) -> PromotionResult | None:
+    """A commit registered before (in prod: nothing to do; not in prod: rollback is the way), or
+    an ancestor of prod (a re-run of an old promote run): no gate to run."""
     existing = next((v for v in registry.list_versions(repo) if v.commit == commit), None)
     if existing is not None:
         if registry.PROD in existing.stages:
@@ -211,7 +269,6 @@ def _promote(
             f"{existing.version}; to put it back in prod run `gitml rollback --to "
             f"{existing.version}`"
         )
-    prod = registry.find_stage(repo)
     if prod is not None and _is_ancestor(repo, commit, prod.commit):
         return PromotionResult(
             "superseded",
@@ -223,89 +280,63 @@ def _promote(
             "older one is not registered (a re-run of an old promote run?). To go back to an "
             "older version use `gitml rollback --to VERSION`",
         )
-    reproduced = resolve_rev(repo, "HEAD") == commit
-    comparison: reproduce.Comparison | None = None
-    sha256: str | None = None
-    if reproduced:
-        comparison = reproduce.compare(repo, commit, cfg.reproduce_tolerance)
-        candidate = Evaluation.from_dir(repo / layout.EVALUATE_DIR)
-        sha256 = _sha256(repo / layout.MODEL)
-        if sha256 is None:
-            raise DataError(
-                f"{layout.MODEL}: not in the workspace; run `dvc repro --force` (or `dvc pull`) "
-                "so that the model the gate judges is the one whose sha256 is recorded"
-            )
-    else:
-        candidate = Evaluation.at_rev(repo, commit)
-    decision = decide(repo, candidate, cfg)
-    if comparison is not None:
-        decision = _with_reproduction(decision, _reproduction_rule(comparison))
-    base = PromotionResult(
-        "refused", decision, commit, None, model_sha256=sha256, reproduction=comparison
-    )
-    notes = [rules.note] if rules.note else []
-    if not reproduced:
-        notes.append(
-            f"{ref} is not the checked-out commit, so nothing was reproduced: the gate judged "
-            "the numbers as committed and no model sha256 is recorded (CI promotes HEAD after "
-            "`dvc repro --force`)"
-        )
-    base = replace(base, note="; ".join(notes))
-    version = next_version(repo, bump)
-    identity = model_identity(repo, commit)
-    base = replace(base, identity=identity)
-    cand_md5 = None if identity is None else identity[layout.MODEL.as_posix()]
-    if (
-        (comparison is None or comparison.ok)
-        and prod is not None
-        and identity is not None
-        and identity == model_identity(repo, prod.commit)
-    ):
-        return replace(
-            base,
-            outcome="unchanged",
-            note="; ".join(
-                [
-                    *notes,
-                    f"the model at {ref} and its metadata are byte-identical to prod "
-                    f"{prod.version} ({', '.join(f'{p} md5 {m}' for p, m in identity.items())})"
-                    ": no new version",
-                ]
-            ),
-        )
-    if not decision.passed:
-        return base
-    if dry_run:
-        return replace(
-            base,
-            outcome="dry-run",
-            version=version,
-            note="; ".join([*notes, f"would register {version}"]),
-        )
+    return None
 
-    registry.wait_past_last_tag(repo)
-    title = f"{registry.ARTIFACT}@{version}: promoted to prod"
-    meta_md5 = (identity or {}).get(layout.MODEL_META.as_posix())
-    extra = [f"candidate {commit}; model md5 {cand_md5 or '-'}; metadata md5 {meta_md5 or '-'}"]
-    if sha256:
-        extra.append(f"{SHA256_LABEL} {sha256}")
+
+def _candidate(
+    repo: Path, commit: str, reproduced: bool, tolerance: float
+) -> tuple[Evaluation, reproduce.Comparison | None, str | None]:
+    """(the numbers the gate judges, the reproduction check, the model's sha256): the
+    workspace's, CI's own, when `commit` is checked out; else the committed ones."""
+    if not reproduced:
+        return Evaluation.at_rev(repo, commit), None, None
+    comparison = reproduce.compare(repo, commit, tolerance)
+    sha256 = _sha256(repo / layout.MODEL)
+    if sha256 is None:
+        raise DataError(
+            f"{layout.MODEL}: not in the workspace; run `dvc repro --force` (or `dvc pull`) "
+            "so that the model the gate judges is the one whose sha256 is recorded"
+        )
+    return Evaluation.from_dir(repo / layout.EVALUATE_DIR), comparison, sha256
+
+
+def _tag_message(version: str, commit: str, base: PromotionResult, rules: GateRules) -> str:
+    identity = base.identity or {}
+    extra = [
+        f"candidate {commit}; model md5 {identity.get(layout.MODEL.as_posix()) or '-'}; "
+        f"metadata md5 {identity.get(layout.MODEL_META.as_posix()) or '-'}"
+    ]
+    if base.model_sha256:
+        extra.append(f"{SHA256_LABEL} {base.model_sha256}")
     if rules.source != "given":
         extra.append(f"rules: promotion: of the {rules.source} ({(rules.commit or '')[:12]})")
     if rules.note:
         extra.append(rules.note)
-    if comparison is not None:
-        extra.append(f"reproduction: {comparison.summary()}")
-    message = tag_message(title, decision, "\n".join(extra))
+    if base.reproduction is not None:
+        extra.append(f"reproduction: {base.reproduction.summary()}")
+    assert base.decision is not None
+    title = f"{registry.ARTIFACT}@{version}: promoted to prod"
+    return tag_message(title, base.decision, "\n".join(extra))
+
+
+def _register(
+    repo: Path,
+    version: str,
+    commit: str,
+    message: str,
+    prod: registry.ModelVersion | None,
+    decision: GateDecision,
+) -> list[str]:
+    """Register `version` at `commit` and move prod to it (the old prod leaves explicitly); the
+    tags made, all deleted again when one fails."""
+    from gto import api
+
+    registry.wait_past_last_tag(repo)
     tags = [f"{registry.ARTIFACT}@{version}"]
     gto_call(
-        "registering",
-        api.register,
-        str(repo),
-        registry.ARTIFACT,
-        commit,
-        version=version,
-        message=message,
-    )
+        "registering", api.register, str(repo), registry.ARTIFACT, commit,
+        version=version, message=message,
+    )  # fmt: skip
     try:
         tags.append(prod_tag(repo, "assign", version, message))
         if prod is not None:  # prod holds one version: the old one leaves it explicitly
@@ -321,7 +352,7 @@ def _promote(
     except GitmlError:
         delete_tags(repo, tags)
         raise
-    return replace(base, outcome="promoted", version=version, tags=tags)
+    return tags
 
 
 def _is_ancestor(repo: Path, commit: str, of: str) -> bool:

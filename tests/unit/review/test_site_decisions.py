@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from gitml.review.site import charts
-from gitml.review.site.model import Event, Site, Version, _decision, _use_records
+from gitml.review.site.decisions import decision_from
+from gitml.review.site.model import Event, Site, Version, use_records
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
 
@@ -45,15 +46,15 @@ def test_a_tag_is_trusted_only_with_a_record_by_its_tagger() -> None:
     decisions = [
         d
         for d in (
-            _decision(A, record(A, "promoted", "v0.1.0", None)),
-            _decision(B, record(B, "promoted", "v0.2.0", "v0.1.0", ci=False)),
-            _decision(C, record(C, "promoted", "v0.3.0", "v0.2.0")),
-            _decision(C, {"not": "a record"}),
+            decision_from(A, record(A, "promoted", "v0.1.0", None)),
+            decision_from(B, record(B, "promoted", "v0.2.0", "v0.1.0", ci=False)),
+            decision_from(C, record(C, "promoted", "v0.3.0", "v0.2.0")),
+            decision_from(C, {"not": "a record"}),
         )
         if d is not None
     ]
     assert len(decisions) == 3
-    _use_records([v1, v2, v3, v4], decisions)
+    use_records([v1, v2, v3, v4], decisions)
     assert (v1.provenance, v2.provenance, v3.provenance, v4.provenance) == (
         "ci", "local", "unverified", "unverified",
     )  # fmt: skip
@@ -66,7 +67,7 @@ def test_a_tag_is_trusted_only_with_a_record_by_its_tagger() -> None:
 
 
 def test_a_refusal_is_a_decision_with_its_failed_rules() -> None:
-    d = _decision(B, record(B, "refused", None, "v0.1.0"))
+    d = decision_from(B, record(B, "refused", None, "v0.1.0"))
     assert d is not None and d.outcome == "refused" and d.by_ci
     assert [r.name for r in d.failed] == ["floor:roc_auc"] and d.prod_version == "v0.1.0"
     assert d.when == datetime(2026, 12, 1, 10, tzinfo=UTC)
@@ -92,7 +93,7 @@ def test_metric_axes_have_distinct_ticks_and_a_minimum_span() -> None:
 
 
 def test_the_github_address_from_the_remote(monkeypatch: Any) -> None:
-    from gitml.review.site.model import _github
+    from gitml.review.site.decisions import github_url
 
     monkeypatch.delenv("GITHUB_SERVER_URL", raising=False)
     monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
@@ -103,6 +104,6 @@ def test_the_github_address_from_the_remote(monkeypatch: Any) -> None:
         "ssh://git@github.com/acme/income.git",
     ]
     for url in urls:
-        assert _github([], url) == "https://github.com/acme/income", url
-    assert _github([], "https://gitlab.com/acme/income.git") is None
-    assert _github([], "") is None
+        assert github_url([], url) == "https://github.com/acme/income", url
+    assert github_url([], "https://gitlab.com/acme/income.git") is None
+    assert github_url([], "") is None

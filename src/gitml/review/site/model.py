@@ -4,10 +4,8 @@
 rendering (HTML, charts) is elsewhere. Stage history is replayed from the GTO tags the way GTO
 orders them (tag time, then the tag's counter), so the site shows what `gitml registry` shows.
 
-Gate decisions come from the records `gitml promote` keeps as git notes (registry/record.py),
-refusals included. A registration tag is only text anyone can write: a version's decision is
-trusted (`provenance`) when a record for that commit and version exists and its decider is the
-tag's tagger; the record says whether a CI run made it.
+Gate decisions come from the records `gitml promote` keeps as git notes, refusals included
+(registry/record.py writes them; decisions.py reads them and decides which tags to trust).
 """
 
 from __future__ import annotations
@@ -15,10 +13,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, get_args
 
@@ -31,7 +28,9 @@ from gitml.registry.gate import RuleResult
 from gitml.registry.record import NOTES_REF
 from gitml.registry.versions import ARTIFACT, PROD
 from gitml.review.site import gitobjects
+from gitml.review.site.decisions import Decision, github_url, read_decisions
 from gitml.review.site.gitobjects import CommitInfo, TagRecord
+from gitml.review.site.monitoring import MONITORING, load_monitoring
 
 METRIC_ORDER = READING_ORDER
 SLICE_METRICS: tuple[str, ...] = get_args(SliceMetric)  # what the gate's max_slice_gap compares
@@ -48,8 +47,6 @@ FILES: dict[str, Path] = {
     "lock": Path("dvc.lock"),
     "model": layout.MODEL_META,
 }
-MONITORING = layout.MONITORING_DIR / "monitoring.json"
-MONITORING_HISTORY = layout.MONITORING_DIR / "history"  # earlier reports CI downloaded
 _RULE = re.compile(r"^(PASS|FAIL) (.+?): (.*)$")  # rule names hold colons, not ": "
 _VS_PROD = re.compile(r"\bvs prod (\S+?)[;:,)]?(?:\s|$)")
 _ROLLBACK = re.compile(r"^rollback: prod \S+?@(\S+) -> (\S+)")
@@ -79,65 +76,6 @@ class Event:
         """(from version, to version) of a rollback event."""
         m = _ROLLBACK.match(self.message)
         return (m[1], m[2]) if m else None
-
-
-@dataclass
-class Decision:
-    """One decision record of `gitml promote`, read from the git notes."""
-
-    commit: str
-    when: datetime | None
-    outcome: str  # promoted | refused | unchanged | superseded
-    version: str | None
-    prod_version: str | None
-    summary: str
-    note: str
-    rules: list[RuleResult]
-    decided_by: str
-    decided_email: str
-    run_url: str | None
-    workflow: str | None
-    model_sha256: str | None
-    raw: dict[str, Any]
-    commit_info: CommitInfo | None = None
-
-    @property
-    def failed(self) -> list[RuleResult]:
-        return [r for r in self.rules if not r.passed]
-
-    @property
-    def by_ci(self) -> bool:
-        return bool(self.run_url)
-
-
-def _decision(commit: str, raw: dict[str, Any]) -> Decision | None:
-    try:
-        rules = [
-            RuleResult(str(r["name"]), r.get("value"), r.get("threshold"), bool(r["passed"]),
-                       str(r["detail"]))
-            for r in raw.get("rules") or []
-        ]  # fmt: skip
-        when = raw.get("timestamp")
-        by = raw.get("decided_by") or {}
-        ci = raw.get("ci") or {}
-        return Decision(
-            commit=str((raw.get("candidate") or {}).get("commit") or commit),
-            when=datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None,
-            outcome=str(raw["outcome"]),
-            version=(raw.get("candidate") or {}).get("version"),
-            prod_version=(raw.get("prod") or {}).get("version"),
-            summary=str(raw.get("summary") or ""),
-            note=str(raw.get("note") or ""),
-            rules=rules,
-            decided_by=str(by.get("name") or ""),
-            decided_email=str(by.get("email") or ""),
-            run_url=ci.get("run_url"),
-            workflow=ci.get("workflow"),
-            model_sha256=(raw.get("model") or {}).get("sha256"),
-            raw=raw,
-        )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None  # a note of another shape: not a decision record
 
 
 @dataclass
@@ -391,33 +329,17 @@ def load(repo: Path) -> Site:
             f"{workspace_params}: not valid YAML ({exc}); run `gitml check-params`"
         ) from None
     primary, min_rows = _settings(params)
-    decisions = _decisions(notes, blobs)
-    _use_records(versions, decisions)
+    decisions = read_decisions(notes, blobs)
+    use_records(versions, decisions)
     site = Site(repo, primary, min_rows, versions, events, head=head, decisions=decisions)
-    site.github = _github(decisions, gitobjects.remote_url(repo))
-    _load_monitoring(site, blobs.get(f"HEAD:{MONITORING.as_posix()}"))
+    site.github = github_url(decisions, gitobjects.remote_url(repo))
+    site.monitoring, site.monitoring_source, site.monitoring_history = load_monitoring(
+        repo, blobs.get(f"HEAD:{MONITORING.as_posix()}")
+    )
     return site
 
 
-def _decisions(notes: list[tuple[str, str]], blobs: dict[str, bytes | None]) -> list[Decision]:
-    out = []
-    for blob, commit in notes:
-        info_raw = blobs.get(commit)
-        info = gitobjects.parse_commit(commit, info_raw) if info_raw else None
-        for line in (blobs.get(blob) or b"").decode("utf-8", "replace").splitlines():
-            try:
-                raw = json.loads(line)
-            except ValueError:
-                continue
-            d = _decision(commit, raw) if isinstance(raw, dict) else None
-            if d is not None:
-                d.commit_info = info
-                out.append(d)
-    stamp = datetime.min.replace(tzinfo=UTC)
-    return sorted(out, key=lambda d: d.when or stamp)
-
-
-def _use_records(versions: list[Version], decisions: list[Decision]) -> None:
+def use_records(versions: list[Version], decisions: list[Decision]) -> None:
     """Each version's gate decision from the record that registered it (its rules carry the
     values and thresholds), and whether its tag can be trusted: a record for this commit and
     version, written by the tag's tagger; made by a CI run or not."""
@@ -458,69 +380,3 @@ def _use_records(versions: list[Version], decisions: list[Decision]) -> None:
                 f"decided by gitml promote run by {record.decided_by} outside CI, not by the "
                 "promote workflow"
             )
-
-
-_GITHUB_REMOTE = re.compile(
-    r"^(?:https://|ssh://git@|git@)github\.com[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?$"
-)
-
-
-def _github(decisions: list[Decision], remote: str = "") -> str | None:
-    """The repository's GitHub address: the Actions environment, else the `origin` remote,
-    else a recorded CI run."""
-    server, name = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
-    if server and name:
-        return f"{server}/{name}"
-    m = _GITHUB_REMOTE.match(remote.strip())
-    if m:
-        return f"https://github.com/{m[1]}"
-    for d in reversed(decisions):
-        if d.run_url and "/actions/runs/" in d.run_url:
-            return d.run_url.split("/actions/runs/")[0]
-    return None
-
-
-def _load_monitoring(site: Site, committed: bytes | None) -> None:
-    """The workspace's monitoring.json (what `gitml monitor` just wrote), else the committed
-    one; plus the committed history of the file for the over-time charts."""
-    local = site.repo / MONITORING
-    raw, source = None, ""
-    if local.is_file():
-        raw, source = local.read_bytes(), f"{MONITORING} (workspace)"
-    elif committed is not None:
-        raw, source = committed, f"{MONITORING} at HEAD"
-    if raw is not None:
-        try:
-            report = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(
-                f"{source}: not valid JSON ({exc}); rerun `gitml monitor` or delete it"
-            ) from None
-        if isinstance(report, dict):
-            site.monitoring, site.monitoring_source = report, source
-    commits = gitobjects.file_history(site.repo, MONITORING.as_posix())
-    if commits:
-        blobs = gitobjects.cat_files(site.repo, [f"{c}:{MONITORING.as_posix()}" for c in commits])
-        history = []
-        for c in reversed(commits):
-            try:
-                history.append(json.loads(blobs.get(f"{c}:{MONITORING.as_posix()}") or b""))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-        site.monitoring_history = [h for h in history if isinstance(h, dict)]
-    # reports CI keeps outside git (the monitor's artifacts, downloaded by the site workflow)
-    seen = {h.get("generated_at") for h in site.monitoring_history}
-    for path in sorted((site.repo / MONITORING_HISTORY).glob("**/monitoring.json")):
-        try:
-            h = json.loads(path.read_bytes())
-        except (ValueError, OSError):
-            continue
-        if isinstance(h, dict) and h.get("generated_at") not in seen:
-            seen.add(h.get("generated_at"))
-            site.monitoring_history.append(h)
-    site.monitoring_history.sort(key=lambda h: str(h.get("generated_at") or ""))
-    if site.monitoring is not None and (
-        not site.monitoring_history
-        or site.monitoring_history[-1].get("generated_at") != site.monitoring.get("generated_at")
-    ):
-        site.monitoring_history.append(site.monitoring)

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.errors import ConfigError
 from gitml.registry.versions import PROD
-from gitml.review.site import charts, digest, model
+from gitml.review.site import charts, digest, model, monitor_charts
 from gitml.review.site.model import METRIC_ORDER, Site, Version
 
 MARKER = ".gitml-site"  # marks a folder this module may replace
@@ -241,11 +241,11 @@ def monitoring_context(site: Site) -> dict[str, Any]:
     feats = [f for f in report.get("features") or [] if isinstance(f, dict)]
     rule = report.get("rule") or {}
     if feats and isinstance(rule.get("psi_threshold"), int | float):
-        out["mon_charts"].append(charts.psi_bars(feats, float(rule["psi_threshold"])))
+        out["mon_charts"].append(monitor_charts.psi_bars(feats, float(rule["psi_threshold"])))
     pred = report.get("prediction")
     if isinstance(pred, dict) and pred.get("ref_shares"):
         out["mon_charts"].append(
-            charts.shares(pred, "Prediction score distribution: training vs the window")
+            monitor_charts.shares(pred, "Prediction score distribution: training vs the window")
         )
     quality_rows, drift_rows = [], []
     out["runs"] = len(site.monitoring_history)
@@ -269,13 +269,13 @@ def monitoring_context(site: Site) -> dict[str, Any]:
                                "series": "largest feature PSI"})  # fmt: skip
     if quality_rows:
         out["mon_charts"].append(
-            charts.over_time(
+            monitor_charts.over_time(
                 quality_rows, "Quality over the monitoring runs (live and estimated)", "value"
             )
         )
     if drift_rows:
         out["mon_charts"].append(
-            charts.over_time(drift_rows, "Drift over the monitoring runs", "PSI")
+            monitor_charts.over_time(drift_rows, "Drift over the monitoring runs", "PSI")
         )
     out["features"] = feats
     out["quality"] = report.get("quality") if isinstance(report.get("quality"), dict) else None
