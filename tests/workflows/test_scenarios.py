@@ -593,3 +593,43 @@ def test_6_a_branch_that_loosens_the_gate_is_judged_by_mains_rules(world: World)
     rec = record(result)
     assert "0.99" in json.dumps(rec)  # judged by the floor main had before the merge
     assert origin_tags(origin, "model@*") == []
+
+
+# ----------------------------------------------------------------------------- 10. a bad tag
+
+
+def test_10_deploy_names_a_lightweight_version_tag(world: World) -> None:
+    """GTO and the smoke test need the annotated tag `gitml promote` pushes; a lightweight one
+    (what checkout before v6.0.2 left behind) stops deploy with an error that says so."""
+    origin, repo = world.fork("lightweight")
+    git(repo, "tag", "model@v0.9.0")  # lightweight
+    run_at(["git", "push", "-q", "origin", "refs/tags/model@v0.9.0"], repo, origin)
+    result = world.act(repo, "workflow_dispatch", "deploy.yml", {"inputs": {"version": "v0.9.0"}})
+    job = "deploy/deploy"
+    assert result.step(job, "Which version") == "failure", result.explain()
+    [error] = result.errors(job)
+    assert "model@v0.9.0 is missing or a lightweight tag" in error, error
+    assert "docs/promotion.md" in error
+
+
+def test_11_a_promotion_that_fails_after_its_tag_push_says_how_to_deploy(world: World) -> None:
+    """Prod is tagged, then a later step fails (here the release: one exists already): the
+    run says so, names the version and the recovery, and nothing deploys."""
+    origin, repo = world.fork("after-push")
+    world.fake.state.releases["model@v0.1.0"] = {
+        "id": 1, "tag_name": "model@v0.1.0", "name": "", "body": "", "draft": False,
+        "prerelease": False, "html_url": "", "url": "", "upload_url": "", "assets": [],
+        "blobs": {},
+    }  # fmt: skip
+    merged = merge(repo, origin, "feature", "Merge pull request #7 from acme/feature")
+    result = promote_on_push(world, repo, world.main_sha, merged)
+
+    assert result.outputs(PROMOTE)["promoted"] == "true", result.explain()
+    assert origin_tags(origin, "model@*") == ["model@v0.1.0"]
+    assert result.job(PROMOTE) == "failure", result.explain()
+    assert result.step(PROMOTE, "Publish the judged model") == "failure"
+    assert any(
+        "v0.1.0 is prod" in e and "gh workflow run deploy.yml -f version=v0.1.0" in e
+        for e in result.errors(PROMOTE)
+    ), result.errors(PROMOTE)
+    assert result.job(DEPLOY) is None
