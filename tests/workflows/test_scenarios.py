@@ -217,10 +217,17 @@ def test_8_labelled_production_rows_become_a_retrain_pull_request(world: World) 
     run_at(["git", "push", "-q", "--tags", "origin", "main"], repo, origin)
     dispatch = {"inputs": {"since": "all"}}
 
+    # the log's URL is a secret of the environment `monitoring` only (docs/workflows.md): as a
+    # repository secret of another name, or missing, the job stops first and says where it goes
+    missing = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch,
+                        secrets={"LOG_URL": "sqlite:///elsewhere.db"})  # fmt: skip
+    assert missing.step(RETRAIN, "Preflight") == "failure", missing.explain()
+    [error] = missing.errors(RETRAIN)
+    assert "PREDICTION_LOG_URL" in error and "'monitoring'" in error, error
+
     # nothing labelled yet: no branch, no pull request, and the job is green
     empty = f"sqlite:///{repo.parent / 'empty.db'}"
     logdb.engine_for(empty).dispose()
-    # the log's URL is a secret of the environment `monitoring` only (docs/workflows.md)
     secrets = world.act.environments["monitoring"].secrets
     secrets["PREDICTION_LOG_URL"] = empty
     nothing = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch)
