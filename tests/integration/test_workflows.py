@@ -241,6 +241,38 @@ def test_every_action_is_pinned_to_a_commit_with_its_exact_version() -> None:
 def test_ci_cancels_superseded_runs_only_for_pull_requests() -> None:
     wf = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
     assert wf["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    # GitHub keeps one pending run per group and drops it for a newer one: on main each commit
+    # needs a group of its own
+    group = wf["concurrency"]["group"]
+    assert "github.sha" in group and "github.ref" in group, group
+
+
+def test_every_step_that_reaches_origin_with_git_has_its_own_token() -> None:
+    """Checkout keeps no token; gh's credential helper reads GH_TOKEN from the environment of
+    the step that runs git (cli/cli pkg/cmd/auth/gitcredential/helper.go)."""
+    bare = []
+    for wf in WORKFLOWS:
+        doc = yaml.safe_load(wf.read_text())
+        for job_id, job in (doc.get("jobs") or {}).items():
+            for step in job.get("steps") or []:
+                # the commands, not the messages that name one
+                script = "\n".join(
+                    line for line in step.get("run", "").splitlines() if "echo" not in line
+                )
+                reaches = re.search(r"git (push|fetch|pull|ls-remote)\b|promote --push", script)
+                if reaches and "GH_TOKEN" not in (step.get("env") or {}):
+                    bare.append(f"{wf.name}:{job_id}:{step.get('name')}")
+    assert bare == []
+
+
+def test_environment_secrets_are_read_by_the_job_that_declares_the_environment() -> None:
+    """An environment's secrets reach only a job that declares it; a job that calls a reusable
+    workflow cannot declare one, so it has none to pass."""
+    monitor = yaml.safe_load((ROOT / ".github/workflows/monitor.yml").read_text())
+    assert "secrets" not in monitor["jobs"]["retrain"]
+    retrain = yaml.safe_load((ROOT / ".github/workflows/retrain.yml").read_text())
+    assert retrain["jobs"]["retrain"]["environment"] == "monitoring"
+    assert "secrets" not in (retrain[True]["workflow_call"] or {})
 
 
 def test_setup_cml_is_pinned_with_its_client() -> None:

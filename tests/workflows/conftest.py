@@ -6,8 +6,12 @@ Built once per session, in the scenarios' xdist group:
   this tree's Makefile, pyproject.toml, requirements/ and .github/workflows, whose pipeline is
   run ONCE cold (commit A on main) plus one param change (commit B on branch `feature`); the
   DVC cache it filled is shared by every clone, so a scenario's `dvc checkout` is a copy;
-- a bare git repository as origin (each scenario works on its own bare copy);
-- the fake GitHub (tests/workflows/fake_github.py), reset per scenario;
+- a bare git repository as origin (each scenario works on its own bare copy), served by the fake
+  GitHub over smart HTTP as a private repository: the runner's git reaches it through
+  github.com's URL (a `url.insteadOf` in act's HOME) and only with a token; the tests' own pushes
+  carry a person's token (`origin_env`);
+- the fake GitHub (tests/workflows/fake_github.py), reset per scenario, and the environments a
+  repository owner configures as docs/workflows.md says (`ENVIRONMENTS`);
 - the prepared venv. The workflows run `make venv`, which reinstalls `.venv` whenever
   `.venv/bin/.installed` is older than requirements/constraints.txt or pyproject.toml, and act
   copies the repository (new mtimes) for every job. So each clone's `.venv` is a symlink to a
@@ -32,8 +36,15 @@ import pytest
 import yaml
 
 from tests.conftest import BIN, ROOT, make_repo, run, tool_env
-from tests.workflows.fake_github import FakeGitHub
-from tests.workflows.harness import REPO_SLUG, REPO_URL, STANDIN_BIN, Act, find_act
+from tests.workflows.fake_github import PERSON_TOKEN, FakeGitHub
+from tests.workflows.harness import (
+    REPO_SLUG,
+    REPO_URL,
+    STANDIN_BIN,
+    Act,
+    Environment,
+    find_act,
+)
 
 # A gate every honest candidate of the small sample passes (the scenarios test who judges and
 # with which numbers, not the thresholds); scenario 6 tightens it on main.
@@ -46,6 +57,19 @@ LENIENT_GATE: dict[str, Any] = {
     "max_slice_gap": None,
 }
 FUTURE = 4102444800  # 2100-01-01: the shim venv's .installed is never older than its inputs
+GH_STANDIN = Path(__file__).resolve().parent / "standins" / "gh"
+_SERVED: dict[Path, FakeGitHub] = {}  # a scenario's origin → the fake GitHub serving it
+
+
+def environments() -> dict[str, Environment]:
+    """The environments as docs/workflows.md tells the owner to configure them (secrets are set
+    by each scenario); `github-pages` as GitHub creates it: the default branch only."""
+    return {
+        "github-pages": Environment(branches=("main",)),
+        "production": Environment(branches=("main",), tags=("model#prod#*",)),
+        "monitoring": Environment(branches=("main",)),
+        "registry": Environment(branches=("main",)),
+    }
 
 
 def git(repo: Path, *args: str) -> str:
@@ -92,6 +116,9 @@ class World:
             self.forks += 1
         origin = base / "origin.git"
         run(["git", "clone", "-q", "--bare", str(self.origin), str(origin)], self.root)
+        _SERVED.clear()
+        _SERVED[origin] = self.fake
+        self.fake.origin = origin
         clone = base / "repo"
         run(["git", "clone", "-q", str(origin), str(clone)], self.root)
         point_at(clone)
@@ -105,13 +132,41 @@ class World:
         run(["dvc", "cache", "dir", "--local", str(self.seed / ".dvc" / "cache")], clone)
         run(["dvc", "checkout", "-q"], clone)
         (clone / ".venv").symlink_to(self.shim)
-        # the runner's git (act's HOME) rewrites the GitHub URL to this scenario's origin
+        # the runner's git (act's HOME) reaches GitHub's URL at the fake, over HTTPS
         (self.act.home / ".gitconfig").write_text(
-            f'[url "{origin.as_uri()}"]\n\tinsteadOf = {REPO_URL}\n'
+            f'[url "{self.fake.git_url}"]\n\tinsteadOf = {REPO_URL}\n'
+            f"[http]\n\tsslCAInfo = {self.fake.cert}\n"
         )
         self.fake.reset()
-        self.fake.origin = origin
+        self.act.environments = environments()
         return origin, clone
+
+    def follow(
+        self, repo: Path, event: Any, only: tuple[str, ...] | None = None, **kw: Any
+    ) -> dict[str, Any]:
+        """Run, under act, every workflow GitHub starts for `event` (harness.workflows_for),
+        or those of them in `only`: workflow file → Run. `kw` goes to each act call."""
+        from tests.workflows.harness import workflows_for
+
+        runs = {}
+        for workflow in workflows_for(repo, event):
+            if only is not None and workflow not in only:
+                continue
+            repository = {"full_name": REPO_SLUG, "default_branch": "main"}
+            if event.kind == "push":
+                payload = {"ref": event.ref, "before": event.before, "after": event.after,
+                           "repository": repository}  # fmt: skip
+            elif event.kind == "pull_request":
+                payload = {"number": event.number, "action": event.action, "pull_request": {
+                    "number": event.number,
+                    "head": {"sha": event.after, "ref": event.ref, "repo": {"fork": False}},
+                    "base": {"sha": git(repo, "rev-parse", "origin/main"), "ref": "main"},
+                }}  # fmt: skip
+            else:  # a dispatch names a branch
+                ref = event.ref if event.ref.startswith("refs/") else f"refs/heads/{event.ref}"
+                payload = {"ref": ref, "inputs": {}, "repository": repository}
+            runs[workflow] = self.act(repo, event.kind, workflow, payload, **kw)
+        return runs
 
 
 def point_at(clone: Path) -> None:
@@ -126,12 +181,29 @@ def point_at(clone: Path) -> None:
 
 
 def origin_env(origin: Path) -> dict[str, str]:
-    """Environment for this process's git/gitml calls that reach origin."""
-    return tool_env() | {
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": f"url.{origin.as_uri()}.insteadOf",
-        "GIT_CONFIG_VALUE_0": REPO_URL,
+    """Environment for this process's git/gitml calls that reach origin: through the fake
+    GitHub with a person's token when it serves `origin` (the pushes are recorded as that
+    person's), else the bare repository on disk (the world's seed)."""
+    import base64
+
+    fake = _SERVED.get(origin)
+    if fake is None:
+        return tool_env() | {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": f"url.{origin.as_uri()}.insteadOf",
+            "GIT_CONFIG_VALUE_0": REPO_URL,
+        }
+    basic = base64.b64encode(f"a-person:{PERSON_TOKEN}".encode()).decode()
+    config = {
+        f"url.{fake.git_url}.insteadOf": REPO_URL,
+        "http.sslCAInfo": str(fake.cert),
+        "http.extraHeader": f"Authorization: Basic {basic}",
     }
+    env = tool_env() | {"GIT_CONFIG_COUNT": str(len(config)), "GIT_TERMINAL_PROMPT": "0",
+                        "GIT_SSL_CAINFO": str(fake.cert)}  # fmt: skip
+    for i, (key, value) in enumerate(config.items()):
+        env |= {f"GIT_CONFIG_KEY_{i}": key, f"GIT_CONFIG_VALUE_{i}": value}
+    return env
 
 
 def run_at(
@@ -204,14 +276,16 @@ def prepare_seed(root: Path, sample: pd.DataFrame) -> tuple[Path, Path, str, str
 
 
 @contextmanager
-def open_world(root: Path, sample: pd.DataFrame) -> Iterator[World]:
+def open_world(root: Path, sample: pd.DataFrame, gh: str) -> Iterator[World]:
     seed, origin, main_sha, feature_sha = prepare_seed(root, sample)
     home = root / "home"
     home.mkdir(exist_ok=True)
     (root / "standin-log").mkdir(exist_ok=True)
     with FakeGitHub(root, REPO_SLUG) as fake:
         env = fake.env() | {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            # gh with github.com's token rule first (tests/workflows/standins/gh/gh)
+            "PATH": f"{GH_STANDIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "STANDIN_REAL_GH": gh,
             "PYTHONPATH": str(ROOT / "src"),  # the clones' gitml is this tree's
             "STANDIN_BIN": str(STANDIN_BIN),
             "STANDIN_LOG": str(root / "standin-log"),
@@ -229,7 +303,7 @@ def open_world(root: Path, sample: pd.DataFrame) -> Iterator[World]:
 def world(
     tmp_path_factory: pytest.TempPathFactory, adult_sample: pd.DataFrame, gh_cli: str
 ) -> Iterator[World]:
-    with open_world(tmp_path_factory.mktemp("workflows"), adult_sample) as opened:
+    with open_world(tmp_path_factory.mktemp("workflows"), adult_sample, gh_cli) as opened:
         yield opened
 
 

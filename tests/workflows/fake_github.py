@@ -1,8 +1,14 @@
 """A loopback fake of the GitHub REST and GraphQL endpoints that `gh` (2.23) and the `cml`
 stand-in call: issues, labels, issue search, issue/PR comments, pull requests (REST create),
 releases with asset upload and download, tag refs. HTTPS with a self-signed certificate, so
-`gh` talks to it as to a GitHub Enterprise host (GH_HOST=127.0.0.1:PORT, GH_ENTERPRISE_TOKEN,
-SSL_CERT_FILE).
+`gh` talks to it as to a GitHub Enterprise host (GH_HOST=127.0.0.1:PORT, SSL_CERT_FILE, and the
+token: tests/workflows/standins/gh/gh maps a step's GH_TOKEN to GH_ENTERPRISE_TOKEN).
+
+It also serves the repository itself over git's smart HTTP (`git http-backend`, at
+/OWNER/NAME.git) as a PRIVATE repository: a fetch or push without a token is answered 401, as
+github.com answers a private repository. Every push, pull request and workflow dispatch is
+recorded as an `Event` with the actor its token stands for (the job's GITHUB_TOKEN, a person, a
+GitHub App), so the tests can start exactly the workflows GitHub would start (harness.py).
 
 Hand-written: no maintained library fakes GitHub's API for the GitHub CLI. It answers only what
 the workflows' commands send, with the fields gh reads, and records every call so tests can
@@ -11,9 +17,11 @@ assert on them; anything else is answered 404 and recorded as `unhandled`.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import json
+import os
 import re
 import ssl
 import subprocess
@@ -30,7 +38,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-TOKEN = "fake-token-for-tests"
+TOKEN = "fake-token-for-tests"  # a job's GITHUB_TOKEN (act's `-s GITHUB_TOKEN`)
+PERSON_TOKEN = "fake-person-token"  # a person's credentials (the tests' own git pushes)
+APP_KEY = "fake-app-private-key"  # the GitHub App's private key (a secret of the repository)
+APP_CLIENT_ID = "Iv23fakeclientid"
+GITHUB_ACTIONS = "github-actions[bot]"  # the actor of GITHUB_TOKEN
+PERSON = "a-person"
+APP = "gitml-app[bot]"
+ZERO = "0" * 40
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -72,6 +87,31 @@ class Call:
     query: dict[str, list[str]]
     body: Any  # JSON, or the GraphQL {"query", "variables"}, or bytes for uploads
     status: int = 0
+    actor: str | None = None  # whose token made the call (None: no or an unknown token)
+
+
+@dataclass
+class Event:
+    """A repository event: `push` (ref, before, after), `pull_request` (action, number, ref =
+    the head branch, after = its commit), `workflow_dispatch` (workflow, ref)."""
+
+    kind: str
+    actor: str
+    ref: str = ""
+    before: str = ""
+    after: str = ""
+    action: str = ""
+    number: int = 0
+    workflow: str = ""
+
+    @property
+    def starts_workflows(self) -> bool:
+        """GitHub's rule: events caused by GITHUB_TOKEN start no workflow, except
+        workflow_dispatch and repository_dispatch."""
+        return self.actor != GITHUB_ACTIONS or self.kind in (
+            "workflow_dispatch",
+            "repository_dispatch",
+        )
 
 
 @dataclass
@@ -83,8 +123,18 @@ class State:
     tags: set[str] = field(default_factory=set)  # what `git ls-remote --tags origin` has
     calls: list[Call] = field(default_factory=list)
     unhandled: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    app_tokens: set[str] = field(default_factory=set)
+    workflow_ids: dict[str, int] = field(default_factory=dict)
     next_id: int = 1000
     actions_may_open_prs: bool = True  # the repository setting of that name
+
+    def actor(self, token: str) -> str | None:
+        if token == TOKEN:
+            return GITHUB_ACTIONS
+        if token == PERSON_TOKEN:
+            return PERSON
+        return APP if token in self.app_tokens else None
 
     def new_id(self) -> int:
         self.next_id += 1
@@ -115,12 +165,19 @@ class FakeGitHub:
         self.server.shutdown()
         self.server.server_close()
 
+    @property
+    def git_url(self) -> str:
+        """The repository over smart HTTP (git rewrites github.com's URL to it)."""
+        return f"https://{self.host}/{self.state.repo}.git"
+
     def env(self) -> dict[str, str]:
-        """What gh (and the cml stand-in) need to talk to this fake."""
+        """What gh (and the cml stand-in) need to talk to this fake; no token: a step has one
+        only when it sets GH_TOKEN (or REPO_TOKEN for cml), as on github.com."""
         return {
             "GH_HOST": self.host,
-            "GH_ENTERPRISE_TOKEN": TOKEN,
             "SSL_CERT_FILE": str(self.cert),
+            "GIT_SSL_CAINFO": str(self.cert),  # git's, which wins over http.sslCAInfo
+            "GIT_TERMINAL_PROMPT": "0",  # no terminal on a runner: git fails, it does not ask
             "GH_NO_UPDATE_NOTIFIER": "1",
             "GH_PROMPT_DISABLED": "1",
             "FAKE_GITHUB_API": f"https://{self.host}/api/v3",
@@ -129,6 +186,20 @@ class FakeGitHub:
     def reset(self) -> None:
         with self.lock:
             self.state = State(self.state.repo)
+
+    def refs(self) -> dict[str, str]:
+        """origin's refs → object names."""
+        if self.origin is None:
+            return {}
+        out = subprocess.run(
+            ["git", "--git-dir", str(self.origin), "for-each-ref",
+             "--format=%(refname) %(objectname)"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return dict(line.split(" ", 1) for line in out.splitlines())
+
+    def events(self, kind: str | None = None) -> list[Event]:
+        return [e for e in self.state.events if kind is None or e.kind == kind]
 
     def calls(self, method: str | None = None, path: str = "") -> list[Call]:
         return [
@@ -161,22 +232,49 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         self.call.status = status
 
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _token(self) -> str:
+        kind, _, cred = self.headers.get("Authorization", "").partition(" ")
+        if kind.lower() == "basic":
+            try:
+                return base64.b64decode(cred).decode().partition(":")[2]
+            except ValueError:
+                return ""
+        return cred.strip()
+
     def _handle(self, method: str) -> None:
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._read_body()
         body: Any = raw
         if raw and "json" in (self.headers.get("Content-Type") or "json") and method != "UPLOAD":
             try:
                 body = json.loads(raw)
             except ValueError:
                 body = raw
-        self.call = Call(method, unquote(parts.path), parse_qs(parts.query), body)
         fake = self.fake
         with fake.lock:
+            actor = fake.state.actor(self._token())
+            self.call = Call(method, unquote(parts.path), parse_qs(parts.query), body, 0, actor)
             fake.state.calls.append(self.call)
-            auth = self.headers.get("Authorization", "")
-            if TOKEN not in auth:
+            if self.call.path.startswith(f"/{fake.state.repo}.git/"):
+                self._git(method, parts.query, raw, actor)
+                return
+            if self.call.path == "/api/v3/_fake/app-token" and method == "POST":
+                self._app_token(body)  # authenticated by the App's key, not a token
+                return
+            if actor is None:
                 self._reply(401, {"message": "Bad credentials"})
                 return
             try:
@@ -203,6 +301,83 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:
         self._handle("HEAD")
+
+    # ------------------------------------------------------------------ git, the App
+    def _git(self, method: str, query: str, raw: bytes, actor: str | None) -> None:
+        """git's smart HTTP through `git http-backend`, for a private repository: no token, no
+        access (401 asks git for credentials, as GitHub does). A push is recorded as events."""
+        fake = self.fake
+        if actor is None or fake.origin is None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="GitHub"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.call.status = 401
+            return
+        rest = self.call.path.removeprefix(f"/{fake.state.repo}.git")
+        pushing = rest == "/git-receive-pack" and method == "POST"
+        before = fake.refs() if pushing else {}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(fake.origin.parent),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": f"/{fake.origin.name}{rest}",
+            "REQUEST_METHOD": method,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(raw)),
+            "REMOTE_USER": actor,
+            "REMOTE_ADDR": "127.0.0.1",
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+        }
+        proc = subprocess.run(["git", "http-backend"], input=raw, env=env, capture_output=True)
+        head, _, data = proc.stdout.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            elif name:
+                headers.append((name, value.strip()))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.call.status = status
+        if pushing:
+            self._record_push(before, fake.refs(), actor)
+
+    def _record_push(self, before: dict[str, str], after: dict[str, str], actor: str) -> None:
+        st = self.fake.state
+        for ref in sorted(set(before) | set(after)):
+            old, new = before.get(ref, ZERO), after.get(ref, ZERO)
+            if old == new:
+                continue
+            st.events.append(Event("push", actor, ref, old, new))
+            branch = ref.removeprefix("refs/heads/")
+            for pr in st.issues.values():
+                open_pr = pr.get("is_pr") and pr["state"] == "OPEN"
+                if open_pr and pr["head"] == branch and new != ZERO:
+                    st.events.append(Event("pull_request", actor, branch, old, new,
+                                           "synchronize", pr["number"]))  # fmt: skip
+
+    def _app_token(self, body: Any) -> None:
+        """What actions/create-github-app-token gets from GitHub (the stand-in asks here): an
+        installation token, given the App's client id and private key."""
+        st = self.fake.state
+        if not isinstance(body, dict) or (body.get("client_id"), body.get("private_key")) != (
+            APP_CLIENT_ID,
+            APP_KEY,
+        ):
+            self._reply(401, {"message": "A JSON web token could not be decoded"})
+            return
+        token = f"ghs_fakeapp{st.new_id()}"
+        st.app_tokens.add(token)
+        self._reply(201, {"token": token})
 
     # ------------------------------------------------------------------ routes
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> bool:
@@ -287,7 +462,12 @@ class _Handler(BaseHTTPRequestHandler):
             pr.update({k: body[k] for k in ("title", "body") if k in body})
             self._reply(200, _rest_pull(pr, base, st.repo))
             return True
-        if path == repo + "/pulls" and method == "POST" and not st.actions_may_open_prs:
+        if (
+            path == repo + "/pulls"
+            and method == "POST"
+            and not st.actions_may_open_prs
+            and self.call.actor == GITHUB_ACTIONS
+        ):
             # the repository setting "Allow GitHub Actions to create and approve pull requests"
             # is off
             self._reply(403, {"message": "GitHub Actions is not permitted to create or approve "
@@ -309,17 +489,29 @@ class _Handler(BaseHTTPRequestHandler):
             number = max(st.issues, default=0) + 1
             pr = _issue(number, body["title"], [], body.get("body") or "")
             st.issues[number] = pr | {"is_pr": True, "head": head, "base": base_ref}
+            sha = self.fake.refs().get(f"refs/heads/{head}", "")
+            st.events.append(Event("pull_request", str(self.call.actor), head, "", sha, "opened",
+                                   number))  # fmt: skip
             self._reply(201, _rest_pull(st.issues[number], base, st.repo))
             return True
         # workflow runs (`gh run list --workflow monitor.yml` in pages.yml): none ran yet
         m = re.fullmatch(repo + r"/actions/workflows/([\w.-]+)", path)
         if m and method == "GET":
             name = m[1]
-            self._reply(200, {"id": 1, "node_id": "W_1", "name": name.removesuffix(".yml"),
+            wid = st.workflow_ids.setdefault(name, len(st.workflow_ids) + 1)
+            self._reply(200, {"id": wid, "node_id": f"W_{wid}", "name": name.removesuffix(".yml"),
                               "path": f".github/workflows/{name}", "state": "active"})  # fmt: skip
             return True
-        if re.fullmatch(repo + r"/actions/workflows/1/runs", path) and method == "GET":
+        if re.fullmatch(repo + r"/actions/workflows/\d+/runs", path) and method == "GET":
             self._reply(200, {"total_count": 0, "workflow_runs": []})
+            return True
+        m = re.fullmatch(repo + r"/actions/workflows/([\w.-]+)/dispatches", path)
+        if m and method == "POST":
+            ids = {str(v): k for k, v in st.workflow_ids.items()}
+            name = ids.get(m[1], m[1])
+            st.events.append(Event("workflow_dispatch", str(self.call.actor), body["ref"],
+                                   workflow=name))  # fmt: skip
+            self._reply(204, raw=b"")
             return True
         # releases
         m = re.fullmatch(repo + r"/releases/tags/(.+)", path)

@@ -7,10 +7,22 @@ workflows pin, for the local composite stand-ins in tests/workflows/actions
 (`--local-repository OWNER/REPO@SHA=DIR`). Each run gets its own artifact folder (like one
 workflow run's artifacts) and the shared temporary HOME, so no step touches this machine's git
 config.
+
+What act does not model, the harness does, as GitHub documents it:
+- environments: an environment secret reaches only a job that declares that environment (a
+  reusable workflow's job too; a job that calls one cannot declare any), and a job whose
+  environment's deployment branch/tag policy refuses the run's ref fails before its steps, with
+  GitHub's message (`Run.refused`). act reads every secret flat, so before each run the
+  workflow files are rewritten in place (and restored after): in a job that declares
+  environment E, `secrets.NAME` of E's secrets becomes the value; a refused job's steps become
+  that one error. The rewrite is hidden from the job's git (`--skip-worktree`).
+- which events start workflows: `workflows_for(event)` (GitHub's rule on GITHUB_TOKEN is
+  `Event.starts_workflows` in fake_github.py).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -21,7 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.conftest import ROOT
+from tests.workflows.fake_github import TOKEN, Event
 
 HERE = Path(__file__).resolve().parent
 STANDIN_ACTIONS = HERE / "actions"
@@ -37,7 +52,130 @@ STANDINS = {
     "iterative/setup-cml": "setup-cml",
     "actions/upload-pages-artifact": "upload-pages-artifact",
     "actions/deploy-pages": "deploy-pages",
+    "actions/create-github-app-token": "create-github-app-token",
 }
+
+
+@dataclass
+class Environment:
+    """A GitHub environment: its secrets and its deployment branch and tag policy (name
+    patterns; `any_ref`: "No restriction")."""
+
+    secrets: dict[str, str] = field(default_factory=dict)
+    branches: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    any_ref: bool = False
+
+    def refusal(self, ref: str, name: str) -> str | None:
+        """GitHub's error when this environment's policy refuses a run on `ref`, else None."""
+        if self.any_ref:
+            return None
+        for prefix, kind, patterns in (("refs/heads/", "Branch", self.branches),
+                                       ("refs/tags/", "Tag", self.tags)):  # fmt: skip
+            if ref.startswith(prefix):
+                short = ref.removeprefix(prefix)
+                if any(fnmatch.fnmatchcase(short, p) for p in patterns):
+                    return None
+                return (f'{kind} "{short}" is not allowed to deploy to {name} due to '
+                        "environment protection rules.")  # fmt: skip
+        return f'"{ref}" is not allowed to deploy to {name} due to environment protection rules.'
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: the key `on` stays the string "on"."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in val if tag != "tag:yaml.org,2002:bool"]
+    for key, val in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|false)$"), list("tf"))
+
+
+def load_workflow(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_Loader)  # a SafeLoader
+
+
+def _environment_of(job: dict[str, Any]) -> str | None:
+    env = job.get("environment")
+    return env.get("name") if isinstance(env, dict) else env
+
+
+def _substitute(value: Any, secrets: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        for name, secret in secrets.items():
+            literal = "'" + secret.replace("'", "''") + "'"
+            value = re.sub(rf"\bsecrets\.{re.escape(name)}\b", literal, value)
+        return value
+    if isinstance(value, list):
+        return [_substitute(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, secrets) for k, v in value.items()}
+    return value
+
+
+def scope_environments(
+    doc: dict[str, Any], environments: Mapping[str, Environment], ref: str,
+    refused: dict[str, str],
+) -> bool:  # fmt: skip
+    """Rewrite `doc`'s jobs as GitHub would see them on `ref` (module docstring); True when
+    something changed. An environment nobody configured is GitHub's: no rules, no secrets."""
+    changed = False
+    for job_id, job in (doc.get("jobs") or {}).items():
+        name = _environment_of(job)
+        if name is None:
+            continue
+        env = environments.get(name, Environment(any_ref=True))
+        why = env.refusal(ref, name)
+        if why is not None:
+            job["steps"] = [{"name": "environment protection rules",
+                             "run": f"echo '::error::{why}'; exit 1"}]  # fmt: skip
+            job.pop("outputs", None)
+            job.pop("services", None)
+            refused[job_id] = why
+        else:
+            doc["jobs"][job_id] = _substitute(job, env.secrets)
+        changed = True
+    return changed
+
+
+def workflows_for(repo: Path, event: Event) -> list[str]:
+    """The workflow files of `repo` GitHub starts for `event`: none for an event caused by
+    GITHUB_TOKEN (except a dispatch); else those whose `on:` matches it."""
+    if not event.starts_workflows:
+        return []
+    found = []
+    for path in sorted((repo / ".github" / "workflows").glob("*.yml")):
+        on = load_workflow(path).get("on") or {}
+        on = {k: None for k in on} if isinstance(on, list) else on
+        if event.kind == "workflow_dispatch":
+            if path.name == event.workflow and "workflow_dispatch" in on:
+                found.append(path.name)
+            continue
+        if event.kind not in on:
+            continue
+        rule = on[event.kind] or {}
+        if event.kind == "pull_request":
+            if event.action not in rule.get("types", ["opened", "synchronize", "reopened"]):
+                continue
+            # every pull request here targets main
+            if rule.get("branches") and not any(
+                fnmatch.fnmatchcase("main", b) for b in rule["branches"]
+            ):
+                continue
+        elif event.kind == "push":
+            if event.ref.startswith("refs/tags/"):
+                patterns, name = rule.get("tags"), event.ref.removeprefix("refs/tags/")
+                if patterns is None and "branches" in rule:
+                    continue
+            else:
+                patterns, name = rule.get("branches"), event.ref.removeprefix("refs/heads/")
+                if patterns is None and "tags" in rule:
+                    continue
+            if patterns is not None and not any(fnmatch.fnmatchcase(name, p) for p in patterns):
+                continue
+        found.append(path.name)
+    return found
 
 
 def pinned_actions() -> dict[str, Path]:
@@ -58,6 +196,14 @@ class Run:
     stderr: str
     artifacts: Path
     cmd: list[str] = field(default_factory=list)
+    # "FILE:JOB" → GitHub's refusal, for the jobs whose environment refuses the run's ref
+    # (they fail if they run; a job skipped for another reason is no deployment)
+    refusing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> list[str]:
+        """GitHub's refusals of the jobs that ran (act ran their one failing step)."""
+        return [e for e in self.errors() if "due to environment protection rules" in e]
 
     def jobs(self) -> dict[str, str]:
         """job name as act prints it (`deploy/deploy/deploy` for a called workflow) → result."""
@@ -121,6 +267,7 @@ class Act:
     home: Path
     runs: Path
     env: dict[str, str]
+    environments: dict[str, Environment] = field(default_factory=dict)
 
     def __call__(
         self,
@@ -156,18 +303,29 @@ class Act:
             cmd += ["--local-repository", f"{uses}={folder}"]
         for key, value in env.items():
             cmd += ["--env", f"{key}={value}"]
-        for key, value in {"GITHUB_TOKEN": env["GH_ENTERPRISE_TOKEN"], **(secrets or {})}.items():
+        # the job's GITHUB_TOKEN, then the repository's secrets (environment ones: below)
+        for key, value in {"GITHUB_TOKEN": TOKEN, **(secrets or {})}.items():
             cmd += ["-s", f"{key}={value}"]
         for key, value in (variables or {}).items():  # the repository's `vars`
             cmd += ["--var", f"{key}={value}"]
-        proc = subprocess.run(
-            cmd,
-            cwd=repo,
-            env={**os.environ, **env, "HOME": str(self.home)},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        refused: dict[str, str] = {}
+        originals = self._scope(repo, workflow, run_ref(repo, event, payload), refused)
+        try:
+            proc = subprocess.run(
+                cmd,
+                cwd=repo,
+                env={**os.environ, **env, "HOME": str(self.home)},
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        finally:
+            for path, text in originals.items():
+                path.write_text(text)
+            if originals:
+                rel = [str(p.relative_to(repo)) for p in originals]
+                subprocess.run(["git", "update-index", "--no-skip-worktree", *rel], cwd=repo,
+                               check=True)  # fmt: skip
         events = []
         for line in proc.stdout.splitlines():
             try:
@@ -177,7 +335,42 @@ class Act:
             if "job" in event:  # act pads job names to a common width
                 event["job"] = event["job"].strip()
             events.append(event)
-        return Run(proc.returncode, events, proc.stderr, artifacts, cmd)
+        return Run(proc.returncode, events, proc.stderr, artifacts, cmd, refused)
+
+    def _scope(
+        self, repo: Path, workflow: str, ref: str, refused: dict[str, str]
+    ) -> dict[Path, str]:
+        """Environment secrets and policies into the workflow files (module docstring);
+        `refused` gets "FILE:JOB" → GitHub's message for the jobs of `workflow` and of the
+        workflows it calls."""
+        folder = repo / ".github" / "workflows"
+        called = re.findall(r"uses:\s*\./\.github/workflows/(\S+)", (folder / workflow).read_text())
+        originals: dict[Path, str] = {}
+        for path in sorted(folder.glob("*.yml")):
+            text = path.read_text()
+            doc = load_workflow(path)
+            mine: dict[str, str] = {}
+            if scope_environments(doc, self.environments, ref, mine):
+                originals[path] = text
+                path.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
+            if path.name in (workflow, *called):
+                refused |= {f"{path.name}:{job}": why for job, why in mine.items()}
+        if originals:
+            rel = [str(p.relative_to(repo)) for p in originals]
+            subprocess.run(["git", "update-index", "--skip-worktree", *rel], cwd=repo, check=True)
+        return originals
+
+
+def run_ref(repo: Path, event: str, payload: Mapping[str, Any]) -> str:
+    """github.ref of a run, as act sets it: the payload's ref, a pull request's merge ref, else
+    the clone's branch (a workflow_call runs on its caller's ref)."""
+    if payload.get("ref"):
+        return str(payload["ref"])
+    if event == "pull_request":
+        return f"refs/pull/{payload['number']}/merge"
+    branch = subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=repo,
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return branch or "HEAD"
 
 
 def find_act() -> str:

@@ -1,6 +1,7 @@
 """The chain pull request → merge → promote → deploy → monitor → retrain, through the REAL
-workflow files under act (tests/workflows/harness.py), against a bare git origin and a fake
-GitHub.
+workflow files under act (tests/workflows/harness.py), against a private origin served by a fake
+GitHub, with environment-scoped secrets and deployment policies, and only the follow-up runs
+GitHub would start (`World.follow`: none for an event caused by GITHUB_TOKEN).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import yaml
 
 from tests.conftest import run
 from tests.workflows.conftest import World, commit_all, git, run_at, write_params
+from tests.workflows.fake_github import APP, APP_CLIENT_ID, APP_KEY, GITHUB_ACTIONS, PERSON
+from tests.workflows.harness import workflows_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflows")]
 
@@ -127,8 +130,9 @@ def test_7_monitor_names_a_missing_secret_and_keeps_one_drift_issue(world: World
     assert no_secret.job(ALERT) is None  # no alarm, no issue
     log_url = f"sqlite:///{repo.parent / 'predictions.db'}"
 
-    no_remote = world.act(repo, "workflow_dispatch", "monitor.yml", dispatch,
-                          secrets={"PREDICTION_LOG_URL": log_url})  # fmt: skip
+    # the secret lives in the environment `monitoring` (docs/workflows.md)
+    world.act.environments["monitoring"].secrets["PREDICTION_LOG_URL"] = log_url
+    no_remote = world.act(repo, "workflow_dispatch", "monitor.yml", dispatch)
     [error] = no_remote.errors(MONITOR)
     assert "DVC remote" in error and "Monitoring on GitHub" in error, no_remote.explain()
 
@@ -143,8 +147,7 @@ def test_7_monitor_names_a_missing_secret_and_keeps_one_drift_issue(world: World
     drifting_log(repo, log_url, "v0.1.0")
 
     for attempt in (1, 2):
-        result = world.act(repo, "workflow_dispatch", "monitor.yml", dispatch,
-                           secrets={"PREDICTION_LOG_URL": log_url})  # fmt: skip
+        result = world.act(repo, "workflow_dispatch", "monitor.yml", dispatch)
         assert result.outputs(MONITOR).get("alarm") == "true", result.explain()
         assert result.job(MONITOR) == "failure"  # an alarm fails the monitor job
         assert result.job(ALERT) == "success", result.explain()
@@ -158,10 +161,10 @@ def test_7_monitor_names_a_missing_secret_and_keeps_one_drift_issue(world: World
     assert world.fake.calls("POST", r"/pulls$") == []  # RETRAIN_ON_ALARM unset: no retrain
 
     # with the repository variable RETRAIN_ON_ALARM, an alarm also runs retrain.yml (through
-    # workflow_call, with the secret passed on): prod's labelled rows become a pull request
+    # workflow_call; its job reads the environment's secret itself: a caller without
+    # `environment:` has only empty strings to pass): prod's labelled rows become a pull request
     labelled_log(repo, log_url, "v0.1.0", rows=300, labelled=200)
     result = world.act(repo, "workflow_dispatch", "monitor.yml", dispatch,
-                       secrets={"PREDICTION_LOG_URL": log_url},
                        variables={"RETRAIN_ON_ALARM": "true"})  # fmt: skip
     assert result.outputs(MONITOR).get("alarm") == "true", result.explain()
     [retrain] = [job for job in result.jobs() if job.endswith(RETRAIN.split("/", 1)[1])]
@@ -193,29 +196,41 @@ def labelled_log(repo: Path, url: str, version: str, rows: int, labelled: int) -
     write_log(url, logged, feedback_for(logged, test, labelled))
 
 
-def test_8_labelled_production_rows_become_a_retrain_pull_request(world: World) -> None:
+def one_utc_day() -> None:
+    """retrain.yml names its branch by the UTC date: a scenario's runs must fall on one day."""
     import time
     from datetime import UTC, datetime, timedelta
 
-    from gitml.serve import logdb
-
-    # the workflow names its branch by the UTC date: all its runs here must fall on one day
     now = datetime.now(UTC)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    if midnight - now < timedelta(minutes=10):
+    if midnight - now < timedelta(minutes=15):
         time.sleep((midnight - now).total_seconds() + 5)
 
+
+def test_8_labelled_production_rows_become_a_retrain_pull_request(world: World) -> None:
+    from gitml.serve import logdb
+
+    one_utc_day()
     origin, repo = world.fork("retrain")
     run_at(["gto", "register", "model", "HEAD", "--version", "v0.1.0"], repo, origin)
     run_at(["gto", "assign", "model", "--version", "v0.1.0", "--stage", "prod"], repo, origin)
     run_at(["git", "push", "-q", "--tags", "origin", "main"], repo, origin)
     dispatch = {"inputs": {"since": "all"}}
 
+    # the log's URL is a secret of the environment `monitoring` only (docs/workflows.md): as a
+    # repository secret of another name, or missing, the job stops first and says where it goes
+    missing = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch,
+                        secrets={"LOG_URL": "sqlite:///elsewhere.db"})  # fmt: skip
+    assert missing.step(RETRAIN, "Preflight") == "failure", missing.explain()
+    [error] = missing.errors(RETRAIN)
+    assert "PREDICTION_LOG_URL" in error and "'monitoring'" in error, error
+
     # nothing labelled yet: no branch, no pull request, and the job is green
     empty = f"sqlite:///{repo.parent / 'empty.db'}"
     logdb.engine_for(empty).dispose()
-    nothing = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch,
-                        secrets={"PREDICTION_LOG_URL": empty})  # fmt: skip
+    secrets = world.act.environments["monitoring"].secrets
+    secrets["PREDICTION_LOG_URL"] = empty
+    nothing = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch)
     assert nothing.job(RETRAIN) == "success", nothing.explain()
     assert nothing.outputs(RETRAIN)["written"] == "0"
     assert nothing.step(RETRAIN, "Harvest") == "success"
@@ -229,17 +244,20 @@ def test_8_labelled_production_rows_become_a_retrain_pull_request(world: World) 
     url = f"sqlite:///{repo.parent / 'predictions.db'}"
     labelled_log(repo, url, "v0.1.0", rows=300, labelled=200)
     labelled_log(repo, url, "v0.0.9", rows=40, labelled=40)
-    secrets = {"PREDICTION_LOG_URL": url}
+    secrets["PREDICTION_LOG_URL"] = url
     world.fake.state.actions_may_open_prs = False
-    refused = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch, secrets=secrets)
+    refused = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch)
     assert refused.job(RETRAIN) == "failure", refused.explain()
-    assert refused.step(RETRAIN, "Push the branch") == "success"
+    assert refused.step(RETRAIN, "Push the branch") == "success", refused.explain()
     [error] = refused.errors(RETRAIN)
     assert "Allow GitHub Actions to create and approve pull requests" in error, error
+    # the branch reached the private origin: git in that step had the job's token
+    [pushed] = [e for e in world.fake.events("push") if e.ref.startswith("refs/heads/retrain/")]
+    assert pushed.actor == GITHUB_ACTIONS
 
     # allowed, a rerun the same day replaces the branch and opens the pull request
     world.fake.state.actions_may_open_prs = True
-    result = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch, secrets=secrets)
+    result = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch)
     assert result.job(RETRAIN) == "success", result.explain()
     out = result.outputs(RETRAIN)
     assert out["written"] == "200", result.explain()
@@ -266,11 +284,16 @@ def test_8_labelled_production_rows_become_a_retrain_pull_request(world: World) 
     assert harvest["counts"] | {"logged": 340, "unlabelled": 100, "other_version": 40,
                                 "written": 200} == harvest["counts"]  # fmt: skip
     assert "opened https://" in result.text(RETRAIN)
+    # no GitHub App configured: the pull request was opened with GITHUB_TOKEN, so GitHub starts
+    # no workflow for it, and the pull request says so and what to do
+    [opened] = world.fake.events("pull_request")
+    assert opened.actor == GITHUB_ACTIONS and workflows_for(repo, opened) == []
+    assert "No checks have run" in call.body["body"] and "docs/retraining.md" in call.body["body"]
 
     # once more the same day: the same pull request, its body refreshed
     (pr,) = [i for i in world.fake.state.issues.values() if i.get("is_pr")]
     pr["body"] = "an older report"
-    again = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch, secrets=secrets)
+    again = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch)
     assert again.job(RETRAIN) == "success", again.explain()
     assert "refreshed https://" in again.text(RETRAIN)
     assert len(world.fake.calls("POST", r"/pulls$")) == 2  # no third attempt
@@ -288,7 +311,7 @@ def test_8_labelled_production_rows_become_a_retrain_pull_request(world: World) 
     run_at(["git", "push", "-q", "origin", f"review:{branch}"], repo, origin)
     reviewed = git(repo, "rev-parse", "HEAD")
     git(repo, "switch", "-q", "main")
-    kept = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch, secrets=secrets)
+    kept = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch)
     assert kept.job(RETRAIN) == "failure", kept.explain()
     errors = kept.errors(RETRAIN)
     assert any(f"{branch} already holds commits this workflow did not make" in e for e in errors), (
@@ -297,6 +320,57 @@ def test_8_labelled_production_rows_become_a_retrain_pull_request(world: World) 
     assert "A Reviewer <reviewer@example.com>" in kept.text(RETRAIN)
     assert run([*gd, "rev-parse", branch], origin).stdout.strip() == reviewed
     assert len(world.fake.calls("PATCH", r"/pulls/\d+$")) == 1  # the pull request untouched
+    assert world.fake.state.unhandled == []
+
+
+def test_9_with_the_app_the_retrain_pull_request_gets_a_persons_checks(world: World) -> None:
+    """A GitHub App configured (variable GITML_APP_CLIENT_ID, secret GITML_APP_PRIVATE_KEY in
+    the environment `monitoring`): the branch and the pull request are the App's, so GitHub
+    starts pr.yml and ci.yml for them, as for a person's; pr.yml reproduces and comments."""
+    one_utc_day()
+    origin, repo = world.fork("retrain-app")
+    # a DVC remote: pr.yml's fresh checkout of the retrain branch gets the harvested rows there
+    remote = repo.parent / "dvc-remote"
+    run(["dvc", "remote", "add", "-d", "store", str(remote)], repo)
+    run(["dvc", "push", "-q"], repo)
+    commit_all(repo, "a DVC remote")
+    run_at(["git", "push", "-q", "origin", "main"], repo, origin)
+    run_at(["gto", "register", "model", "HEAD", "--version", "v0.1.0"], repo, origin)
+    run_at(["gto", "assign", "model", "--version", "v0.1.0", "--stage", "prod"], repo, origin)
+    run_at(["git", "push", "-q", "--tags", "origin", "main"], repo, origin)
+    url = f"sqlite:///{repo.parent / 'predictions.db'}"
+    labelled_log(repo, url, "v0.1.0", rows=300, labelled=200)
+    monitoring = world.act.environments["monitoring"].secrets
+    monitoring |= {"PREDICTION_LOG_URL": url, "GITML_APP_PRIVATE_KEY": APP_KEY,
+                   "AWS_ACCESS_KEY_ID": "write-key", "AWS_SECRET_ACCESS_KEY": "write"}  # fmt: skip
+    app = {"GITML_APP_CLIENT_ID": APP_CLIENT_ID}
+    world.fake.state.actions_may_open_prs = False  # a setting for GITHUB_TOKEN, not for an App
+    dispatch = {"inputs": {"since": "all"}}
+
+    result = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch, variables=app)
+    assert result.job(RETRAIN) == "success", result.explain()
+    [opened] = world.fake.events("pull_request")
+    assert opened.actor == APP, opened
+    assert workflows_for(repo, opened) == ["ci.yml", "pr.yml"]
+    pr = world.fake.state.issues[opened.number]
+    assert "No checks have run" not in pr["body"] and "roc_auc" in pr["body"]
+    branch = [e for e in world.fake.events("push") if e.ref == f"refs/heads/{opened.ref}"]
+    assert [e.actor for e in branch] == [APP]
+
+    # pr.yml, started by that event, as for a person's pull request (ci.yml is `make test`)
+    read_only = {"AWS_ACCESS_KEY_ID": "read-only-key", "AWS_SECRET_ACCESS_KEY": "read"}
+    runs = world.follow(repo, opened, only=("pr.yml",), secrets=read_only)
+    checked = runs["pr.yml"]
+    assert checked.job("pull request/reproduce") == "success", checked.explain()
+    assert checked.job("pull request/comment") == "success", checked.explain()
+    assert len(pr["comments"]) == 1 and CML_WATERMARK in pr["comments"][0]["body"]
+
+    # a rerun the same day force-pushes the branch with the App's token again: GitHub starts
+    # the checks for the new commit (`synchronize`)
+    again = world.act(repo, "workflow_dispatch", "retrain.yml", dispatch, variables=app)
+    assert again.job(RETRAIN) == "success", again.explain()
+    [sync] = [e for e in world.fake.events("pull_request") if e.action == "synchronize"]
+    assert sync.actor == APP and workflows_for(repo, sync) == ["ci.yml", "pr.yml"]
     assert world.fake.state.unhandled == []
 
 
@@ -341,6 +415,8 @@ def record(result: Any) -> dict[str, Any]:
 def test_2_a_merge_is_promoted_and_deployed_through_workflow_call(world: World) -> None:
     origin, repo = world.fork("promote")
     merged = merge(repo, origin, "feature", "Merge pull request #7 from acme/feature")
+    [push] = world.fake.events("push")
+    assert push.actor == PERSON and "promote.yml" in workflows_for(repo, push)
     result = promote_on_push(world, repo, world.main_sha, merged)
 
     assert result.job(PROMOTE) == "success", result.explain()
@@ -357,6 +433,11 @@ def test_2_a_merge_is_promoted_and_deployed_through_workflow_call(world: World) 
     [stage_tag] = origin_tags(origin, "model#prod#*")
     assert tag_message(origin, stage_tag)
     assert origin_tags(origin, "model@*") == ["model@v0.1.0"]
+    # the private origin took the job's token (fetch and push), and the tags it pushed with
+    # GITHUB_TOKEN start no workflow: hence deploy.yml and pages.yml through workflow_call
+    tags = [e for e in world.fake.events("push") if e.ref.startswith("refs/tags/")]
+    assert len(tags) == 2 and all(e.actor == GITHUB_ACTIONS for e in tags), tags
+    assert all(workflows_for(repo, e) == [] for e in tags)
 
     # deploy.yml ran through workflow_call: smoke-tested, released with the judged bytes
     assert result.job(DEPLOY) == "success", result.explain()
@@ -372,6 +453,9 @@ def test_2_a_merge_is_promoted_and_deployed_through_workflow_call(world: World) 
     site = result.artifacts / "github-pages"
     assert (site / ".deployed").is_file(), result.explain()
     assert "v0.1.0" in (site / "index.html").read_text()
+    # the monitoring report it looked for: monitor.yml's runs on main only
+    [runs] = world.fake.calls("GET", r"/actions/workflows/\d+/runs$")
+    assert runs.query.get("branch") == ["main"], runs.query
     assert world.fake.state.unhandled == []
 
 
@@ -410,9 +494,13 @@ def test_3_a_pushed_rollback_tag_deploys_the_old_version(world: World) -> None:
         ["git", "--git-dir", str(origin), "rev-list", "-n1", newest], origin
     ).stdout.strip()
     assert target == world.main_sha
-    result = world.act(
-        repo, "push", "deploy.yml", push_event(f"refs/tags/{newest}", "0" * 40, target)
-    )
+    # the person's tag push starts deploy.yml and pages.yml (runs on the tag's ref)
+    [pushed] = [e for e in world.fake.events("push") if e.ref == f"refs/tags/{newest}"]
+    assert pushed.actor == PERSON
+    runs = world.follow(repo, pushed)
+    assert sorted(runs) == ["deploy.yml", "pages.yml"]
+    result = runs["deploy.yml"]
+    assert result.refused == [], result.refused  # `production` allows the tags model#prod#*
 
     job = "deploy/deploy"  # workflow name / job id
     assert result.step(job, "Which version") == "success", result.explain()
@@ -425,6 +513,18 @@ def test_3_a_pushed_rollback_tag_deploys_the_old_version(world: World) -> None:
     assert not world.fake.calls("POST", r"/releases$"), "the old release is kept"
     # what it served is the file whose sha256 v0.1.0's tag recorded
     assert hashlib.sha256(old_model).hexdigest() in tag_message(origin, "model@v0.1.0")
+
+    # the site: `github-pages` (as GitHub creates it) refuses a run on a tag, so the site must
+    # be built by a run on main that the tag's run starts (a dispatch: not GITHUB_TOKEN's rule)
+    pages = runs["pages.yml"]
+    assert pages.refused == [], pages.refused
+    [dispatched] = world.fake.events("workflow_dispatch")
+    assert (dispatched.workflow, dispatched.ref) == ("pages.yml", "main"), dispatched
+    on_main = world.follow(repo, dispatched)["pages.yml"]
+    assert on_main.refused == [], on_main.refused
+    site = on_main.artifacts / "github-pages"
+    assert (site / ".deployed").is_file(), on_main.explain()
+    assert "v0.1.0" in (site / "index.html").read_text()
     assert world.fake.state.unhandled == []
 
 
@@ -500,3 +600,43 @@ def test_6_a_branch_that_loosens_the_gate_is_judged_by_mains_rules(world: World)
     rec = record(result)
     assert "0.99" in json.dumps(rec)  # judged by the floor main had before the merge
     assert origin_tags(origin, "model@*") == []
+
+
+# ----------------------------------------------------------------------------- 10. a bad tag
+
+
+def test_10_deploy_names_a_lightweight_version_tag(world: World) -> None:
+    """GTO and the smoke test need the annotated tag `gitml promote` pushes; a lightweight one
+    (what checkout before v6.0.2 left behind) stops deploy with an error that says so."""
+    origin, repo = world.fork("lightweight")
+    git(repo, "tag", "model@v0.9.0")  # lightweight
+    run_at(["git", "push", "-q", "origin", "refs/tags/model@v0.9.0"], repo, origin)
+    result = world.act(repo, "workflow_dispatch", "deploy.yml", {"inputs": {"version": "v0.9.0"}})
+    job = "deploy/deploy"
+    assert result.step(job, "Which version") == "failure", result.explain()
+    [error] = result.errors(job)
+    assert "model@v0.9.0 is missing or a lightweight tag" in error, error
+    assert "docs/promotion.md" in error
+
+
+def test_11_a_promotion_that_fails_after_its_tag_push_says_how_to_deploy(world: World) -> None:
+    """Prod is tagged, then a later step fails (here the release: one exists already): the
+    run says so, names the version and the recovery, and nothing deploys."""
+    origin, repo = world.fork("after-push")
+    world.fake.state.releases["model@v0.1.0"] = {
+        "id": 1, "tag_name": "model@v0.1.0", "name": "", "body": "", "draft": False,
+        "prerelease": False, "html_url": "", "url": "", "upload_url": "", "assets": [],
+        "blobs": {},
+    }  # fmt: skip
+    merged = merge(repo, origin, "feature", "Merge pull request #7 from acme/feature")
+    result = promote_on_push(world, repo, world.main_sha, merged)
+
+    assert result.outputs(PROMOTE)["promoted"] == "true", result.explain()
+    assert origin_tags(origin, "model@*") == ["model@v0.1.0"]
+    assert result.job(PROMOTE) == "failure", result.explain()
+    assert result.step(PROMOTE, "Publish the judged model") == "failure"
+    assert any(
+        "v0.1.0 is prod" in e and "gh workflow run deploy.yml -f version=v0.1.0" in e
+        for e in result.errors(PROMOTE)
+    ), result.errors(PROMOTE)
+    assert result.job(DEPLOY) is None
