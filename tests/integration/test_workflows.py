@@ -25,8 +25,9 @@ from tests.conftest import BIN, ROOT, run, tool_env
 pytestmark = pytest.mark.xdist_group("report")
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
-# shell builtins, and grep (on every runner image: the retrain workflow reads gh's error with it)
-BUILTINS = frozenset({"echo", "cat", "printf", "test", "[", "true", "exit", "set", "grep"})
+# shell builtins, and grep and cp (on every runner image: the retrain workflow reads gh's error
+# with grep; pages.yml copies the newest monitoring report with cp)
+BUILTINS = frozenset({"echo", "cat", "printf", "test", "[", "true", "exit", "set", "grep", "cp"})
 KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "!", "{", "}"})
 OPERATORS = frozenset({";", "&&", "||", "|", "(", ")", "&"})
 REDIRECTS = frozenset({">", ">>", "<", "2>", "2>>", "&>"})
@@ -58,7 +59,8 @@ def commands(script: str) -> list[list[str]]:
     """The simple commands of a (simple) shell script: words, without assignments/redirects.
 
     Hand-written, not a shell parser: enough for the one-command steps the design asks for,
-    plus `if`, `&&`/`||`/`|` chains and `$(...)` substitutions (checked as commands too).
+    plus `if`, `for NAME in WORDS; do … done`, `&&`/`||`/`|` chains and `$(...)` substitutions
+    (checked as commands too).
     """
     script = script.replace("\\\n", " ")
     out: list[list[str]] = []
@@ -70,12 +72,17 @@ def commands(script: str) -> list[list[str]]:
         lexer.whitespace_split = True
         lexer.commenters = "#"
         current: list[str] = []
-        skip_next = False
+        skip_next = loop_header = False
         for tok in lexer:
             if skip_next:
                 skip_next = False
                 continue
-            if tok in OPERATORS:
+            if loop_header:  # `for NAME in WORDS`: the words are data, not a command
+                loop_header = tok not in (";", "do")
+                continue
+            if not current and tok == "for":
+                loop_header = True
+            elif tok in OPERATORS:
                 out.append(current)
                 current = []
             elif tok in REDIRECTS:
