@@ -31,6 +31,10 @@ _.p_threshold
 _.registered_by
 _.commit_info
 
+# --- StrEnum members offered as an option's choices (Typer lists and parses them)
+_.major  # src/gitml/registry/options.py: gitml promote --bump major
+_.patch  # src/gitml/registry/options.py: gitml promote --bump patch
+
 # --- called by another program, by name
 # uvicorn's factory, named as "gitml.serve.workers:app_factory" (src/gitml/serve/workers.py)
 _.app_factory
@@ -56,7 +60,3 @@ _.do_HEAD
 # --- pytest fixtures requested only for their side effect (the argument itself is unused)
 _.gh_cli  # tests/workflows/conftest.py: installs `gh` before the world is built
 
-# --- TEMPORARY, until the registry/ and review/site/ worktree merges (issue 22): dead code that
-# worktree deletes, listed here so that the check passes meanwhile. Delete these lines then.
-_.DEFAULT_TOLERANCE  # src/gitml/registry/reproduce.py: dead, to delete
-_.Page  # src/gitml/review/site/render.py: dead, to delete

@@ -38,15 +38,6 @@ PAGES = [
     *(p for p in sorted((ROOT / "docs").glob("*.md")) if p.name not in GENERATED_PAGES),
 ]
 
-# TEMPORARY, remove at the merge of issue 22: stale references in pages another engineer is
-# rewriting in a separate worktree (docs/workflows.md, retraining.md, promotion.md, site.md,
-# pr-review.md), left for that merge so the two edits do not collide. Each entry is
-# (page, reference); an entry that no longer occurs fails `test_allowlist_is_not_stale`, so the
-# list shrinks to nothing once the pages are fixed.
-TEMPORARY_ALLOWLIST_OTHER_WORKTREE: set[tuple[str, str]] = {
-    ("docs/promotion.md", "gitml.registry.promote.gate"),
-}
-
 # A dotted name starts a word: not `github.com/org/gitml.git`, not `x.gitml.y`.
 DOTTED = re.compile(r"(?<![\w/.-])gitml(?:\.[A-Za-z_]\w*)+")
 
@@ -240,19 +231,15 @@ NUMBERS = [
 # --------------------------------------------------------------------------- tests
 
 
-def _allowed(finding: tuple[str, int, str]) -> bool:
-    return (finding[0], finding[2]) in TEMPORARY_ALLOWLIST_OTHER_WORKTREE
-
-
 def test_dotted_names_resolve() -> None:
-    stale = [f for f in stale_names() if not _allowed(f)]
+    stale = stale_names()
     assert stale == [], "names that import nothing:\n" + "\n".join(
         f"  {page}:{n}: {name}" for page, n, name in stale
     )
 
 
 def test_repository_paths_exist() -> None:
-    stale = [f for f in stale_paths() if not _allowed(f)]
+    stale = stale_paths()
     assert stale == [], "paths that are not in the repository:\n" + "\n".join(
         f"  {page}:{n}: {ref}" for page, n, ref in stale
     )
@@ -264,12 +251,6 @@ def test_quoted_figures_are_the_pipelines() -> None:
         f"  {page}: {what} {quoted}, but the repository says {actual}"
         for page, what, quoted, actual in wrong
     )
-
-
-def test_allowlist_is_not_stale() -> None:
-    """Once the page is fixed, its entry goes."""
-    found = {(page, ref) for page, _, ref in [*stale_names(), *stale_paths()]}
-    assert found >= TEMPORARY_ALLOWLIST_OTHER_WORKTREE, TEMPORARY_ALLOWLIST_OTHER_WORKTREE - found
 
 
 @pytest.mark.parametrize(

@@ -196,9 +196,6 @@ class Run:
     stderr: str
     artifacts: Path
     cmd: list[str] = field(default_factory=list)
-    # "FILE:JOB" → GitHub's refusal, for the jobs whose environment refuses the run's ref
-    # (they fail if they run; a job skipped for another reason is no deployment)
-    refusing: dict[str, str] = field(default_factory=dict)
 
     @property
     def refused(self) -> list[str]:
@@ -335,7 +332,7 @@ class Act:
             if "job" in event:  # act pads job names to a common width
                 event["job"] = event["job"].strip()
             events.append(event)
-        return Run(proc.returncode, events, proc.stderr, artifacts, cmd, refused)
+        return Run(proc.returncode, events, proc.stderr, artifacts, cmd)
 
     def _scope(
         self, repo: Path, workflow: str, ref: str, refused: dict[str, str]

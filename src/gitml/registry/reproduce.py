@@ -37,7 +37,6 @@ METRICS = layout.EVALUATE_DIR / "metrics.json"
 SLICES = layout.EVALUATE_DIR / "slices.json"
 LOCK = Path("dvc.lock")
 VERIFY = layout.VERIFY_REPORT
-DEFAULT_TOLERANCE = 1e-3  # the documented default of promotion.reproduce_tolerance
 
 Number = float | int | None
 

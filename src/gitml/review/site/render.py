@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,12 +82,6 @@ def environment(renderer: charts.Renderer | None = None) -> Environment:
     )  # fmt: skip
     env.globals.update(PROD=PROD, CSP=CSP, LOWER_IS_BETTER=LOWER_IS_BETTER)
     return env
-
-
-@dataclass(frozen=True)
-class Page:
-    path: str  # relative to the site's root
-    title: str
 
 
 def _status(v: Version) -> str:
