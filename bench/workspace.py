@@ -30,7 +30,7 @@ BIN = Path(sys.executable).parent
 
 QUICK_ROWS = 2000
 QUICK_SEED = 0
-# The small-but-real settings of tests/conftest.py: the default run's code paths, less work.
+# The small-but-real settings of tests/helpers.py: the default run's code paths, less work.
 QUICK_PARAMS: dict[str, dict[str, Any]] = {
     "data": {"source": "data/raw/sample.csv"},
     "tune": {"n_trials": 4, "cv_folds": 2},
@@ -156,7 +156,7 @@ class Workspace:
     # ------------------------------------------------------------------ commands
 
     def env(self, clone: Path | None = None) -> dict[str, str]:
-        """Like tests/conftest.py `tool_env()`, plus the clone's `src` first on PYTHONPATH."""
+        """Like tests/helpers.py `tool_env()`, plus the clone's `src` first on PYTHONPATH."""
         env = dict(os.environ)
         env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
         env["DVC_NO_ANALYTICS"] = "1"

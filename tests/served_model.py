@@ -22,7 +22,7 @@ from gitml.core import features, models
 from gitml.core.model_io import save_model
 from gitml.pipeline import dataset
 from gitml.pipeline.train import calibrate
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 DERIVED = ["net_capital", "log_capital_gain", "log_capital_loss", "is_married", "hours_per_age"]
 PARAMS = {

@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import ROOT, run, tool_env
 from tests.docs import bad_inputs_page as page
+from tests.helpers import ROOT, run, tool_env
 
 SCHEMA = ROOT / "schema" / "adult.schema.yaml"
 BASE_PARAMS: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from bench import BENCHMARKS
 
-from tests.conftest import ROOT, tool_env
+from tests.helpers import ROOT, tool_env
 
 CORE = ("cold_pipeline", "noop_repro", "evaluate_only", "determinism", "tuned_vs_default")
 SCALING = ("tpe_vs_random", "workers_postgres", "million_rows", "report_speed")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run
+from tests.helpers import ROOT, run
 
 pytestmark = pytest.mark.xdist_group("lint")
 

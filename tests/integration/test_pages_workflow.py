@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 WF = ROOT / ".github" / "workflows" / "pages.yml"
 

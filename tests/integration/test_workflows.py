@@ -20,7 +20,7 @@ import typer
 import yaml
 
 from gitml.cli import app
-from tests.conftest import BIN, ROOT, run, tool_env
+from tests.helpers import BIN, ROOT, run, tool_env
 
 pytestmark = pytest.mark.xdist_group("report")
 

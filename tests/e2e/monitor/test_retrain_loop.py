@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from gitml.registry import versions as registry
-from tests.conftest import BIN, make_repo, run
+from tests.helpers import BIN, make_repo, run
 from tests.integration.serve.test_serve import start, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from gitml.registry import promote, record
-from tests.conftest import run
 from tests.e2e.registry.test_promote import CFG, commit_eval, metrics, repo, slices
+from tests.helpers import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("promotion")]
 __all__ = ["repo"]  # the fixture

@@ -19,7 +19,7 @@ from gitml.config import Params, PromotionConfig
 from gitml.errors import ConfigError, DataError
 from gitml.registry import promote, rollback
 from gitml.registry import versions as registry
-from tests.conftest import ROOT, run
+from tests.helpers import ROOT, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("promotion")]
 
@@ -128,7 +128,7 @@ def tags(repo: Path) -> list[str]:
 def gitml(
     repo: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    from tests.conftest import tool_env
+    from tests.helpers import tool_env
 
     return subprocess.run(
         ["gitml", *args],

@@ -20,9 +20,9 @@ from gitml.io.git import locked_md5
 from gitml.registry import promote, reproduce, rules
 from gitml.registry import versions as registry
 from gitml.registry.tags import recorded_sha256
-from tests.conftest import run
 from tests.e2e.registry import test_promote
 from tests.e2e.registry.test_promote import commit_eval, gitml, metrics, slices, tags
+from tests.helpers import run
 
 repo = test_promote.repo  # the fixture: a git repo with this project's artifacts and params
 

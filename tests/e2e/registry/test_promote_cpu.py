@@ -26,7 +26,7 @@ import yaml
 
 from gitml.io.git import locked_md5
 from gitml.registry import tags
-from tests.conftest import make_repo, run, tool_env
+from tests.helpers import make_repo, run, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("promotion")]
 

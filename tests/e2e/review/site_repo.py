@@ -22,8 +22,8 @@ import yaml
 from gitml.config import Params, PromotionConfig
 from gitml.registry import promote, rollback
 from gitml.registry import versions as registry
-from tests.conftest import ROOT, run, tool_env
 from tests.e2e.registry.test_promote import commit_eval, metrics, slices
+from tests.helpers import ROOT, run, tool_env
 
 SCRIPT = "<script>document.title='pwned'</script>"
 IMG = '"><img src=x onerror="document.title=\'pwned\'">'

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from gitml.review import make_report, render
-from tests.conftest import ROOT, make_repo, run
+from tests.helpers import ROOT, make_repo, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
 

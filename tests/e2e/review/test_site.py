@@ -18,7 +18,6 @@ import pytest
 from gitml.errors import ConfigError, DataError
 from gitml.registry import versions as registry
 from gitml.review.site import build, charts, gitobjects, model
-from tests.conftest import run, tool_env
 from tests.e2e import browser
 from tests.e2e.review.site_repo import (
     HOSTILE_FORGER,
@@ -32,6 +31,7 @@ from tests.e2e.review.site_repo import (
     monitoring_report,
 )
 from tests.e2e.review.site_screenshot import DESKTOP, PHONE, emulate
+from tests.helpers import run, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("promotion")]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import make_repo, run
+from tests.helpers import make_repo, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scaling")]
 

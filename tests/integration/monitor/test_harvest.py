@@ -16,7 +16,7 @@ from gitml.io.files import read_json
 from gitml.monitor import harvest
 from gitml.pipeline import production
 from gitml.serve import logdb
-from tests.conftest import ROOT, run
+from tests.helpers import ROOT, run
 
 SCHEMA = Path("schema/adult.schema.yaml")
 

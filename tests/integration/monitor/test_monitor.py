@@ -38,7 +38,7 @@ from gitml.core.model_meta import ModelMeta
 from gitml.monitor.report import CurrentInfo, ReferenceInfo
 from gitml.monitor.shift import apply_shift, parse_shift
 from gitml.serve import logdb
-from tests.conftest import ROOT, run, tool_env
+from tests.helpers import ROOT, run, tool_env
 from tests.pg import url_with
 
 pytestmark = pytest.mark.xdist_group("monitor")

@@ -138,7 +138,7 @@ def test_dvc_resolves_the_schema_dep_from_params(tmp_path: Path) -> None:
 
     from dvc.repo import Repo
 
-    from tests.conftest import run
+    from tests.helpers import run
 
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())

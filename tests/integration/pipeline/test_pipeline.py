@@ -20,7 +20,7 @@ from gitml.config import load_params
 from gitml.core import features
 from gitml.core.model_io import load_model
 from gitml.pipeline import dataset
-from tests.conftest import make_repo, run, tool_env
+from tests.helpers import make_repo, run, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline")]
 

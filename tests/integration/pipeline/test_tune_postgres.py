@@ -30,7 +30,7 @@ from gitml.errors import ConfigError
 from gitml.io import dburl
 from gitml.io.files import write_parquet
 from gitml.pipeline import tune
-from tests.conftest import ROOT, run, tool_env
+from tests.helpers import ROOT, run, tool_env
 from tests.pg import url_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scaling")]

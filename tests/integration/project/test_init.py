@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import make_repo, tool_env
+from tests.helpers import make_repo, tool_env
 from tests.integration.project import datasets
 
 pytestmark = pytest.mark.slow

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from gitml.errors import ConfigError, DataError
 from gitml.serve.logdb import normalise_url
 from gitml.serve.resolve import resolve
-from tests.conftest import BIN, ROOT, make_repo, run, tool_env
+from tests.helpers import BIN, ROOT, make_repo, run, tool_env
 from tests.pg import url_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]

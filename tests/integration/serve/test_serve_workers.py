@@ -21,7 +21,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.conftest import BIN, tool_env
+from tests.helpers import BIN, tool_env
 from tests.integration.serve.test_serve import free_port, metric
 from tests.served_model import model_repo
 

@@ -9,7 +9,7 @@ import pytest
 
 from gitml.core.model_meta import ModelMeta
 from gitml.errors import DataError
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_the_committed_model_json_round_trips_byte_for_byte() -> None:
