@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("review", "monitor"),
     ("serve",),
-    ("registry", "scale", "project"),
+    ("registry", "scale", "project", "logstore"),
     ("pipeline",),
     ("config",),
     ("core",),

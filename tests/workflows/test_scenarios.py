@@ -208,7 +208,7 @@ def one_utc_day() -> None:
 
 
 def test_8_labelled_production_rows_become_a_retrain_pull_request(world: World) -> None:
-    from gitml.serve import logdb
+    from gitml.logstore import logdb
 
     one_utc_day()
     origin, repo = world.fork("retrain")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, overload
 
 import typer
 from rich.console import Console
@@ -60,6 +60,10 @@ def exit_code(exc: GitmlError, *, one_is_an_alarm: bool = False) -> int:
     return 1
 
 
+@overload
+def handle_errors(fn: F) -> F: ...
+@overload
+def handle_errors(*, one_is_an_alarm: bool = False) -> Callable[[F], F]: ...
 def handle_errors(fn: F | None = None, *, one_is_an_alarm: bool = False) -> Any:
     """Turn a GitmlError into its message on stderr and its exit code (`exit_code`); no
     traceback. `@handle_errors`, or `@handle_errors(one_is_an_alarm=True)` for a command whose

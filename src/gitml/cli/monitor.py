@@ -176,9 +176,9 @@ def harvest(
     to let them join training (docs/retraining.md).
     """
     from gitml.core.duration import parse_since
+    from gitml.logstore.logdb import DEFAULT_LOG_URL
     from gitml.monitor import harvest as mod
     from gitml.pipeline.split import split_columns
-    from gitml.serve.logdb import DEFAULT_LOG_URL
 
     p = load(params)
     try:

@@ -91,8 +91,9 @@ def serve_cmd(
     file's hash is checked against the one DVC/train recorded, and it is loaded with skops and an
     explicit list of trusted types; a mismatch refuses to start. Interactive docs: /docs.
     """
+    from gitml.io.dburl import mask_url
+    from gitml.logstore.logdb import check_url
     from gitml.serve.app import serve
-    from gitml.serve.logdb import check_url, mask_url
 
     check_url(log_db)
     resolved = _resolve_model(stage, version, model, params)

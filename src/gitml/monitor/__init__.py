@@ -3,7 +3,7 @@
 Reference = the training features of the model in stage `prod` (read at its commit: the git
 file models/model.json and the DVC output data/features/train.parquet), or the workspace when
 nothing is in prod (or `--reference FILE`). Current = the requests logged by `gitml serve` in a
-time window (the prediction log, `gitml.serve.logdb`), or a CSV/Parquet file of raw input rows.
+time window (the prediction log, `gitml.logstore.logdb`), or a CSV/Parquet file of raw input rows.
 Both go through the same `gitml.core.features.apply` as training before they are compared.
 
 Per model feature: numeric → Kolmogorov-Smirnov + PSI; categorical → chi-squared + PSI; the
@@ -89,7 +89,7 @@ def run(
     if current_file is not None:
         cur = load_file(current_file, ref.meta, inputs_only=inputs_only)
     else:
-        from gitml.serve.logdb import DEFAULT_LOG_URL
+        from gitml.logstore.logdb import DEFAULT_LOG_URL
 
         # Judge the prod model on its own predictions (a rollout or rollback leaves older
         # versions' rows in the window); the workspace reference (no version) takes them all.

@@ -49,7 +49,8 @@ def read_log(
     they can be counted). A label arriving weeks late then falls in the next run's window."""
     import sqlalchemy as sa
 
-    from gitml.serve.logdb import feedback, mask_url, normalise_url, predictions
+    from gitml.io.dburl import mask_url, normalise_url
+    from gitml.logstore.logdb import feedback, predictions
 
     shown = mask_url(url)
     try:
@@ -113,7 +114,7 @@ def load_log(
     distribution and the live quality belong to one model, and are compared with its own
     evaluation. The rows of other versions are counted in `other_versions`.
     """
-    from gitml.serve.logdb import mask_url
+    from gitml.io.dburl import mask_url
 
     now = now or datetime.now(UTC)
     start = now - since if since is not None else None

@@ -1,6 +1,6 @@
 """`gitml harvest`: the labelled production rows of a window, as training data.
 
-Reads the prediction log written by `gitml serve` (SQLite or PostgreSQL, `gitml.serve.logdb`)
+Reads the prediction log written by `gitml serve` (SQLite or PostgreSQL, `gitml.logstore.logdb`)
 joined with its feedback table. The window is the LABEL's arrival time (`feedback.created_at`),
 not the prediction's: labels often come weeks late, and a weekly `--since 7d` run must still
 pick up a label that arrived this week for a prediction made last month. It writes the rows
@@ -254,6 +254,6 @@ def _dvc_add(path: Path, repo: Path) -> None:
 
 
 def _masked(url: str) -> str:
-    from gitml.serve.logdb import mask_url
+    from gitml.io.dburl import mask_url
 
     return mask_url(url)

@@ -1,7 +1,7 @@
 """The FastAPI app: /predict, /feedback, /health, /ready, /metadata, /metrics.
 
 `create_app(resolved, log)` builds it around an already verified model (gitml.serve.resolve) and
-a prediction log (gitml.serve.logdb.PredictionLog). The request model is generated from the
+a prediction log (gitml.logstore.logdb.PredictionLog). The request model is generated from the
 schema; rows are scored by `gitml.serve.predictor.Predictor`, which batch predict shares: the
 compiled model (gitml.serve.fast, checked equal to the Pipeline at load) or, for a model it
 cannot compile, the same `gitml.core.features.apply` as training and the Pipeline's
@@ -31,9 +31,9 @@ from pydantic import BaseModel, Discriminator, Field, Tag
 from starlette.concurrency import run_in_threadpool
 
 from gitml import __version__
+from gitml.logstore.logdb import DEFAULT_LOG_URL, PredictionLog
 from gitml.serve.fast import FastModel
 from gitml.serve.guard import DEFAULT_MAX_BODY_BYTES, BodyGuard, validation_error_handler
-from gitml.serve.logdb import DEFAULT_LOG_URL, PredictionLog
 from gitml.serve.metrics import Metrics, MetricsMiddleware, exposed_registry
 from gitml.serve.predictor import Predictor
 from gitml.serve.requests import request_model

@@ -283,7 +283,9 @@ def _scorer(
     raise NotCompilableError(f"estimator {type(est).__name__}")
 
 
-def check_rows(specs: tuple[ColumnSpec, ...], fast: FastModel, seed: int = 0) -> list[dict]:
+def check_rows(
+    specs: tuple[ColumnSpec, ...], fast: FastModel, seed: int = 0
+) -> list[dict[str, Any]]:
     """Rows that hit every known category, missing values, unseen categories, extreme numbers."""
     rng = np.random.default_rng(seed)
     cats = {b.column: list(b.codes) for b in fast.blocks if isinstance(b, CategoricalBlock)}

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from gitml.io.files import read_json
+from gitml.logstore import logdb
 from gitml.monitor import harvest
 from gitml.pipeline import production
-from gitml.serve import logdb
 from tests.helpers import ROOT, run
 
 SCHEMA = Path("schema/adult.schema.yaml")

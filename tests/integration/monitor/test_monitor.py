@@ -35,9 +35,9 @@ from gitml.cli import app
 from gitml.config import MonitorConfig, Params
 from gitml.core import features
 from gitml.core.model_meta import ModelMeta
+from gitml.logstore import logdb
 from gitml.monitor.report import CurrentInfo, ReferenceInfo
 from gitml.monitor.shift import apply_shift, parse_shift
-from gitml.serve import logdb
 from tests.helpers import ROOT, run, tool_env
 from tests.pg import url_with
 

@@ -28,7 +28,7 @@ import pytest
 import sqlalchemy as sa
 
 from gitml.errors import ConfigError, DataError
-from gitml.serve.logdb import normalise_url
+from gitml.logstore.logdb import normalise_url
 from gitml.serve.resolve import resolve
 from tests.helpers import BIN, ROOT, make_repo, run, tool_env
 from tests.pg import url_with

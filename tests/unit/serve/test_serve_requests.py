@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from gitml.core import schema
 from gitml.errors import ConfigError
-from gitml.serve import logdb
+from gitml.logstore import logdb
 from gitml.serve.requests import column_specs, example_row, request_model, to_frame
 
 pytestmark = pytest.mark.xdist_group("serving")
