@@ -760,12 +760,18 @@ def test_the_monitor_workflow_keeps_its_promises() -> None:
         job: [k for k, v in body["permissions"].items() if v == "write"]
         for job, body in jobs.items()
     }
-    # ... and the opt-in retrain call, which pushes a branch and opens its pull request
+    # ... the opt-in retrain call, which pushes a branch and opens its pull request, and the
+    # call of pages.yml, whose deploy job alone publishes (pages, id-token) and whose tag-run job
+    # (never run from here) may dispatch it: GitHub checks a called workflow's permissions
+    # against the caller's
     assert writes == {
         "monitor": [],
         "alert": ["issues"],
+        "site": ["actions", "pages", "id-token"],
         "retrain": ["contents", "pull-requests"],
     }
+    assert jobs["site"]["uses"] == "./.github/workflows/pages.yml"
+    assert "!cancelled()" in jobs["site"]["if"]  # after an alarm too (the monitor job fails)
     assert "needs.monitor.outputs.alarm == 'true'" in jobs["alert"]["if"]
     assert "needs.monitor.outputs.alarm == 'true'" in jobs["retrain"]["if"]
     assert "vars.RETRAIN_ON_ALARM == 'true'" in jobs["retrain"]["if"]
