@@ -28,6 +28,7 @@ def ingest(params: ParamsOpt = layout.PARAMS) -> None:
 def validate(params: ParamsOpt = layout.PARAMS) -> None:
     """Check the reviewed schema and the data-quality rules; write the validation report."""
     from gitml.io.files import read_parquet
+    from gitml.pipeline import leakage
     from gitml.pipeline import validate as stage
 
     p = load(params)
@@ -42,7 +43,7 @@ def validate(params: ParamsOpt = layout.PARAMS) -> None:
     )
     if result.leakage is not None and p.validate_.leakage.mode == "warn":
         for flag in result.leakage.flags:
-            err.print(f"[yellow]warning: leakage {flag.kind}[/] {stage.leakage_mod.describe(flag)}")
+            err.print(f"[yellow]warning: leakage {flag.kind}[/] {leakage.describe(flag)}")
     if result.passed:
         out.print(
             f"validate: passed ({result.rows} rows, {result.columns} columns) → {layout.VALIDATED}"

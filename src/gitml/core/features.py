@@ -31,7 +31,7 @@ class Feature:
 # DataFrame (training, batch) or a mapping of column -> values (serve/fast.py's request rows).
 
 
-def _num(df: Columns, col: str) -> np.ndarray:
+def _values(df: Columns, col: str) -> np.ndarray:
     values = df[col]
     if isinstance(values, pd.Series):
         return values.to_numpy(dtype="float64", na_value=np.nan)
@@ -43,7 +43,7 @@ def _nonneg(x: np.ndarray) -> np.ndarray:
 
 
 def _log1p_nonneg(col: str) -> Callable[[Columns], np.ndarray]:
-    return lambda df: np.log1p(_nonneg(_num(df, col)))
+    return lambda df: np.log1p(_nonneg(_values(df, col)))
 
 
 def _is_married(df: Columns) -> np.ndarray:
@@ -61,7 +61,7 @@ def _is_married(df: Columns) -> np.ndarray:
 REGISTRY: dict[str, Feature] = {
     "net_capital": Feature(
         ("capital_gain", "capital_loss"),
-        lambda df: _num(df, "capital_gain") - _num(df, "capital_loss"),
+        lambda df: _values(df, "capital_gain") - _values(df, "capital_loss"),
         "capital_gain - capital_loss",
     ),
     "log_capital_gain": Feature(
@@ -77,7 +77,7 @@ REGISTRY: dict[str, Feature] = {
     ),
     "hours_per_age": Feature(
         ("hours_per_week", "age"),
-        lambda df: _num(df, "hours_per_week") / np.maximum(_num(df, "age"), 1.0),
+        lambda df: _values(df, "hours_per_week") / np.maximum(_values(df, "age"), 1.0),
         "hours_per_week / age",
     ),
 }

@@ -3,7 +3,11 @@ people read it, which way is better, and which metric is primary unless params s
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # The metrics evaluate writes, as params may name them (the order of the allowed-values list).
 GateMetric = Literal[
@@ -16,6 +20,36 @@ LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
 DEFAULT_PRIMARY = "roc_auc"
 
 
+def rounded(x: float | None, digits: int = 6) -> float | None:
+    """A number as the reports store it: rounded, and None when missing or not finite (NaN
+    would not survive JSON and would compare unequal to itself in the reproduction check)."""
+    return None if x is None or not math.isfinite(x) else round(float(x), digits)
+
+
 def fmt(x: float | None, spec: str = ".4f", missing: str = "-") -> str:
     """A number for a report: `spec` formatting, `missing` when there is none."""
     return missing if x is None else format(x, spec)
+
+
+def compute_metrics(y: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, Any]:
+    """The binary metrics of scores against 0/1 labels at a threshold, as metrics.json holds them.
+    Used by evaluate (the test split) and by the PR report's recent-data section."""
+    # scikit-learn is imported here, not at the top: config imports this module for the metric
+    # names, and every CLI command would otherwise pay for scikit-learn at start-up.
+    from sklearn import metrics as skm
+
+    pred = (score >= threshold).astype(int)
+    tn, fp, fn, tp = skm.confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    return {
+        "roc_auc": rounded(skm.roc_auc_score(y, score)),
+        "pr_auc": rounded(skm.average_precision_score(y, score)),
+        "log_loss": rounded(skm.log_loss(y, score, labels=[0, 1])),
+        "brier": rounded(skm.brier_score_loss(y, score)),
+        "accuracy": rounded(skm.accuracy_score(y, pred)),
+        "precision": rounded(skm.precision_score(y, pred, zero_division=0)),
+        "recall": rounded(skm.recall_score(y, pred, zero_division=0)),
+        "f1": rounded(skm.f1_score(y, pred, zero_division=0)),
+        "threshold": rounded(threshold),
+        "rows": len(y),
+        "confusion": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
+    }

@@ -18,7 +18,7 @@ from sklearn.inspection import permutation_importance
 
 from gitml.config import Params
 from gitml.core.calibration import expected_calibration_error
-from gitml.core.metrics import READING_ORDER, fmt
+from gitml.core.metrics import READING_ORDER, compute_metrics, fmt, rounded
 from gitml.core.model_io import load_model
 from gitml.core.model_meta import ModelMeta
 from gitml.io.files import atomic_dir, write_atomic, write_csv, write_json, write_parquet
@@ -32,28 +32,6 @@ class EvaluateResult:
     metrics: dict[str, float]
     slices: dict[str, Any]
     warnings: list[str]
-
-
-def _r(x: float | None) -> float | None:
-    return None if x is None or not np.isfinite(x) else round(float(x), 6)
-
-
-def compute_metrics(y: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, Any]:
-    pred = (score >= threshold).astype(int)
-    tn, fp, fn, tp = skm.confusion_matrix(y, pred, labels=[0, 1]).ravel()
-    return {
-        "roc_auc": _r(skm.roc_auc_score(y, score)),
-        "pr_auc": _r(skm.average_precision_score(y, score)),
-        "log_loss": _r(skm.log_loss(y, score, labels=[0, 1])),
-        "brier": _r(skm.brier_score_loss(y, score)),
-        "accuracy": _r(skm.accuracy_score(y, pred)),
-        "precision": _r(skm.precision_score(y, pred, zero_division=0)),
-        "recall": _r(skm.recall_score(y, pred, zero_division=0)),
-        "f1": _r(skm.f1_score(y, pred, zero_division=0)),
-        "threshold": _r(threshold),
-        "rows": len(y),
-        "confusion": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
-    }
 
 
 def slice_keys(col: pd.Series) -> np.ndarray:
@@ -120,9 +98,9 @@ def slice_metrics(
             ranked = bool(mask.sum() >= min_rows and both)
             values[value] = {
                 "rows": int(mask.sum()),
-                "positive_rate": _r(ys.mean()),
-                "roc_auc": _r(skm.roc_auc_score(ys, ss)) if both else None,
-                "recall": _r(pred[mask][ys == 1].mean()) if ys.sum() else None,
+                "positive_rate": rounded(ys.mean()),
+                "roc_auc": rounded(skm.roc_auc_score(ys, ss)) if both else None,
+                "recall": rounded(pred[mask][ys == 1].mean()) if ys.sum() else None,
                 "ranked": ranked,
             }
         gap: dict[str, Any] = {}
@@ -134,13 +112,13 @@ def slice_metrics(
                     max(ranked_values, key=ranked_values.__getitem__),
                 )
                 gap[metric] = {
-                    "gap": _r(ranked_values[hi] - ranked_values[lo]),
+                    "gap": rounded(ranked_values[hi] - ranked_values[lo]),
                     "min": lo,
                     "max": hi,
                 }
         out[col] = {"values": values, "gap": gap}
     gaps = [g["gap"] for c in out.values() for g in c["gap"].values() if g.get("gap") is not None]
-    return {"columns": out, "max_gap": _r(max(gaps)) if gaps else None}
+    return {"columns": out, "max_gap": rounded(max(gaps)) if gaps else None}
 
 
 def run(
@@ -167,9 +145,9 @@ def run(
     # (before train's calibration map), next to what train measured out of fold.
     bins = cfg.calibration_bins
     raw = uncalibrated_scores(model, X)
-    result["ece"] = _r(expected_calibration_error(y, score, bins))
+    result["ece"] = rounded(expected_calibration_error(y, score, bins))
     result["ece_uncalibrated"] = (
-        _r(expected_calibration_error(y, raw, bins)) if raw is not None else None
+        rounded(expected_calibration_error(y, raw, bins)) if raw is not None else None
     )
     slices = slice_metrics(test, y, score, threshold, cfg.slices, cfg.min_slice_rows)
     importance = _importance(model, X, y, cfg.permutation_repeats, cfg.seed)
@@ -261,7 +239,7 @@ def _write_metrics_and_plots(
 def _rows(**columns: np.ndarray) -> list[dict[str, float | None]]:
     keys = list(columns)
     return [
-        {k: _r(v) if np.isfinite(v) else 1.0 for k, v in zip(keys, values, strict=True)}
+        {k: rounded(v) if np.isfinite(v) else 1.0 for k, v in zip(keys, values, strict=True)}
         for values in zip(*columns.values(), strict=True)
     ]
 

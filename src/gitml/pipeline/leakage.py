@@ -30,6 +30,7 @@ from sklearn.feature_selection import mutual_info_classif
 from sklearn.metrics import roc_auc_score
 
 from gitml.config import DataConfig, LeakageConfig, SplitConfig
+from gitml.core.metrics import rounded
 from gitml.core.names import normalise_name
 from gitml.pipeline import dataset
 from gitml.pipeline.split import split
@@ -79,10 +80,6 @@ class LeakageResult:
             "allowed_flags": [f.as_dict() for f in self.allowed_flags],
             "features": self.features,
         }
-
-
-def _r(x: float | None) -> float | None:
-    return None if x is None or not np.isfinite(x) else round(float(x), 4)
 
 
 def _bins(col: pd.Series, fit: np.ndarray) -> np.ndarray:
@@ -160,9 +157,12 @@ def scan(
         auc = _auc(y, oof)
         missing = X[col].isna().to_numpy()
         missing_auc = _auc(y, missing.astype(float)) if missing.any() else None
-        info: dict[str, float | None] = {"auc": _r(auc), "missing_auc": _r(missing_auc)}
+        info: dict[str, float | None] = {
+            "auc": rounded(auc, 4),
+            "missing_auc": rounded(missing_auc, 4),
+        }
         if not pd.api.types.is_numeric_dtype(X[col]):
-            info["mi"] = _r(_normalised_mi(codes, y))
+            info["mi"] = rounded(_normalised_mi(codes, y), 4)
         flags: list[Flag] = []
         accuracy = float(((oof >= 0.5).astype(int) == y).mean())
         if missing_auc is not None and max(missing_auc, 1 - missing_auc) > limit:
@@ -172,7 +172,7 @@ def scan(
                 Flag(
                     col,
                     "missing_when",
-                    _r(max(missing_auc, 1 - missing_auc)) or 0.0,
+                    rounded(max(missing_auc, 1 - missing_auc), 4) or 0.0,
                     f"missing exactly when the target is {side} ({share:.0%} of those rows): "
                     f"the value was only recorded once the outcome was known",
                 )
@@ -183,7 +183,7 @@ def scan(
                 Flag(
                     col,
                     "copy",
-                    _r(auc) or 0.0,
+                    rounded(auc, 4) or 0.0,
                     f"a near copy of the target: its values alone give the label in "
                     f"{accuracy:.1%} of training rows (ROC-AUC {auc:.3f})",
                 )
@@ -192,13 +192,13 @@ def scan(
             strong.append((col, auc))
         if time is not None and pd.api.types.is_numeric_dtype(X[col]):
             rho = X[col].astype("float64").corr(time, method="spearman")
-            info["time_rho"] = _r(rho)
+            info["time_rho"] = rounded(rho, 4)
             if rho is not None and np.isfinite(rho) and abs(rho) >= TIME_RHO:
                 flags.append(
                     Flag(
                         col,
                         "time_proxy",
-                        _r(abs(rho)) or 0.0,
+                        rounded(abs(rho), 4) or 0.0,
                         f"moves with split.time_column (Spearman {rho:.3f}): a second clock "
                         "tells the test period (the future) from the training rows",
                     )
@@ -229,13 +229,13 @@ def _dominant(
     for col, auc in sorted(strong, key=lambda s: -s[1])[:MAX_STRONG]:
         rest = [c for c in X.columns if c != col and c not in flagged]
         rest_auc = _rest_auc(X[rest], y, folds, seed) if rest else 0.5
-        result.features[col]["rest_auc"] = _r(rest_auc)
+        result.features[col]["rest_auc"] = rounded(rest_auc, 4)
         if auc <= rest_auc:
             continue
         flag = Flag(
             col,
             "dominant",
-            _r(auc) or 0.0,
+            rounded(auc, 4) or 0.0,
             f"alone predicts the target with ROC-AUC {auc:.3f} > "
             f"validate.leakage.max_single_feature_auc {limit}, better than the {len(rest)} "
             f"other feature(s) together ({rest_auc:.3f})",

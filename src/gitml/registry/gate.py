@@ -30,7 +30,7 @@ from typing import Any
 
 from gitml import layout
 from gitml.config import PromotionConfig
-from gitml.core.metrics import LOWER_IS_BETTER
+from gitml.core.metrics import LOWER_IS_BETTER, fmt
 from gitml.errors import DataError
 from gitml.io.git import read_git_file
 from gitml.registry import versions as registry
@@ -114,7 +114,9 @@ def _metric(ev: Evaluation, name: str, who: str, setting: str) -> float | None:
 
 
 def fmt_metric(x: float | None) -> str:
-    return "undefined" if x is None else f"{x:.4f}"
+    """A metric in a gate message: 'undefined' (not '-') when missing, because a missing value
+    is itself the reason a rule fails."""
+    return fmt(x, missing="undefined")
 
 
 def _bound_rule(name: str, metric: str, value: float | None, bound: float) -> RuleResult:

@@ -146,7 +146,7 @@ def changed_params(base: Any, head: Any, prefix: str = "") -> list[tuple[str, An
     return rows
 
 
-def _num(value: Any) -> float | None:
+def _as_number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
@@ -155,7 +155,7 @@ def metric_rows(base: dict[str, Any] | None, head: dict[str, Any], primary: str)
     names = [n for n in METRIC_ORDER if n in head or n in base]
     names += sorted(n for n in set(head) | set(base) if n not in names)
     names = [primary] + [n for n in names if n != primary]
-    rows = [MetricRow(n, _num(base.get(n)), _num(head.get(n))) for n in names]
+    rows = [MetricRow(n, _as_number(base.get(n)), _as_number(head.get(n))) for n in names]
     return [r for r in rows if r.base is not None or r.head is not None]
 
 
@@ -332,18 +332,18 @@ def build(base: Snapshot, head: Snapshot, head_label: str) -> Report:
     data = [
         MetricRow(
             "validated rows",
-            _num((b_val or {}).get("rows")),
-            _num((h_val or {}).get("rows")),
+            _as_number((b_val or {}).get("rows")),
+            _as_number((h_val or {}).get("rows")),
         ),
         MetricRow(
             "test rows",
-            _num((base_metrics or {}).get("rows")),
-            _num(head_metrics.get("rows")),
+            _as_number((base_metrics or {}).get("rows")),
+            _as_number(head_metrics.get("rows")),
         ),
     ]
     overlap = [(b_val or {}).get("test_overlap") or {}, (h_val or {}).get("test_overlap") or {}]
     if any(o.get("compared") for o in overlap):  # production rows on either side
-        data.append(MetricRow(OVERLAP_ROW, *(_num(o.get("rows")) for o in overlap)))
+        data.append(MetricRow(OVERLAP_ROW, *(_as_number(o.get("rows")) for o in overlap)))
     return Report(
         base=base,
         head=head,

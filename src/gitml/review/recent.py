@@ -19,7 +19,7 @@ import pandas as pd
 
 from gitml import layout
 from gitml.core import labels
-from gitml.core.metrics import LOWER_IS_BETTER
+from gitml.core.metrics import LOWER_IS_BETTER, compute_metrics, fmt
 from gitml.errors import GitmlError
 
 RECENT_FEATURES = layout.FEATURES_DIR / "recent.parquet"
@@ -63,7 +63,6 @@ def section(
         out["note"] = f"{RECENT_FEATURES} not found in the head: prod not scored"
         return out
     try:
-        from gitml.pipeline.evaluate import compute_metrics
         from gitml.serve.resolve import resolve
 
         prod = resolve(repo, stage="prod")
@@ -108,13 +107,9 @@ def markdown(recent: dict[str, Any] | None, head: str) -> list[str]:
     lines += [f"| metric | {label} | {head} |", "|---|---|---|"]
     for m in ("roc_auc", "pr_auc", "log_loss", "accuracy", "recall", "f1"):
         name = f"**{m}**" if m == recent["primary"] else m
-        lines.append(f"| {name} | {_f(prod.get(m))} | {_f(cand.get(m))} |")
+        lines.append(f"| {name} | {fmt(prod.get(m))} | {fmt(cand.get(m))} |")
     lines.append("")
     for text in (recent["note"], recent["rule"]):
         if text:
             lines += [text, ""]
     return lines
-
-
-def _f(x: Any) -> str:
-    return "-" if x is None else f"{x:.4f}"

@@ -22,7 +22,9 @@ def recent_markdown(section: dict[str, Any] | None, head: str) -> list[str]:
     return recent_md(section, head)
 
 
-def _f(x: Any, digits: int = 4) -> str:
+def _cell(x: Any, digits: int = 4) -> str:
+    """A table cell: a fraction to `digits` places, a count as a whole number (with thousands
+    separators from 1,000), '-' when missing. Plain metrics use core.metrics.fmt."""
     if x is None:
         return "-"
     if isinstance(x, float) and not x.is_integer():
@@ -54,7 +56,7 @@ def verdict_line(r: Report) -> str:
     base = r.base.label
     if r.verdict == "new":
         text = (
-            f"**New:** {r.primary} {_f(p.head)} — `{base}` has no pipeline run yet "
+            f"**New:** {r.primary} {_cell(p.head)} — `{base}` has no pipeline run yet "
             f"(no dvc.lock or test metrics), so this report shows this branch only."
         )
     elif r.verdict == "unknown":
@@ -62,7 +64,8 @@ def verdict_line(r: Report) -> str:
     else:
         word = {"better": "▲ better", "worse": "▼ worse", "unchanged": "= unchanged"}[r.verdict]
         text = (
-            f"**{word}** on {r.primary}: {_f(p.head)} vs {_f(p.base)} on `{base}` ({p.delta:+.4f})."
+            f"**{word}** on {r.primary}: {_cell(p.head)} vs {_cell(p.base)} on `{base}` "
+            f"({p.delta:+.4f})."
         )
     if r.gate is not None:
         mark = {True: "✅", False: "❌", None: "⚠️"}[r.gate_passed]
@@ -138,9 +141,9 @@ def _confusion(r: Report) -> list[str]:
     def cell(key: str) -> str:
         h = head.get(key)
         if base is None:
-            return _f(h)
+            return _cell(h)
         b = base.get(key)
-        return _f(h) if b == h else f"{_f(b)} → {_f(h)}"
+        return _cell(h) if b == h else f"{_cell(b)} → {_cell(h)}"
 
     return [
         f"Confusion matrix on the test split (`{r.base.label}` → this branch):",
@@ -199,7 +202,7 @@ def _metrics_md(r: Report, b: str, h: str) -> list[str]:
     out += [f"| metric | {b} | {h} | Δ | |", "|---|---|---|---|---|"]
     for m in r.metrics:
         name = f"**{m.name}**" if m.name == r.primary else m.name
-        out.append(f"| {name} | {_f(m.base)} | {_f(m.head)} | {_delta(m)} | {m.change} |")
+        out.append(f"| {name} | {_cell(m.base)} | {_cell(m.head)} | {_delta(m)} | {m.change} |")
     return [*out, ""]
 
 
@@ -217,7 +220,7 @@ def _slices_md(r: Report, b: str, h: str) -> list[str]:
         for g in r.gaps:
             flag = "⚠️ widened" if g.widened else ""
             out.append(
-                f"| {g.column} | {g.metric} | {_f(g.base)} | {_f(g.head)} | "
+                f"| {g.column} | {g.metric} | {_cell(g.base)} | {_cell(g.head)} | "
                 f"{_md_escape(g.head_between)} | {flag} |"
             )
         out.append("")
@@ -229,21 +232,21 @@ def _slices_md(r: Report, b: str, h: str) -> list[str]:
     ]
     for s in r.slices:
         rows = (
-            _f(s.rows[1])
+            _cell(s.rows[1])
             if s.rows[0] in (None, s.rows[1])
-            else f"{_f(s.rows[0])} → {_f(s.rows[1])}"
+            else f"{_cell(s.rows[0])} → {_cell(s.rows[1])}"
         )
         out.append(
-            f"| {s.column} | {_md_escape(s.value)} | {rows} | {_f(s.roc_auc[0])} | "
-            f"{_f(s.roc_auc[1])} | {_f(s.recall[0])} | {_f(s.recall[1])} |"
+            f"| {s.column} | {_md_escape(s.value)} | {rows} | {_cell(s.roc_auc[0])} | "
+            f"{_cell(s.roc_auc[1])} | {_cell(s.recall[0])} | {_cell(s.recall[1])} |"
         )
     return [*out, "", "</details>", ""]
 
 
 def _data_md(r: Report, b: str, h: str) -> list[str]:
     out = ["### Data", "", f"| | {b} | {h} |", "|---|---|---|"]
-    out += [f"| {d.name} | {_f(d.base)} | {_f(d.head)} |" for d in r.data]
-    out += [f"| validation | {_f(r.validation[0])} | {_f(r.validation[1])} |", ""]
+    out += [f"| {d.name} | {_cell(d.base)} | {_cell(d.head)} |" for d in r.data]
+    out += [f"| validation | {_cell(r.validation[0])} | {_cell(r.validation[1])} |", ""]
     if r.hashes:
         stages = list(dict.fromkeys(c.stage for c in r.hashes))
         out += [
@@ -338,7 +341,7 @@ def _tables(r: Report) -> list[Any]:
         t.add_column(col, justify="left" if col in ("metric", "") else "right")
     for m in r.metrics:
         style = {"better": "green", "worse": "red"}.get(m.change, "")
-        t.add_row(m.name, _f(m.base), _f(m.head), _delta(m), m.change, style=style)
+        t.add_row(m.name, _cell(m.base), _cell(m.head), _delta(m), m.change, style=style)
     tables.append(t)
     if r.gaps:
         t = Table(title="largest slice gaps")
@@ -346,7 +349,7 @@ def _tables(r: Report) -> list[Any]:
             t.add_column(col)
         for g in r.gaps:
             t.add_row(
-                g.column, g.metric, _f(g.base), _f(g.head), g.head_between,
+                g.column, g.metric, _cell(g.base), _cell(g.head), g.head_between,
                 "widened" if g.widened else "",
             )  # fmt: skip
         tables.append(t)
@@ -354,8 +357,8 @@ def _tables(r: Report) -> list[Any]:
     for col in ("", b, h):
         t.add_column(col)
     for d in r.data:
-        t.add_row(d.name, _f(d.base), _f(d.head))
-    t.add_row("validation", _f(r.validation[0]), _f(r.validation[1]))
+        t.add_row(d.name, _cell(d.base), _cell(d.head))
+    t.add_row("validation", _cell(r.validation[0]), _cell(r.validation[1]))
     for c in r.hashes:
         t.add_row(f"{c.stage}: {c.path}", (c.base or "absent")[:8], (c.head or "absent")[:8])
     tables.append(t)

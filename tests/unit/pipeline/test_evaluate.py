@@ -12,6 +12,7 @@ import pytest
 from gitml.config import Params
 from gitml.core import features, models
 from gitml.core.calibration import expected_calibration_error
+from gitml.core.metrics import compute_metrics
 from gitml.core.model_io import save_model
 from gitml.core.model_meta import ModelMeta
 from gitml.errors import DataError
@@ -24,7 +25,7 @@ S = np.array([0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9])
 
 
 def test_compute_metrics_by_hand() -> None:
-    m = evaluate.compute_metrics(Y, S, threshold=0.5)
+    m = compute_metrics(Y, S, threshold=0.5)
     # at 0.5: predicted positive = 0.6 (a negative) and 0.7 0.8 0.9 → tp 3, fp 1, fn 1 (0.4), tn 3
     assert m["confusion"] == {"tn": 3, "fp": 1, "fn": 1, "tp": 3}
     assert m["accuracy"] == 0.75
@@ -45,14 +46,14 @@ def test_compute_metrics_by_hand() -> None:
 
 
 def test_a_score_equal_to_the_threshold_is_positive() -> None:
-    m = evaluate.compute_metrics(Y, S, threshold=0.4)
+    m = compute_metrics(Y, S, threshold=0.4)
     # 0.4 itself is predicted positive: all 4 positives caught, 0.6 still a false positive
     assert m["confusion"] == {"tn": 3, "fp": 1, "fn": 0, "tp": 4}
     assert m["recall"] == 1.0
 
 
 def test_metrics_are_rounded_to_six_places() -> None:
-    m = evaluate.compute_metrics(np.array([0, 1, 1]), np.array([0.2, 0.7, 0.1]), 0.5)
+    m = compute_metrics(np.array([0, 1, 1]), np.array([0.2, 0.7, 0.1]), 0.5)
     assert m["precision"] == 1.0
     assert m["recall"] == 0.5
     assert m["f1"] == pytest.approx(2 / 3, abs=1e-6)
@@ -160,7 +161,7 @@ def test_run_writes_metrics_that_match_the_predictions(
     y_true = (test["income"] == ">50K").astype(int).to_numpy()
     assert predictions["y_true"].tolist() == y_true.tolist()
     assert predictions["label"].tolist() == (predictions["score"] >= 0.4).astype(int).tolist()
-    again = evaluate.compute_metrics(y_true, predictions["score"].to_numpy(), 0.4)
+    again = compute_metrics(y_true, predictions["score"].to_numpy(), 0.4)
     ece = expected_calibration_error(y_true, predictions["score"].to_numpy(), 10)
     # an uncalibrated model: no "before calibration" error
     assert again | {"ece": round(ece, 6), "ece_uncalibrated": None} == written

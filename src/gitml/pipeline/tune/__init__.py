@@ -30,12 +30,12 @@ import pandas as pd
 from gitml.config import DataConfig, SplitConfig, TuneConfig
 from gitml.errors import ConfigError
 from gitml.io.files import write_csv, write_json
+from gitml.pipeline.dataset import folds
 from gitml.pipeline.tune.search import (
     FINISHED,
     WORKER_ATTR,
     defaults_in_space,
     fingerprint,
-    folds,
     objective_factory,
     prepare,
     study_name,
