@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 import yaml
 
@@ -130,6 +131,20 @@ def test_two_cold_runs_are_identical(
         assert (other / name).read_bytes() == (pipeline / name).read_bytes()
 
 
+def _wait_for_process(root: int, word: str, cpu_seconds: float) -> psutil.Process:
+    """The descendant of `root` whose command line has `word`, once it has used `cpu_seconds`."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for child in psutil.Process(root).children(recursive=True):
+            try:
+                if word in child.cmdline() and sum(child.cpu_times()[:2]) >= cpu_seconds:
+                    return child
+            except psutil.NoSuchProcess:
+                continue
+        time.sleep(0.05)
+    raise AssertionError(f"no process running {word!r} under {root} within 120 s")
+
+
 def test_kill_9_then_rerun_gives_the_uninterrupted_result(
     pipeline: Path, tmp_path: Path, adult_sample: pd.DataFrame
 ) -> None:
@@ -144,10 +159,13 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_result(
         text=True,
     )
     assert proc.stdout is not None
-    for line in proc.stdout:  # kill the whole process group in the middle of tuning
+    for line in proc.stdout:
         if "Running stage 'tune'" in line:
-            time.sleep(1.0)
             break
+    # kill the whole process group in the middle of tuning: once the stage's process has done
+    # half a second of work (CPU time, not a wall-clock guess: a busy machine slows both alike)
+    tuner = _wait_for_process(proc.pid, "tune", cpu_seconds=0.5)
+    assert tuner.is_running(), "tune ended before the kill: the test no longer kills mid-tune"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     rerun = run(["dvc", "repro"], repo)

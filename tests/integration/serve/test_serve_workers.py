@@ -94,8 +94,12 @@ def test_kill_9_under_load_loses_no_acknowledged_prediction(
                         acked.extend(p["prediction_id"] for p in resp.json())
 
             async def killer() -> None:
-                await asyncio.sleep(3)
-                os.killpg(proc.pid, signal.SIGKILL)  # kill -9, in the middle of the load
+                # kill -9 in the middle of the load: once answers are flowing (an observable
+                # event, not a fixed sleep that a slow machine could outrun)
+                deadline = time.monotonic() + 60
+                while len(acked) < 60 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+                os.killpg(proc.pid, signal.SIGKILL)
 
             await asyncio.gather(killer(), *(one_client() for _ in range(20)))
 
