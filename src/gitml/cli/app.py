@@ -1,7 +1,8 @@
 """The root `gitml` Typer app and what every command shares: consoles, the error handler, the
 params option.
 
-Exit codes: 0 success, 1 the data or a check failed, 2 bad configuration or usage.
+Exit codes (decided once, in `exit_code`): 0 success, 1 the data or a check failed, 2 bad
+configuration or usage, 3 something needed is unavailable (a server, a database, a remote).
 """
 
 from __future__ import annotations

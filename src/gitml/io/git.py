@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -55,9 +54,16 @@ def read_dvc_file(repo: Path | str, rev: str, path: str | Path) -> bytes:
 
 def locked_md5(repo: Path | str, rev: str, path: str | Path) -> str | None:
     """The md5 that dvc.lock at `rev` records for an output path, if any."""
-    lock: dict[str, Any] = yaml.safe_load(read_git_file(repo, rev, "dvc.lock")) or {}
-    for stage in lock.get("stages", {}).values():
-        for out in stage.get("outs", []):
-            if out.get("path") == Path(path).as_posix():
-                return str(out.get("md5"))
+    try:
+        lock = yaml.safe_load(read_git_file(repo, rev, "dvc.lock")) or {}
+        stages = lock.get("stages") or {}
+        for stage in stages.values():
+            for out in (stage or {}).get("outs") or []:
+                if out.get("path") == Path(path).as_posix():
+                    return str(out.get("md5"))
+    except (yaml.YAMLError, AttributeError) as exc:  # a hand-edited or conflicted dvc.lock
+        raise DataError(
+            f"dvc.lock at {rev[:12]} cannot be read ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0]}); fix it with `dvc repro` and commit it"
+        ) from None
     return None

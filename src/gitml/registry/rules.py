@@ -39,10 +39,18 @@ def _promotion_at(repo: Path, rev: str) -> PromotionConfig | None:
         section = (yaml.safe_load(raw) or {}).get("promotion") or {}
         return PromotionConfig.model_validate(section)
     except (yaml.YAMLError, AttributeError, ValidationError) as exc:
+        if isinstance(exc, ValidationError):  # name each key and what is wrong with it
+            why = "; ".join(
+                f"{'.'.join(['promotion', *map(str, e['loc'])])} = {e.get('input')!r}: "
+                + e["msg"].removeprefix("Value error, ")
+                for e in exc.errors(include_url=False)
+            )
+        else:
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         raise ConfigError(
             f"{layout.PARAMS} at {rev[:12]}: its `promotion:` section is not valid for this "
-            f"gitml ({type(exc).__name__}: {str(exc).splitlines()[0]}); fix it on that branch or "
-            "promote with explicit rules (`gitml promote --params FILE`)"
+            f"gitml ({why}); fix it on that branch or promote with explicit rules "
+            "(`gitml promote --params FILE`)"
         ) from None
 
 
