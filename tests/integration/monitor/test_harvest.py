@@ -410,3 +410,31 @@ def _write_old(url: str, predictions: list[dict], feedback: list[dict]) -> None:
             feedback,
         )
     engine.dispose()
+
+
+def test_an_old_postgres_log_gets_the_key_column(postgres_url: str) -> None:
+    """The same upgrade on PostgreSQL, where the ALTER runs in a transaction of its own."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from gitml.io.dburl import normalise_url
+    from tests.pg import url_with
+
+    name = f"gitml_old_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(normalise_url(postgres_url))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    url = normalise_url(url_with(postgres_url, search_path=name))
+    try:
+        _old_log(url)
+        engine = logdb.engine_for(url)  # what a server's log does when it connects
+        for table in ("predictions", "feedback"):
+            columns = {c["name"]: c for c in sa.inspect(engine).get_columns(table)}
+            assert columns["key_name"]["nullable"], table
+        assert logdb.add_missing_columns(engine) == []  # once is enough
+        engine.dispose()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
