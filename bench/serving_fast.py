@@ -321,7 +321,9 @@ def _wrk(url: str, rows: list[dict[str, Any]], seconds: int) -> dict[str, Any]:
             "errors": errors, "ok": ok, "tool": "wrk, 1 thread"}  # fmt: skip
 
 
-def _httpx_load(url: str, rows: list[dict[str, Any]], seconds: int) -> dict[str, Any]:
+def _httpx_load(
+    url: str, rows: list[dict[str, Any]], seconds: int, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     import httpx
 
     lat: list[float] = []
@@ -330,7 +332,9 @@ def _httpx_load(url: str, rows: list[dict[str, Any]], seconds: int) -> dict[str,
     async def main() -> None:
         nonlocal errors, ok
         limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-        async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        async with httpx.AsyncClient(
+            base_url=url, timeout=30, limits=limits, headers=headers
+        ) as client:
             stop = time.perf_counter() + seconds
 
             async def one(k: int) -> None:

@@ -159,6 +159,14 @@ def harvest(
     all_versions: Annotated[
         bool, typer.Option("--all-versions", help="harvest every model version's predictions")
     ] = False,
+    key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            help="only labels sent with this API key (its name, `gitml keys list`); repeatable; "
+            "default: every label",
+        ),
+    ] = None,
     date: Annotated[
         str | None, typer.Option(help="file name DATE.parquet (default: today, UTC)")
     ] = None,
@@ -169,8 +177,9 @@ def harvest(
 
     The window is when the label arrived (feedback time): a label that comes weeks after its
     prediction is harvested by the next run. Predictions of the window still without feedback,
-    of other model versions, already harvested, and rows that break the data contract are left
-    out and counted (reports/harvest/DATE.json). Running it twice on the same window writes
+    of other model versions, labelled with another API key than `--key`'s, already harvested,
+    and rows that break the data contract are left out and counted (reports/harvest/DATE.json);
+    the labels are also counted per API key. Running it twice on the same window writes
     nothing new. Rows equal to a test-split row (data/split/test.parquet) are counted: the
     split stage leaves them out of training. List data/raw/production/ in `data.extra_sources`
     to let them join training (docs/retraining.md).
@@ -205,6 +214,7 @@ def harvest(
         date=date,
         dvc_add=dvc,
         exclude=split_columns(p.split),
+        keys=key or None,
     )
     c = result.counts
     from gitml.io.github import write_outputs
@@ -221,13 +231,17 @@ def harvest(
     )
     out.print(
         f"harvest: {c['logged']} logged, left out {c['unlabelled']} unlabelled, "
-        f"{c['other_version']} other version, {c['duplicate']} duplicate, {c['contract']} "
+        f"{c['other_version']} other version, {c['other_key']} other key, "
+        f"{c['duplicate']} duplicate, {c['contract']} "
         f"breaking the contract → {result.written} written"
         + (f" to {result.path}" + (" (dvc add)" if result.dvc_added else "") if result.path else "")
         + f"; counts in {result.report}",
         highlight=False,
         soft_wrap=True,
     )
+    if set(result.labels_by_key) - {mod.NO_KEY}:  # a server with keys sent some of them
+        per_key = ", ".join(f"{k} {n}" for k, n in result.labels_by_key.items())
+        out.print(f"harvest: labels per API key: {per_key}", highlight=False, soft_wrap=True)
     t = result.test_overlap
     if t.get("rows") is None:
         err.print(f"[yellow]note:[/] {t.get('note')}", highlight=False, soft_wrap=True)

@@ -47,6 +47,30 @@ FastPathOpt = Annotated[
 ]
 
 
+KeysOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys",
+        envvar="GITML_KEYS_FILE",
+        show_envvar=True,
+        help="the API key file (`gitml keys create`); default .gitml/keys.json. Required off "
+        "loopback; on 127.0.0.1 a server without the default file is open",
+    ),
+]
+TlsCertOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-cert", exists=True, dir_okay=False, help="serve HTTPS: the PEM certificate (chain)"
+    ),
+]
+TlsKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-key", exists=True, dir_okay=False, help="the unencrypted PEM key of --tls-cert"
+    ),
+]
+
+
 def _resolve_model(stage: str | None, version: str | None, model: Path | None, params: Path) -> Any:
     from gitml.serve.resolve import resolve
 
@@ -83,6 +107,17 @@ def serve_cmd(
             min=1,
         ),
     ] = 1,
+    keys: KeysOpt = None,
+    open_metrics: Annotated[
+        bool,
+        typer.Option(
+            "--open-metrics",
+            help="let GET /metrics and /metadata in without a key (a scraper on a private "
+            "network); by default they need the admin scope",
+        ),
+    ] = False,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
     params: ParamsOpt = layout.PARAMS,
 ) -> None:
     """Serve a model over HTTP: POST /predict, /feedback; GET /health, /ready, /metadata, /metrics.
@@ -90,21 +125,46 @@ def serve_cmd(
     With no flag it serves the workspace model (models/model.skops after `dvc repro`). The model
     file's hash is checked against the one DVC/train recorded, and it is loaded with skops and an
     explicit list of trusted types; a mismatch refuses to start. Interactive docs: /docs.
+
+    Callers send `Authorization: Bearer KEY` (`gitml keys create`); keys are required whenever
+    the server listens on anything but loopback (else exit 2). `--tls-cert`/`--tls-key` serve
+    HTTPS.
     """
     from gitml.io.dburl import mask_url
     from gitml.logstore.logdb import check_url
     from gitml.serve.app import serve
+    from gitml.serve.auth import Tls, check_bind, is_loopback
 
     check_url(log_db)
+    access, said = check_bind(host, keys, open_metrics)
+    tls = Tls.of(tls_cert, tls_key)
     resolved = _resolve_model(stage, version, model, params)
+    scheme = "https" if tls else "http"
     err.print(
-        f"serving on http://{host}:{port} (docs /docs); prediction log {mask_url(log_db)}",
+        f"serving on {scheme}://{host}:{port} (docs /docs); prediction log {mask_url(log_db)}",
         highlight=False,
         soft_wrap=True,
     )
+    err.print(said, highlight=False, soft_wrap=True)
+    if tls is None and not is_loopback(host):
+        err.print(
+            "[yellow]note:[/] plain HTTP: keys cross the network readable; use --tls-cert/"
+            "--tls-key, or a reverse proxy that terminates TLS (docs/serving.md)",
+            highlight=False,
+            soft_wrap=True,
+        )
     max_body_bytes = int(max_body_mb * 1024 * 1024)
     if workers == 1:
-        serve(resolved, host, port, log_db, max_body_bytes=max_body_bytes, fast_path=fast_path)
+        serve(
+            resolved,
+            host,
+            port,
+            log_db,
+            max_body_bytes=max_body_bytes,
+            fast_path=fast_path,
+            access=access,
+            tls=tls,
+        )
         return
     from gitml.serve import workers as multi
 
@@ -121,6 +181,8 @@ def serve_cmd(
         version=version,
         model_path=model,
         params_path=params,
+        access=access,
+        tls=tls,
     )
 
 
@@ -198,6 +260,14 @@ def predict_cmd(
     )
 
 
+def _target() -> dict[str, Any]:
+    """The target and positive class of params.yaml, when there is one (simulate's fallback)."""
+    if not layout.PARAMS.exists():
+        return {}
+    data = load(layout.PARAMS).data
+    return {"target": data.target, "positive_class": data.positive_class}
+
+
 def _count_rows(path: Path) -> int | None:
     """Rows in the input for the progress bar (Parquet: from the footer; CSV: unknown)."""
     if path.suffix.lower() in (".parquet", ".pq") and path.is_file():
@@ -230,6 +300,16 @@ def simulate_cmd(
     / "test.parquet",
     seed: Annotated[int, typer.Option(help="seed of the draw and of partial shifts")] = 0,
     batch_size: Annotated[int, typer.Option(help="rows per request", min=1, max=10_000)] = 100,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="GITML_API_KEY",
+            show_envvar=True,
+            help="the key to send (Authorization: Bearer); scope predict, and feedback with "
+            "--feedback; prefer the environment variable (a command line is visible to others)",
+        ),
+    ] = None,
 ) -> None:
     """Send test-split rows (optionally shifted) to a running server, to watch the monitor react."""
     from gitml.monitor import simulate
@@ -237,7 +317,15 @@ def simulate_cmd(
 
     shifts = [parse_shift(s) for s in shift or []]
     result = simulate.run(
-        url, rows, shifts, data, feedback=feedback, seed=seed, batch_size=batch_size
+        url,
+        rows,
+        shifts,
+        data,
+        feedback=feedback,
+        seed=seed,
+        batch_size=batch_size,
+        api_key=api_key,
+        data_config=_target(),
     )
     for e in result.errors:
         err.print(f"[red]rejected[/] {e}", highlight=False, soft_wrap=True)

@@ -52,6 +52,8 @@ predictions = sa.Table(
     sa.Column("threshold", sa.Float, nullable=False),
     # names of the columns whose category was not seen in training
     sa.Column("unseen", sa.JSON, nullable=False),
+    # the name of the API key that sent the request (gitml.serve.keys); NULL on an open server
+    sa.Column("key_name", sa.String(64), nullable=True),
 )
 
 feedback = sa.Table(
@@ -60,6 +62,7 @@ feedback = sa.Table(
     sa.Column("prediction_id", sa.String(36), primary_key=True),
     sa.Column("label", sa.Integer, nullable=False),  # ground truth 0/1
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("key_name", sa.String(64), nullable=True),  # the API key that sent the label
 )
 
 
@@ -94,7 +97,44 @@ def engine_for(url: str = DEFAULT_LOG_URL) -> sa.Engine:
     except sa.exc.DatabaseError:
         # Another worker created the tables between the check and the CREATE: check again.
         metadata.create_all(engine)
+    add_missing_columns(engine)
     return engine
+
+
+def add_missing_columns(engine: sa.Engine) -> list[str]:
+    """Bring a log written by an older gitml up to date: add the nullable columns it lacks.
+
+    `create_all` creates missing tables, never missing columns. A column added to the tables
+    above since (key_name) must be nullable, so the old rows read as NULL; readers that may
+    meet an old log they cannot alter check the column first (gitml.monitor.current).
+    Returns the columns added ("table.column").
+    """
+    added = []
+    for attempt in range(2):
+        inspector = sa.inspect(engine)
+        missing = [
+            (table, column)
+            for table in metadata.sorted_tables
+            if inspector.has_table(table.name)
+            for column in table.columns
+            if column.nullable
+            and column.name not in {c["name"] for c in inspector.get_columns(table.name)}
+        ]
+        try:
+            with engine.begin() as conn:
+                for table, column in missing:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(
+                        sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+                    )
+                    added.append(f"{table.name}.{column.name}")
+            return added
+        except sa.exc.DatabaseError:
+            # Another process added it between the look and the ALTER: look again, once.
+            added = []
+            if attempt:
+                raise
+    return added
 
 
 class WriterTurn:
@@ -200,8 +240,19 @@ class PredictionLog:
         # One queue item per request: its rows are committed (or dropped) together.
         self._put(("predictions", rows, done), len(rows))
 
-    def log_feedback(self, prediction_id: str, label: int, done: Done | None = None) -> None:
-        row = {"prediction_id": prediction_id, "label": label, "created_at": _now()}
+    def log_feedback(
+        self,
+        prediction_id: str,
+        label: int,
+        done: Done | None = None,
+        key_name: str | None = None,
+    ) -> None:
+        row = {
+            "prediction_id": prediction_id,
+            "label": label,
+            "created_at": _now(),
+            "key_name": key_name,
+        }
         self._put(("feedback", [row], done), 1)
 
     def _put(self, item: Item, n: int) -> None:

@@ -40,8 +40,9 @@ def read_log(
     by: Literal["prediction", "feedback"] = "prediction",
 ) -> pd.DataFrame:
     """The logged predictions of a window, each with its feedback label as `y_true` (NaN when
-    none), in prediction-time order; `columns` of the predictions table. MonitorError names the
-    problem.
+    none) and the name of the API key that sent the label as `feedback_key` (None when none, or
+    in a log older than keys), in prediction-time order; `columns` of the predictions table.
+    MonitorError names the problem.
 
     `by` says whose time the window [start, end] is: "prediction" (the monitor: the requests of
     the window, labelled or not), or "feedback" (harvest: the labels that ARRIVED in the window,
@@ -67,20 +68,27 @@ def read_log(
                 f"prediction log {shown}: no such database file; start `gitml serve` (it "
                 "creates it) or pass --log-db URL / --current FILE"
             )
-    query = (
-        sa.select(*(predictions.c[c] for c in columns), feedback.c.label.label("y_true"))
-        .select_from(predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id))
-        .order_by(predictions.c.created_at, predictions.c.id)
-    )
 
     def within(time: Any) -> Any:
         return sa.and_(time <= end, *([time >= start] if start is not None else []))
 
-    if by == "feedback":
-        waiting = sa.and_(feedback.c.prediction_id.is_(None), within(predictions.c.created_at))
-        query = query.where(sa.or_(within(feedback.c.created_at), waiting))
-    else:
-        query = query.where(within(predictions.c.created_at))
+    def query(feedback_key: Any) -> Any:
+        q = (
+            sa.select(
+                *(predictions.c[c] for c in columns),
+                feedback.c.label.label("y_true"),
+                feedback_key.label("feedback_key"),
+            )
+            .select_from(
+                predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id)
+            )
+            .order_by(predictions.c.created_at, predictions.c.id)
+        )
+        if by == "feedback":
+            waiting = sa.and_(feedback.c.prediction_id.is_(None), within(predictions.c.created_at))
+            return q.where(sa.or_(within(feedback.c.created_at), waiting))
+        return q.where(within(predictions.c.created_at))
+
     try:
         engine = sa.create_engine(normalise_url(url))
     except Exception as exc:  # a missing driver, a bad option
@@ -92,7 +100,11 @@ def read_log(
                     f"prediction log {shown}: has no '{predictions.name}' table; "
                     "is this the database `gitml serve --log-db` writes to?"
                 )
-            return pd.read_sql(query, conn)
+            # A log written before API keys has no key_name: read it as NULL (a reader may
+            # not alter the database; the server adds the column, logdb.add_missing_columns).
+            names = {c["name"] for c in sa.inspect(conn).get_columns(feedback.name)}
+            key = feedback.c.key_name if "key_name" in names else sa.null()
+            return pd.read_sql(query(key), conn)
     except sa.exc.SQLAlchemyError as exc:
         # the driver's own message (DBAPIError.orig), without SQLAlchemy's SQL echo
         text = str(getattr(exc, "orig", None) or exc).strip()

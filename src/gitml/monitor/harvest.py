@@ -15,10 +15,16 @@ Left out, and counted (printed and recorded in reports/harvest/DATE.json):
   window their label arrives in);
 - other_version: predicted by another model version than the one harvested (default: the
   version in stage prod; `--all-versions` takes every version);
+- other_key: labels sent with another API key than the ones named (`--key NAME`, repeatable;
+  default: every key, and labels sent to an open server);
 - duplicate: a prediction id already in a harvest file (identical inputs under different ids
   are distinct requests and are kept);
 - contract: rows that break the data contract (validate.schema_file), allowed categories
   included: training data must pass the contract the validate stage enforces.
+
+The report also counts the window's labels per API key (`labels_by_key`: the name of the key
+that posted each label to /feedback, `(none)` for a server without keys), before any is left
+out: a key that suddenly sends many labels stands out.
 
 Idempotent: running it twice on the same window writes nothing new (every id is already
 harvested). Rows harvested on the same date go into the same file, merged.
@@ -53,6 +59,7 @@ from gitml.pipeline.production import ID, LOGGED_AT
 
 REPORT_DIR = Path("reports/harvest")
 TEST_SPLIT = layout.SPLIT_DIR / "test.parquet"
+NO_KEY = "(none)"  # labels_by_key's name for labels sent to a server without keys
 
 
 @dataclass
@@ -66,6 +73,7 @@ class HarvestResult:
     # written rows equal to a test-split row (the split stage leaves them out of training);
     # rows None: not compared (`note` says why)
     test_overlap: dict[str, Any] = field(default_factory=dict)
+    labels_by_key: dict[str, int] = field(default_factory=dict)  # the window's labels, per key
 
 
 def _class_names(schema: Any, target: str, positive: PositiveClass) -> tuple[str, str]:
@@ -83,6 +91,20 @@ def _class_names(schema: Any, target: str, positive: PositiveClass) -> tuple[str
             f"them data.positive_class {positive!r}; found {allowed or 'no isin check'}"
         )
     return others[0], mine[0]
+
+
+def _by_key(
+    rows: pd.DataFrame, keys: list[str] | None, counts: dict[str, int]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """(the labelled rows sent with `keys`, every one when None; the labels per key)."""
+    by_key = rows["feedback_key"].fillna(NO_KEY).astype(str).value_counts()
+    labels_by_key = {str(k): int(v) for k, v in sorted(by_key.items())}
+    if keys is None:
+        counts["other_key"] = 0
+        return rows, labels_by_key
+    sent = rows["feedback_key"].isin(keys)
+    counts["other_key"] = int((~sent).sum())
+    return rows.loc[sent], labels_by_key
 
 
 def _harvested_ids(out_dir: Path) -> set[str]:
@@ -161,8 +183,11 @@ def run(
     repo: Path = Path(),
     test_split: Path = TEST_SPLIT,
     exclude: list[str] | None = None,
+    keys: list[str] | None = None,
 ) -> HarvestResult:
     """`since`: the window of the labels' arrival (feedback time), ending at `now`.
+
+    `keys`: keep only the labels sent with these API keys (by name; None: every label).
 
     `test_split` (relative to `repo`): the rows written are compared with it (`test_overlap`);
     `exclude`: columns that are not model inputs (split.group_column/time_column)."""
@@ -181,6 +206,7 @@ def run(
     labelled = rows["y_true"].notna()
     counts["unlabelled"] = int((~labelled).sum())
     rows = rows.loc[labelled]
+    rows, labels_by_key = _by_key(rows, keys, counts)
     if version is not None:
         mine = rows["model_version"] == version
         counts["other_version"] = int((~mine).sum())
@@ -210,14 +236,15 @@ def run(
     frame[ID] = rows["id"].astype(str).to_numpy()[keep]
     frame[LOGGED_AT] = pd.to_datetime(rows["created_at"], utc=True).to_numpy()[keep]
     counts["written"] = len(frame)
-    result = HarvestResult(None, len(frame), counts, version)
+    result = HarvestResult(None, len(frame), counts, version, labels_by_key=labels_by_key)
     result.test_overlap = compare_with_test(frame, target, test_split, exclude, repo)
     result.report = write_json(
         repo / REPORT_DIR / f"{date}.json",
         {"date": date, "window": "feedback time (when the label arrived)",
          "window_start": None if start is None else start.isoformat(timespec="seconds"),
          "window_end": now.isoformat(timespec="seconds"), "version": version,
-         "log": _masked(log_url), "counts": counts, "test_overlap": result.test_overlap},
+         "log": _masked(log_url), "counts": counts, "test_overlap": result.test_overlap,
+         "keys": keys, "labels_by_key": labels_by_key},
     )  # fmt: skip
     if frame.empty:
         return result

@@ -10,6 +10,11 @@ live quality it shows is honest (train rows would flatter it). With --feedback t
 `gitml harvest`, but never training: the split stage drops every production row whose model
 inputs equal a test-split row (gitml.pipeline.production), and harvest counts them. To try the
 retrain loop with rows that can join training, pass `--data` a file of other rows.
+
+On a server with API keys it sends `Authorization: Bearer KEY` (`--api-key`, GITML_API_KEY):
+scope predict, and feedback with --feedback. The served columns come from /metadata when the
+key may read it (admin), else from the OpenAPI document (open), with the target and positive
+class from params.yaml.
 """
 
 from __future__ import annotations
@@ -66,6 +71,27 @@ def _json_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
+def _described(client: httpx.Client, data: dict[str, Any]) -> dict[str, Any]:
+    """What simulate needs of the server: /metadata, or (without the admin scope) the columns
+    and ranges of the request model in /openapi.json, the target from `data` (params.yaml)."""
+    resp = client.get("/metadata")
+    if resp.status_code not in (401, 403):
+        meta: dict[str, Any] = resp.raise_for_status().json()
+        return meta
+    if resp.status_code == 401:  # no key or a bad one: /predict would refuse it too
+        raise DataError(f"{client.base_url}: {resp.json().get('detail')}; pass --api-key")
+    doc = client.get("/openapi.json").raise_for_status().json()
+    body = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    ref = body["schema"]["oneOf"][0]["$ref"].rsplit("/", 1)[-1]
+    props: dict[str, Any] = doc["components"]["schemas"][ref]["properties"]
+    columns = {
+        name: {"in_range": {"min_value": p.get("minimum"), "max_value": p.get("maximum")}}
+        for name, p in props.items()
+        if "minimum" in p or "maximum" in p
+    }
+    return {"input_columns": list(props), "schema": {"columns": columns}, **data}
+
+
 def run(
     url: str,
     rows: int,
@@ -77,12 +103,16 @@ def run(
     batch_size: int = 100,
     timeout: float = 30.0,
     progress: Callable[[int], None] | None = None,
+    api_key: str | None = None,
+    data_config: dict[str, Any] | None = None,
 ) -> SimulateResult:
+    """`data_config`: the target and positive_class when /metadata is not readable."""
     base = url.rstrip("/")
     result = SimulateResult()
-    with httpx.Client(base_url=base, timeout=timeout) as client:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=base, timeout=timeout, headers=headers) as client:
         try:
-            meta = client.get("/metadata").raise_for_status().json()
+            meta = _described(client, data_config or {})
         except httpx.HTTPError as exc:
             raise DataError(
                 f"cannot reach a gitml server at {base} ({type(exc).__name__}: {exc}); "
@@ -106,7 +136,11 @@ def run(
         if feedback and (target not in data.columns or positive is None):
             raise DataError(f"{data_path}: no target column {target!r}; cannot send --feedback")
         sample = draw(data, rows, shifts, seed, bounds)
-        truth = labels.is_positive(sample[target], positive).tolist() if feedback else []
+        truth = (
+            labels.is_positive(sample[target], positive).tolist()
+            if feedback and positive is not None
+            else []
+        )
         body = _json_rows(sample[columns])
         for start in range(0, len(body), batch_size):
             batch = body[start : start + batch_size]

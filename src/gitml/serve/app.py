@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gitml import __version__
 from gitml.logstore.logdb import DEFAULT_LOG_URL, PredictionLog
+from gitml.serve import auth
 from gitml.serve.fast import FastModel
 from gitml.serve.guard import DEFAULT_MAX_BODY_BYTES, BodyGuard, validation_error_handler
 from gitml.serve.metrics import Metrics, MetricsMiddleware, exposed_registry
@@ -105,9 +106,10 @@ class Answers:
         self.positive = None if raw_positive is None else str(raw_positive)
 
     def predict_rows(
-        self, rows: list[dict[str, Any]]
+        self, rows: list[dict[str, Any]], key_name: str | None = None
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(the answers, in `Prediction`'s field order; the prediction log's records)."""
+        """(the answers, in `Prediction`'s field order; the prediction log's records, naming
+        the API key that sent them)."""
         scores = self.predictor.proba_rows(rows)
         threshold, version, metrics = self.predictor.threshold, self.version, self.metrics
         now = datetime.now(UTC)
@@ -140,6 +142,7 @@ class Answers:
                     "label": label,
                     "threshold": threshold,
                     "unseen": unseen,
+                    "key_name": key_name,
                 }
             )
         metrics.predictions.inc(len(rows))
@@ -193,6 +196,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     fast: FastModel | None = None,
     ack_timeout: float = ACK_TIMEOUT,
+    access: auth.Access | None = None,
 ) -> FastAPI:
     predictor = Predictor(resolved, fast)
     app = FastAPI(
@@ -204,6 +208,9 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     # Added first, so it runs inside the metrics middleware: its 413/415/422 are counted too.
     app.add_middleware(BodyGuard, max_body_bytes=max_body_bytes)
+    # API keys (None: an open server). Added after the body guard, so it runs before it: a
+    # caller without a valid key gets 401 before the body is read.
+    auth.protect(app, access)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     answers = Answers(predictor, log, metrics, ack_timeout)
     _add_predict(app, request_model(resolved.specs), resolved.example, answers)
@@ -238,10 +245,11 @@ def _add_predict(
         if len(items) > MAX_ROWS:
             raise HTTPException(413, f"at most {MAX_ROWS} rows per request; use `gitml predict`")
         rows = [item.model_dump() for item in items]
+        key = auth.caller()
         if len(rows) > IN_LOOP_ROWS:  # a big batch: off the event loop, others keep being served
-            results, records = await run_in_threadpool(answers.predict_rows, rows)
+            results, records = await run_in_threadpool(answers.predict_rows, rows, key)
         else:  # a few rows take well under a millisecond: a thread hop would cost more
-            results, records = answers.predict_rows(rows)
+            results, records = answers.predict_rows(rows, key)
         await answers.committed(lambda done: answers.log.log_predictions(records, done))
         # Built here, not validated again against `Prediction` by FastAPI: the fields are ours
         # (tests/integration/serve/test_serve_fast.py checks the body against the model).
@@ -257,8 +265,9 @@ def _add_the_rest(app: FastAPI, answers: Answers) -> None:
             uuid.UUID(fb.prediction_id)
         except ValueError:
             raise HTTPException(422, "prediction_id is not a prediction id (a UUID)") from None
+        key = auth.caller()
         await answers.committed(
-            lambda done: answers.log.log_feedback(fb.prediction_id, fb.label, done)
+            lambda done: answers.log.log_feedback(fb.prediction_id, fb.label, done, key)
         )
         return {"status": "accepted", "prediction_id": fb.prediction_id}
 
@@ -285,6 +294,7 @@ def build(
     log_url: str = DEFAULT_LOG_URL,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     fast_path: bool = True,
+    access: auth.Access | None = None,
 ) -> tuple[FastAPI, PredictionLog, Metrics]:
     """The app with a fresh metrics registry and a prediction log writing to `log_url`.
 
@@ -301,7 +311,7 @@ def build(
     prometheus_client.disable_created_metrics()  # `*_created` series only add noise here
     metrics = Metrics()
     log = PredictionLog(log_url, on_write=metrics.log_written.inc, on_drop=metrics.log_dropped.inc)
-    app = create_app(resolved, log, metrics, max_body_bytes, predictor.fast)
+    app = create_app(resolved, log, metrics, max_body_bytes, predictor.fast, access=access)
     app.state.fast_path = predictor.message
     return app, log, metrics
 
@@ -313,12 +323,24 @@ def serve(
     log_url: str = DEFAULT_LOG_URL,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     fast_path: bool = True,
+    access: auth.Access | None = None,
+    tls: auth.Tls | None = None,
 ) -> None:
-    """Run uvicorn until interrupted; on SIGINT/SIGTERM the lifespan flushes the log."""
+    """Run uvicorn until interrupted; on SIGINT/SIGTERM the lifespan flushes the log.
+
+    `tls`: serve HTTPS with this certificate and key; `access`: the API keys."""
     import sys
 
     import uvicorn
 
-    app, _, _ = build(resolved, log_url, max_body_bytes, fast_path)
+    app, _, _ = build(resolved, log_url, max_body_bytes, fast_path, access)
     print(app.state.fast_path, file=sys.stderr, flush=True)  # uvicorn's logging is not set up yet
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        ssl_certfile=tls.certfile if tls else None,
+        ssl_keyfile=tls.keyfile if tls else None,
+    )

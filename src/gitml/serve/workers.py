@@ -10,6 +10,8 @@ each one builds its own app through `app_factory`:
 - it compiles and checks the fast path (gitml.serve.fast) itself;
 - it runs its own prediction-log writer (one writer per process; SQLite in WAL mode or
   PostgreSQL take the concurrent transactions; every row's key is its prediction id);
+- it reads the API key file itself (gitml.serve.keys.KeyRing), and re-reads it when it
+  changes, so a new or revoked key takes effect in every worker;
 - its Prometheus metrics go to files in a temporary PROMETHEUS_MULTIPROC_DIR, and /metrics
   from any worker reports the sum over all of them. `/metadata`'s prediction_log counts are
   the answering worker's own.
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from gitml.errors import DataError
+from gitml.serve.auth import Access, Tls
 from gitml.serve.resolve import ResolvedModel
 
 ENV = "GITML_SERVE_WORKER"
@@ -47,6 +50,8 @@ def run(
     version: str | None,
     model_path: Path | None,
     params_path: Path,
+    access: Access | None = None,
+    tls: Tls | None = None,
 ) -> None:
     import uvicorn
 
@@ -60,6 +65,8 @@ def run(
         "log_url": log_url,
         "max_body_bytes": max_body_bytes,
         "fast_path": fast_path,
+        # each worker reads the key file itself, and re-reads it when it changes
+        "access": access.settings() if access else None,
     }
     metrics_dir = tempfile.mkdtemp(prefix="gitml-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -73,6 +80,8 @@ def run(
             port=port,
             log_level="info",
             access_log=False,
+            ssl_certfile=tls.certfile if tls else None,
+            ssl_keyfile=tls.keyfile if tls else None,
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -101,6 +110,7 @@ def app_factory() -> Any:
         settings["log_url"],
         max_body_bytes=settings["max_body_bytes"],
         fast_path=settings["fast_path"],
+        access=Access.from_settings(settings["access"]) if settings["access"] else None,
     )
     logging.getLogger("uvicorn.error").info(
         "worker %d: model %s (sha256 %s…, verified)",

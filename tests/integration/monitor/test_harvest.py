@@ -72,6 +72,7 @@ def test_harvest_keeps_labelled_rows_counts_the_rest_and_is_idempotent(
     assert result.counts == {
         "logged": 40,
         "unlabelled": 5,
+        "other_key": 0,
         "other_version": 5,
         "duplicate": 0,  # id-38, id-39 repeat the inputs of id-00, id-01: distinct requests
         "contract": 1,
@@ -116,7 +117,10 @@ def test_the_cli_prints_the_counts(
         ],
         tmp_path,
     )  # fmt: skip
-    assert "harvest: 40 logged, left out 5 unlabelled, 0 other version, 0 duplicate" in proc.stdout
+    assert (
+        "harvest: 40 logged, left out 5 unlabelled, 0 other version, 0 other key, 0 duplicate"
+        in proc.stdout
+    )
     assert "→ 34 written to data/raw/production/d1.parquet" in proc.stdout
     assert "data/split/test.parquet absent: not compared" in proc.stderr
 
@@ -324,3 +328,113 @@ def test_a_label_that_arrives_eight_days_late_is_harvested_by_the_next_weekly_ru
     # the monitor's window stays the prediction's time
     monitor = read_log(url, now - timedelta(days=7), now, ["id"])
     assert monitor["id"].tolist() == ["id-002", "id-003"]
+
+
+def _old_log(url: str) -> None:
+    """The two tables as a gitml before API keys created them: no key_name column."""
+    import sqlalchemy as sa
+
+    old = sa.MetaData()
+    for table in (logdb.predictions, logdb.feedback):
+        columns = [
+            sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in table.columns
+            if c.name != "key_name"
+        ]
+        sa.Table(table.name, old, *columns)
+    engine = sa.create_engine(url)
+    old.create_all(engine)
+    engine.dispose()
+
+
+def test_harvest_by_key_and_a_log_older_than_keys(adult: pd.DataFrame, tmp_path: Path) -> None:
+    (tmp_path / "schema").mkdir()
+    shutil.copy(ROOT / SCHEMA, tmp_path / SCHEMA)
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    _old_log(url)
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    rows = adult.head(12).drop(columns=["income"]).to_dict("records")
+    preds = [_prediction(i, r, now - timedelta(hours=2)) for i, r in enumerate(rows)]
+    label = {"label": 1, "created_at": now - timedelta(hours=1)}
+    args = (url, timedelta(days=1), SCHEMA, "income", ">50K")
+    kw = {"now": now, "dvc_add": False, "repo": tmp_path, "exclude": []}
+    # harvest reads the old log as it is (a reader may not alter it): every label is keyless
+    _write_old(url, preds[:4], [{"prediction_id": p["id"], **label} for p in preds[:4]])
+    old = harvest.run(*args, date="d0", **kw)
+    assert old.labels_by_key == {"(none)": 4} and old.counts["other_key"] == 0
+    assert harvest.run(*args, date="d0", keys=["app"], **kw).counts["other_key"] == 4
+
+    # the server's log opens it and adds the column; the old rows read as NULL
+    import sqlalchemy as sa
+
+    assert logdb.add_missing_columns(logdb.engine_for(url)) == []  # engine_for did it
+    names = {c["name"] for c in sa.inspect(sa.create_engine(url)).get_columns("feedback")}
+    assert "key_name" in names
+    _write(
+        url,
+        preds[4:],
+        [
+            {"prediction_id": p["id"], **label, "key_name": "app" if i < 5 else "bulk"}
+            for i, p in enumerate(preds[4:])
+        ],
+    )
+    result = harvest.run(*args, date="d1", keys=["app"], **kw)
+    assert result.labels_by_key == {"(none)": 4, "app": 5, "bulk": 3}
+    assert result.counts["other_key"] == 4 + 3  # the old ones are written already: d0
+    assert result.written == 5
+    written = pd.read_parquet(tmp_path / "data/raw/production/d1.parquet")
+    assert sorted(written["prediction_id"]) == [p["id"] for p in preds[4:9]]
+    report = read_json(tmp_path / "reports/harvest/d1.json")
+    assert report["keys"] == ["app"] and report["labels_by_key"] == result.labels_by_key
+
+
+def _write_old(url: str, predictions: list[dict], feedback: list[dict]) -> None:
+    """Rows into the old tables, without going through logdb.engine_for (which upgrades)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO predictions (id, created_at, model_version, features, score, label, "
+                "threshold, unseen) VALUES (:id, :created_at, :model_version, :features, :score, "
+                ":label, :threshold, :unseen)"
+            ),
+            [{**p, "features": json.dumps(p["features"]), "unseen": "[]"} for p in predictions],
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO feedback (prediction_id, label, created_at) "
+                "VALUES (:prediction_id, :label, :created_at)"
+            ),
+            feedback,
+        )
+    engine.dispose()
+
+
+def test_an_old_postgres_log_gets_the_key_column(postgres_url: str) -> None:
+    """The same upgrade on PostgreSQL, where the ALTER runs in a transaction of its own."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from gitml.io.dburl import normalise_url
+    from tests.pg import url_with
+
+    name = f"gitml_old_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(normalise_url(postgres_url))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+    url = normalise_url(url_with(postgres_url, search_path=name))
+    try:
+        _old_log(url)
+        engine = logdb.engine_for(url)  # what a server's log does when it connects
+        for table in ("predictions", "feedback"):
+            columns = {c["name"]: c for c in sa.inspect(engine).get_columns(table)}
+            assert columns["key_name"]["nullable"], table
+        assert logdb.add_missing_columns(engine) == []  # once is enough
+        engine.dispose()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()

@@ -240,17 +240,29 @@ def test_schemathesis_finds_no_server_errors(repo: Path, servers: dict[str, Serv
     tests/schemathesis_hooks.py adds the hostile values; against the server before the guard
     (NaN made the 422 itself fail) this run reported `ST101 Server error`.
     """
-    url = servers["prod"].url
+    fuzz(servers["prod"].url, repo)
+
+
+def fuzz(
+    url: str,
+    repo: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    checks: str = "not_a_server_error",
+) -> str:
+    """schemathesis on every endpoint of the server at `url`; `args`: more of its options (a
+    key header, TLS). tests/integration/serve/test_serve_tls.py runs it with keys."""
     env = {
         **tool_env(),
         "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        **(env or {}),
     }
     proc = subprocess.run(
         [
             str(BIN / "schemathesis"), "run", f"{url}/openapi.json",
-            "--checks", "not_a_server_error", "--max-examples", "5", "--workers", "1",
-            "--phases", "coverage,fuzzing", "--seed", "1",
+            "--checks", checks, "--max-examples", "5", "--workers", "1",
+            "--phases", "coverage,fuzzing", "--seed", "1", *args,
         ],
         capture_output=True, text=True, env=env, timeout=300, cwd=repo,
     )  # fmt: skip
@@ -260,6 +272,7 @@ def test_schemathesis_finds_no_server_errors(repo: Path, servers: dict[str, Serv
     assert cases, proc.stdout[-3000:]
     generated, passed = int(cases.group(1)), int(cases.group(2))
     assert generated == passed > 50, proc.stdout[-3000:]
+    return proc.stdout
 
 
 def test_postgres_log_gets_every_row_and_feedback_on_clean_shutdown(

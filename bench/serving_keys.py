@@ -1,0 +1,270 @@
+"""What API keys cost a request: `gitml serve` with keys next to the same server without them.
+
+Both rows measure the open server as their baseline in the same run, on the same model (the
+primary clone's workspace model; `python -m bench.serving_keys --repo DIR` measures any folder
+`gitml serve` can serve, e.g. one laid out by tests/served_model.py):
+
+- `keyed_request`: one client sends one-row POST /predict requests one after another,
+  alternating between a keyed server (`--keys FILE`, the request carrying `Authorization:
+  Bearer KEY`) and an open one, both `--workers 2`; figure = p50 ms keyed, baseline = p50 ms
+  open. Goal: keyed - open <= 0.05 ms. The details hold the server CPU ms per request of
+  both (steadier than wall time on a loaded machine) and the in-process cost of the check
+  alone: `KeyGuard` (gitml.serve.auth) around an empty ASGI app, against the empty app.
+- `keyed_throughput`: 50 concurrent connections sending one row each for a fixed time
+  (quick 4 s, full 12 s), rounds alternating open, keyed, open, keyed; figure = keyed req/s,
+  baseline = open req/s (each the mean of its rounds). Goal: >= 0.9x, 0 errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.serving import _pct
+from bench.serving_fast import _httpx_load, _load, _rows, _Server
+from bench.workspace import Workspace, result
+
+OVERHEAD_GOAL_MS = 0.05
+THROUGHPUT_GOAL_RATIO = 0.9
+WORKERS = "2"
+
+
+def _in_process(calls: int) -> dict[str, float]:
+    """Median µs of one request through KeyGuard (a valid key) and without it, interleaved."""
+    import tempfile
+
+    from gitml.serve import keys
+    from gitml.serve.auth import Access, KeyGuard
+
+    path = Path(tempfile.mkdtemp()) / "keys.json"
+    for name in ("other-1", "other-2", "other-3"):  # a realistic file: a few keys
+        keys.create(path, name, ["predict"])
+    key, _ = keys.create(path, "bench", ["predict"])
+
+    async def empty(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    guard = KeyGuard(empty, Access(keys.KeyRing(path)))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/predict",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {key}".encode()),
+        ],
+    }
+
+    async def timed(app: Any) -> float:
+        start = time.perf_counter_ns()
+        await app(scope, None, None)
+        return (time.perf_counter_ns() - start) / 1000
+
+    async def main() -> tuple[list[float], list[float]]:
+        keyed, open_ = [], []
+        for _ in range(calls):
+            keyed.append(await timed(guard))
+            open_.append(await timed(empty))
+        return keyed, open_
+
+    keyed, open_ = asyncio.run(main())
+    return {
+        "keyed_us": statistics.median(keyed),
+        "open_us": statistics.median(open_),
+        "keyed_p99_us": _pct(keyed, 99),
+    }
+
+
+def _sequential(open_url: str, keyed_url: str, key: str, rows: list[Any], n: int) -> dict[str, Any]:
+    """One request to each server in turn, so a burst of load hits both alike."""
+    import httpx
+
+    ms: dict[str, list[float]] = {"open": [], "keyed": []}
+    errors = 0
+    with (
+        httpx.Client(base_url=open_url, timeout=30) as plain,
+        httpx.Client(
+            base_url=keyed_url, timeout=30, headers={"Authorization": f"Bearer {key}"}
+        ) as keyed,
+    ):
+        for i in range(n):
+            for name, client in (
+                (("open", plain), ("keyed", keyed))
+                if i % 2
+                else (("keyed", keyed), ("open", plain))
+            ):
+                start = time.perf_counter()
+                resp = client.post("/predict", json=rows[i % len(rows)])
+                ms[name].append((time.perf_counter() - start) * 1000)
+                errors += resp.status_code != 200
+    return {"ms": ms, "errors": errors}
+
+
+def _concurrent(
+    open_url: str, keyed_url: str, key: str, rows: list[Any], seconds: int, rounds: int
+) -> dict[str, Any]:
+    # httpx, not wrk, even when wrk is installed: the same load generator on both sides
+    out: dict[str, list[dict[str, Any]]] = {"open": [], "keyed": []}
+    headers = {"Authorization": f"Bearer {key}"}
+    for _ in range(rounds):
+        out["open"].append(_httpx_load(open_url, rows, seconds))
+        out["keyed"].append(_httpx_load(keyed_url, rows, seconds, headers))
+    return out
+
+
+_SHARED: dict[str, Any] = {}
+
+
+def measure(repo: Path, env: dict[str, str], quick: bool) -> dict[str, Any]:
+    """Both rows' figures from one pair of servers on the model in `repo`."""
+    key_file = repo / "bench-keys.json"
+    key_file.unlink(missing_ok=True)
+    from gitml.serve import keys
+
+    key, _ = keys.create(key_file, "bench", ["predict", "feedback"])
+    _, rows = _rows(repo, 500)
+    sequential = 300 if quick else 2_000
+    seconds, rounds = (4, 1) if quick else (12, 2)
+    in_proc = _in_process(2_000 if quick else 20_000)
+
+    servers = {
+        "open": _Server(_Env(env), repo, "bench-open", "--workers", WORKERS),
+        "keyed": _Server(
+            _Env(env), repo, "bench-keyed", "--workers", WORKERS, "--keys", str(key_file)
+        ),
+    }
+    try:
+        for s in servers.values():
+            s.wait()
+        load_before = _load()
+        cpu0 = {name: s.cpu_seconds() for name, s in servers.items()}
+        seq = _sequential(servers["open"].url, servers["keyed"].url, key, rows, sequential)
+        # CPU ms each server spent per request: on a shared, loaded machine the wall-clock
+        # p50 moves with the other tenants, the CPU a request costs much less
+        seq["cpu_ms"] = {
+            name: (s.cpu_seconds() - cpu0[name]) * 1000 / sequential for name, s in servers.items()
+        }
+        conc = _concurrent(servers["open"].url, servers["keyed"].url, key, rows, seconds, rounds)
+        load_after = _load()
+    finally:
+        logged = {name: s.stop() for name, s in servers.items()}
+    return {
+        "in_proc": in_proc,
+        "seq": seq,
+        "conc": conc,
+        "logged": logged,
+        "load_average": [load_before, load_after],
+        "seconds": seconds,
+    }
+
+
+class _Env:
+    """`_Server` takes a Workspace for its environment; this is one made of a fixed env."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self._env = env
+
+    def env(self, clone: Path | None = None) -> dict[str, str]:
+        return dict(self._env)
+
+
+def _shared(ws: Workspace) -> dict[str, Any]:
+    if _SHARED.get("quick") != ws.quick:
+        clone = ws.primary().path
+        _SHARED.update(quick=ws.quick, result=measure(clone, ws.env(clone), ws.quick))
+    return dict(_SHARED["result"])
+
+
+def request_row(r: dict[str, Any]) -> dict[str, Any]:
+    keyed, open_ = r["seq"]["ms"]["keyed"], r["seq"]["ms"]["open"]
+    p50, base = statistics.median(keyed), statistics.median(open_)
+    overhead_us = r["in_proc"]["keyed_us"] - r["in_proc"]["open_us"]
+    return result(
+        figure=p50,
+        figure_label=f"p50 ms, one-row POST /predict with a key (`gitml serve --workers "
+        f"{WORKERS} --keys FILE`)",
+        baseline=base,
+        baseline_label="p50 ms, the same requests to the same server without keys, interleaved",
+        unit="ms",
+        goal=f"keyed - open <= {OVERHEAD_GOAL_MS:g} ms",
+        within_goal=bool(p50 - base <= OVERHEAD_GOAL_MS and r["seq"]["errors"] == 0),
+        overhead_p50_ms=round(p50 - base, 4),
+        p99_ms=round(_pct(keyed, 99), 3),
+        baseline_p99_ms=round(_pct(open_, 99), 3),
+        requests_each=len(keyed),
+        errors=r["seq"]["errors"],
+        server_cpu_ms_per_request=round(r["seq"]["cpu_ms"]["keyed"], 4),
+        baseline_server_cpu_ms_per_request=round(r["seq"]["cpu_ms"]["open"], 4),
+        cpu_overhead_ms=round(r["seq"]["cpu_ms"]["keyed"] - r["seq"]["cpu_ms"]["open"], 4),
+        in_process_check_us=round(overhead_us, 3),
+        in_process_check_p99_us=round(r["in_proc"]["keyed_p99_us"] - r["in_proc"]["open_us"], 3),
+        in_process_label="KeyGuard (a valid key, 4 keys in the file) around an empty ASGI "
+        "app, minus the empty app",
+        load_average=r["load_average"],
+    )
+
+
+def throughput_row(r: dict[str, Any]) -> dict[str, Any]:
+    keyed, open_ = r["conc"]["keyed"], r["conc"]["open"]
+    rps = statistics.mean(x["rps"] for x in keyed)
+    base = statistics.mean(x["rps"] for x in open_)
+    errors = sum(x["errors"] for x in keyed + open_)
+    return result(
+        figure=rps,
+        figure_label=f"req/s, 50 connections, one row each, with a key (`--workers {WORKERS}`)",
+        baseline=base,
+        baseline_label="req/s, the same load on the same server without keys, rounds alternating",
+        unit="req/s",
+        goal=f">= {THROUGHPUT_GOAL_RATIO:g}x the open server, 0 errors",
+        within_goal=bool(rps >= THROUGHPUT_GOAL_RATIO * base and errors == 0),
+        rounds_rps=[round(x["rps"], 1) for x in keyed],
+        baseline_rounds_rps=[round(x["rps"], 1) for x in open_],
+        p99_ms=round(statistics.mean(x["p99"] for x in keyed), 3),
+        baseline_p99_ms=round(statistics.mean(x["p99"] for x in open_), 3),
+        errors=errors,
+        seconds_per_round=r["seconds"],
+        load_generator=keyed[0]["tool"],
+        logged=r["logged"],
+        load_average=r["load_average"],
+    )
+
+
+def keyed_request(ws: Workspace) -> dict[str, Any]:
+    return request_row(_shared(ws))
+
+
+def keyed_throughput(ws: Workspace) -> dict[str, Any]:
+    return throughput_row(_shared(ws))
+
+
+BENCHMARKS = {"keyed_request": keyed_request, "keyed_throughput": keyed_throughput}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.serving_keys", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--repo", type=Path, required=True, help="a folder `gitml serve` serves")
+    parser.add_argument("--quick", action="store_true", help="fewer requests, shorter rounds")
+    parser.add_argument("--out", type=Path, help="write the two rows here (JSON)")
+    args = parser.parse_args(argv)
+    bin_dir = Path(__file__).resolve().parents[1] / ".venv" / "bin"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    r = measure(args.repo.resolve(), env, args.quick)
+    rows = {"keyed_request": request_row(r), "keyed_throughput": throughput_row(r)}
+    text = json.dumps(rows, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
