@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.review import make_report, render
 from tests.helpers import ROOT, make_repo, run
 
@@ -134,8 +135,8 @@ def test_metric_deltas_have_the_right_signs(repo: Path, report_md: str) -> None:
             assert delta == "=" and change == "unchanged"
             continue
         assert delta == f"{'▲' if d > 0 else '▼'} {d:+.4f}"
-        lower_better = name in ("log_loss", "brier")
-        if name != "threshold":
+        lower_better = name in LOWER_IS_BETTER
+        if name not in ("threshold", "rows"):
             assert change == ("better" if (d < 0) == lower_better else "worse")
         checked += 1
     assert checked >= 4  # the branch did change the model
