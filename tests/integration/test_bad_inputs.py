@@ -24,10 +24,10 @@ import pytest
 import yaml
 
 from tests.docs import bad_inputs_page as page
-from tests.helpers import ROOT, run, tool_env
+from tests.helpers import ROOT, default_params, run, tool_env
 
 SCHEMA = ROOT / "schema" / "adult.schema.yaml"
-BASE_PARAMS: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+BASE_PARAMS: dict[str, Any] = default_params()
 
 # A builder writes the (broken) data file into the folder and returns the path for data.source.
 Builder = Callable[[Path, pd.DataFrame], Path]

@@ -138,10 +138,10 @@ def test_dvc_resolves_the_schema_dep_from_params(tmp_path: Path) -> None:
 
     from dvc.repo import Repo
 
-    from tests.helpers import run
+    from tests.helpers import default_params, run
 
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = default_params()
     params["validate"]["schema_file"] = "schema/mine.schema.yaml"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     run(["git", "init", "-q"], tmp_path)

@@ -16,11 +16,12 @@ from gitml.cli.app import exit_code
 from gitml.config import Params, TuneConfig, load_params
 from gitml.core.features import REGISTRY
 from gitml.errors import ConfigError
+from tests.helpers import DEFAULT_PARAMS, default_params
 
 ROOT = Path(__file__).resolve().parents[3]
-# The committed params.yaml spells out every key of every section (its header says so); it is
-# the independent list of "allowed keys" the error messages are checked against.
-COMMITTED: dict[str, dict[str, Any]] = yaml.safe_load((ROOT / "params.yaml").read_text())
+# The default project's params.yaml spells out every key of every section (its header says so);
+# it is the independent list of "allowed keys" the error messages are checked against.
+COMMITTED: dict[str, dict[str, Any]] = default_params()
 UNION_TAGS = {"int", "float", "categorical"}
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -64,6 +65,18 @@ def test_committed_params_file_loads_and_matches_its_yaml() -> None:
     assert params.tune.n_trials == COMMITTED["tune"]["n_trials"]
     assert params.validate_.schema_file == COMMITTED["validate"]["schema_file"]
     assert params.features.derived == COMMITTED["features"]["derived"]
+
+
+def test_the_default_params_fixture_is_the_template() -> None:
+    """The suite reads the default project's params from tests/fixtures/params.yaml, not from
+    the workspace (which `gitml init` points at the user's data). While the workspace is still
+    the template, the two are the same file."""
+    workspace = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    if yaml.safe_load(workspace)["data"]["source"] != "builtin:adult":
+        pytest.skip("this workspace runs on its own data (gitml init): the copy stays Adult's")
+    assert DEFAULT_PARAMS.read_text(encoding="utf-8") == workspace, (
+        "params.yaml changed: copy it to tests/fixtures/params.yaml"
+    )
 
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:
