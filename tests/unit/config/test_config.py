@@ -59,12 +59,18 @@ def listed_allowed(line: str) -> set[str]:
 # --------------------------------------------------------------------------- loading
 
 
-def test_committed_params_file_loads_and_matches_its_yaml() -> None:
-    params = load_params(ROOT / "params.yaml")
-    assert params.data.target == COMMITTED["data"]["target"]
-    assert params.tune.n_trials == COMMITTED["tune"]["n_trials"]
-    assert params.validate_.schema_file == COMMITTED["validate"]["schema_file"]
-    assert params.features.derived == COMMITTED["features"]["derived"]
+@pytest.mark.parametrize(
+    "path", [ROOT / "params.yaml", DEFAULT_PARAMS], ids=["workspace", "default"]
+)
+def test_params_file_loads_and_matches_its_yaml(path: Path) -> None:
+    """The workspace's params.yaml (the template's, or the user's after `gitml init`) and the
+    default project's copy both load, each to what its own YAML says."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    params = load_params(path)
+    assert params.data.target == raw["data"]["target"]
+    assert params.tune.n_trials == raw["tune"]["n_trials"]
+    assert params.validate_.schema_file == raw["validate"]["schema_file"]
+    assert params.features.derived == raw["features"]["derived"]
 
 
 def test_the_default_params_fixture_is_the_template() -> None:
