@@ -145,3 +145,17 @@ def recorded_identity(repo: Path, version: str) -> Identity:
     )
     meta = METADATA_MD5.search(message)
     return Identity(sha or None, meta.group(1) if meta else None)
+
+
+def version_with_sha256(repo: Path, sha256: str) -> str | None:
+    """The newest registered version whose tag records this model sha256, if any: a model
+    file served by path (`gitml serve --model FILE`, deploy's smoke test) is that version."""
+    names = git(
+        repo, "for-each-ref", "--sort=-creatordate", "--format=%(refname:strip=2)",
+        f"refs/tags/{registry.ARTIFACT}@*", check=False,
+    )  # fmt: skip
+    for tag in names.split():
+        version = tag.split("@", 1)[1]
+        if recorded_identity(repo, version).sha256 == sha256:
+            return version
+    return None

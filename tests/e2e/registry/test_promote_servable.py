@@ -103,6 +103,11 @@ def test_the_model_prod_s_tag_names_is_not_registered_twice(repo: Path) -> None:
     # a new model is a new candidate
     commit_eval(repo, metrics(0.91), slices(), model=b"a new model", msg="retrain")
     assert promote.promote(repo, CFG).version == "v0.2.0"
+    # a file served by path answers as the version whose tag records it (deploy's smoke test)
+    new = hashlib.sha256(b"a new model").hexdigest()
+    assert servable.version_with_sha256(repo, new) == "v0.2.0"
+    assert servable.version_with_sha256(repo, hashlib.sha256(runner).hexdigest()) == "v0.1.0"
+    assert servable.version_with_sha256(repo, "0" * 64) is None
 
 
 def test_a_prod_tag_without_a_sha256_is_compared_by_dvc_lock(repo: Path) -> None:
