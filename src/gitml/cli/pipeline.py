@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -97,7 +96,10 @@ def featurize(params: ParamsOpt = layout.PARAMS) -> None:
 
 def tune(
     params: ParamsOpt = layout.PARAMS,
-    progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+    progress: Annotated[
+        bool,
+        typer.Option(help="show progress on stderr: a bar on a terminal, else a line every 30 s"),
+    ] = True,
 ) -> None:
     """Optuna search over the families in `tune.search_space`; writes reports/tune/."""
     from gitml.io.files import file_sha256, read_parquet
@@ -113,7 +115,7 @@ def tune(
         file_sha256(train_path),
         layout.TUNE_DIR,
         increasing=p.features.monotonic_increasing,
-        show_progress=progress and sys.stderr.isatty(),
+        show_progress=progress,  # a bar on a terminal, a line every 30 s elsewhere
     )
     s = result.summary
     out.print(
@@ -258,7 +260,10 @@ app.add_typer(tune_app, name="tune", rich_help_panel=PANEL)
 def _tune_group(
     ctx: typer.Context,
     params: ParamsOpt = layout.PARAMS,
-    progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+    progress: Annotated[
+        bool,
+        typer.Option(help="show progress on stderr: a bar on a terminal, else a line every 30 s"),
+    ] = True,
 ) -> None:
     if ctx.invoked_subcommand is None:
         tune(params=params, progress=progress)
