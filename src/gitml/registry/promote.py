@@ -203,10 +203,15 @@ def _promote(
         decision = _with_reproduction(decision, _reproduction_rule(comparison))
     notes = [rules.note] if rules.note else []
     if not reproduced:
+        recorded = (
+            "the sha256 recorded is that of the model its dvc.lock names, found here"
+            if sha256
+            else "its dvc.lock names no model, so no sha256 is recorded"
+        )
         notes.append(
             f"{ref} is not the checked-out commit, so nothing was reproduced: the gate judged "
-            "the numbers as committed, and the sha256 recorded is that of the model its dvc.lock "
-            "names, found here (CI promotes HEAD after `dvc repro --force`)"
+            f"the numbers as committed, and {recorded} (CI promotes HEAD after "
+            "`dvc repro --force`)"
         )
     version = next_version(repo, bump)
     identity = model_identity(repo, commit)
