@@ -322,12 +322,22 @@ def test_a_branch_that_changes_the_gate_rules_is_flagged(repo: Path, tmp_path: P
 
 
 def test_the_report_shows_what_ci_could_not_reproduce(repo: Path) -> None:
-    """`gitml verify` wrote reports/verify.json in the workspace: the report shows it."""
+    """`gitml verify` wrote reports/verify.json in the workspace for its commit: the report
+    shows it; one written for another commit is stale and is not shown (issue 25)."""
+
     from gitml.registry import reproduce
 
+    stale = reproduce.Comparison("HEAD", "a" * 40, 0.001, 47)
+    path = reproduce.write(repo, stale)
+    try:
+        assert "Outputs CI could not reproduce" not in render.markdown(
+            make_report(repo, "main", check_stale=False)
+        )
+    finally:
+        path.unlink()
     comparison = reproduce.Comparison(
         "HEAD",
-        "a" * 40,
+        run(["git", "rev-parse", "HEAD"], repo).stdout.strip(),
         0.001,
         47,
         [reproduce.MetricDiff("reports/evaluate/metrics.json", "roc_auc", 0.9, 0.95, 0.05, False)],
