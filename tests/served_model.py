@@ -22,7 +22,7 @@ from gitml.core import features, models
 from gitml.core.model_io import save_model
 from gitml.pipeline import dataset
 from gitml.pipeline.train import calibrate
-from tests.helpers import ROOT
+from tests.helpers import ROOT, default_params
 
 DERIVED = ["net_capital", "log_capital_gain", "log_capital_loss", "is_married", "hours_per_age"]
 PARAMS = {
@@ -39,7 +39,7 @@ def model_repo(
 ) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "schema", path / "schema", dirs_exist_ok=True)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = default_params()
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     test = sample.sample(frac=0.25, random_state=1)
     train = sample.drop(test.index)

@@ -50,6 +50,7 @@ SECTIONS = {
     ),
     "order": "Stages run out of order",
     "init": "`gitml init` (exit 1 or 2; nothing is written)",
+    "promote": "`gitml promote`: a model this workspace cannot serve (exit 1; nothing is tagged)",
 }
 
 HEADER = f"""\

@@ -24,10 +24,10 @@ import pytest
 import yaml
 
 from tests.docs import bad_inputs_page as page
-from tests.helpers import ROOT, run, tool_env
+from tests.helpers import ROOT, default_params, run, tool_env
 
 SCHEMA = ROOT / "schema" / "adult.schema.yaml"
-BASE_PARAMS: dict[str, Any] = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+BASE_PARAMS: dict[str, Any] = default_params()
 
 # A builder writes the (broken) data file into the folder and returns the path for data.source.
 Builder = Callable[[Path, pd.DataFrame], Path]
@@ -731,6 +731,103 @@ _SCHEMA_WHAT = {
     "schema_with_unknown_dtype": "a column has an unknown dtype (`floaty`)",
 }
 
+# --------------------------------------------------------------------------- promote
+# A project whose HEAD's dvc.lock names a model; the workspace holds another, or the same one
+# outside the DVC cache. Fixed commit dates: the message names the commit.
+FIXED_DATES = {
+    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+}
+
+
+def _promote_repo(d: Path, committed: bytes, here: bytes, cached: bool) -> None:
+    import hashlib
+
+    from gitml.registry.servable import cache_path
+
+    artifacts = yaml.safe_load((ROOT / "dvc.yaml").read_text())["artifacts"]
+    (d / "dvc.yaml").write_text(yaml.safe_dump({"artifacts": artifacts}))
+    (d / "params.yaml").write_text(yaml.safe_dump(BASE_PARAMS, sort_keys=False))
+    (d / "reports" / "evaluate").mkdir(parents=True)
+    for name, obj in (("metrics.json", {"roc_auc": 0.9, "rows": 100}), ("slices.json", {})):
+        (d / "reports" / "evaluate" / name).write_text(json.dumps(obj))
+    out = {"path": "models/model.skops", "md5": hashlib.md5(committed).hexdigest()}
+    lock = {"schema": "2.0", "stages": {"train": {"cmd": "gitml stage train", "outs": [out]}}}
+    (d / "dvc.lock").write_text(yaml.safe_dump(lock))
+    (d / ".gitignore").write_text("/models/\n/reports/promotion.*\n")
+    run(["git", "init", "-q", "-b", "main"], d)
+    run(["dvc", "init", "-q"], d)
+    env = {**tool_env(), **FIXED_DATES}
+    for cmd in (["git", "add", "-A"], ["git", "commit", "-qm", "train"]):
+        subprocess.run(cmd, cwd=d, env=env, check=True, capture_output=True)
+    (d / "models").mkdir()
+    (d / "models" / "model.skops").write_bytes(here)
+    if cached:
+        path = cache_path(d, hashlib.md5(here).hexdigest())
+        assert path is not None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(here)
+
+
+def built_elsewhere(d: Path) -> None:
+    _promote_repo(d, b"a model built on another machine", b"the model built here", cached=True)
+
+
+def not_cached(d: Path) -> None:
+    _promote_repo(d, b"copied in by hand", b"copied in by hand", cached=False)
+
+
+PROMOTE_FAILURES: dict[str, tuple[Callable[[Path], None], list[str]]] = {
+    "promote_model_never_built_here": (
+        built_elsewhere,
+        [
+            "models/model.skops at HEAD",
+            "holds that model nowhere",
+            "not the DVC cache (",
+            "`dvc pull`",
+            "then promote again",
+        ],
+    ),
+    "promote_model_not_in_the_dvc_cache": (
+        not_cached,
+        [
+            "models/model.skops in the workspace",
+            "is not in the DVC cache (expected at",
+            "`dvc commit models/model.skops`",
+        ],
+    ),
+}
+
+
+def _promote_case(case: str) -> page.Runner:
+    def go(d: Path, df: pd.DataFrame) -> Proc:
+        PROMOTE_FAILURES[case][0](d)
+        return run_gitml(["promote"], d)
+
+    return go
+
+
+@pytest.mark.parametrize("case", list(PROMOTE_FAILURES))
+def test_promote_registers_only_a_model_this_workspace_can_serve(
+    case: str, tmp_path: Path, adult_sample: pd.DataFrame
+) -> None:
+    proc = _promote_case(case)(tmp_path, adult_sample)
+    assert_clean_failure(proc, 1, PROMOTE_FAILURES[case][1])
+    test = f"test_promote_registers_only_a_model_this_workspace_can_serve[{case}]"
+    page.assert_documented(CATALOGUE, test, proc, tmp_path)
+    assert run(["git", "tag", "--list"], tmp_path).stdout == ""  # nothing registered
+
+
+_PROMOTE_WHAT = {
+    "promote_model_never_built_here": (
+        "`gitml promote` on a commit whose model was built on another machine and never "
+        "fetched (the workspace holds another)"
+    ),
+    "promote_model_not_in_the_dvc_cache": (
+        "`gitml promote` with the right model file in the workspace, but not in the DVC cache"
+    ),
+}
+
 # The page's order: its entry numbers.
 CATALOGUE: list[page.Entry] = [
     *(
@@ -764,6 +861,15 @@ CATALOGUE: list[page.Entry] = [
         page.Entry(f"test_bad_init_writes_nothing[{c}]", "init", w, _init_case(c))
         for c, w in _INIT_WHAT.items()
     ),
+    *(
+        page.Entry(
+            f"test_promote_registers_only_a_model_this_workspace_can_serve[{c}]",
+            "promote",
+            w,
+            _promote_case(c),
+        )
+        for c, w in _PROMOTE_WHAT.items()
+    ),
 ]
 BY_TEST = {e.test: e for e in CATALOGUE}
 
@@ -776,6 +882,10 @@ def test_every_case_is_catalogued() -> None:
         + [f"test_bad_schema_file_stops_validate[{c}]" for c in SCHEMA_FAILURES]
         + ["test_missing_params_file", "test_validate_before_ingest"]
         + [f"test_bad_init_writes_nothing[{c}]" for c in INIT_FAILURES]
+        + [
+            f"test_promote_registers_only_a_model_this_workspace_can_serve[{c}]"
+            for c in PROMOTE_FAILURES
+        ]
     )
     assert sorted(cases) == sorted(BY_TEST)
 

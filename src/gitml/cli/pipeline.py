@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -98,7 +97,10 @@ def featurize(params: ParamsOpt = layout.PARAMS) -> None:
 
 def tune(
     params: ParamsOpt = layout.PARAMS,
-    progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+    progress: Annotated[
+        bool,
+        typer.Option(help="show progress on stderr: a bar on a terminal, else a line every 30 s"),
+    ] = True,
 ) -> None:
     """Optuna search over the families in `tune.search_space`; writes reports/tune/."""
     from gitml.io.files import file_sha256, read_parquet
@@ -114,7 +116,7 @@ def tune(
         file_sha256(train_path),
         layout.TUNE_DIR,
         increasing=p.features.monotonic_increasing,
-        show_progress=progress and sys.stderr.isatty(),
+        show_progress=progress,  # a bar on a terminal, a line every 30 s elsewhere
     )
     s = result.summary
     out.print(
@@ -161,6 +163,7 @@ def evaluate(params: ParamsOpt = layout.PARAMS) -> None:
     )
     m = result.metrics
     out.print(f"evaluate: roc_auc {m['roc_auc']:.4f}, f1 {m['f1']:.4f} → {layout.EVALUATE_DIR}")
+    print_warnings(result.warnings)
 
 
 STAGES: dict[str, Callable[..., None]] = {
@@ -208,6 +211,39 @@ def metrics(
             value = f"{value:.4f}"
         table.add_row(key, str(value))
     out.print(table)
+    print_warnings(open_warnings(path.parent / CHECKS.name, layout.VALIDATION_REPORT))
+
+
+CHECKS = layout.EVALUATE_DIR / "checks.json"  # evaluate's warnings (a too-good ROC-AUC, …)
+
+
+def print_warnings(warnings: list[str]) -> None:
+    """Warnings a stage wrote to its reports, on stderr too: one in a file only is not read."""
+    for w in warnings:
+        err.print(f"warning: {w.removeprefix('⚠️ ')}", highlight=False, markup=False, soft_wrap=True)
+
+
+def open_warnings(checks: Path, validation: Path) -> list[str]:
+    """The warnings the last run left in its reports: evaluate's checks.json, and the leakage
+    flags validate let through (`validate.leakage.mode: warn`)."""
+    import json
+
+    def read(path: Path) -> dict[str, Any]:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    found = [str(w) for w in read(checks).get("warnings") or []]
+    leakage = read(validation).get("leakage") or {}
+    if isinstance(leakage, dict) and leakage.get("mode") == "warn":
+        found += [
+            f"leakage {f.get('kind')}: {f.get('column')}: {f.get('why')} ({validation})"
+            for f in leakage.get("flags") or []
+            if isinstance(f, dict)
+        ]
+    return found
 
 
 tune_app = typer.Typer(
@@ -225,7 +261,10 @@ app.add_typer(tune_app, name="tune", rich_help_panel=PANEL)
 def _tune_group(
     ctx: typer.Context,
     params: ParamsOpt = layout.PARAMS,
-    progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+    progress: Annotated[
+        bool,
+        typer.Option(help="show progress on stderr: a bar on a terminal, else a line every 30 s"),
+    ] = True,
 ) -> None:
     if ctx.invoked_subcommand is None:
         tune(params=params, progress=progress)

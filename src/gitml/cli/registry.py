@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from gitml import layout
-from gitml.cli.app import ParamsOpt, app, handle_errors, load, out
+from gitml.cli.app import ParamsOpt, app, err, handle_errors, load, out
 from gitml.registry.options import Bump
+
+if TYPE_CHECKING:
+    from gitml.registry import reproduce
 
 BumpOpt = Annotated[Bump, typer.Option("--bump", help="which SemVer part to raise")]
 
@@ -69,6 +72,8 @@ def promote_cmd(
         out.print(d.summary, highlight=False, markup=False, soft_wrap=True)
     if result.note:
         out.print(result.note, highlight=False, soft_wrap=True)
+    if result.reproduction is not None:
+        _print_reproduction(result.reproduction)
     if result.tags:
         local = " (local; push with `git push origin --tags refs/notes/gitml/decisions`)"
         pushed = " (pushed)" if result.pushed else local
@@ -79,6 +84,20 @@ def promote_cmd(
         out.print(f"record: {result.record}", highlight=False, soft_wrap=True)
     if result.outcome in ("refused", "superseded") and strict:
         raise typer.Exit(1)
+
+
+def _print_reproduction(comparison: reproduce.Comparison) -> None:
+    """What CI rebuilt differently from the commit, on stderr: the record keeps it too, but a
+    warning that stays in a file is not read."""
+    if comparison.outputs or comparison.metrics:
+        err.print(f"warning: {comparison.summary()}", highlight=False, markup=False, soft_wrap=True)
+    for o in comparison.outputs:
+        err.print(
+            f"  md5 differs: {o.path} ({o.committed_md5} committed, {o.reproduced_md5} here)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("rollback", rich_help_panel="Registry")

@@ -212,22 +212,13 @@ def predict_cmd(
     Bad rows are reported with their line number (CSV: line in the file, header = 1).
     The output appears only when the whole input went through.
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
+    from gitml.io.progress import Progress
     from gitml.serve import predict
 
     resolved = _resolve_model(stage, version, model, params)
     markers = load(params).data.missing_markers if params.exists() else None
     total = _count_rows(input_path)
-    with Progress(
-        TextColumn("predict"),
-        BarColumn(),
-        TextColumn("{task.completed:,} rows"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("rows", total=total)
+    with Progress("predict", total, unit="rows") as bar:  # off a terminal: a line every 30 s
         result = predict.run(
             resolved,
             input_path,
@@ -235,7 +226,7 @@ def predict_cmd(
             on_error=on_error,
             missing_markers=markers,
             chunk_rows=chunk_rows,
-            progress=lambda n: bar.advance(task, n),
+            progress=bar.advance,
             fast_path=fast_path,
         )
     for bad in result.bad:

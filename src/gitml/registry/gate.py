@@ -17,8 +17,8 @@ Rules, in order (a rule whose setting is null or empty is not applied):
 
 Tie rule: differences are rounded to 6 decimals (what evaluate writes) and the bounds are
 inclusive, so a candidate exactly as good as prod passes `max_drop: 0` — it is not worse, and
-it carries the newer code and data. A candidate whose model file is byte-identical to prod's
-(same md5 in dvc.lock) is not registered again: there is nothing new to promote.
+it carries the newer code and data. A candidate whose model is prod's (the sha256 prod's tag
+records, gitml.registry.servable) is not registered again: there is nothing new to promote.
 """
 
 from __future__ import annotations

@@ -11,9 +11,8 @@ from gitml import layout
 from gitml.config import PromotionConfig
 from gitml.errors import ConfigError, DataError, GitmlError
 from gitml.io import github as github_io
-from gitml.io.files import file_sha256
 from gitml.io.git import git, locked_md5, resolve_rev
-from gitml.registry import reproduce
+from gitml.registry import reproduce, servable
 from gitml.registry import versions as registry
 from gitml.registry.gate import Evaluation, GateDecision, RuleResult, decide
 from gitml.registry.options import Bump
@@ -58,10 +57,6 @@ def next_version(repo: Path, bump: str = "minor") -> str:
         .bump(bump_major=bump == "major", bump_minor=bump == "minor", bump_patch=bump == "patch")
         .version
     )
-
-
-def _sha256(path: Path) -> str | None:
-    return file_sha256(path) if path.is_file() else None
 
 
 def _reproduction_rule(comparison: reproduce.Comparison) -> RuleResult:
@@ -200,15 +195,22 @@ def _promote(
     if early is not None:
         return early
     reproduced = resolve_rev(repo, "HEAD") == commit
-    candidate, comparison, sha256 = _candidate(repo, commit, reproduced, cfg.reproduce_tolerance)
+    candidate, comparison, sha256 = _candidate(
+        repo, commit, reproduced, cfg.reproduce_tolerance, ref
+    )
     decision = decide(repo, candidate, cfg)
     if comparison is not None:
         decision = _with_reproduction(decision, _reproduction_rule(comparison))
     notes = [rules.note] if rules.note else []
     if not reproduced:
+        recorded = (
+            "the sha256 recorded is that of the model its dvc.lock names, found here"
+            if sha256
+            else "its dvc.lock names no model, so no sha256 is recorded"
+        )
         notes.append(
             f"{ref} is not the checked-out commit, so nothing was reproduced: the gate judged "
-            "the numbers as committed and no model sha256 is recorded (CI promotes HEAD after "
+            f"the numbers as committed, and {recorded} (CI promotes HEAD after "
             "`dvc repro --force`)"
         )
     version = next_version(repo, bump)
@@ -217,21 +219,21 @@ def _promote(
         "refused", decision, commit, None, model_sha256=sha256, reproduction=comparison,
         note="; ".join(notes), identity=identity,
     )  # fmt: skip
-    if (
-        (comparison is None or comparison.ok)
-        and prod is not None
-        and identity is not None
-        and identity == model_identity(repo, prod.commit)
-    ):
-        same = ", ".join(f"{p} md5 {m}" for p, m in identity.items())
+    same = (
+        _same_as_prod(repo, prod, sha256, identity)
+        if (comparison is None or comparison.ok) and prod is not None and identity is not None
+        else None
+    )
+    if same is not None:
+        assert prod is not None
         return replace(
             base,
             outcome="unchanged",
             note="; ".join(
                 [
                     *notes,
-                    f"the model at {ref} and its metadata are byte-identical to prod "
-                    f"{prod.version} ({same}): no new version",
+                    f"the model at {ref} and its metadata are those of prod {prod.version} "
+                    f"({same}): no new version",
                 ]
             ),
         )
@@ -284,20 +286,41 @@ def _already_decided(
 
 
 def _candidate(
-    repo: Path, commit: str, reproduced: bool, tolerance: float
+    repo: Path, commit: str, reproduced: bool, tolerance: float, ref: str
 ) -> tuple[Evaluation, reproduce.Comparison | None, str | None]:
     """(the numbers the gate judges, the reproduction check, the model's sha256): the
-    workspace's, CI's own, when `commit` is checked out; else the committed ones."""
+    workspace's, CI's own, when `commit` is checked out; else the committed ones. Either way
+    the model must be one this workspace can serve (gitml.registry.servable)."""
     if not reproduced:
-        return Evaluation.at_rev(repo, commit), None, None
+        sha256 = servable.committed_sha256(repo, commit, ref)
+        return Evaluation.at_rev(repo, commit), None, sha256
     comparison = reproduce.compare(repo, commit, tolerance)
-    sha256 = _sha256(repo / layout.MODEL)
-    if sha256 is None:
-        raise DataError(
-            f"{layout.MODEL}: not in the workspace; run `dvc repro --force` (or `dvc pull`) "
-            "so that the model the gate judges is the one whose sha256 is recorded"
-        )
+    sha256 = servable.judged_sha256(repo, commit, ref)
     return Evaluation.from_dir(repo / layout.EVALUATE_DIR), comparison, sha256
+
+
+def _same_as_prod(
+    repo: Path,
+    prod: registry.ModelVersion,
+    sha256: str | None,
+    identity: dict[str, str | None],
+) -> str | None:
+    """How the candidate is prod's model (for the note), or None when it is not.
+
+    By the identity prod's tag records (model sha256, metadata md5); a prod tag without a
+    sha256 (registered by hand, or by an older gitml) is compared by dvc.lock's md5s."""
+    recorded = servable.recorded_identity(repo, prod.version)
+    if recorded.sha256 is None or sha256 is None:
+        if identity != model_identity(repo, prod.commit):
+            return None
+        return ", ".join(f"{p} md5 {m}" for p, m in identity.items())
+    meta = identity.get(layout.MODEL_META.as_posix())
+    prod_meta = recorded.metadata_md5 or (model_identity(repo, prod.commit) or {}).get(
+        layout.MODEL_META.as_posix()
+    )
+    if sha256 != recorded.sha256 or meta != prod_meta:
+        return None
+    return f"model sha256 {sha256} as recorded in prod's tag, {layout.MODEL_META} md5 {meta}"
 
 
 def _tag_message(version: str, commit: str, base: PromotionResult, rules: GateRules) -> str:

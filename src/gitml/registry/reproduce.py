@@ -30,7 +30,7 @@ import yaml
 
 from gitml import layout
 from gitml.errors import DataError
-from gitml.io.files import write_json
+from gitml.io.files import file_sha256, write_json
 from gitml.io.git import read_git_file, resolve_rev
 
 METRICS = layout.EVALUATE_DIR / "metrics.json"
@@ -226,8 +226,26 @@ def compare(repo: Path | str, rev: str, tolerance: float) -> Comparison:
 
 
 def write(repo: Path | str, comparison: Comparison, out: Path = VERIFY) -> Path:
+    """The comparison as JSON, with the sha256 of the workspace files it compared, so that a
+    reader can tell a verify file of this workspace from a stale one (`is_current`)."""
     target = out if out.is_absolute() else Path(repo) / out
-    return write_json(target, comparison.to_dict())
+    return write_json(target, comparison.to_dict() | {"workspace": _workspace_hashes(Path(repo))})
+
+
+def _workspace_hashes(repo: Path) -> dict[str, str | None]:
+    return {
+        p.as_posix(): file_sha256(repo / p) if (repo / p).is_file() else None
+        for p in (METRICS, SLICES)
+    }
+
+
+def is_current(repo: Path | str, verify: dict[str, Any]) -> bool:
+    """Whether a verify file describes this workspace as it is: written for the checked-out
+    commit, from the metrics files the workspace holds now (a later `dvc repro`, a checkout of
+    another branch or a hand edit makes it stale)."""
+    repo = Path(repo)
+    head = resolve_rev(repo, "HEAD")
+    return verify.get("commit") == head and verify.get("workspace") == _workspace_hashes(repo)
 
 
 def load(path: Path) -> dict[str, Any] | None:

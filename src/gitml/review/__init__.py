@@ -71,10 +71,15 @@ def make_report(
 
 
 def verify_result(repo: Path) -> dict[str, Any] | None:
-    """reports/verify.json as `gitml verify` wrote it in the workspace, or None."""
+    """reports/verify.json as `gitml verify` wrote it for this workspace, or None: none, or a
+    stale one (another commit, or metrics files that changed since; it is not in git)."""
     from gitml.registry import reproduce
 
-    return reproduce.load(repo / reproduce.VERIFY)
+    found = reproduce.load(repo / reproduce.VERIFY)
+    try:
+        return found if found is not None and reproduce.is_current(repo, found) else None
+    except DataError:  # no commit yet: nothing it could have been written for
+        return None
 
 
 def promotion_gate(

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from gitml.core.metrics import DEFAULT_PRIMARY, LOWER_IS_BETTER, READING_ORDER
+from gitml.core.metrics import DEFAULT_PRIMARY, READING_ORDER, direction
 from gitml.io.github import run_url
 from gitml.review.snapshot import Snapshot
 from gitml.review.stale import StaleStage
@@ -16,7 +16,6 @@ from gitml.review.stale import StaleStage
 # Shown with four decimals: a change smaller than this is "unchanged" to the reader too.
 TOLERANCE = 1e-4
 METRIC_ORDER = (*READING_ORDER, "threshold", "rows")
-NEUTRAL = frozenset({"threshold", "rows"})  # a change is neither better nor worse
 # Curves are resampled onto this grid: Mermaid spaces the points of a line evenly over the
 # x axis, so every curve needs the same evenly spaced x values; 41 points (step 0.025) <= 50.
 GRID = np.round(np.linspace(0.0, 1.0, 41), 3)
@@ -40,9 +39,10 @@ class MetricRow:
             return ""
         if abs(d) < TOLERANCE:
             return "unchanged"
-        if self.name in NEUTRAL:
+        way = direction(self.name)
+        if way not in ("higher", "lower"):  # threshold, rows: neither better nor worse
             return "changed"
-        return "better" if (d < 0) == (self.name in LOWER_IS_BETTER) else "worse"
+        return "better" if (d < 0) == (way == "lower") else "worse"
 
 
 @dataclass(frozen=True)

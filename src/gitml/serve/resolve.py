@@ -42,7 +42,8 @@ class ResolvedModel:
     model: Pipeline
     metadata: ModelMeta
     specs: tuple[ColumnSpec, ...]
-    version: str  # "v0.2.0", "workspace" or the file path
+    # "v0.2.0" (also for a file whose sha256 that version's tag records), "workspace", or the path
+    version: str
     source: str  # human-readable: where it came from
     revision: str | None  # git commit, when known
     metrics: dict[str, Any] | None = None
@@ -83,11 +84,19 @@ def resolve(
     schema_file = repo / load_params(repo / params_path).validate_.schema_file
     schema_text = _read_text(schema_file)
     model = load_model(path, expected_sha256=metadata.model_sha256)
-    name = WORKSPACE if model_path is None else str(model_path)
+    name = WORKSPACE if model_path is None else _file_version(repo, metadata, model_path)
     revision = git(repo, "rev-parse", "HEAD", check=False) or None
     train = repo / layout.SPLIT_DIR / "train.parquet"
     example = _example(train.read_bytes() if train.is_file() else None)
     return _finish(model, metadata, schema_text, name, str(path), revision, example, repo, None)
+
+
+def _file_version(repo: Path, metadata: ModelMeta, path: Path) -> str:
+    """A model file served by path answers as the version whose tag records its sha256 (what
+    deploy serves), else as its path."""
+    from gitml.registry.servable import version_with_sha256
+
+    return version_with_sha256(repo, metadata.model_sha256) or str(path)
 
 
 def _from_registry(repo: Path, stage: str | None, version: str | None) -> ResolvedModel:

@@ -22,6 +22,7 @@ from gitml.registry import versions as registry
 from gitml.registry.tags import recorded_sha256
 from tests.e2e.registry import test_promote
 from tests.e2e.registry.test_promote import commit_eval, gitml, metrics, slices, tags
+from tests.helpers import ROOT as ROOT_DIR
 from tests.helpers import run
 
 repo = test_promote.repo  # the fixture: a git repo with this project's artifacts and params
@@ -266,3 +267,23 @@ def test_verify_writes_the_comparison_and_fails_beyond_the_tolerance(repo: Path)
     assert "BEYOND: roc_auc in metrics.json: committed 0.9, reproduced 0.95" in proc.stdout
     written = reproduce.load(repo / "ci/verify.json")
     assert written is not None and not written["ok"]
+
+
+def test_report_reads_only_a_verify_file_of_this_workspace(repo: Path) -> None:
+    """reports/verify.json is not in git (ignored): `gitml report` must not show one written
+    for another commit, or before the metrics changed (issue 25)."""
+    from gitml.review import verify_result
+
+    commit_eval(repo, metrics(0.90), slices())
+    ci_rebuilds(repo, metrics(0.9000002), slices())
+    assert gitml(repo, "verify").returncode == 0
+    current = verify_result(repo)
+    assert current is not None and current["within_tolerance"]
+    ci_rebuilds(repo, metrics(0.91), slices())  # a later `dvc repro`: the file is stale
+    assert verify_result(repo) is None
+    assert gitml(repo, "verify").returncode == 1
+    assert verify_result(repo) is not None
+    commit_eval(repo, metrics(0.91), slices(), msg="another commit")
+    assert verify_result(repo) is None
+    ignored = run(["git", "check-ignore", "reports/verify.json"], ROOT_DIR, check=False)
+    assert ignored.stdout.strip() == "reports/verify.json"

@@ -94,6 +94,8 @@ def test_another_cpu_still_promotes_with_the_differences_recorded(lr_repo: Path)
     # deploy: exactly that file is served and answers
     proc = sh(repo, "gitml", "smoke-test", "--version", "v0.1.0", "--model", str(ci_model))
     assert "POST /predict (the example row): 200" in proc and "GET /ready: 200" in proc
+    # the answers name the version, not the file's path (issue 25)
+    assert "'model_version': 'v0.1.0'" in proc and str(ci_model) not in proc.split("GET /ready")[1]
     # the committer's model (the one dvc.lock at the commit names) is not the judged one
     import dvc.api
 

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.review import make_report, render
 from tests.helpers import ROOT, make_repo, run
 
@@ -134,8 +135,8 @@ def test_metric_deltas_have_the_right_signs(repo: Path, report_md: str) -> None:
             assert delta == "=" and change == "unchanged"
             continue
         assert delta == f"{'▲' if d > 0 else '▼'} {d:+.4f}"
-        lower_better = name in ("log_loss", "brier")
-        if name != "threshold":
+        lower_better = name in LOWER_IS_BETTER
+        if name not in ("threshold", "rows"):
             assert change == ("better" if (d < 0) == lower_better else "worse")
         checked += 1
     assert checked >= 4  # the branch did change the model
@@ -321,12 +322,22 @@ def test_a_branch_that_changes_the_gate_rules_is_flagged(repo: Path, tmp_path: P
 
 
 def test_the_report_shows_what_ci_could_not_reproduce(repo: Path) -> None:
-    """`gitml verify` wrote reports/verify.json in the workspace: the report shows it."""
+    """`gitml verify` wrote reports/verify.json in the workspace for its commit: the report
+    shows it; one written for another commit is stale and is not shown (issue 25)."""
+
     from gitml.registry import reproduce
 
+    stale = reproduce.Comparison("HEAD", "a" * 40, 0.001, 47)
+    path = reproduce.write(repo, stale)
+    try:
+        assert "Outputs CI could not reproduce" not in render.markdown(
+            make_report(repo, "main", check_stale=False)
+        )
+    finally:
+        path.unlink()
     comparison = reproduce.Comparison(
         "HEAD",
-        "a" * 40,
+        run(["git", "rev-parse", "HEAD"], repo).stdout.strip(),
         0.001,
         47,
         [reproduce.MetricDiff("reports/evaluate/metrics.json", "roc_auc", 0.9, 0.95, 0.05, False)],

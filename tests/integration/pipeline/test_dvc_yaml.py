@@ -55,6 +55,16 @@ def test_each_stage_depends_on_exactly_the_code_it_runs() -> None:
         assert code == _module_files(graph, module), name
 
 
+def test_only_the_headline_metrics_are_declared_as_metrics() -> None:
+    """`dvc exp show` shows a column per number of every `metrics:` file: with the slices, the
+    leakage AUCs and the tune summary there were about 150 and the test metrics fell out of
+    view (issue 25). Those files are plain outputs; their readers go by path."""
+    declared = {name: _paths(stage.get("metrics", [])) for name, stage in PIPELINE.items()}
+    assert {name: paths for name, paths in declared.items() if paths} == {
+        "evaluate": {layout.METRICS.as_posix()}
+    }
+
+
 def test_stage_outputs_are_the_layout_paths() -> None:
     expected = {
         "ingest": {layout.INGESTED},
@@ -138,10 +148,10 @@ def test_dvc_resolves_the_schema_dep_from_params(tmp_path: Path) -> None:
 
     from dvc.repo import Repo
 
-    from tests.helpers import run
+    from tests.helpers import default_params, run
 
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = default_params()
     params["validate"]["schema_file"] = "schema/mine.schema.yaml"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     run(["git", "init", "-q"], tmp_path)
@@ -150,3 +160,25 @@ def test_dvc_resolves_the_schema_dep_from_params(tmp_path: Path) -> None:
         stages = {s.name: s for s in repo.index.stages}
         deps = {str(d.def_path) for d in stages["validate"].deps}
     assert "schema/mine.schema.yaml" in deps
+
+
+def test_dvc_exp_run_set_param_changes_one_line_of_params_yaml(tmp_path: Path) -> None:
+    """`dvc exp run -S key=value` rewrites params.yaml through ruamel (quotes, null, list
+    style): params.yaml is written the way DVC writes it, so the diff is the one value set
+    (it was 40 lines, issue 25)."""
+    import difflib
+
+    from dvc.utils.hydra import apply_overrides
+
+    from tests.helpers import DEFAULT_PARAMS
+
+    path = tmp_path / "params.yaml"
+    before = DEFAULT_PARAMS.read_text(encoding="utf-8")
+    path.write_text(before, encoding="utf-8")
+    apply_overrides(path, ["evaluate.permutation_repeats=3"])
+    changed = [
+        line
+        for line in difflib.unified_diff(before.splitlines(), path.read_text().splitlines(), n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert changed == ["-  permutation_repeats: 5", "+  permutation_repeats: 3"]

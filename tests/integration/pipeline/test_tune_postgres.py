@@ -30,7 +30,7 @@ from gitml.errors import ConfigError
 from gitml.io import dburl
 from gitml.io.files import write_parquet
 from gitml.pipeline import tune
-from tests.helpers import ROOT, run, tool_env
+from tests.helpers import default_params, run, tool_env
 from tests.pg import url_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scaling")]
@@ -134,7 +134,7 @@ def _checkout(
 ) -> Path:
     """A directory `gitml tune` / `gitml tune worker` can run in: params.yaml + train features."""
     repo = tmp_path / "checkout"
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = default_params()
     params["tune"] = {**params["tune"], **config}
     params["tune"]["search_space"] = space
     (repo / "data" / "features").mkdir(parents=True)

@@ -16,11 +16,12 @@ from gitml.cli.app import exit_code
 from gitml.config import Params, TuneConfig, load_params
 from gitml.core.features import REGISTRY
 from gitml.errors import ConfigError
+from tests.helpers import DEFAULT_PARAMS, default_params
 
 ROOT = Path(__file__).resolve().parents[3]
-# The committed params.yaml spells out every key of every section (its header says so); it is
-# the independent list of "allowed keys" the error messages are checked against.
-COMMITTED: dict[str, dict[str, Any]] = yaml.safe_load((ROOT / "params.yaml").read_text())
+# The default project's params.yaml spells out every key of every section (its header says so);
+# it is the independent list of "allowed keys" the error messages are checked against.
+COMMITTED: dict[str, dict[str, Any]] = default_params()
 UNION_TAGS = {"int", "float", "categorical"}
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -58,12 +59,30 @@ def listed_allowed(line: str) -> set[str]:
 # --------------------------------------------------------------------------- loading
 
 
-def test_committed_params_file_loads_and_matches_its_yaml() -> None:
-    params = load_params(ROOT / "params.yaml")
-    assert params.data.target == COMMITTED["data"]["target"]
-    assert params.tune.n_trials == COMMITTED["tune"]["n_trials"]
-    assert params.validate_.schema_file == COMMITTED["validate"]["schema_file"]
-    assert params.features.derived == COMMITTED["features"]["derived"]
+@pytest.mark.parametrize(
+    "path", [ROOT / "params.yaml", DEFAULT_PARAMS], ids=["workspace", "default"]
+)
+def test_params_file_loads_and_matches_its_yaml(path: Path) -> None:
+    """The workspace's params.yaml (the template's, or the user's after `gitml init`) and the
+    default project's copy both load, each to what its own YAML says."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    params = load_params(path)
+    assert params.data.target == raw["data"]["target"]
+    assert params.tune.n_trials == raw["tune"]["n_trials"]
+    assert params.validate_.schema_file == raw["validate"]["schema_file"]
+    assert params.features.derived == raw["features"]["derived"]
+
+
+def test_the_default_params_fixture_is_the_template() -> None:
+    """The suite reads the default project's params from tests/fixtures/params.yaml, not from
+    the workspace (which `gitml init` points at the user's data). While the workspace is still
+    the template, the two are the same file."""
+    workspace = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    if yaml.safe_load(workspace)["data"]["source"] != "builtin:adult":
+        pytest.skip("this workspace runs on its own data (gitml init): the copy stays Adult's")
+    assert DEFAULT_PARAMS.read_text(encoding="utf-8") == workspace, (
+        "params.yaml changed: copy it to tests/fixtures/params.yaml"
+    )
 
 
 def test_empty_file_gives_defaults(tmp_path: Path) -> None:

@@ -214,3 +214,33 @@ def test_run_refuses_a_model_that_is_not_the_recorded_one(
         evaluate.run(p, test, model_path, bad_meta, out, tmp_path / "predictions.parquet")
     assert read_json(out / "metrics.json") == {"previous": True}  # the old report is intact
     assert not (tmp_path / "predictions.parquet").exists()
+
+
+def _leaf_names(obj: object, name: str = "") -> set[str]:
+    """The key of every number (or null) in a JSON object: the name a reader judges it by."""
+    if isinstance(obj, dict):
+        return set().union(*(_leaf_names(v, str(k)) for k, v in obj.items()))
+    is_number = isinstance(obj, int | float) and not isinstance(obj, bool)
+    return {name} if is_number or obj is None else set()
+
+
+def test_every_number_evaluate_writes_has_a_direction(
+    trained: tuple[Params, pd.DataFrame, Path, ModelMeta], tmp_path: Path
+) -> None:
+    """The PR report, the gate and the site read gitml.core.metrics for which way is better:
+    a new metric evaluate writes without a direction there would be called "better" when it
+    grows, whatever it means (ece was)."""
+    from gitml.core.metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, NEUTRAL, direction
+
+    p, test, model_path, meta = trained
+    out = tmp_path / "evaluate"
+    evaluate.run(p, test, model_path, meta, out, tmp_path / "p.parquet", recent=test.iloc[:300])
+    names: set[str] = set()
+    for file in ("metrics.json", "slices.json", "recent.json"):
+        names |= _leaf_names(read_json(out / file))
+    assert {"roc_auc", "ece", "ece_uncalibrated", "log_loss", "positive_rate"} <= names
+    assert {n for n in names if direction(n) is None} == set()
+    assert not (
+        LOWER_IS_BETTER & HIGHER_IS_BETTER or NEUTRAL & (LOWER_IS_BETTER | HIGHER_IS_BETTER)
+    )
+    assert {direction(n) for n in ("ece", "ece_uncalibrated", "brier")} == {"lower"}

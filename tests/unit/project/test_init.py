@@ -12,6 +12,7 @@ import yaml
 from gitml.config import load_params
 from gitml.errors import ConfigError, DataError
 from gitml.project import init, profile
+from tests.helpers import DEFAULT_PARAMS
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -86,7 +87,7 @@ def test_init_writes_params_that_load_and_keeps_comments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(DEFAULT_PARAMS.read_text())
     (tmp_path / "data.csv").write_text(frame().to_csv(index=False))
     result = init.run("data.csv", "y", ids=["code"])
     params = load_params("params.yaml")

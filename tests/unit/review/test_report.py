@@ -43,6 +43,10 @@ def test_changed_params_keeps_only_differences_and_collapses_whole_sections() ->
         ("roc_auc", 0.91, 0.90, "worse"),
         ("log_loss", 0.40, 0.30, "better"),
         ("brier", 0.10, 0.12, "worse"),
+        # calibration errors: more is worse (issue 25: the PR report called it "better")
+        ("ece", 0.006, 0.012, "worse"),
+        ("ece_uncalibrated", 0.02, 0.01, "better"),
+        ("rows", 100, 120, "changed"),
         ("f1", 0.70, 0.70004, "unchanged"),
         ("threshold", 0.3, 0.4, "changed"),
         ("roc_auc", None, 0.9, ""),

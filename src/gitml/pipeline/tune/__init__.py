@@ -1,9 +1,10 @@
 """Stage 5 — tune: Optuna search over the model families and spaces declared in params.yaml.
 
-Seeded TPE sampler, stratified k-fold CV on train, pruning between folds (median pruner), a rich
-progress bar. With one process and a fixed seed the best params are reproducible; `timeout`
-trades that for a time budget. The study name defaults to a hash of the tune inputs, so with a
-persistent storage a rerun resumes the same study instead of starting a duplicate.
+Seeded TPE sampler, stratified k-fold CV on train, pruning between folds (median pruner),
+progress on stderr (gitml.io.progress). With one process and a fixed seed the best params are
+reproducible; `timeout` trades that for a time budget. The study name defaults to a hash of the
+tune inputs, so with a persistent storage a rerun resumes the same study instead of starting a
+duplicate.
 
 Scaling out is Optuna's own machinery, not ours: `tune.storage` is any SQLAlchemy URL Optuna's
 RDBStorage accepts (postgresql://, mysql://, sqlite://); `tune.workers` runs that many local
@@ -30,6 +31,7 @@ import pandas as pd
 from gitml.config import DataConfig, SplitConfig, TuneConfig
 from gitml.errors import ConfigError
 from gitml.io.files import write_csv, write_json
+from gitml.io.progress import Progress
 from gitml.pipeline.dataset import folds
 from gitml.pipeline.tune.search import (
     FINISHED,
@@ -46,7 +48,6 @@ from gitml.pipeline.tune.workers import (
     WorkerResult,
     best_or_none,
     join,
-    progress_bar,
     run_local_workers,
     work,
 )
@@ -87,16 +88,14 @@ def run(
         objective = objective_factory(
             cfg, search.X, search.y, search.cols, search.cv, search.increasing
         )
-        with progress_bar(show_progress) as progress:
-            task = progress.add_task("tuning", total=max(0, cfg.n_trials - done), best="-")
+        total = max(0, cfg.n_trials - done)
+        with Progress("tuning", total, unit="trials", enabled=show_progress) as progress:
 
             def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
                 best = best_or_none(study)
                 finished = len(study.get_trials(deepcopy=False, states=FINISHED))
                 progress.update(
-                    task,
-                    completed=finished - done,
-                    best="-" if best is None else f"{best.value:.4f}",
+                    finished - done, "best -" if best is None else f"best {best.value:.4f}"
                 )
 
             if storage is None:  # one process, in memory: Optuna's plain loop, as always

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from threadpoolctl import threadpool_limits
 
 from gitml.config import DataConfig, SplitConfig, TuneConfig
@@ -240,15 +239,3 @@ class WorkerResult:
 def best_or_none(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     return max(complete, key=lambda t: (t.value, -t.number)) if complete else None
-
-
-def progress_bar(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("best {task.fields[best]}"),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        transient=False,
-    )

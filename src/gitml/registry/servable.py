@@ -1,0 +1,161 @@
+"""What `gitml promote` may register: a model this workspace holds, by the identity tags record.
+
+`gitml serve --stage/--version` loads a version's model by the md5 that dvc.lock records at
+its commit, from the DVC cache (after `dvc pull`, from the remote). A commit whose model was
+never built or fetched here used to register fine, with the workspace model's sha256 in its
+tag, and fail only when served (after a rollback, say). So before any tag is made:
+
+- the model the gate judged (the workspace's, when the candidate is the checked-out commit) is
+  in the DVC cache, where `dvc push` and a later `gitml serve` find it;
+- the model the version's commit records is here too (the workspace file, the DVC cache, or
+  git for a model kept in git), or promote stops with an error naming where it looked;
+- the sha256 recorded in the tag is taken from those bytes.
+
+"Same model as prod" is decided by the identity the tags record (the model's sha256 and the
+metadata's md5), not by dvc.lock at prod's commit, whose model may not be the one prod's tag
+names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitml import layout
+from gitml.errors import DataError
+from gitml.io.files import file_sha256
+from gitml.io.git import git, locked_md5
+from gitml.registry import versions as registry
+from gitml.registry.tags import SHA256_LABEL
+
+METADATA_MD5 = re.compile(r"metadata md5 ([0-9a-f]{32})")  # promote's tag message line
+_WHAT_TO_DO = (
+    "Build it here (`dvc repro`, then commit dvc.lock) or fetch it (`dvc pull` from the DVC "
+    "remote it was pushed to), then promote again"
+)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the tags record of a version: the model's sha256 and its metadata's md5."""
+
+    sha256: str | None
+    metadata_md5: str | None
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()  # DVC's content hash, not a security hash
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_path(repo: Path, md5: str) -> Path | None:
+    """Where the DVC cache of `repo` keeps a file of this md5; None when `repo` uses no DVC."""
+    if not (repo / ".dvc").is_dir():
+        return None
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as dvc_repo:
+        return Path(dvc_repo.cache.local.oid_to_path(md5))
+
+
+def _git_blob(repo: Path, commit: str, md5: str) -> bytes | None:
+    """The model as git holds it at `commit` (a model kept in git), when its md5 is `md5`."""
+    proc = subprocess.run(
+        ["git", "show", f"{commit}:{layout.MODEL.as_posix()}"], cwd=repo, capture_output=True
+    )
+    if proc.returncode != 0 or hashlib.md5(proc.stdout).hexdigest() != md5:
+        return None
+    return proc.stdout
+
+
+def committed_sha256(repo: Path, commit: str, ref: str) -> str | None:
+    """sha256 of the model dvc.lock at `commit` records, found in this workspace; None when
+    dvc.lock records none (identity unknown: the gate decides). DataError naming every place
+    it looked when the model is nowhere here."""
+    try:
+        md5 = locked_md5(repo, commit, layout.MODEL)
+    except DataError:
+        return None
+    if md5 is None:
+        return None
+    here = repo / layout.MODEL
+    if here.is_file() and _md5(here) == md5:
+        return file_sha256(here)
+    cached = cache_path(repo, md5)
+    if cached is not None and cached.is_file():
+        return file_sha256(cached)
+    blob = _git_blob(repo, commit, md5)
+    if blob is not None:
+        return hashlib.sha256(blob).hexdigest()
+    places = [
+        f"the workspace's {layout.MODEL} (" + ("another model)" if here.is_file() else "absent)")
+    ]
+    if cached is not None:
+        places.append(f"the DVC cache ({cached})")
+    raise DataError(
+        f"{layout.MODEL} at {ref} ({commit[:12]}): dvc.lock records md5 {md5}, and this "
+        f"workspace holds that model nowhere: not {', not '.join(places)}, not git. It was "
+        "built on another machine (or its cache was cleared): a version registered now could "
+        f"not be served here (`gitml serve --stage prod` would fail). {_WHAT_TO_DO}"
+    )
+
+
+def judged_sha256(repo: Path, commit: str, ref: str) -> str:
+    """sha256 of the workspace model, the one the gate judges when `commit` is checked out.
+
+    It must be in the DVC cache (a repo that uses DVC), and the model the commit's dvc.lock
+    names must be here too: they differ only when CI's rebuild ended in other last bits
+    (another CPU), a difference the reproduction check records.
+    """
+    path = repo / layout.MODEL
+    if not path.is_file():
+        raise DataError(
+            f"{layout.MODEL}: not in the workspace; run `dvc repro --force` (or `dvc pull`) "
+            "so that the model the gate judges is the one whose sha256 is recorded"
+        )
+    md5 = _md5(path)
+    cached = cache_path(repo, md5)
+    if cached is not None and not cached.is_file():
+        raise DataError(
+            f"{layout.MODEL} in the workspace (md5 {md5}) is not in the DVC cache (expected at "
+            f"{cached}): `dvc push` could not publish it and a registered version could not be "
+            f"served from it. `dvc commit {layout.MODEL}` (or `dvc repro`) caches it"
+        )
+    committed_sha256(repo, commit, ref)
+    return file_sha256(path)
+
+
+def recorded_identity(repo: Path, version: str) -> Identity:
+    """The identity `gitml promote` wrote in the message of the tag `model@VERSION`."""
+    tag = f"{registry.ARTIFACT}@{registry.normalise_version(version)}"
+    message = git(repo, "for-each-ref", "--format=%(contents)", f"refs/tags/{tag}", check=False)
+    sha = next(
+        (
+            line[len(SHA256_LABEL) :].strip()
+            for line in message.splitlines()
+            if line.startswith(SHA256_LABEL)
+        ),
+        None,
+    )
+    meta = METADATA_MD5.search(message)
+    return Identity(sha or None, meta.group(1) if meta else None)
+
+
+def version_with_sha256(repo: Path, sha256: str) -> str | None:
+    """The newest registered version whose tag records this model sha256, if any: a model
+    file served by path (`gitml serve --model FILE`, deploy's smoke test) is that version."""
+    names = git(
+        repo, "for-each-ref", "--sort=-creatordate", "--format=%(refname:strip=2)",
+        f"refs/tags/{registry.ARTIFACT}@*", check=False,
+    )  # fmt: skip
+    for tag in names.split():
+        version = tag.split("@", 1)[1]
+        if recorded_identity(repo, version).sha256 == sha256:
+            return version
+    return None
