@@ -13,13 +13,14 @@ GROUPS = {
     "tune": ["worker"],
     "monitor": ["alert"],
     "remote": ["setup"],
+    "keys": ["create", "list", "revoke"],
 }
 PANELS = {
     "Pipeline": ["ingest", "validate", "split", "featurize", "train", "evaluate",
                  "check-params", "metrics", "init", "stage", "schema", "tune"],
     "Review": ["report", "stale", "site"],
     "Registry": ["promote", "rollback", "smoke-test", "verify", "registry"],
-    "Serve": ["serve", "predict", "simulate"],
+    "Serve": ["serve", "predict", "simulate", "keys"],
     "Monitor": ["harvest", "monitor"],
     "Scale": ["synth", "remote"],
 }  # fmt: skip
