@@ -94,8 +94,10 @@ def serve_cmd(
     from gitml.io.dburl import mask_url
     from gitml.logstore.logdb import check_url
     from gitml.serve.app import serve
+    from gitml.serve.ports import check_port
 
     check_url(log_db)
+    check_port(host, port)  # before the model: loading it takes seconds
     resolved = _resolve_model(stage, version, model, params)
     err.print(
         f"serving on http://{host}:{port} (docs /docs); prediction log {mask_url(log_db)}",
@@ -154,6 +156,7 @@ def predict_cmd(
 
     from gitml.serve import predict
 
+    predict.check_paths(input_path, out_path, on_error)  # before the model: loading takes seconds
     resolved = _resolve_model(stage, version, model, params)
     markers = load(params).data.missing_markers if params.exists() else None
     total = _count_rows(input_path)
