@@ -143,8 +143,7 @@ def _check_columns(path: Path, names: list[str], specs: tuple[ColumnSpec, ...]) 
         listed = "\n  ".join(message for _, message in matched.problems)
         raise DataError(
             f"{path}: the columns do not match the model's inputs:\n  {listed}\n"
-            "(each input column by the name in your training file, or its snake_case name; "
-            "see `gitml predict --help`)"
+            "(name each input column as in your training file, or by its snake_case name)"
         )
     return matched.found
 
