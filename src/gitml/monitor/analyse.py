@@ -48,7 +48,7 @@ def featurize(cur: Current, ref: Reference) -> pd.DataFrame:
         matched = names.match([str(c) for c in cur.frame.columns], inputs, strict=False)
         raise MonitorError(
             f"{cur.source}: lacks the model's input column(s) {missing}: "
-            + "; ".join(message for _, message in matched.problems)
+            + "; ".join(message for _, _, message in matched.problems)
         )
     frame = cur.frame.copy()
     for c in inputs:

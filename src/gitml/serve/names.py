@@ -23,7 +23,8 @@ class Matched:
     """How the names given (a file's header, a request's keys) map to the model's columns."""
 
     found: dict[str, str] = field(default_factory=dict)  # name given -> canonical
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (name or column, message)
+    # (name or column, kind, message); kind: "unknown" | "twice" | "missing"
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,8 @@ class InputNames:
             elif column in result.found.values():
                 first = next(k for k, v in result.found.items() if v == column)
                 result.problems.append(
-                    (name, f"column {self.shown(column)} is given twice, as {first!r} and "
-                     f"{name!r}: send it once")
+                    (name, "twice", f"column {self.shown(column)} is given twice, as {first!r} "
+                     f"and {name!r}: send it once")
                 )  # fmt: skip
             else:
                 result.found[name] = column
@@ -80,10 +81,12 @@ class InputNames:
             guess = self.suggest(name)
             if guess is not None and aliases[guess] not in given | explained:
                 explained.add(aliases[guess])
-                result.problems.append((name, f"unknown column {name!r}: did you mean {guess!r}?"))
+                message = f"unknown column {name!r}: did you mean {guess!r}?"
+                result.problems.append((name, "unknown", message))
             elif strict:
-                result.problems.append((name, f"unknown column {name!r}"))
+                result.problems.append((name, "unknown", f"unknown column {name!r}"))
         for column in required:
             if column not in given and column not in explained:
-                result.problems.append((column, f"column {self.shown(column)} is missing"))
+                message = f"column {self.shown(column)} is missing"
+                result.problems.append((column, "missing", message))
         return result

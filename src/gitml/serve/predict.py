@@ -140,7 +140,7 @@ def _check_columns(path: Path, names: list[str], specs: tuple[ColumnSpec, ...]) 
     naming each column missing or given twice, and the expected name of a near miss."""
     matched = input_names(specs).match(names, [s.name for s in specs], strict=False)
     if matched.problems:
-        listed = "\n  ".join(message for _, message in matched.problems)
+        listed = "\n  ".join(message for _, _, message in matched.problems)
         raise DataError(
             f"{path}: the columns do not match the model's inputs:\n  {listed}\n"
             "(name each input column as in your training file, or by its snake_case name)"

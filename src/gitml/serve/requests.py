@@ -146,11 +146,14 @@ def request_model(specs: tuple[ColumnSpec, ...], name: str = "Row") -> type[Base
                 name,
                 [
                     InitErrorDetails(
-                        type=PydanticCustomError("column", message),
+                        # pydantic's own types, which clients may match on; our messages
+                        type=PydanticCustomError(
+                            "missing" if kind == "missing" else "extra_forbidden", message
+                        ),
                         loc=(where,),
                         input=data.get(where),
                     )
-                    for where, message in matched.problems
+                    for where, kind, message in matched.problems
                 ],
             )
         return data

@@ -46,12 +46,12 @@ def test_either_spelling_is_accepted() -> None:
 def test_a_near_miss_names_the_expected_name_once(given: str, expected: str) -> None:
     matched = NAMES.match([given, "mean texture", "grade"], REQUIRED, strict=False)
     # one problem: the near miss; not also "mean_radius is missing"
-    assert [m for _, m in matched.problems] == [expected]
+    assert [m for _, _, m in matched.problems] == [expected]
 
 
 def test_missing_twice_and_unknown() -> None:
     matched = NAMES.match(["mean radius", "mean_radius", "colour"], REQUIRED, strict=True)
-    assert [m for _, m in matched.problems] == [
+    assert [m for _, _, m in matched.problems] == [
         "column 'mean radius' (or 'mean_radius') is given twice, as 'mean radius' and "
         "'mean_radius': send it once",
         "unknown column 'colour'",
@@ -86,10 +86,16 @@ def test_request_rows_in_the_users_own_names() -> None:
 
 def test_request_errors_one_per_problem_without_the_row() -> None:
     errors = _errors({"mean radiuss": 12.0, "grade": "A", "colour": "red"})
-    assert [(e["loc"], e["msg"]) for e in errors] == [
-        (("mean radiuss",), "unknown column 'mean radiuss': did you mean 'mean radius'?"),
-        (("colour",), "unknown column 'colour'"),
+    assert [(e["loc"], e["type"], e["msg"]) for e in errors] == [
+        (
+            ("mean radiuss",),
+            "extra_forbidden",
+            "unknown column 'mean radiuss': did you mean 'mean radius'?",
+        ),
+        (("colour",), "extra_forbidden", "unknown column 'colour'"),
     ]
+    (missing,) = _errors({"mean radius": 12.0})
+    assert (missing["loc"], missing["type"]) == (("grade",), "missing")
     assert all(not isinstance(e["input"], dict) for e in errors)
     # a value error still names the column under the name it was sent as
     errors = _errors({"mean radius": 99.0, "grade": "A"})
