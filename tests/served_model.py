@@ -24,6 +24,12 @@ from gitml.pipeline import dataset
 from gitml.pipeline.train import calibrate
 from tests.helpers import ROOT, default_params
 
+# What ingest records for builtin:adult (its file says `education-num`): served rows may use either.
+ADULT_NAMES = {
+    c.replace("-", "_"): c
+    for c in ("education-num", "marital-status", "capital-gain", "capital-loss", "hours-per-week",
+              "native-country")
+}  # fmt: skip
 DERIVED = ["net_capital", "log_capital_gain", "log_capital_loss", "is_married", "hours_per_age"]
 PARAMS = {
     "hist_gradient_boosting": {"max_iter": 40, "max_leaf_nodes": 15},
@@ -64,6 +70,7 @@ def model_repo(
         "target": data_cfg.target,
         "positive_class": data_cfg.positive_class,
         "derived_features": DERIVED,
+        "original_names": ADULT_NAMES,
         "schema_sha256": hashlib.sha256(schema_text.encode()).hexdigest(),
     }
     (path / "models" / "model.json").write_text(json.dumps(meta, indent=2))

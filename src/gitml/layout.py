@@ -6,6 +6,9 @@ from pathlib import Path
 
 PARAMS = Path("params.yaml")
 INGESTED = Path("data/ingested.parquet")
+# canonical name -> the name in data.source, for the columns ingest renamed (train copies it
+# into model.json: serving and batch predict accept the user's own names)
+COLUMN_NAMES = Path("data/column_names.json")
 VALIDATED = Path("data/validated.parquet")
 VALIDATION_REPORT = Path("reports/validation.json")
 SPLIT_DIR = Path("data/split")

@@ -51,6 +51,14 @@ SECTIONS = {
     "order": "Stages run out of order",
     "init": "`gitml init` (exit 1 or 2; nothing is written)",
     "promote": "`gitml promote`: a model this workspace cannot serve (exit 1; nothing is tagged)",
+    "early": (
+        "Caught where the mistake is made: before tune and train run, before the model loads "
+        "(exit 1, 2 or 3; nothing is written)"
+    ),
+    "http": (
+        "`gitml serve` requests (the Exit column is the HTTP status; what is shown is the "
+        "response body: one error per problem, naming the column, never echoing the row)"
+    ),
 }
 
 HEADER = f"""\
@@ -68,7 +76,9 @@ Every one of them also asserts that stderr holds no Python traceback.
 How to read the messages:
 
 - **Exit codes**: `1` means the data is bad (or a data check failed), `2` means the
-  configuration is bad (params.yaml, the schema file, a command-line option). `0` is success.
+  configuration is bad (params.yaml, the schema file, a command-line option), `3` that
+  something outside gitml is in the way (a port another server holds). `0` is success. For a
+  request to `gitml serve` the column holds the HTTP status instead.
 - **Paths** are printed as written in `params.yaml` (`data.source`, `validate.schema_file`); the
   runs below used `data.source: raw.csv` and `validate.schema_file: schema.yaml`. A relative
   `data.source` that does not exist also prints the folder it was looked for in (shown here as
@@ -90,9 +100,9 @@ FOOTER = """\
 ## Adding a case
 
 Add the broken input to the matching table in `tests/integration/test_bad_inputs.py`
-(`INGEST_FAILURES`, `VALIDATE_FAILURES`, `PARAMS_FAILURES` or `SCHEMA_FAILURES`) with the words a
-user needs to see, and a line to its `CATALOGUE` saying what the user did; then run `make docs`,
-which reruns every case and writes this page.
+(`INGEST_FAILURES`, `VALIDATE_FAILURES`, `PARAMS_FAILURES`, `SCHEMA_FAILURES`, `PROMOTE_FAILURES`,
+`EARLY_FAILURES` or `HTTP_DOCUMENTED`) with the words a user needs to see, and a line to its `CATALOGUE` saying
+what the user did; then run `make docs`, which reruns every case and writes this page.
 """
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -804,6 +805,149 @@ def _promote_case(case: str) -> page.Runner:
         PROMOTE_FAILURES[case][0](d)
         return run_gitml(["promote"], d)
 
+
+# ------------------------------------------------------------- caught where the mistake is made
+# Each used to surface late (after tune and train, after loading the model) or point the wrong
+# way; each now stops at once. The ones that need a model use tests/served_model (seconds).
+
+
+def _served(d: Path, df: pd.DataFrame) -> Path:
+    from tests.served_model import model_repo
+
+    return model_repo(d, df)
+
+
+def _misspelt_slice(d: Path, df: pd.DataFrame) -> Proc:
+    write_params(d, _csv(d, df), edit("evaluate", "slices", ["gender", "racee"]))
+    return run_gitml(["check-params"], d)
+
+
+def _schema_check_csv(d: Path, df: pd.DataFrame) -> Proc:
+    write_params(d, _csv(d, df), None)
+    new_rows = df.copy()
+    new_rows.loc[[1, 2], "hours_per_week"] = 500
+    _csv(d, new_rows, name="new_rows.csv")
+    return run_gitml(["schema", "check", "new_rows.csv"], d)
+
+
+def _predict_missing_input(d: Path, df: pd.DataFrame) -> Proc:
+    write_params(d, _csv(d, df), None)  # no model here: the path is checked before it loads
+    return run_gitml(["predict", "rows.csv", "--out", "scored.csv"], d)
+
+
+def _predict_bad_suffix(d: Path, df: pd.DataFrame) -> Proc:
+    write_params(d, _csv(d, df), None)
+    _csv(d, df.drop(columns=["income"]), name="rows.csv")
+    return run_gitml(["predict", "rows.csv", "--out", "scored.xlsx"], d)
+
+
+def _predict_misspelt_column(d: Path, df: pd.DataFrame) -> Proc:
+    repo = _served(d, df)
+    rows = df.drop(columns=["income"]).head(50).rename(columns={"age": "Age", "race": "racee"})
+    _csv(repo, rows, name="rows.csv")
+    proc = run_gitml(["predict", "rows.csv", "--out", "scored.csv", "--no-fast-path"], repo)
+    # the page shows no model hash: it is this machine's fit of the sample
+    shown = re.sub(r"sha256 [0-9a-f]{12}…", "sha256 …", proc.stderr)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout, shown)
+
+
+def _serve_port_in_use(d: Path, df: pd.DataFrame) -> Proc:
+    import socket
+
+    write_params(d, _csv(d, df), None)  # no model here: the port is checked before it loads
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = run_gitml(["serve", "--port", str(port)], d)
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout, proc.stderr.replace(str(port), "8000")
+    )
+
+
+EARLY_FAILURES: dict[str, tuple[page.Runner, int, list[str]]] = {
+    "slice_not_a_column": (
+        _misspelt_slice,
+        2,
+        ["evaluate.slices: column 'racee' is not in the data contract schema.yaml",
+         "did you mean 'race'?"],
+    ),
+    "schema_check_on_a_csv": (
+        _schema_check_csv,
+        1,
+        ["- column hours_per_week, rule schema:in_range(1.0, 99.0) (values outside the "
+         "reviewed range): 2 row(s)"],
+    ),
+    "predict_input_not_found": (
+        _predict_missing_input, 1, ["rows.csv: input file not found"],
+    ),
+    "predict_output_of_an_unknown_type": (
+        _predict_bad_suffix, 2, ["scored.xlsx: unknown file type '.xlsx'; use .csv or .parquet"],
+    ),
+    "predict_columns_misspelt": (
+        _predict_misspelt_column,
+        1,
+        ["rows.csv: the columns do not match the model's inputs",
+         "unknown column 'Age': did you mean 'age'?",
+         "unknown column 'racee': did you mean 'race'?"],
+    ),
+    "serve_port_in_use": (
+        _serve_port_in_use,
+        3,
+        ["port 8000 on 127.0.0.1 is in use", "pass --port with a free port"],
+    ),
+}  # fmt: skip
+# Over HTTP the "exit" is the status code and what is printed is the response body.
+UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
+HTTP_DOCUMENTED: dict[str, tuple[str, Callable[[dict[str, Any]], Any], int, list[str]]] = {
+    "row_with_a_misspelt_and_a_missing_column": (
+        "/predict",
+        lambda ex: {("agee" if k == "age" else k): v for k, v in ex.items() if k != "race"},
+        422,
+        ["\"loc\":[\"body\",\"row\",\"agee\"]", "unknown column 'agee': did you mean 'age'?",
+         "\"loc\":[\"body\",\"row\",\"race\"]", "column 'race' is missing"],
+    ),
+    "row_in_the_files_own_names_with_a_typo": (
+        "/predict",
+        lambda ex: {
+            {"education_num": "education-num", "hours_per_week": "hours-per-weak"}.get(k, k): v
+            for k, v in ex.items()
+        },
+        422,
+        ["unknown column 'hours-per-weak': did you mean 'hours-per-week'?"],
+    ),
+    "feedback_for_a_prediction_never_made": (
+        "/feedback",
+        lambda ex: {"prediction_id": UNKNOWN_ID, "label": 1},
+        404,
+        [f"unknown prediction_id {UNKNOWN_ID}: no prediction with this id is in the prediction"],
+    ),
+}  # fmt: skip
+_HTTP_WHAT = {
+    "row_with_a_misspelt_and_a_missing_column": (
+        "`POST /predict` with `agee` for `age`, and no `race`"
+    ),
+    "row_in_the_files_own_names_with_a_typo": (
+        "`POST /predict` in the file's own names (`education-num`), one misspelt (`hours-per-weak`)"
+    ),
+    "feedback_for_a_prediction_never_made": "`POST /feedback` for an id no prediction has",
+}
+
+
+def _http_case(case: str) -> page.Runner:
+    def go(d: Path, df: pd.DataFrame) -> Proc:
+        from fastapi.testclient import TestClient
+
+        from gitml.serve.app import build
+        from gitml.serve.resolve import resolve
+
+        path, body, _, _ = HTTP_DOCUMENTED[case]
+        resolved = resolve(_served(d, df))
+        app, _, _ = build(resolved, f"sqlite:///{d}/log.db", fast_path=False)
+        with TestClient(app) as client:
+            resp = client.post(path, json=body(resolved.example))
+        return subprocess.CompletedProcess([path], resp.status_code, "", resp.text)
+
     return go
 
 
@@ -827,6 +971,53 @@ _PROMOTE_WHAT = {
         "`gitml promote` with the right model file in the workspace, but not in the DVC cache"
     ),
 }
+
+
+@pytest.mark.parametrize("case", list(HTTP_DOCUMENTED))
+def test_http_answer_names_the_problem(
+    case: str, tmp_path: Path, adult_sample: pd.DataFrame
+) -> None:
+    _, _, status, says = HTTP_DOCUMENTED[case]
+    test = f"test_http_answer_names_the_problem[{case}]"
+    proc = BY_TEST[test].run(tmp_path, adult_sample)
+
+    assert proc.returncode == status, proc.stderr
+    for text in says:
+        assert text in proc.stderr, f"{text!r} not in {proc.stderr}"
+    page.assert_documented(CATALOGUE, test, proc, tmp_path)
+    detail = json.loads(proc.stderr)["detail"]
+    if isinstance(detail, list):  # one error per problem, none echoing the row
+        assert len(detail) == len([t for t in says if "column" in t])
+        assert all(not isinstance(e.get("input"), dict) for e in detail)
+
+
+_EARLY_WHAT = {
+    "slice_not_a_column": "`evaluate.slices` names a column that is not in the data (`racee`)",
+    "schema_check_on_a_csv": (
+        "`gitml schema check new_rows.csv`: a CSV in the source's format, 2 values out of range"
+    ),
+    "predict_input_not_found": "`gitml predict rows.csv` where there is no rows.csv",
+    "predict_output_of_an_unknown_type": "`gitml predict rows.csv --out scored.xlsx`",
+    "predict_columns_misspelt": "`gitml predict` on a file whose header says `Age` and `racee`",
+    "serve_port_in_use": "`gitml serve` on a port another server holds",
+}
+
+
+@pytest.mark.parametrize("case", list(EARLY_FAILURES))
+def test_mistake_is_caught_where_it_is_made(
+    case: str, tmp_path: Path, adult_sample: pd.DataFrame
+) -> None:
+    _, code, says = EARLY_FAILURES[case]
+    test = f"test_mistake_is_caught_where_it_is_made[{case}]"
+    proc = BY_TEST[test].run(tmp_path, adult_sample)
+
+    assert_clean_failure(proc, code, says)
+    page.assert_documented(CATALOGUE, test, proc, tmp_path)
+    assert not list(tmp_path.rglob("scored.*")), "predict wrote output for a refused input"
+    assert "model " not in proc.stderr or case == "predict_columns_misspelt", (
+        "the model was loaded before a mistake that needs none was reported"
+    )
+
 
 # The page's order: its entry numbers.
 CATALOGUE: list[page.Entry] = [
@@ -870,6 +1061,16 @@ CATALOGUE: list[page.Entry] = [
         )
         for c, w in _PROMOTE_WHAT.items()
     ),
+    *(
+        page.Entry(
+            f"test_mistake_is_caught_where_it_is_made[{c}]", "early", w, EARLY_FAILURES[c][0]
+        )
+        for c, w in _EARLY_WHAT.items()
+    ),
+    *(
+        page.Entry(f"test_http_answer_names_the_problem[{c}]", "http", w, _http_case(c))
+        for c, w in _HTTP_WHAT.items()
+    ),
 ]
 BY_TEST = {e.test: e for e in CATALOGUE}
 
@@ -886,6 +1087,8 @@ def test_every_case_is_catalogued() -> None:
             f"test_promote_registers_only_a_model_this_workspace_can_serve[{c}]"
             for c in PROMOTE_FAILURES
         ]
+        + [f"test_mistake_is_caught_where_it_is_made[{c}]" for c in EARLY_FAILURES]
+        + [f"test_http_answer_names_the_problem[{c}]" for c in HTTP_DOCUMENTED]
     )
     assert sorted(cases) == sorted(BY_TEST)
 

@@ -20,8 +20,11 @@ def ingest(params: ParamsOpt = layout.PARAMS) -> None:
     from gitml.pipeline import ingest as stage
 
     p = load(params)
-    result = stage.run(p.data, layout.INGESTED)
-    out.print(f"ingest: {result.rows} rows x {len(result.columns)} columns → {result.path}")
+    result = stage.run(p.data, layout.INGESTED, layout.COLUMN_NAMES)
+    renamed = f" ({len(result.renamed)} renamed to snake_case)" if result.renamed else ""
+    out.print(
+        f"ingest: {result.rows} rows x {len(result.columns)} columns{renamed} → {result.path}"
+    )
 
 
 def validate(params: ParamsOpt = layout.PARAMS) -> None:
@@ -139,6 +142,7 @@ def train(params: ParamsOpt = layout.PARAMS) -> None:
         file_sha256(train_path),
         layout.MODEL,
         layout.MODEL_META,
+        read_json(layout.COLUMN_NAMES) if layout.COLUMN_NAMES.is_file() else {},
     )
     out.print(
         f"train: {result.metadata.family} → {layout.MODEL} (threshold {result.threshold:.4f})"
@@ -187,8 +191,11 @@ for _name, _fn in STAGES.items():
 @app.command("check-params", rich_help_panel=PANEL)
 @handle_errors
 def check_params(params: ParamsOpt = layout.PARAMS) -> None:
-    """Validate params.yaml (unknown keys, types, ranges) without running anything."""
-    load(params)
+    """Validate params.yaml (unknown keys, types, ranges; evaluate.slices against the schema's
+    columns) without running anything."""
+    from gitml.config import check_columns
+
+    check_columns(load(params))
     out.print(f"{params}: ok")
 
 

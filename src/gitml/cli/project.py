@@ -95,17 +95,23 @@ def schema_infer(
 @schema_app.command("check")
 @handle_errors
 def schema_check(
-    data: Annotated[Path, typer.Argument(help="a Parquet file in canonical form")],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Parquet in canonical form (ingest's output), or a CSV/TSV read as ingest "
+            "reads data.source"
+        ),
+    ],
     params: ParamsOpt = layout.PARAMS,
 ) -> None:
     """Check a data file against the schema and quality rules without writing anything."""
     from gitml.core import schema
-    from gitml.io.files import read_parquet
+    from gitml.pipeline import ingest
     from gitml.pipeline import validate as stage
 
     p = load(params)
     result = stage.check(
-        read_parquet(data),
+        ingest.read_table(data, p.data),
         p.data,
         p.validate_,
         schema.load(p.validate_.schema_file),

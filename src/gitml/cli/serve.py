@@ -134,10 +134,12 @@ def serve_cmd(
     from gitml.logstore.logdb import check_url
     from gitml.serve.app import serve
     from gitml.serve.auth import Tls, check_bind, is_loopback
+    from gitml.serve.ports import check_port
 
     check_url(log_db)
     access, said = check_bind(host, keys, open_metrics)
     tls = Tls.of(tls_cert, tls_key)
+    check_port(host, port)  # before the model: loading it takes seconds
     resolved = _resolve_model(stage, version, model, params)
     scheme = "https" if tls else "http"
     err.print(
@@ -215,6 +217,7 @@ def predict_cmd(
     from gitml.io.progress import Progress
     from gitml.serve import predict
 
+    predict.check_paths(input_path, out_path, on_error)  # before the model: loading takes seconds
     resolved = _resolve_model(stage, version, model, params)
     markers = load(params).data.missing_markers if params.exists() else None
     total = _count_rows(input_path)

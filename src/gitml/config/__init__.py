@@ -13,7 +13,13 @@ from gitml.config.data import (
     SplitConfig,
     ValidateConfig,
 )
-from gitml.config.loader import DEFAULT_PARAMS, Params, format_validation_error, load_params
+from gitml.config.loader import (
+    DEFAULT_PARAMS,
+    Params,
+    check_columns,
+    format_validation_error,
+    load_params,
+)
 from gitml.config.stages import EvaluateConfig, MonitorConfig, PromotionConfig, TrainConfig
 from gitml.config.tune import CategoricalParam, FloatParam, IntParam, SearchParam, TuneConfig
 
@@ -21,5 +27,5 @@ __all__ = [
     "DEFAULT_PARAMS", "CategoricalParam", "DataConfig", "EvaluateConfig", "FeaturesConfig",
     "FloatParam", "IntParam", "LeakageConfig", "MonitorConfig", "Params", "PromotionConfig",
     "SearchParam", "Section", "SplitConfig", "TrainConfig", "TuneConfig", "ValidateConfig",
-    "format_validation_error", "load_params",
+    "check_columns", "format_validation_error", "load_params",
 ]  # fmt: skip

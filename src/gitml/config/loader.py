@@ -69,6 +69,38 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
         raise ConfigError(format_validation_error(path, exc)) from None
 
 
+def check_columns(params: Params, root: Path = Path()) -> None:
+    """The keys that name a column only at the end of the pipeline (evaluate.slices), against
+    the data contract's columns (validate.schema_file), so `gitml check-params`, the first
+    stage, stops a misspelt one before tune and train run. No readable schema: nothing to
+    check against (validate reports the schema file itself)."""
+    from gitml.core.names import normalise_name
+
+    path = root / params.validate_.schema_file
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return
+    columns = raw.get("columns") if isinstance(raw, dict) else None
+    if not isinstance(columns, dict) or not columns:
+        return
+    dropped = {normalise_name(c) for c in params.data.drop_columns}
+    known = [str(c) for c in columns if str(c) not in dropped]
+    for name in params.evaluate.slices:
+        if name in known:
+            continue
+        if name in dropped:
+            raise ConfigError(f"evaluate.slices: column {name!r} is in data.drop_columns")
+        close = [c for c in known if c == normalise_name(name)] or difflib.get_close_matches(
+            name, known, n=1, cutoff=0.6
+        )
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(
+            f"evaluate.slices: column {name!r} is not in the data contract "
+            f"{params.validate_.schema_file}; {hint}columns are: {', '.join(known)}"
+        )
+
+
 def format_validation_error(path: Path, exc: ValidationError) -> str:
     # A value that fails every member of a union gets one error per member: one line per key.
     problems: dict[str, list[str]] = {}

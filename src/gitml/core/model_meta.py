@@ -62,6 +62,9 @@ class ModelMeta(_Part):
     features: FeatureKinds = FeatureKinds()
     derived_features: list[str] = []
     monotonic_increasing: list[str] = []
+    # canonical input name -> the name in the user's file, where ingest renamed it
+    # (`mean radius` -> `mean_radius`); serving, batch predict and the monitor accept both.
+    original_names: dict[str, str] = {}
     schema_sha256: str | None = None
     train_data_sha256: str | None = None
     train_rows: int | None = None
@@ -70,8 +73,13 @@ class ModelMeta(_Part):
     python: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object train writes (unset optional values left out)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The JSON object train writes (unset optional values left out; `original_names` only
+        when a column was renamed, so a table already in snake_case writes what it used to)."""
+        return self.model_dump(
+            mode="json",
+            exclude_none=True,
+            exclude=set() if self.original_names else {"original_names"},
+        )
 
     @classmethod
     def parse(cls, raw: bytes | str | dict[str, Any], where: str) -> ModelMeta:

@@ -22,6 +22,8 @@ HEADER = """\
 # Data contract for gitml (pandera DataFrameSchema, YAML form).
 # Drafted by `gitml schema infer`; REVIEW it: widen ranges you expect to see in new data,
 # add or remove allowed categories, decide which columns may be missing. Then commit it.
+# Numeric ranges are the values seen, widened by 10% of their span (not below 0 for a column
+# never negative): `gitml serve` refuses (422) and `gitml predict` reports a row outside them.
 # Name it in params.yaml (validate.schema_file) and in dvc.yaml (deps of validate and train):
 # then changing this file reruns `validate` and everything downstream.
 """
@@ -46,10 +48,31 @@ COLUMN_KEYS = frozenset(
 )
 
 
+MARGIN = 0.1  # share of a numeric column's span added to both ends of its drafted range
+
+
+def widened(low: float, high: float, margin: float = MARGIN) -> tuple[float, float]:
+    """The range a draft allows: the values seen plus `margin` of their span each side, so
+    that a realistic new row is not refused for being a little beyond the training rows; a
+    column never negative stays so. Six significant digits: a reviewer reads these."""
+    span = (high - low) or abs(high) or 1.0
+    lo, hi = low - margin * span, high + margin * span
+    if low >= 0:
+        lo = max(lo, 0.0)
+    short_lo, short_hi = float(f"{lo:.6g}"), float(f"{hi:.6g}")
+    return (short_lo if short_lo <= low else lo), (short_hi if short_hi >= high else hi)
+
+
 def infer(
-    df: pd.DataFrame, target: str, max_categories: int
+    df: pd.DataFrame,
+    target: str,
+    max_categories: int,
+    time_columns: frozenset[str] = frozenset(),
 ) -> tuple[pa.DataFrameSchema, list[str]]:
-    """Draft a schema from data; returns the schema and warnings for the reviewer."""
+    """Draft a schema from data; returns the schema and warnings for the reviewer.
+
+    `time_columns` (split.time_column) have one value per moment: many distinct values there
+    are expected, not the sign of an identifier."""
     warnings: list[str] = []
     columns: dict[str, pa.Column] = {}
     for name in df.columns:
@@ -59,13 +82,15 @@ def infer(
         if pd.api.types.is_numeric_dtype(col):
             present = col.dropna()
             if len(present):
-                checks.append(pa.Check.in_range(float(present.min()), float(present.max())))
+                checks.append(
+                    pa.Check.in_range(*widened(float(present.min()), float(present.max())))
+                )
             columns[name] = pa.Column("float64", checks=checks, nullable=nullable, coerce=True)
             continue
         values = sorted(col.dropna().astype(str).unique())
         if len(values) <= max_categories:
             checks.append(pa.Check.isin(values))
-        else:
+        elif name not in time_columns:
             warnings.append(
                 f"{name}: {len(values)} distinct values (> {max_categories}); no category list "
                 "written. An identifier? Add it to data.drop_columns."

@@ -229,6 +229,8 @@ class PredictionLog:
         self.dropped = 0
         self.last_error: str | None = None
         self._engine: sa.Engine | None = None
+        self._reader: sa.Engine | None = None  # `unknown_ids`, from the server's threads
+        self._reader_lock = threading.Lock()
         self._turn = WriterTurn.for_url(self.url)
         self._next_connect = 0.0
         self._queue: queue.Queue[Item | None] = queue.Queue(max_queue)
@@ -255,6 +257,23 @@ class PredictionLog:
         }
         self._put(("feedback", [row], done), 1)
 
+    def unknown_ids(self, ids: list[str]) -> list[str] | None:
+        """The `ids` no logged prediction has (one query), or None when the log cannot be read
+        (feedback is then taken as before: an outage must not turn labels away). Blocks: call
+        it off the event loop. Never raises."""
+        try:
+            with self._reader_lock:
+                if self._reader is None:
+                    self._reader = engine_for(self.url)
+                reader = self._reader
+            with reader.connect() as conn:
+                query = sa.select(predictions.c.id).where(predictions.c.id.in_(ids))
+                known = set(conn.execute(query).scalars())
+        except Exception as exc:
+            log.warning("prediction log: cannot check feedback ids: %s", type(exc).__name__)
+            return None
+        return [i for i in ids if i not in known]
+
     def _put(self, item: Item, n: int) -> None:
         if self._closed:
             self._drop(n, "the log is closed", [item])
@@ -279,6 +298,8 @@ class PredictionLog:
         self._thread.join(timeout)
         if self._engine is not None:
             self._engine.dispose()
+        if self._reader is not None:
+            self._reader.dispose()
         if not self._thread.is_alive():  # else the writer may still hold its turn
             self._turn.close()
 
@@ -354,6 +375,15 @@ class PredictionLog:
         self.written += n
         self.on_write(n)
         _notify(batch, True)
+
+
+def unknown_ids_message(ids: list[str]) -> str:
+    """What POST /feedback answers (404) for ids no logged prediction has."""
+    return (
+        f"unknown prediction_id {', '.join(ids)}: no prediction with this id is in the "
+        "prediction log; send the prediction_id POST /predict answered (for a prediction made "
+        "a moment ago, retry in a second)"
+    )
 
 
 def _notify(items: list[Item], ok: bool) -> None:

@@ -42,9 +42,13 @@ def featurize(cur: Current, ref: Reference) -> pd.DataFrame:
     inputs = [c for c in kinds if c not in derived]
     missing = [c for c in inputs if c not in cur.frame.columns]
     if missing:
+        from gitml.serve.names import InputNames
+
+        names = InputNames.of(inputs, ref.meta.original_names)
+        matched = names.match([str(c) for c in cur.frame.columns], inputs, strict=False)
         raise MonitorError(
-            f"{cur.source}: lacks the model's input column(s) {missing}; "
-            f"expected the raw request columns {inputs}"
+            f"{cur.source}: lacks the model's input column(s) {missing}: "
+            + "; ".join(message for _, _, message in matched.problems)
         )
     frame = cur.frame.copy()
     for c in inputs:

@@ -158,6 +158,17 @@ def load_log(
     )
 
 
+def _own_names(frame: pd.DataFrame, meta: ModelMeta) -> pd.DataFrame:
+    """The file's columns under their canonical names where it uses the user's own ones (as
+    `gitml predict` writes them back: the input file's names, `mean radius`)."""
+    renames = {
+        own: canonical
+        for canonical, own in meta.original_names.items()
+        if own in frame.columns and canonical not in frame.columns
+    }
+    return frame.rename(columns=renames) if renames else frame
+
+
 # The score column of a file: `gitml predict` writes `probability`; `score` is the log's name.
 SCORE_COLUMNS = ("probability", SCORE)
 
@@ -168,7 +179,7 @@ def load_file(path: Path, meta: ModelMeta, *, inputs_only: bool = False) -> Curr
 
     Without a score column nothing can be estimated, and a silent "no alarm" would mislead: that
     is an error naming the column, unless `inputs_only` (drift of the inputs alone) is asked."""
-    frame = _read_table(path, str(path))
+    frame = _own_names(_read_table(path, str(path)), meta)
     cur = Current(frame=frame, source=f"file {path}")
     column = next((c for c in SCORE_COLUMNS if c in frame), None)
     if column is None:

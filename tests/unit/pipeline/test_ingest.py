@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -222,9 +223,21 @@ def test_unknown_builtin_is_refused() -> None:
 
 def test_run_writes_the_canonical_parquet(tmp_path: Path) -> None:
     (tmp_path / "raw.csv").write_text("Age,Income\n39,>50K\n?,<=50K\n")
-    result = ingest.run(cfg(tmp_path), tmp_path / "out" / "ingested.parquet")
+    names = tmp_path / "out" / "column_names.json"
+    result = ingest.run(cfg(tmp_path), tmp_path / "out" / "ingested.parquet", names)
     assert result.rows == 2
     assert result.columns == ["age", "income"]
     back = read_parquet(result.path)
     assert back["age"].dtype == np.float64
     assert back["income"].tolist() == [">50K", "<=50K"]
+    # the renaming is recorded: train copies it into model.json for serving
+    assert json.loads(names.read_text()) == {"age": "Age", "income": "Income"}
+
+
+def test_original_names_are_the_renamed_kept_columns() -> None:
+    source = ["mean radius", "id", "Unnamed: 0", "diagnosis", "worst-area"]
+    kept = ["mean_radius", "diagnosis", "worst_area"]
+    assert ingest.original_names(source, kept) == {
+        "mean_radius": "mean radius",
+        "worst_area": "worst-area",
+    }

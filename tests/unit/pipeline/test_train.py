@@ -139,6 +139,21 @@ def test_run_writes_a_loadable_model_and_consistent_metadata(
     assert proba[y].mean() > proba[~y].mean() + 0.2
 
 
+def test_the_users_own_column_names_are_recorded_for_the_model_inputs(
+    featurized: pd.DataFrame, tmp_path: Path
+) -> None:
+    renamed = {"education_num": "education-num", "income": "Income", "dropped": "Dropped col"}
+    result = train.run(
+        params(), featurized, BEST, "h", tmp_path / "m.skops", tmp_path / "m.json", renamed
+    )
+    # the inputs and the target; not a column the model does not read
+    assert result.metadata.original_names == {"education_num": "education-num", "income": "Income"}
+    assert read_json(tmp_path / "m.json")["original_names"] == result.metadata.original_names
+    # nothing renamed: the key is left out, so such a table writes the model.json it used to
+    train.run(params(), featurized, BEST, "h", tmp_path / "n.skops", tmp_path / "n.json", {})
+    assert "original_names" not in read_json(tmp_path / "n.json")
+
+
 def test_numeric_threshold_rule_is_recorded_as_is(featurized: pd.DataFrame, tmp_path: Path) -> None:
     result = train.run(
         params(threshold=0.37), featurized, BEST, "h", tmp_path / "m.skops", tmp_path / "m.json"

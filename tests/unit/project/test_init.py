@@ -103,7 +103,38 @@ def test_init_writes_params_that_load_and_keeps_comments(
     assert set(schema["columns"]) == {"age", "sex", "y"}
     assert {d.key for d in result.decisions} >= {"data.delimiter", "validate.max_missing_rate"}
     with pytest.raises(ConfigError, match="would overwrite reviewed file"):
-        init.run("data.csv", "y")
+        init.run("data.csv", "y")  # other options (no --id code): another draft
+
+
+def test_rerunning_init_with_the_same_file_and_options_is_a_no_op(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (tmp_path / "data.csv").write_text(frame().to_csv(index=False))
+    init.run("data.csv", "y", ids=["code"])
+    files = [tmp_path / "params.yaml", tmp_path / "schema" / "data.schema.yaml"]
+    first = [f.read_text() for f in files]
+    init.run("data.csv", "y", ids=["code"])  # as docs/your-own-data.md says: no --force
+    assert [f.read_text() for f in files] == first
+    # a reviewed edit is not overwritten without --force
+    files[1].write_text(first[1] + "# reviewed: age may be missing\n")
+    with pytest.raises(ConfigError, match=r"schema/data.schema.yaml \(differs from a fresh"):
+        init.run("data.csv", "y", ids=["code"])
+    init.run("data.csv", "y", ids=["code"], force=True)
+    assert [f.read_text() for f in files] == first
+
+
+def test_a_time_column_is_kept_and_not_called_an_identifier(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    df = frame(300).drop(columns=["row", "user_id", "comment", "constant", "code"])
+    df["signup date"] = pd.date_range("2024-01-01", periods=len(df), freq="h").astype(str)
+    (tmp_path / "data.csv").write_text(df.to_csv(index=False))
+    result = init.run("data.csv", "y", time_column="signup date", max_rows=1000)
+    assert not [w for w in result.warnings if "signup_date" in w], result.warnings
+    assert load_params("params.yaml").split.time_column == "signup_date"
 
 
 def test_a_big_parquet_file_is_sampled_and_its_ranges_widened(

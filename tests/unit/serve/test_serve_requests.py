@@ -173,6 +173,36 @@ def test_unreachable_database_counts_dropped_rows_and_never_raises() -> None:
     assert log.last_error is not None and ":pw@" not in log.last_error
 
 
+def test_feedback_ids_are_checked_against_the_log_in_one_query(tmp_path: Path) -> None:
+    log = logdb.PredictionLog(f"sqlite:///{tmp_path}/log.db")
+    try:
+        done: list[bool] = []
+        log.log_predictions([_row(1), _row(2)], done.append)
+        log.close()  # drained: both rows committed
+        ids = [_row(1)["id"], "00000000-0000-4000-8000-000000000000"]
+        assert log.unknown_ids(ids) == ["00000000-0000-4000-8000-000000000000"]
+    finally:
+        log.close()
+    down = logdb.PredictionLog("postgresql://gitml:pw@127.0.0.1:1/none", retry_seconds=60)
+    assert down.unknown_ids(["x"]) is None  # cannot ask: the label is taken, as before
+    down.close()
+
+
+def test_a_port_in_use_is_named_before_anything_loads() -> None:
+    import socket
+
+    from gitml.errors import UnavailableError
+    from gitml.serve.ports import check_port
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(UnavailableError, match=f"port {port} on 127.0.0.1 is in use"):
+            check_port("127.0.0.1", port)
+    check_port("127.0.0.1", port)  # free again
+
+
 def test_text_fields_are_bounded_by_str_length_or_256() -> None:
     sch = pa.DataFrameSchema(
         {"code": pa.Column("str", pa.Check.str_length(1, 5)), "name": pa.Column("str")}
