@@ -254,6 +254,17 @@ def test_ci_cancels_superseded_runs_only_for_pull_requests() -> None:
     assert "github.sha" in group and "github.ref" in group, group
 
 
+def test_ci_tests_the_oldest_python_the_project_allows_and_3_13() -> None:
+    import tomllib
+
+    wf = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+    versions = wf["jobs"]["test"]["strategy"]["matrix"]["python"]
+    floor = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert floor.removeprefix(">=") in versions and "3.13" in versions, (floor, versions)
+    setup = [s for s in wf["jobs"]["test"]["steps"] if "setup-python" in s.get("uses", "")]
+    assert [s["with"]["python-version"] for s in setup] == ["${{ matrix.python }}"]
+
+
 def test_every_step_that_reaches_origin_with_git_has_its_own_token() -> None:
     """Checkout keeps no token; gh's credential helper reads GH_TOKEN from the environment of
     the step that runs git (cli/cli pkg/cmd/auth/gitcredential/helper.go)."""
