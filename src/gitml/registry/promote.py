@@ -13,7 +13,7 @@ from gitml.errors import ConfigError, DataError, GitmlError
 from gitml.io import github as github_io
 from gitml.io.files import file_sha256
 from gitml.io.git import git, locked_md5, resolve_rev
-from gitml.registry import reproduce
+from gitml.registry import canary, reproduce
 from gitml.registry import versions as registry
 from gitml.registry.gate import Evaluation, GateDecision, RuleResult, decide
 from gitml.registry.options import Bump
@@ -173,7 +173,8 @@ def fetch_notes(repo: Path) -> None:
 
 
 def write_outputs(result: PromotionResult) -> None:
-    """`promoted`, `version`, `tag`, `sha256` for the next job (when $GITHUB_OUTPUT is set)."""
+    """`promoted`, `version`, `tag`, `sha256`, `stage` (prod or canary) for the next job
+    (when $GITHUB_OUTPUT is set)."""
     promoted = result.outcome == "promoted"
     github_io.write_outputs(
         {
@@ -181,6 +182,7 @@ def write_outputs(result: PromotionResult) -> None:
             "version": result.version if promoted and result.version else "",
             "tag": f"{registry.ARTIFACT}@{result.version}" if promoted and result.version else "",
             "sha256": result.model_sha256 or "",
+            "stage": result.stage if promoted else "",
         }
     )
 
@@ -244,6 +246,12 @@ def _promote(
             version=version,
             note="; ".join([*notes, f"would register {version}"]),
         )
+    # merge -> canary -> prod: prod stays until `gitml canary decide`; the first version (no prod
+    # to compare a canary with) goes straight to prod
+    if cfg.canary.enabled and prod is not None:
+        message = _tag_message(version, commit, base, rules, canary.CANARY)
+        tags = canary.register_canary(repo, version, commit, message)
+        return replace(base, outcome="promoted", version=version, tags=tags, stage=canary.CANARY)
     message = _tag_message(version, commit, base, rules)
     tags = _register(repo, version, commit, message, prod, decision)
     return replace(base, outcome="promoted", version=version, tags=tags)
@@ -256,6 +264,11 @@ def _already_decided(
     an ancestor of prod (a re-run of an old promote run): no gate to run."""
     existing = next((v for v in registry.list_versions(repo) if v.commit == commit), None)
     if existing is not None:
+        if canary.CANARY in existing.stages:  # a re-run after the canary was assigned
+            return PromotionResult(
+                "already-canary", None, commit, existing.version, stage=canary.CANARY,
+                note=f"{ref} is already {registry.ARTIFACT}@{existing.version}, in canary",
+            )  # fmt: skip
         if registry.PROD in existing.stages:
             return PromotionResult(
                 "already-prod",
@@ -300,7 +313,9 @@ def _candidate(
     return Evaluation.from_dir(repo / layout.EVALUATE_DIR), comparison, sha256
 
 
-def _tag_message(version: str, commit: str, base: PromotionResult, rules: GateRules) -> str:
+def _tag_message(
+    version: str, commit: str, base: PromotionResult, rules: GateRules, stage: str = registry.PROD
+) -> str:
     identity = base.identity or {}
     extra = [
         f"candidate {commit}; model md5 {identity.get(layout.MODEL.as_posix()) or '-'}; "
@@ -315,7 +330,7 @@ def _tag_message(version: str, commit: str, base: PromotionResult, rules: GateRu
     if base.reproduction is not None:
         extra.append(f"reproduction: {base.reproduction.summary()}")
     assert base.decision is not None
-    title = f"{registry.ARTIFACT}@{version}: promoted to prod"
+    title = f"{registry.ARTIFACT}@{version}: promoted to {stage}"
     return tag_message(title, base.decision, "\n".join(extra))
 
 
