@@ -714,8 +714,11 @@ def test_12_a_canary_waits_then_earns_prod_and_is_deployed_through_workflow_call
     site = result.artifacts / "github-pages"
     assert (site / ".deployed").is_file(), result.explain()
 
-    # no canary any more: the next scheduled run has nothing to decide
+    # no canary any more: the next scheduled run has nothing to decide (act runs on this clone,
+    # so it gets the registry the previous run pushed as a checkout on GitHub would)
+    run_at(["git", "fetch", "-q", "--tags", "origin"], repo, origin)
     idle = world.act(repo, "workflow_dispatch", "canary.yml", dispatch)
+    assert idle.job(CANARY) == "success", idle.explain()
     assert idle.outputs(CANARY)["decision"] == "none", idle.explain()
     assert idle.job(CANARY_DEPLOY) is None
     assert world.fake.state.unhandled == []

@@ -92,8 +92,8 @@ class Comparison:
     score_ks: float | None
     score_ks_pvalue: float | None
     latency: str = (
-        "not compared: the prediction log records no latency (the server's Prometheus "
-        "histogram at /metrics has it)"
+        "not compared: the prediction log records no latency (the server's /metrics has "
+        "gitml_http_request_seconds, not per version)"
     )
     decision: Decision = "wait"
     reasons: list[str] = field(default_factory=list)
