@@ -100,9 +100,10 @@ FOOTER = """\
 ## Adding a case
 
 Add the broken input to the matching table in `tests/integration/test_bad_inputs.py`
-(`INGEST_FAILURES`, `VALIDATE_FAILURES`, `PARAMS_FAILURES`, `SCHEMA_FAILURES`, `PROMOTE_FAILURES`,
-`EARLY_FAILURES` or `HTTP_DOCUMENTED`) with the words a user needs to see, and a line to its `CATALOGUE` saying
-what the user did; then run `make docs`, which reruns every case and writes this page.
+(`INGEST_FAILURES`, `VALIDATE_FAILURES`, `PARAMS_FAILURES`, `SCHEMA_FAILURES`,
+`PROMOTE_FAILURES`, `EARLY_FAILURES` or `HTTP_DOCUMENTED`) with the words a user needs to see,
+and a line to its `CATALOGUE` saying what the user did; then run `make docs`, which reruns every
+case and writes this page.
 """
 
 

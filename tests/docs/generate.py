@@ -220,7 +220,19 @@ def _tune_extra() -> str:
     return "\n".join(rows)
 
 
-_EXTRAS = {"features": _features_table, "tune": _tune_extra}
+def _canary_extra() -> str:
+    from gitml.config import CanaryConfig
+
+    return "\n".join(
+        [
+            f"`canary` ([promotion.md](promotion.md#canary)): {_doc(CanaryConfig)}",
+            "",
+            *_field_rows(CanaryConfig),
+        ]
+    )
+
+
+_EXTRAS = {"features": _features_table, "tune": _tune_extra, "promotion": _canary_extra}
 
 
 # --------------------------------------------------------------------------- cli.md

@@ -18,7 +18,7 @@ import yaml
 from tests.helpers import run
 from tests.workflows.conftest import World, commit_all, git, run_at, write_params
 from tests.workflows.fake_github import APP, APP_CLIENT_ID, APP_KEY, GITHUB_ACTIONS, PERSON
-from tests.workflows.harness import workflows_for
+from tests.workflows.harness import REPO_SLUG, workflows_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflows")]
 
@@ -630,3 +630,85 @@ def test_11_a_promotion_that_fails_after_its_tag_push_says_how_to_deploy(world: 
         for e in result.errors(PROMOTE)
     ), result.errors(PROMOTE)
     assert result.job(DEPLOY) is None
+
+
+# ----------------------------------------------------------------------------- 12. canary
+
+CANARY = "canary/compare canary with prod and decide"
+CANARY_DEPLOY = "deploy/deploy/deploy"  # canary.yml's job `deploy` → deploy.yml's job `deploy`
+
+
+def test_12_a_canary_waits_then_earns_prod_and_is_deployed_through_workflow_call(
+    world: World,
+) -> None:
+    from tests.e2e.registry.test_canary import CANARY_RULES, write_log
+
+    origin, repo = world.fork("canary")
+    run_at(["gitml", "promote", "--push"], repo, origin)  # v0.1.0: prod
+    # main turns the canary on; the next merge is judged by main's rules, so it goes to canary
+    write_params(repo, {"promotion": {"canary": CANARY_RULES}})
+    commit_all(repo, "promotion: a canary earns prod")
+    run_at(["git", "push", "-q", "origin", "main"], repo, origin)
+    merge(repo, origin, "feature", "Merge pull request #7 from acme/feature")
+    run_at(["gitml", "promote", "--push"], repo, origin)
+    assert len(origin_tags(origin, "model#canary#*")) == 1
+    # promote.yml published the judged model as v0.2.0's release (as for a prod version)
+    model, meta = (
+        (repo / "models/model.skops").read_bytes(),
+        (repo / "models/model.json").read_bytes(),
+    )
+    world.fake.state.releases["model@v0.2.0"] = {
+        "id": 2, "tag_name": "model@v0.2.0", "name": "model model@v0.2.0", "body": "",
+        "draft": False, "prerelease": False, "html_url": "", "url": "", "upload_url": "",
+        "assets": [_asset(world, 21, "model.skops", model), _asset(world, 22, "model.json", meta)],
+        "blobs": {21: model, 22: meta},
+    }  # fmt: skip
+    log_url = f"sqlite:///{repo.parent / 'predictions.db'}"
+    world.act.environments["monitoring"].secrets["PREDICTION_LOG_URL"] = log_url
+    # a dispatch on main, as GitHub's payload has it (pages.yml checks out the default branch)
+    dispatch = {"ref": "refs/heads/main", "inputs": {},
+                "repository": {"full_name": REPO_SLUG, "default_branch": "main"}}  # fmt: skip
+
+    def tag_pushes() -> list[Any]:  # after the person's own `gitml promote --push` above
+        return [e for e in world.fake.events("push") if e.ref.startswith("refs/tags/")][pushed:]
+
+    pushed = len([e for e in world.fake.events("push") if e.ref.startswith("refs/tags/")])
+    # a few rows: the rules wait, nothing is tagged, nothing deploys
+    write_log(log_url, "v0.2.0", 50, 1)
+    write_log(log_url, "v0.1.0", 450, 2)
+    waiting = world.act(repo, "workflow_dispatch", "canary.yml", dispatch)
+    assert waiting.job(CANARY) == "success", waiting.explain()
+    assert waiting.outputs(CANARY)["decision"] == "wait", waiting.explain()
+    assert waiting.job(CANARY_DEPLOY) is None
+    assert "min_rows 500" in (waiting.artifacts / "canary-report" / "canary.md").read_text()
+    assert tag_pushes() == []
+
+    # enough labelled traffic of two equally good versions: the canary earns prod
+    write_log(log_url, "v0.2.0", 20000, 3)
+    write_log(log_url, "v0.1.0", 20000, 4)
+    result = world.act(repo, "workflow_dispatch", "canary.yml", dispatch)
+    assert result.job(CANARY) == "success", result.explain()
+    out = result.outputs(CANARY)
+    assert (out["decision"], out["promoted"], out["version"]) == ("promote", "true", "v0.2.0")
+    assert origin_tags(origin, "model#canary!#*"), "the version left canary"
+    newest = max(origin_tags(origin, "model#prod#*"), key=lambda t: int(t.rsplit("#", 1)[1]))
+    message = tag_message(origin, newest)
+    assert "canary model@v0.2.0 promoted to prod" in message and "bootstrap" in message
+    # pushed with GITHUB_TOKEN: they start no workflow, hence deploy.yml through workflow_call
+    tags = tag_pushes()
+    assert len(tags) == 3 and all(e.actor == GITHUB_ACTIONS for e in tags), tags
+    assert all(workflows_for(repo, e) == [] for e in tags)
+    assert result.job(CANARY_DEPLOY) == "success", result.explain()
+    assert result.step(CANARY_DEPLOY, "Smoke test") == "success"
+    assert world.fake.calls("GET", r"/releases/assets/21$"), "the model came from its release"
+    site = result.artifacts / "github-pages"
+    assert (site / ".deployed").is_file(), result.explain()
+
+    # no canary any more: the next scheduled run has nothing to decide (act runs on this clone,
+    # so it gets the registry the previous run pushed as a checkout on GitHub would)
+    run_at(["git", "fetch", "-q", "--tags", "origin"], repo, origin)
+    idle = world.act(repo, "workflow_dispatch", "canary.yml", dispatch)
+    assert idle.job(CANARY) == "success", idle.explain()
+    assert idle.outputs(CANARY)["decision"] == "none", idle.explain()
+    assert idle.job(CANARY_DEPLOY) is None
+    assert world.fake.state.unhandled == []

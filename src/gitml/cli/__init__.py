@@ -10,7 +10,7 @@ from gitml.cli.app import app
 
 # Importing a group's module adds its commands; `--help` shows the groups in this order.
 # isort: off
-from gitml.cli import pipeline, project, review, registry, serve, keys, monitor, scale  # noqa: F401
+from gitml.cli import pipeline, project, review, registry, serve, keys, monitor, canary, scale  # noqa: F401
 # isort: on
 
 __all__ = ["app", "main"]

@@ -20,12 +20,18 @@ from gitml.config.loader import (
     format_validation_error,
     load_params,
 )
-from gitml.config.stages import EvaluateConfig, MonitorConfig, PromotionConfig, TrainConfig
+from gitml.config.stages import (
+    CanaryConfig,
+    EvaluateConfig,
+    MonitorConfig,
+    PromotionConfig,
+    TrainConfig,
+)
 from gitml.config.tune import CategoricalParam, FloatParam, IntParam, SearchParam, TuneConfig
 
 __all__ = [
-    "DEFAULT_PARAMS", "CategoricalParam", "DataConfig", "EvaluateConfig", "FeaturesConfig",
-    "FloatParam", "IntParam", "LeakageConfig", "MonitorConfig", "Params", "PromotionConfig",
-    "SearchParam", "Section", "SplitConfig", "TrainConfig", "TuneConfig", "ValidateConfig",
-    "check_columns", "format_validation_error", "load_params",
+    "DEFAULT_PARAMS", "CanaryConfig", "CategoricalParam", "DataConfig", "EvaluateConfig",
+    "FeaturesConfig", "FloatParam", "IntParam", "LeakageConfig", "MonitorConfig", "Params",
+    "PromotionConfig", "SearchParam", "Section", "SplitConfig", "TrainConfig", "TuneConfig",
+    "ValidateConfig", "check_columns", "format_validation_error", "load_params",
 ]  # fmt: skip

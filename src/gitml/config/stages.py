@@ -53,6 +53,57 @@ def _metric_map(**bounds: float) -> Any:  # typed as the field it fills (a dict 
     return bounds
 
 
+def _duration(text: str) -> str:
+    from gitml.core.duration import parse_since
+
+    if parse_since(text) is None:  # raises ValueError with the allowed forms
+        raise ValueError("'all' is not a length of time here; use e.g. 1d or 14d")
+    return text
+
+
+class CanaryConfig(Section):
+    """A canary earns prod (docs/promotion.md, "Canary"): with `enabled`, a passed gate assigns
+    the GTO stage `canary`, not `prod`, and `gitml canary decide` compares it with prod on the
+    prediction log. It promotes only when the lower end of the interval of canary minus prod is
+    above -max_drop, on at least min_labelled_rows labelled rows per version and after
+    min_duration; it ends the canary when the upper end is below -max_drop, or when nothing
+    is decided after max_duration; else it waits."""
+
+    enabled: bool = Field(
+        False, description="a passed gate assigns `canary` instead of `prod`; false = merge → prod"
+    )
+    share: float = Field(
+        0.1, gt=0, lt=1, description="share of requests the following server sends to the canary"
+    )
+    metric: Literal["roc_auc", "accuracy"] = Field(
+        "roc_auc", description="the live metric (rows with feedback) canary and prod compete on"
+    )
+    max_drop: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="how much worse than prod the canary may be (the interval's "
+        "lower end must stay above -max_drop)",
+    )
+    max_error_rate_increase: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None, description="misclassification rate (labelled rows), canary minus prod: the "
+        "interval's upper end must stay below it; null = not gated",
+    )  # fmt: skip
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="two-sided level of the bootstrap intervals"
+    )
+    min_rows: int = Field(1000, ge=1, description="fewer logged rows of either version: wait")
+    min_labelled_rows: int = Field(
+        5000, ge=10, description="fewer rows with feedback of either version: wait"
+    )
+    min_duration: str = Field("1d", description="younger canary (since its assignment): wait")
+    max_duration: str = Field(
+        "14d", description="still undecided this long after its assignment: end the canary"
+    )
+
+    _durations = field_validator("min_duration", "max_duration")(_duration)
+
+
 class PromotionConfig(Section):
     """The gate `gitml promote` applies before a candidate replaces prod (docs/promotion.md)."""
 
@@ -92,6 +143,9 @@ class PromotionConfig(Section):
     )
     recent_min_rows: int = Field(
         200, ge=1, description="fewer recent-traffic rows: reported, not gated"
+    )
+    canary: CanaryConfig = Field(
+        default_factory=CanaryConfig, description="merge → canary → prod (off: merge → prod)"
     )
 
     @model_validator(mode="after")

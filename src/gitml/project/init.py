@@ -114,9 +114,8 @@ def _load_params(path: Path) -> tuple[YAML, CommentedMap]:
     rt.preserve_quotes = True
     rt.width = 100
     rt.indent(mapping=2, sequence=4, offset=2)
-    rt.representer.add_representer(
-        type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
-    )
+    # No representer for None: ruamel's add_representer changes the class for every YAML in the
+    # process (DVC's too), and its default (an empty value) is what `dvc exp run -S` writes.
     if not path.exists():
         return rt, CommentedMap()
     doc = rt.load(path.read_text(encoding="utf-8"))

@@ -11,8 +11,8 @@ from gitml import layout
 from gitml.config import PromotionConfig
 from gitml.errors import ConfigError, DataError, GitmlError
 from gitml.io import github as github_io
-from gitml.io.git import git, locked_md5, resolve_rev
-from gitml.registry import reproduce, servable
+from gitml.io.git import git, resolve_rev
+from gitml.registry import canary, reproduce, servable
 from gitml.registry import versions as registry
 from gitml.registry.gate import Evaluation, GateDecision, RuleResult, decide
 from gitml.registry.options import Bump
@@ -87,22 +87,6 @@ def _with_reproduction(decision: GateDecision, rule: RuleResult) -> GateDecision
     return replace(decision, passed=False, rules=rules, summary=summary)
 
 
-# What the server answers depends on the model file AND its metadata: the threshold, the
-# calibration, the features and schema live in model.json. A candidate is "the same as prod"
-# only when every one of these files is byte-identical.
-IDENTITY = (layout.MODEL, layout.MODEL_META)
-
-
-def model_identity(repo: Path, commit: str) -> dict[str, str | None] | None:
-    """path -> md5 (dvc.lock at `commit`) of every file that changes predictions; None when
-    the model's own md5 is unknown (no dvc.lock): identity unknown, let the gate decide."""
-    try:
-        found = {p.as_posix(): locked_md5(repo, commit, p) for p in IDENTITY}
-    except DataError:
-        return None
-    return found if found[layout.MODEL.as_posix()] else None
-
-
 def promote(
     repo: Path,
     cfg: PromotionConfig | None = None,
@@ -168,7 +152,8 @@ def fetch_notes(repo: Path) -> None:
 
 
 def write_outputs(result: PromotionResult) -> None:
-    """`promoted`, `version`, `tag`, `sha256` for the next job (when $GITHUB_OUTPUT is set)."""
+    """`promoted`, `version`, `tag`, `sha256`, `stage` (prod or canary) for the next job
+    (when $GITHUB_OUTPUT is set)."""
     promoted = result.outcome == "promoted"
     github_io.write_outputs(
         {
@@ -176,6 +161,7 @@ def write_outputs(result: PromotionResult) -> None:
             "version": result.version if promoted and result.version else "",
             "tag": f"{registry.ARTIFACT}@{result.version}" if promoted and result.version else "",
             "sha256": result.model_sha256 or "",
+            "stage": result.stage if promoted else "",
         }
     )
 
@@ -214,13 +200,13 @@ def _promote(
             "`dvc repro --force`)"
         )
     version = next_version(repo, bump)
-    identity = model_identity(repo, commit)
+    identity = servable.model_identity(repo, commit)
     base = PromotionResult(
         "refused", decision, commit, None, model_sha256=sha256, reproduction=comparison,
         note="; ".join(notes), identity=identity,
     )  # fmt: skip
     same = (
-        _same_as_prod(repo, prod, sha256, identity)
+        servable.same_as_prod(repo, prod, sha256, identity)
         if (comparison is None or comparison.ok) and prod is not None and identity is not None
         else None
     )
@@ -246,6 +232,12 @@ def _promote(
             version=version,
             note="; ".join([*notes, f"would register {version}"]),
         )
+    # merge -> canary -> prod: prod stays until `gitml canary decide`; the first version (no prod
+    # to compare a canary with) goes straight to prod
+    if cfg.canary.enabled and prod is not None:
+        message = _tag_message(version, commit, base, rules, canary.CANARY)
+        tags = canary.register_canary(repo, version, commit, message)
+        return replace(base, outcome="promoted", version=version, tags=tags, stage=canary.CANARY)
     message = _tag_message(version, commit, base, rules)
     tags = _register(repo, version, commit, message, prod, decision)
     return replace(base, outcome="promoted", version=version, tags=tags)
@@ -258,6 +250,11 @@ def _already_decided(
     an ancestor of prod (a re-run of an old promote run): no gate to run."""
     existing = next((v for v in registry.list_versions(repo) if v.commit == commit), None)
     if existing is not None:
+        if canary.CANARY in existing.stages:  # a re-run after the canary was assigned
+            return PromotionResult(
+                "already-canary", None, commit, existing.version, stage=canary.CANARY,
+                note=f"{ref} is already {registry.ARTIFACT}@{existing.version}, in canary",
+            )  # fmt: skip
         if registry.PROD in existing.stages:
             return PromotionResult(
                 "already-prod",
@@ -299,31 +296,9 @@ def _candidate(
     return Evaluation.from_dir(repo / layout.EVALUATE_DIR), comparison, sha256
 
 
-def _same_as_prod(
-    repo: Path,
-    prod: registry.ModelVersion,
-    sha256: str | None,
-    identity: dict[str, str | None],
-) -> str | None:
-    """How the candidate is prod's model (for the note), or None when it is not.
-
-    By the identity prod's tag records (model sha256, metadata md5); a prod tag without a
-    sha256 (registered by hand, or by an older gitml) is compared by dvc.lock's md5s."""
-    recorded = servable.recorded_identity(repo, prod.version)
-    if recorded.sha256 is None or sha256 is None:
-        if identity != model_identity(repo, prod.commit):
-            return None
-        return ", ".join(f"{p} md5 {m}" for p, m in identity.items())
-    meta = identity.get(layout.MODEL_META.as_posix())
-    prod_meta = recorded.metadata_md5 or (model_identity(repo, prod.commit) or {}).get(
-        layout.MODEL_META.as_posix()
-    )
-    if sha256 != recorded.sha256 or meta != prod_meta:
-        return None
-    return f"model sha256 {sha256} as recorded in prod's tag, {layout.MODEL_META} md5 {meta}"
-
-
-def _tag_message(version: str, commit: str, base: PromotionResult, rules: GateRules) -> str:
+def _tag_message(
+    version: str, commit: str, base: PromotionResult, rules: GateRules, stage: str = registry.PROD
+) -> str:
     identity = base.identity or {}
     extra = [
         f"candidate {commit}; model md5 {identity.get(layout.MODEL.as_posix()) or '-'}; "
@@ -338,7 +313,7 @@ def _tag_message(version: str, commit: str, base: PromotionResult, rules: GateRu
     if base.reproduction is not None:
         extra.append(f"reproduction: {base.reproduction.summary()}")
     assert base.decision is not None
-    title = f"{registry.ARTIFACT}@{version}: promoted to prod"
+    title = f"{registry.ARTIFACT}@{version}: promoted to {stage}"
     return tag_message(title, base.decision, "\n".join(extra))
 
 

@@ -35,7 +35,9 @@ NOTED: tuple[str, ...] = ("promoted", "refused", "unchanged", "superseded")
 RECORD_MD = Path("reports/promotion.md")
 
 
-Outcome = Literal["promoted", "refused", "dry-run", "unchanged", "already-prod", "superseded"]
+Outcome = Literal[
+    "promoted", "refused", "dry-run", "unchanged", "already-prod", "already-canary", "superseded"
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class PromotionResult:
     identity: dict[str, str | None] | None = None  # md5 of every file that changes predictions
     rules: GateRules | None = None
     reproduction: reproduce.Comparison | None = None  # None: the workspace is not the candidate
+    stage: str = "prod"  # the stage a promoted version got: prod, or canary (promotion.canary)
 
 
 def _identity(repo: Path | None) -> dict[str, str] | None:
@@ -83,6 +86,7 @@ def record_dict(
     return {
         "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "outcome": result.outcome,
+        "stage": result.stage,
         "passed": None if d is None else d.passed,
         "summary": None if d is None else d.summary,
         "note": result.note,
@@ -117,11 +121,18 @@ def _rules_from(rules: GateRules | None) -> dict[str, Any] | None:
 
 def render_markdown(record: dict[str, Any]) -> str:
     verdict = {
-        "promoted": f"✅ promoted to prod as `{record['candidate']['version']}`",
+        "promoted": f"✅ promoted to {record.get('stage') or 'prod'} as "
+        f"`{record['candidate']['version']}`"
+        + (
+            " (prod is unchanged until the canary earns it)"
+            if record.get("stage") == "canary"
+            else ""
+        ),
         "dry-run": f"✅ would be promoted as `{record['candidate']['version']}` (dry run)",
         "refused": "❌ not promoted: prod is unchanged",
         "unchanged": "⚪ not promoted: same model as prod",
         "already-prod": "⚪ already in prod",
+        "already-canary": "⚪ already in canary",
         "superseded": "⚪ not promoted: prod already holds a newer commit",
     }[record["outcome"]]
     prod = record["prod"]

@@ -159,3 +159,43 @@ def version_with_sha256(repo: Path, sha256: str) -> str | None:
         if recorded_identity(repo, version).sha256 == sha256:
             return version
     return None
+
+
+# What the server answers depends on the model file AND its metadata: the threshold, the
+# calibration, the features and schema live in model.json. A candidate is "the same as prod"
+# only when every one of these files is byte-identical.
+IDENTITY = (layout.MODEL, layout.MODEL_META)
+
+
+def model_identity(repo: Path, commit: str) -> dict[str, str | None] | None:
+    """path -> md5 (dvc.lock at `commit`) of every file that changes predictions; None when
+    the model's own md5 is unknown (no dvc.lock): identity unknown, let the gate decide."""
+    try:
+        found = {p.as_posix(): locked_md5(repo, commit, p) for p in IDENTITY}
+    except DataError:
+        return None
+    return found if found[layout.MODEL.as_posix()] else None
+
+
+def same_as_prod(
+    repo: Path,
+    prod: registry.ModelVersion,
+    sha256: str | None,
+    identity: dict[str, str | None],
+) -> str | None:
+    """How the candidate is prod's model (for the note), or None when it is not.
+
+    By the identity prod's tag records (model sha256, metadata md5); a prod tag without a
+    sha256 (registered by hand, or by an older gitml) is compared by dvc.lock's md5s."""
+    recorded = recorded_identity(repo, prod.version)
+    if recorded.sha256 is None or sha256 is None:
+        if identity != model_identity(repo, prod.commit):
+            return None
+        return ", ".join(f"{p} md5 {m}" for p, m in identity.items())
+    meta = identity.get(layout.MODEL_META.as_posix())
+    prod_meta = recorded.metadata_md5 or (model_identity(repo, prod.commit) or {}).get(
+        layout.MODEL_META.as_posix()
+    )
+    if sha256 != recorded.sha256 or meta != prod_meta:
+        return None
+    return f"model sha256 {sha256} as recorded in prod's tag, {layout.MODEL_META} md5 {meta}"

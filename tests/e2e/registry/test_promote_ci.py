@@ -101,6 +101,7 @@ def test_last_bit_differences_promote_and_are_recorded(repo: Path, tmp_path: Pat
         "version": "v0.1.0",
         "tag": "model@v0.1.0",
         "sha256": ci_sha,
+        "stage": "prod",
     }
     md = (repo / "reports/promotion.md").read_text()
     assert "`metrics.json:roc_auc` | 0.9 | 0.9000007" in md and ci_sha in md

@@ -14,12 +14,13 @@ GROUPS = {
     "monitor": ["alert"],
     "remote": ["setup"],
     "keys": ["create", "list", "revoke"],
+    "canary": ["decide"],
 }
 PANELS = {
     "Pipeline": ["ingest", "validate", "split", "featurize", "train", "evaluate",
                  "check-params", "metrics", "init", "stage", "schema", "tune"],
     "Review": ["report", "stale", "site"],
-    "Registry": ["promote", "rollback", "smoke-test", "verify", "registry"],
+    "Registry": ["promote", "rollback", "smoke-test", "verify", "registry", "canary"],
     "Serve": ["serve", "predict", "simulate", "keys"],
     "Monitor": ["harvest", "monitor"],
     "Scale": ["synth", "remote"],

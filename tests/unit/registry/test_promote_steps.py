@@ -13,7 +13,7 @@ import yaml
 
 from gitml.config import PromotionConfig
 from gitml.errors import ConfigError, DataError
-from gitml.registry import promote
+from gitml.registry import promote, servable
 from gitml.registry import versions as registry
 from gitml.registry.gate import GateDecision, RuleResult
 from gitml.registry.options import Bump
@@ -140,18 +140,18 @@ def lock(**md5: str) -> str:
 def test_model_identity_from_dvc_lock(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "repo")
     no_lock = commit(repo, {"README": "x"})
-    assert promote.model_identity(repo, no_lock) is None  # unknown: the gate decides
+    assert servable.model_identity(repo, no_lock) is None  # unknown: the gate decides
     both = commit(
         repo, {"dvc.lock": lock(**{"models/model.skops": "m1", "models/model.json": "j1"})}
     )
-    assert promote.model_identity(repo, both) == {
+    assert servable.model_identity(repo, both) == {
         "models/model.skops": "m1",
         "models/model.json": "j1",
     }
     meta_only = commit(repo, {"dvc.lock": lock(**{"models/model.json": "j1"})})
-    assert promote.model_identity(repo, meta_only) is None
+    assert servable.model_identity(repo, meta_only) is None
     model_only = commit(repo, {"dvc.lock": lock(**{"models/model.skops": "m1"})})
-    assert promote.model_identity(repo, model_only) == {
+    assert servable.model_identity(repo, model_only) == {
         "models/model.skops": "m1",
         "models/model.json": None,
     }
@@ -205,13 +205,16 @@ def test_tag_message_carries_identity_sha_rules_and_reproduction() -> None:
     [
         (
             PromotionResult("promoted", GATE, "c", "v0.2.0", model_sha256="ab"),
-            "promoted=true\nversion=v0.2.0\ntag=model@v0.2.0\nsha256=ab\n",
+            "promoted=true\nversion=v0.2.0\ntag=model@v0.2.0\nsha256=ab\nstage=prod\n",
         ),
         (
             PromotionResult("dry-run", GATE, "c", "v0.2.0"),
-            "promoted=false\nversion=\ntag=\nsha256=\n",
+            "promoted=false\nversion=\ntag=\nsha256=\nstage=\n",
         ),
-        (PromotionResult("refused", GATE, "c", None), "promoted=false\nversion=\ntag=\nsha256=\n"),
+        (
+            PromotionResult("refused", GATE, "c", None),
+            "promoted=false\nversion=\ntag=\nsha256=\nstage=\n",
+        ),
     ],
 )
 def test_step_outputs(

@@ -61,6 +61,7 @@ def test_record_dict_of_a_promotion(tmp_path: Path) -> None:
     assert d.pop("config") == PromotionConfig().model_dump(mode="json")
     assert d == {
         "outcome": "promoted",
+        "stage": "prod",
         "passed": True,
         "summary": DECISION.summary,
         "note": "",

@@ -1,0 +1,295 @@
+"""Canary against prod on the prediction log: the comparison and the rule that decides.
+
+Both versions answer requests in the same window (the following server sends
+`promotion.canary.share` of them to the canary), so their logged rows are two independent
+samples of the same traffic. Per version: rows, rows with feedback, the live metric and the
+misclassification rate on those rows, the CBPE estimate on every row (before labels arrive,
+`gitml.monitor.estimate`), and the scores' distribution (PSI and KS, canary against prod).
+
+The intervals of canary minus prod come from a bootstrap (scipy.stats.bootstrap, percentile
+method, the two samples resampled independently). Its statistic is vectorised with weights: a
+resample is a vector of counts per row, so ROC-AUC is the count-weighted Mann-Whitney sum over
+the rows sorted by score once, and accuracy a weighted mean; no resample is re-sorted.
+
+`decide` is pure: a comparison and `CanaryConfig` in, "promote", "end" or "wait" out, with one
+reason per rule. Conservative by construction: it promotes only when the LOWER end of the
+interval of canary minus prod is above -max_drop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+import numpy as np
+
+from gitml.config import CanaryConfig
+from gitml.core.duration import parse_since
+from gitml.monitor import drift
+from gitml.monitor.common import rounded
+from gitml.monitor.estimate import estimate, sampling_sd
+
+N_RESAMPLES = 1999
+BATCH = 40  # resamples per vectorised call: bounds memory at BATCH x rows floats
+SEED = 20260101  # fixed: the interval is a property of the logged rows, not of a run
+SCORE_BINS = 10
+Decision = Literal["promote", "end", "wait"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One version's logged rows: scores, ground truth (NaN: no feedback yet), threshold."""
+
+    version: str
+    scores: np.ndarray
+    y_true: np.ndarray
+    threshold: float
+
+    def labelled(self) -> tuple[np.ndarray, np.ndarray]:
+        has = ~np.isnan(self.y_true)
+        return self.scores[has], self.y_true[has].astype("int64")
+
+
+@dataclass(frozen=True)
+class Interval:
+    point: float | None
+    low: float | None
+    high: float | None
+
+    def text(self, digits: int = 4) -> str:
+        if self.point is None:
+            return "n/a"
+        if self.low is None or self.high is None:
+            return f"{self.point:+.{digits}f}"
+        return f"{self.point:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}]"
+
+
+@dataclass(frozen=True)
+class Side:
+    """What the log says about one version."""
+
+    version: str
+    rows: int
+    labelled: int
+    metric: float | None  # live, on rows with feedback
+    error_rate: float | None  # misclassified share of rows with feedback
+    estimated: float | None  # CBPE, every row
+    mean_score: float | None
+
+
+@dataclass
+class Comparison:
+    metric: str
+    confidence: float
+    age_seconds: float  # since the canary's assignment
+    canary: Side
+    prod: Side
+    difference: Interval  # live metric, canary minus prod
+    error_rate_difference: Interval
+    estimated_difference: Interval  # CBPE, ± the labels' sampling spread
+    score_psi: float | None
+    score_ks: float | None
+    score_ks_pvalue: float | None
+    latency: str = (
+        "not compared: the prediction log records no latency (the server's /metrics has "
+        "gitml_http_request_seconds, not per version)"
+    )
+    decision: Decision = "wait"
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- the bootstrap
+
+
+@dataclass(frozen=True)
+class _Sorted:
+    """Labelled rows sorted by score once: tie groups, labels and correctness per row."""
+
+    y: np.ndarray
+    starts: np.ndarray  # first row of each group of equal scores
+    correct: np.ndarray
+
+    @staticmethod
+    def of(scores: np.ndarray, y: np.ndarray, threshold: float) -> _Sorted:
+        order = np.argsort(scores, kind="stable")
+        s, yy = scores[order], y[order].astype("float64")
+        starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+        correct = ((s >= threshold).astype("int64") == yy).astype("float64")
+        return _Sorted(yy, starts, correct)
+
+
+def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """Resampled row indices (batch x n) as counts per row (batch x n)."""
+    idx = np.atleast_2d(idx)
+    offsets = (np.arange(idx.shape[0]) * n)[:, None]
+    flat = np.bincount((idx + offsets).ravel(), minlength=idx.shape[0] * n)
+    return flat.reshape(idx.shape[0], n).astype("float64")
+
+
+def _weighted(data: _Sorted, w: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(metric, accuracy) of each row of count weights `w` (batch x rows)."""
+    acc = (w @ data.correct) / w.sum(axis=1)
+    if metric == "accuracy":
+        return acc, acc
+    pos = np.add.reduceat(w * data.y, data.starts, axis=1)
+    neg = np.add.reduceat(w * (1 - data.y), data.starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg  # negatives strictly below each score group
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+    return auc, acc
+
+
+def _bootstrap(
+    canary: _Sorted, prod: _Sorted, metric: str, confidence: float
+) -> tuple[Interval, Interval, tuple[float, float], tuple[float, float]]:
+    """Intervals of canary minus prod (metric; misclassification rate); each side's point."""
+    from scipy.stats import bootstrap
+
+    def statistic(ic: np.ndarray, ip: np.ndarray, axis: int = -1) -> np.ndarray:
+        del axis  # scipy passes it; the resamples are always along the last axis
+        mc, ac = _weighted(canary, _counts(ic, len(canary.y)), metric)
+        mp, ap = _weighted(prod, _counts(ip, len(prod.y)), metric)
+        out = np.stack([mc - mp, (1 - ac) - (1 - ap), mc, mp, ac, ap])
+        return out[:, 0] if np.ndim(ic) == 1 else out
+
+    res = bootstrap(
+        (np.arange(len(canary.y)), np.arange(len(prod.y))), statistic, paired=False,
+        vectorized=True, n_resamples=N_RESAMPLES, batch=BATCH, method="percentile",
+        confidence_level=confidence, rng=np.random.default_rng(SEED),
+    )  # fmt: skip
+    point = statistic(np.arange(len(canary.y)), np.arange(len(prod.y)))
+    low, high = res.confidence_interval.low, res.confidence_interval.high
+
+    def interval(i: int) -> Interval:
+        if not np.isfinite(point[i]):
+            return Interval(None, None, None)
+        lo, hi = (float(low[i]), float(high[i])) if np.isfinite([low[i], high[i]]).all() else (
+            None, None)  # fmt: skip
+        return Interval(rounded(float(point[i])), rounded(lo), rounded(hi))
+
+    return interval(0), interval(1), (point[2], point[3]), (point[4], point[5])
+
+
+# --------------------------------------------------------------------------- the comparison
+
+
+def _finite(x: float) -> float | None:
+    return rounded(float(x)) if np.isfinite(x) else None
+
+
+def _estimated(c: Sample, p: Sample, metric: str, confidence: float) -> tuple[Interval, ...]:
+    """CBPE on every row of each version, and the difference with a normal interval from the
+    labels' sampling spread (what the realized difference may still turn out to be)."""
+    from scipy.stats import norm
+
+    if not len(c.scores) or not len(p.scores):
+        return Interval(None, None, None), Interval(None, None, None), Interval(None, None, None)
+    ec, ep = estimate(c.scores, c.threshold)[metric], estimate(p.scores, p.threshold)[metric]
+    if ec is None or ep is None:
+        return Interval(ec, None, None), Interval(ep, None, None), Interval(None, None, None)
+    sd = float(
+        np.hypot(
+            sampling_sd(c.scores, c.threshold)[metric], sampling_sd(p.scores, p.threshold)[metric]
+        )
+    )
+    z = float(norm.ppf(0.5 + confidence / 2))
+    diff = ec - ep
+    return (
+        Interval(rounded(ec), None, None),
+        Interval(rounded(ep), None, None),
+        Interval(rounded(diff), rounded(diff - z * sd), rounded(diff + z * sd)),
+    )
+
+
+def _scores(c: Sample, p: Sample) -> tuple[float | None, float | None, float | None]:
+    """PSI of the canary's scores over prod's quantile bins, and the two-sample KS test."""
+    if not len(c.scores) or not len(p.scores):
+        return None, None, None
+    edges = drift.quantile_edges(p.scores, SCORE_BINS)
+    value = drift.psi(drift.bin_counts(p.scores, edges), drift.bin_counts(c.scores, edges))
+    ks, pvalue = drift.ks_test(p.scores, c.scores)
+    return _finite(value), _finite(ks), _finite(pvalue)
+
+
+def compare(canary: Sample, prod: Sample, cfg: CanaryConfig, age: timedelta) -> Comparison:
+    """The comparison of the two versions' rows, decided by `decide`."""
+    nan = Interval(None, None, None)
+    sc, yc = canary.labelled()
+    sp, yp = prod.labelled()
+    diff, err, metrics, accs = nan, nan, (float("nan"),) * 2, (float("nan"),) * 2
+    if min(len(yc), len(yp)) >= 2:
+        diff, err, metrics, accs = _bootstrap(
+            _Sorted.of(sc, yc, canary.threshold), _Sorted.of(sp, yp, prod.threshold),
+            cfg.metric, cfg.confidence,
+        )  # fmt: skip
+    est_c, est_p, est_diff = _estimated(canary, prod, cfg.metric, cfg.confidence)
+    psi, ks, pvalue = _scores(canary, prod)
+    sides = []
+    for s, y, m, a, e in ((canary, yc, metrics[0], accs[0], est_c), (prod, yp, metrics[1],
+                          accs[1], est_p)):  # fmt: skip
+        sides.append(
+            Side(
+                s.version, len(s.scores), len(y), _finite(m), _finite(1 - a), e.point,
+                _finite(float(np.mean(s.scores))) if len(s.scores) else None,
+            )
+        )  # fmt: skip
+    out = Comparison(
+        cfg.metric, cfg.confidence, round(age.total_seconds(), 1), sides[0], sides[1],
+        diff, err, est_diff, psi, ks, pvalue,
+    )  # fmt: skip
+    out.decision, out.reasons = decide(out, cfg)
+    return out
+
+
+def _age(age: timedelta) -> str:
+    hours = age.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours >= 1 else f"{age.total_seconds() / 60:.0f} min"
+
+
+def decide(c: Comparison, cfg: CanaryConfig) -> tuple[Decision, list[str]]:
+    """promote / end / wait, with the reasons. End as soon as the canary is clearly worse with
+    enough labels; promote only with enough rows, labels and time AND an interval whose lower end
+    is above -max_drop; end an undecided canary after max_duration; else wait."""
+    age = timedelta(seconds=c.age_seconds)
+    waits = []
+    for side in (c.canary, c.prod):
+        if side.rows < cfg.min_rows:
+            waits.append(f"{side.version}: {side.rows} rows < min_rows {cfg.min_rows}")
+        if side.labelled < cfg.min_labelled_rows:
+            waits.append(
+                f"{side.version}: {side.labelled} rows with feedback < min_labelled_rows "
+                f"{cfg.min_labelled_rows}"
+            )
+    labels_ok = not any("feedback" in w for w in waits)
+    young = age < (parse_since(cfg.min_duration) or timedelta())
+    if young:
+        waits.append(f"the canary is {_age(age)} old < min_duration {cfg.min_duration}")
+    d, e, limit = c.difference, c.error_rate_difference, -cfg.max_drop
+    level = f"{c.confidence:.0%} interval"
+    what = f"{c.metric} canary - prod {d.text()} ({level})"
+    if labels_ok and d.high is not None and d.high < limit:
+        return "end", [f"worse: {what}, entirely below -max_drop {limit:+g}"]
+    gate_err = cfg.max_error_rate_increase
+    if labels_ok and gate_err is not None and e.low is not None and e.low > gate_err:
+        return "end", [
+            f"more errors: misclassification rate canary - prod {e.text()} ({level}), entirely "
+            f"above max_error_rate_increase {gate_err:g}"
+        ]
+    reasons = list(waits)
+    if not waits and d.low is not None and d.low > limit:
+        if gate_err is None or (e.high is not None and e.high <= gate_err):
+            ok = [f"{what}: lower end above -max_drop {limit:+g}"]
+            if gate_err is not None:
+                ok.append(f"misclassification rate canary - prod {e.text()} <= {gate_err:g}")
+            return "promote", ok
+        reasons.append(f"misclassification rate canary - prod {e.text()}: upper end above "
+                       f"max_error_rate_increase {gate_err:g}")  # fmt: skip
+    elif not waits:
+        reasons.append(f"undecided: {what} reaches below -max_drop {limit:+g}")
+    if age >= (parse_since(cfg.max_duration) or age + timedelta(seconds=1)):
+        return "end", [f"undecided after max_duration {cfg.max_duration}", *reasons]
+    return "wait", reasons

@@ -1,0 +1,185 @@
+"""`gitml canary`: read the registry and the prediction log, compare canary with prod
+(`gitml.monitor.canary`), and with --apply carry out the decision in the registry
+(`gitml.registry.canary`). Writes reports/canary/canary.json and canary.md (the Markdown also to
+the CI job summary) and, under Actions, the step outputs `decision`, `applied`, `version` (the
+canary's) and `prod_version` (prod's after the decision).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gitml.config import CanaryConfig
+from gitml.io import github as github_io
+from gitml.io.files import write_atomic, write_json
+from gitml.monitor.canary import Comparison, Sample, compare
+from gitml.monitor.common import MonitorError
+from gitml.registry import canary as stage
+
+REPORT_DIR = Path("reports/canary")
+
+
+@dataclass
+class CanaryRun:
+    canary: str
+    prod: str
+    since: datetime
+    comparison: Comparison
+    tags: list[str] = field(default_factory=list)
+    applied: bool = False
+    pushed: bool = False
+    json_path: Path | None = None
+    md_path: Path | None = None
+
+
+def load_samples(url: str, canary: str, prod: str, since: datetime, now: datetime) -> list[Sample]:
+    """Each version's logged rows since the canary's assignment (the same window for both)."""
+    from gitml.monitor.current import read_log
+
+    rows = read_log(url, since, now, ["model_version", "score", "threshold"])
+    out = []
+    for version in (canary, prod):
+        mine = rows.loc[rows["model_version"] == version]
+        thresholds = mine["threshold"].to_numpy("float64")
+        out.append(
+            Sample(
+                version,
+                mine["score"].to_numpy("float64"),
+                mine["y_true"].astype("float64").to_numpy("float64"),
+                float(np.median(thresholds)) if len(thresholds) else 0.5,
+            )
+        )
+    return out
+
+
+def run(
+    repo: Path,
+    cfg: CanaryConfig,
+    log_url: str,
+    *,
+    apply: bool = False,
+    push: bool = False,
+    now: datetime | None = None,
+    out_dir: Path = REPORT_DIR,
+) -> CanaryRun | None:
+    """Compare the version in `canary` with the one in `prod` over the log; with `apply`,
+    promote or end the canary as decided (a wait changes nothing). None when no version is in
+    `canary` (nothing to decide; the step outputs say `decision=none`)."""
+    now = now or datetime.now(UTC)
+    state = stage.state(repo)
+    if state.canary is None:
+        github_io.write_outputs(
+            {"decision": "none", "applied": "false", "promoted": "false", "version": "",
+             "prod_version": state.prod.version if state.prod else ""}
+        )  # fmt: skip
+        return None
+    if state.prod is None:
+        raise MonitorError("no version is in stage prod: a canary needs a prod to compare with")
+    if state.since is None:
+        raise MonitorError(
+            f"{state.canary.version} is in {stage.CANARY} but its assignment tag is not an "
+            "annotated tag with a date: fetch the tags again (`git fetch --force --tags origin`)"
+        )
+    samples = load_samples(log_url, state.canary.version, state.prod.version, state.since, now)
+    comparison = compare(samples[0], samples[1], cfg, now - state.since)
+    result = CanaryRun(state.canary.version, state.prod.version, state.since, comparison)
+    if apply and comparison.decision != "wait":
+        reason = "\n".join(render_lines(result))
+        act = stage.promote_canary if comparison.decision == "promote" else stage.end_canary
+        result.tags = act(repo, reason, push=push)
+        result.applied, result.pushed = True, push
+    result.json_path, result.md_path = write_report(repo / out_dir, result)
+    write_outputs(result)
+    return result
+
+
+def render_lines(r: CanaryRun) -> list[str]:
+    """The comparison as plain lines: the tag message, the terminal and the Markdown's core."""
+    c = r.comparison
+    level = f"{c.confidence:.0%} interval"
+    lines = [
+        f"canary {r.canary} vs prod {r.prod}: {c.decision.upper()}",
+        *[f"- {reason}" for reason in c.reasons],
+        "",
+        f"window: since the canary's assignment {r.since:%Y-%m-%d %H:%M} UTC "
+        f"({c.age_seconds / 3600:.1f} h)",
+    ]
+    for side in (c.canary, c.prod):
+        lines.append(
+            f"{side.version}: {side.rows} rows, {side.labelled} with feedback; live {c.metric} "
+            f"{_num(side.metric)}, misclassification {_num(side.error_rate)}, estimated "
+            f"{c.metric} (CBPE, all rows) {_num(side.estimated)}, mean score "
+            f"{_num(side.mean_score)}"
+        )
+    lines += [
+        f"live {c.metric}, canary - prod: {c.difference.text()} ({level}, bootstrap)",
+        f"misclassification rate, canary - prod: {c.error_rate_difference.text()} ({level})",
+        f"estimated {c.metric}, canary - prod: {c.estimated_difference.text()} ({level} of the "
+        "labels' sampling spread)",
+        f"scores, canary vs prod: PSI {_num(c.score_psi)}, KS {_num(c.score_ks)} "
+        f"(p {_num(c.score_ks_pvalue)})",
+        f"latency: {c.latency}",
+        "HTTP errors: not compared: the prediction log holds answered requests only",
+    ]
+    return lines
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def record(r: CanaryRun) -> dict[str, Any]:
+    return {
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "canary": r.canary,
+        "prod": r.prod,
+        "since": r.since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "comparison": r.comparison.to_dict(),
+        "applied": r.applied,
+        "pushed": r.pushed,
+        "tags": r.tags,
+    }
+
+
+def render_markdown(r: CanaryRun) -> str:
+    verdict = {
+        "promote": f"✅ promote {r.canary} to prod",
+        "end": f"❌ end the canary {r.canary}; prod {r.prod} stays",
+        "wait": f"⏳ wait: {r.canary} keeps its share of traffic",
+    }[r.comparison.decision]
+    done = (
+        f" (done: {', '.join(f'`{t}`' for t in r.tags)}{', pushed' if r.pushed else ''})"
+        if r.applied
+        else " (not applied)"
+        if r.comparison.decision != "wait"
+        else ""
+    )
+    body = "\n".join(render_lines(r)[1:])
+    return f"## Canary\n\n**{verdict}**{done}\n\n```\n{body}\n```\n"
+
+
+def write_report(folder: Path, r: CanaryRun) -> tuple[Path, Path]:
+    data = record(r)
+    json_path = write_json(folder / "canary.json", data)
+    md = render_markdown(r)
+    md_path = write_atomic(folder / "canary.md", md)
+    github_io.append_step_summary(md)
+    return json_path, md_path
+
+
+def write_outputs(r: CanaryRun) -> None:
+    promoted = r.applied and r.comparison.decision == "promote"
+    github_io.write_outputs(
+        {
+            "decision": r.comparison.decision,
+            "applied": "true" if r.applied else "false",
+            "version": r.canary,
+            "prod_version": r.canary if promoted else r.prod,
+            "promoted": "true" if promoted else "false",
+        }
+    )
