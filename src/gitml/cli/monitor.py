@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gitml import layout
 from gitml.cli.app import ParamsOpt, app, err, handle_errors, load, out
 from gitml.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gitml.monitor.harvest import HarvestResult
 
 monitor_app = typer.Typer(
     help=(
@@ -195,15 +198,7 @@ def harvest(
     except ValueError as exc:
         raise ConfigError(f"--since: {exc}") from None
     if version is None and not all_versions:
-        from gitml.registry import versions
-
-        try:
-            prod = versions.find_stage(Path())
-        except Exception:  # no git repo or no GTO config: nothing registered
-            prod = None
-        if prod is None:
-            err.print("[yellow]note:[/] no model in stage prod: harvesting every version")
-        version = prod.version if prod else None
+        version = _prod_version()
     result = mod.run(
         log_db or DEFAULT_LOG_URL,
         window,
@@ -216,10 +211,29 @@ def harvest(
         exclude=split_columns(p.split),
         keys=key or None,
     )
-    c = result.counts
-    from gitml.io.github import write_outputs
+    _print_harvest(result)
 
-    # In GitHub Actions: retrain.yml skips reproducing when nothing new was harvested.
+
+def _prod_version() -> str | None:
+    """Prod's version, or None (with a note) when nothing is in stage prod."""
+    from gitml.registry import versions
+
+    try:
+        prod = versions.find_stage(Path())
+    except Exception:  # no git repo or no GTO config: nothing registered
+        prod = None
+    if prod is None:
+        err.print("[yellow]note:[/] no model in stage prod: harvesting every version")
+    return prod.version if prod else None
+
+
+def _print_harvest(result: HarvestResult) -> None:
+    """The counts on the terminal, and as step outputs in GitHub Actions (retrain.yml skips
+    reproducing when nothing new was harvested)."""
+    from gitml.io.github import write_outputs
+    from gitml.monitor.harvest import NO_KEY
+
+    c = result.counts
     # test_overlap: how many of the written rows the split stage drops (empty: not compared).
     overlap = result.test_overlap.get("rows")
     write_outputs(
@@ -239,7 +253,7 @@ def harvest(
         highlight=False,
         soft_wrap=True,
     )
-    if set(result.labels_by_key) - {mod.NO_KEY}:  # a server with keys sent some of them
+    if set(result.labels_by_key) - {NO_KEY}:  # a server with keys sent some of them
         per_key = ", ".join(f"{k} {n}" for k, n in result.labels_by_key.items())
         out.print(f"harvest: labels per API key: {per_key}", highlight=False, soft_wrap=True)
     t = result.test_overlap
