@@ -84,18 +84,44 @@ def serve_cmd(
         ),
     ] = 1,
     params: ParamsOpt = layout.PARAMS,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="with --stage: watch the registry and swap to the version the stage moves to "
+            "(promotion or rollback), after the same checks as at start",
+        ),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(help="--follow: seconds between registry checks", min=1.0)
+    ] = 30.0,
+    remote: Annotated[
+        str, typer.Option(help="--follow: the git remote to fetch the registry's tags from")
+    ] = "origin",
+    canary_share: Annotated[
+        float | None,
+        typer.Option(
+            help="--follow: share of request keys sent to the version in stage `canary`, 0..1; "
+            "default promotion.canary.share of params.yaml, else 0.1",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = None,
 ) -> None:
     """Serve a model over HTTP: POST /predict, /feedback; GET /health, /ready, /metadata, /metrics.
 
     With no flag it serves the workspace model (models/model.skops after `dvc repro`). The model
     file's hash is checked against the one DVC/train recorded, and it is loaded with skops and an
     explicit list of trusted types; a mismatch refuses to start. Interactive docs: /docs.
+    With `--stage S --follow` it fetches the registry's tags every --interval seconds (and on
+    SIGHUP or POST /admin/check) and swaps models between requests (docs/serving.md).
     """
     from gitml.io.dburl import mask_url
     from gitml.logstore.logdb import check_url
     from gitml.serve.app import serve
 
     check_url(log_db)
+    follow_cfg = _follow_config(stage, follow, interval, remote, canary_share, params, fast_path)
     resolved = _resolve_model(stage, version, model, params)
     err.print(
         f"serving on http://{host}:{port} (docs /docs); prediction log {mask_url(log_db)}",
@@ -104,7 +130,7 @@ def serve_cmd(
     )
     max_body_bytes = int(max_body_mb * 1024 * 1024)
     if workers == 1:
-        serve(resolved, host, port, log_db, max_body_bytes=max_body_bytes, fast_path=fast_path)
+        serve(resolved, host, port, log_db, max_body_bytes, fast_path, follow_cfg)
         return
     from gitml.serve import workers as multi
 
@@ -121,6 +147,35 @@ def serve_cmd(
         version=version,
         model_path=model,
         params_path=params,
+        follow=follow_cfg,
+    )
+
+
+def _follow_config(
+    stage: str | None,
+    follow: bool,
+    interval: float,
+    remote: str,
+    share: float | None,
+    params: Path,
+    fast_path: bool,
+) -> Any:
+    if not follow:
+        return None
+    from gitml.errors import ConfigError
+    from gitml.serve.follow import DEFAULT_CANARY_SHARE, FollowConfig, canary_share_from_params
+
+    if stage is None:
+        raise ConfigError("--follow follows a stage: give --stage (e.g. --stage prod)")
+    if share is None:
+        share = canary_share_from_params(params)
+    return FollowConfig(
+        repo=str(Path.cwd()),
+        stage=stage,
+        interval=interval,
+        remote=remote or None,
+        canary_share=DEFAULT_CANARY_SHARE if share is None else share,
+        fast_path=fast_path,
     )
 
 

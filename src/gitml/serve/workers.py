@@ -12,7 +12,9 @@ each one builds its own app through `app_factory`:
   PostgreSQL take the concurrent transactions; every row's key is its prediction id);
 - its Prometheus metrics go to files in a temporary PROMETHEUS_MULTIPROC_DIR, and /metrics
   from any worker reports the sum over all of them. `/metadata`'s prediction_log counts are
-  the answering worker's own.
+  the answering worker's own;
+- with `--follow`, it follows the registry itself (gitml.serve.follow): it starts on the
+  parent's version and swaps after its own checks.
 
 The settings reach the workers in an environment variable (uvicorn spawns fresh interpreters).
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from gitml.errors import DataError
+from gitml.serve.follow import FollowConfig
 from gitml.serve.resolve import ResolvedModel
 
 ENV = "GITML_SERVE_WORKER"
@@ -47,6 +50,7 @@ def run(
     version: str | None,
     model_path: Path | None,
     params_path: Path,
+    follow: FollowConfig | None = None,
 ) -> None:
     import uvicorn
 
@@ -60,6 +64,7 @@ def run(
         "log_url": log_url,
         "max_body_bytes": max_body_bytes,
         "fast_path": fast_path,
+        "follow": follow.to_dict() if follow else None,
     }
     metrics_dir = tempfile.mkdtemp(prefix="gitml-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -101,6 +106,7 @@ def app_factory() -> Any:
         settings["log_url"],
         max_body_bytes=settings["max_body_bytes"],
         fast_path=settings["fast_path"],
+        follow=FollowConfig(**settings["follow"]) if settings.get("follow") else None,
     )
     logging.getLogger("uvicorn.error").info(
         "worker %d: model %s (sha256 %s…, verified)",
