@@ -56,6 +56,7 @@ CANARY = "canary"  # the GTO stage a canary version is assigned to
 DEFAULT_INTERVAL = 30.0
 DEFAULT_CANARY_SHARE = 0.1
 FETCH_TIMEOUT = 120.0
+STOP_WAIT = 10.0  # seconds a shutdown waits for a check under way
 TRIGGER_POLL = 1.0  # seconds between looks at the shared check-request file
 WARM_UP_CALLS = 20
 
@@ -171,8 +172,8 @@ class Follower:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=FETCH_TIMEOUT)
+        if self._thread is not None:  # a check under way ends with the process (a daemon)
+            self._thread.join(timeout=STOP_WAIT)
 
     def request_check(self) -> int:
         """Ask this follower and every other one on the repository (other workers) for a check
