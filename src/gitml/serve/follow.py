@@ -241,7 +241,6 @@ class Follower:
         )  # fmt: skip
         if tags == self._marker and not forced:
             return "no change in the registry"
-        self._marker = tags
         routing = self.target.routing
         prod = routing.prod
         found = registry.find_stage(self.cfg.repo, self.cfg.stage)
@@ -259,6 +258,9 @@ class Follower:
                     canary = routing.canary
                 else:
                     canary = self._candidate(CANARY, in_canary.version, prod, tags)
+        # Marked only now: a check that failed before here (GTO, git) is done again next time;
+        # a refused candidate is not (`_refused`).
+        self._marker = tags
         if prod is routing.prod and canary is routing.canary:
             return f"serving {prod.version}" + (f", canary {canary.version}" if canary else "")
         self.target.routing = Routing(prod, canary, self.cfg.canary_share)
