@@ -46,6 +46,7 @@ import numpy as np
 
 from bench.registry_repo import Registry, env
 from bench.serving import _free_port
+from gitml.serve.routing import bucket
 
 BASELINE_SECONDS = 20.0
 P99_GOAL_MS = 100.0
@@ -249,11 +250,19 @@ def run(clients: int, workers: int, interval: float, keep: Path | None) -> dict[
         load.stop.set()
         thread.join(60)
         reg.assign("v0.2.0", "canary")
-        _wait_for(
-            "the canary routed",
-            lambda: httpx.get(f"{url}/metadata").json()["follow"]["canary_version"] == "v0.2.0",
-            timeout,
-        )
+        # every worker routes to the canary: a key in the canary's share, answered by it 40
+        # times in a row (the kernel spreads connections over the workers)
+        probe = next(k for k in (f"probe-{i}" for i in range(10_000)) if bucket(k) < CANARY_SHARE)
+
+        def routed() -> bool:
+            def one() -> Any:
+                return httpx.post(
+                    f"{url}/predict", json=example, headers={"X-Request-Key": probe}
+                ).json()["model_version"]
+
+            return all(one() == "v0.2.0" for _ in range(40))
+
+        _wait_for("the canary routed by every worker", routed, timeout)
         canary = _canary(url, example, clients, "v0.2.0")
     finally:
         load.stop.set()
