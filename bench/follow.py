@@ -32,6 +32,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -268,6 +269,9 @@ def run(clients: int, workers: int, interval: float, keep: Path | None) -> dict[
         load.stop.set()
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(120)
+        server_log = log.read_text().splitlines()[-12:]
+        if keep is None:
+            shutil.rmtree(root, ignore_errors=True)
     records = load.records
     failed = sum(1 for r in records if r[3])
     base_p99 = _p99_ms(baseline)
@@ -302,7 +306,7 @@ def run(clients: int, workers: int, interval: float, keep: Path | None) -> dict[
             "canary_share_within_1.5_points": canary["within_goal"],
             "canary_sticky": canary["every_repeated_key_one_version"],
         },
-        "server_log_tail": log.read_text().splitlines()[-12:],
+        "server_log_tail": server_log,
     }
 
 
@@ -312,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--interval", type=float, default=10.0)
     ap.add_argument("--out", type=Path, default=Path("bench/follow.json"))
-    ap.add_argument("--keep", type=Path, default=None, help="make the temp folder under this")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the repositories, under this")
     args = ap.parse_args(argv)
     result = run(args.clients, args.workers, args.interval, args.keep)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
