@@ -60,3 +60,6 @@ _.do_HEAD
 # --- pytest fixtures requested only for their side effect (the argument itself is unused)
 _.gh_cli  # tests/workflows/conftest.py: installs `gh` before the world is built
 
+
+# --- FastAPI routes on an APIRouter (pyproject's ignore_decorators lists `@app.*` only)
+_.admin_check  # POST /admin/check (src/gitml/serve/follow.py)

@@ -153,7 +153,8 @@ def smoke_test_cmd(
     `--version vX.Y.Z [--model FILE]` (what deploy.yml runs): FILE's sha256 must equal the one
     `gitml promote` recorded in the annotated tag `model@vX.Y.Z`; then exactly FILE is served
     (`gitml serve --model FILE`, its metadata FILE.json beside it) and GET /health, GET /ready,
-    GET /metadata and one POST /predict with the example row must answer 200.
+    GET /metadata and one POST /predict with the example row must answer 200. In GitHub Actions
+    it writes the version, the sha256 and how servers pick the version up to the job summary.
     Without --version: `gitml serve --stage STAGE` and GET /health.
     """
     from gitml.serve import smoke
@@ -161,7 +162,11 @@ def smoke_test_cmd(
     if model is not None and version is None:
         raise typer.BadParameter("--model needs --version (the tag that records its sha256)")
     if version is not None:
+        from gitml.io.github import append_step_summary, write_outputs
+
         result = smoke.smoke_test_version(Path.cwd(), version, model, port, timeout)
+        append_step_summary(smoke.deploy_summary(version, result))  # in GitHub Actions only
+        write_outputs({"sha256": str(result.sha256)})
     else:
         result = smoke.smoke_test(Path.cwd(), stage, port, timeout)
     for line in result.checks:

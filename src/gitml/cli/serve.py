@@ -119,6 +119,29 @@ def serve_cmd(
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
     params: ParamsOpt = layout.PARAMS,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="with --stage: watch the registry and swap to the version the stage moves to "
+            "(promotion or rollback), after the same checks as at start",
+        ),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(help="--follow: seconds between registry checks", min=1.0)
+    ] = 30.0,
+    remote: Annotated[
+        str, typer.Option(help="--follow: the git remote to fetch the registry's tags from")
+    ] = "origin",
+    canary_share: Annotated[
+        float | None,
+        typer.Option(
+            help="--follow: share of request keys sent to the version in stage `canary`, 0..1; "
+            "default promotion.canary.share of params.yaml, else 0.1",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = None,
 ) -> None:
     """Serve a model over HTTP: POST /predict, /feedback; GET /health, /ready, /metadata, /metrics.
 
@@ -129,6 +152,9 @@ def serve_cmd(
     Callers send `Authorization: Bearer KEY` (`gitml keys create`); keys are required whenever
     the server listens on anything but loopback (else exit 2). `--tls-cert`/`--tls-key` serve
     HTTPS.
+
+    With `--stage S --follow` it fetches the registry's tags every --interval seconds (and on
+    SIGHUP or POST /admin/check) and swaps models between requests (docs/serving.md).
     """
     from gitml.io.dburl import mask_url
     from gitml.logstore.logdb import check_url
@@ -140,6 +166,7 @@ def serve_cmd(
     access, said = check_bind(host, keys, open_metrics)
     tls = Tls.of(tls_cert, tls_key)
     check_port(host, port)  # before the model: loading it takes seconds
+    follow_cfg = _follow_config(stage, follow, interval, remote, canary_share, params, fast_path)
     resolved = _resolve_model(stage, version, model, params)
     scheme = "https" if tls else "http"
     err.print(
@@ -166,6 +193,7 @@ def serve_cmd(
             fast_path=fast_path,
             access=access,
             tls=tls,
+            follow=follow_cfg,
         )
         return
     from gitml.serve import workers as multi
@@ -185,6 +213,35 @@ def serve_cmd(
         params_path=params,
         access=access,
         tls=tls,
+        follow=follow_cfg,
+    )
+
+
+def _follow_config(
+    stage: str | None,
+    follow: bool,
+    interval: float,
+    remote: str,
+    share: float | None,
+    params: Path,
+    fast_path: bool,
+) -> Any:
+    if not follow:
+        return None
+    from gitml.errors import ConfigError
+    from gitml.serve.follow import DEFAULT_CANARY_SHARE, FollowConfig, canary_share_from_params
+
+    if stage is None:
+        raise ConfigError("--follow follows a stage: give --stage (e.g. --stage prod)")
+    if share is None:
+        share = canary_share_from_params(params)
+    return FollowConfig(
+        repo=str(Path.cwd()),
+        stage=stage,
+        interval=interval,
+        remote=remote or None,
+        canary_share=DEFAULT_CANARY_SHARE if share is None else share,
+        fast_path=fast_path,
     )
 
 

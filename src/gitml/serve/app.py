@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import yaml
-from fastapi import Body, FastAPI, HTTPException, Response
+from fastapi import Body, FastAPI, Header, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Discriminator, Field, Tag
@@ -34,11 +34,13 @@ from gitml import __version__
 from gitml.logstore.logdb import DEFAULT_LOG_URL, PredictionLog, unknown_ids_message
 from gitml.serve import auth
 from gitml.serve.fast import FastModel
+from gitml.serve.follow import FollowConfig, Follower, admin_routes
 from gitml.serve.guard import DEFAULT_MAX_BODY_BYTES, BodyGuard, validation_error_handler
 from gitml.serve.metrics import Metrics, MetricsMiddleware, exposed_registry
 from gitml.serve.predictor import Predictor
 from gitml.serve.requests import request_model
 from gitml.serve.resolve import ResolvedModel
+from gitml.serve.routing import Loaded, Routing
 
 MAX_ROWS = 10_000
 
@@ -76,7 +78,7 @@ def _one_or_many(value: Any) -> str:
 
 
 @asynccontextmanager
-async def _lifespan_of(log: PredictionLog) -> AsyncIterator[None]:
+async def _lifespan_of(log: PredictionLog, follower: Follower | None) -> AsyncIterator[None]:
     # The model, pandas, scikit-learn and uvicorn leave a large heap that never becomes
     # garbage. Every full collection walked it: about 140 ms with the whole process
     # stopped, every 0.7 s under load, which was most of the p99 (bench/README.md).
@@ -84,9 +86,13 @@ async def _lifespan_of(log: PredictionLog) -> AsyncIterator[None]:
     gc.collect()
     gc.freeze()
     _RUNNING[0] += 1
+    if follower is not None:
+        follower.start()
     try:
         yield
     finally:
+        if follower is not None:
+            follower.stop()
         log.close()  # drain the queue: a clean shutdown loses no logged row
         _RUNNING[0] -= 1
         if _RUNNING[0] == 0:  # the last app of a process that goes on (the tests)
@@ -94,39 +100,52 @@ async def _lifespan_of(log: PredictionLog) -> AsyncIterator[None]:
 
 
 class Answers:
-    """What the routes do: score rows into answers and log records, and wait for the log."""
+    """What the routes do: score rows into answers and log records, and wait for the log.
+
+    `routing` (gitml.serve.routing) is replaced whole when the server follows the registry
+    (gitml.serve.follow); a request reads it once, so it finishes on the model it started with.
+    """
 
     def __init__(
         self, predictor: Predictor, log: PredictionLog, metrics: Metrics, ack_timeout: float
     ) -> None:
-        self.predictor, self.log, self.metrics = predictor, log, metrics
+        self.log, self.metrics = log, metrics
         self.ack_timeout = ack_timeout
-        self.version = predictor.resolved.version
-        raw_positive = predictor.resolved.metadata.positive_class  # may be an int or a bool
-        self.positive = None if raw_positive is None else str(raw_positive)
+        self.routing = Routing(Loaded.of(predictor))
+        self.extra_metadata: dict[str, Callable[[], Any]] = {}  # e.g. "follow": its state
+
+    @property
+    def predictor(self) -> Predictor:
+        return self.routing.prod.predictor
+
+    @property
+    def version(self) -> str:
+        return self.routing.prod.version
 
     def predict_rows(
-        self, rows: list[dict[str, Any]], key_name: str | None = None
+        self, rows: list[dict[str, Any]], key_name: str | None = None, route: str | None = None
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(the answers, in `Prediction`'s field order; the prediction log's records, naming
-        the API key that sent them)."""
-        scores = self.predictor.proba_rows(rows)
-        threshold, version, metrics = self.predictor.threshold, self.version, self.metrics
+        the version that scored each row and the API key that sent them).
+
+        `route` (X-Request-Key) routes the whole request when a canary is served."""
+        metrics = self.metrics
         now = datetime.now(UTC)
         out, records = [], []
-        for row, score in zip(rows, scores, strict=True):
-            unseen = self.predictor.unseen_in_row(row)
+        for row, (pid, loaded, score) in zip(rows, self.routing.score(rows, route), strict=True):
+            predictor, version = loaded.predictor, loaded.version
+            threshold = predictor.threshold
+            unseen = predictor.unseen_in_row(row)
             for c in unseen:
                 metrics.unseen.labels(c).inc()
             label = int(score >= threshold)
-            pid = str(uuid.uuid4())
             metrics.scores.observe(float(score))
             out.append(
                 {
                     "prediction_id": pid,
                     "probability": float(score),
                     "label": label,
-                    "predicted_class": self.positive if label else None,
+                    "predicted_class": loaded.positive if label else None,
                     "threshold": threshold,
                     "model_version": version,
                     "unseen": unseen,
@@ -170,14 +189,15 @@ class Answers:
             await asyncio.wait_for(future, self.ack_timeout)
 
     def metadata(self) -> dict[str, Any]:
-        resolved = self.predictor.resolved
+        prod = self.routing.prod
+        resolved = prod.predictor.resolved
         return {
             "model_version": self.version,
             "source": resolved.source,
             "git_revision": resolved.revision,
             "threshold": self.predictor.threshold,
             "target": resolved.metadata.target,
-            "positive_class": self.positive,
+            "positive_class": prod.positive,
             "family": resolved.metadata.family,
             "model_sha256": resolved.metadata.model_sha256,
             "training_metrics": resolved.metrics,
@@ -186,7 +206,7 @@ class Answers:
             "derived_features": resolved.derived,
             "example": resolved.example,
             "prediction_log": {"written": self.log.written, "dropped": self.log.dropped},
-        }
+        } | {name: state() for name, state in self.extra_metadata.items()}
 
 
 def create_app(
@@ -197,13 +217,16 @@ def create_app(
     fast: FastModel | None = None,
     ack_timeout: float = ACK_TIMEOUT,
     access: auth.Access | None = None,
+    follow: FollowConfig | None = None,
 ) -> FastAPI:
     predictor = Predictor(resolved, fast)
+    answers = Answers(predictor, log, metrics, ack_timeout)
+    follower = Follower(follow, answers, metrics.registry) if follow else None
     app = FastAPI(
         title="gitml model server",
         version=__version__,
         description=f"Serving {resolved.source}. Request fields follow the data contract.",
-        lifespan=lambda _: _lifespan_of(log),
+        lifespan=lambda _: _lifespan_of(log, follower),
     )
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     # Added first, so it runs inside the metrics middleware: its 413/415/422 are counted too.
@@ -212,9 +235,15 @@ def create_app(
     # caller without a valid key gets 401 before the body is read.
     auth.protect(app, access)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    answers = Answers(predictor, log, metrics, ack_timeout)
     _add_predict(app, request_model(resolved.specs), resolved.example, answers)
     _add_the_rest(app, answers)
+    if follower is not None:
+        # with keys, the key middleware already asks /admin/* for the admin scope; an open
+        # server (loopback only) lets only loopback clients in
+        guard = auth.checked_by_middleware if access is not None else None
+        app.include_router(admin_routes(follower, guard))
+        answers.extra_metadata["follow"] = follower.state
+        app.state.follower = follower
     predictor.warm_up()
     return app
 
@@ -237,6 +266,10 @@ def _add_predict(
             Discriminator(_one_or_many),
             Body(openapi_examples=body_examples),
         ],
+        x_request_key: Annotated[
+            str | None,
+            Header(max_length=256, description="routes the request (canary split); sticky"),
+        ] = None,
     ) -> Response:
         single = not isinstance(payload, list)
         items: list[Any] = [payload] if single else payload
@@ -247,9 +280,11 @@ def _add_predict(
         rows = [item.model_dump() for item in items]
         key = auth.caller()
         if len(rows) > IN_LOOP_ROWS:  # a big batch: off the event loop, others keep being served
-            results, records = await run_in_threadpool(answers.predict_rows, rows, key)
+            results, records = await run_in_threadpool(
+                answers.predict_rows, rows, key, x_request_key
+            )
         else:  # a few rows take well under a millisecond: a thread hop would cost more
-            results, records = answers.predict_rows(rows, key)
+            results, records = answers.predict_rows(rows, key, x_request_key)
         await answers.committed(lambda done: answers.log.log_predictions(records, done))
         # Built here, not validated again against `Prediction` by FastAPI: the fields are ours
         # (tests/integration/serve/test_serve_fast.py checks the body against the model).
@@ -298,12 +333,13 @@ def build(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     fast_path: bool = True,
     access: auth.Access | None = None,
+    follow: FollowConfig | None = None,
 ) -> tuple[FastAPI, PredictionLog, Metrics]:
     """The app with a fresh metrics registry and a prediction log writing to `log_url`.
 
     `fast_path`: compile the model (gitml.serve.fast) and check it against the Pipeline; a
     mismatch raises DataError (the server does not start), a model it cannot compile is served
-    through the Pipeline.
+    through the Pipeline. `follow`: follow the registry (gitml.serve.follow).
     """
     import prometheus_client
 
@@ -314,7 +350,9 @@ def build(
     prometheus_client.disable_created_metrics()  # `*_created` series only add noise here
     metrics = Metrics()
     log = PredictionLog(log_url, on_write=metrics.log_written.inc, on_drop=metrics.log_dropped.inc)
-    app = create_app(resolved, log, metrics, max_body_bytes, predictor.fast, access=access)
+    app = create_app(
+        resolved, log, metrics, max_body_bytes, predictor.fast, access=access, follow=follow
+    )
     app.state.fast_path = predictor.message
     return app, log, metrics
 
@@ -328,6 +366,7 @@ def serve(
     fast_path: bool = True,
     access: auth.Access | None = None,
     tls: auth.Tls | None = None,
+    follow: FollowConfig | None = None,
 ) -> None:
     """Run uvicorn until interrupted; on SIGINT/SIGTERM the lifespan flushes the log.
 
@@ -336,7 +375,7 @@ def serve(
 
     import uvicorn
 
-    app, _, _ = build(resolved, log_url, max_body_bytes, fast_path, access)
+    app, _, _ = build(resolved, log_url, max_body_bytes, fast_path, access, follow)
     print(app.state.fast_path, file=sys.stderr, flush=True)  # uvicorn's logging is not set up yet
     uvicorn.run(
         app,

@@ -8,6 +8,9 @@ GET /metadata (whose model_sha256 must be the same) and one POST /predict with t
 
 `--stage prod` (no version): the older check, `gitml serve --stage STAGE` and GET /health.
 
+In GitHub Actions the version check also writes `deploy_summary` to the job summary (the
+version, the sha256, how servers pick the version up) and `sha256` to the step's outputs.
+
 Future home: gitml/registry/smoke.py or gitml/serve/ (the lead decides).
 """
 
@@ -84,6 +87,32 @@ def smoke_test_version(
         *result.checks,
     ]
     return SmokeResult(result.url, result.status, result.body, result.seconds, checks, actual)
+
+
+def deploy_summary(version: str, result: SmokeResult) -> str:
+    """The job summary of a deployment: what was checked, and how servers pick it up."""
+    tag = f"{registry.ARTIFACT}@{registry.normalise_version(version)}"
+    checks = "\n".join(f"- {line}" for line in result.checks)
+    return f"""## Deploying {tag}
+
+| version | sha256 of the model file (= the tag's) |
+|---|---|
+| `{registry.normalise_version(version)}` | `{result.sha256}` |
+
+Smoke test, on the file above:
+
+{checks}
+
+**How servers pick it up.** The registry is git tags, so a server pointed at the stage needs no
+push from here. Each `gitml serve --stage prod --follow` fetches the tags every `--interval`
+seconds (30 by default), and so serves this version within one interval of the stage tag's
+push: it first checks the file's md5 against `dvc.lock`, its sha256 against `{tag}`'s tag, and
+the compiled model against the Pipeline, then swaps between requests. A server that refuses
+the version keeps its current model and reports it (`GET /metadata` → `follow.last_failure`,
+`gitml_follow_failures_total`). A rollback moves the stage the same way. A server started
+without `--follow` keeps its model until it is restarted with `--stage prod`.
+The files: the release `{tag}`. Set-up: docs/serving.md.
+"""
 
 
 def serve_and_probe(

@@ -14,7 +14,9 @@ each one builds its own app through `app_factory`:
   changes, so a new or revoked key takes effect in every worker;
 - its Prometheus metrics go to files in a temporary PROMETHEUS_MULTIPROC_DIR, and /metrics
   from any worker reports the sum over all of them. `/metadata`'s prediction_log counts are
-  the answering worker's own.
+  the answering worker's own;
+- with `--follow`, it follows the registry itself (gitml.serve.follow): it starts on the
+  parent's version and swaps after its own checks.
 
 The settings reach the workers in an environment variable (uvicorn spawns fresh interpreters).
 """
@@ -31,6 +33,7 @@ from typing import Any
 
 from gitml.errors import DataError
 from gitml.serve.auth import Access, Tls
+from gitml.serve.follow import FollowConfig
 from gitml.serve.resolve import ResolvedModel
 
 ENV = "GITML_SERVE_WORKER"
@@ -52,6 +55,7 @@ def run(
     params_path: Path,
     access: Access | None = None,
     tls: Tls | None = None,
+    follow: FollowConfig | None = None,
 ) -> None:
     import uvicorn
 
@@ -67,6 +71,7 @@ def run(
         "fast_path": fast_path,
         # each worker reads the key file itself, and re-reads it when it changes
         "access": access.settings() if access else None,
+        "follow": follow.to_dict() if follow else None,
     }
     metrics_dir = tempfile.mkdtemp(prefix="gitml-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
@@ -111,6 +116,7 @@ def app_factory() -> Any:
         max_body_bytes=settings["max_body_bytes"],
         fast_path=settings["fast_path"],
         access=Access.from_settings(settings["access"]) if settings["access"] else None,
+        follow=FollowConfig(**settings["follow"]) if settings.get("follow") else None,
     )
     logging.getLogger("uvicorn.error").info(
         "worker %d: model %s (sha256 %s…, verified)",

@@ -92,10 +92,15 @@ def test_another_cpu_still_promotes_with_the_differences_recorded(lr_repo: Path)
     assert tags.recorded_sha256(repo, "v0.1.0") == sha256(ci_model)
 
     # deploy: exactly that file is served and answers
-    proc = sh(repo, "gitml", "smoke-test", "--version", "v0.1.0", "--model", str(ci_model))
+    summary = repo.parent / "summary.md"  # what deploy.yml's job summary shows
+    proc = sh(repo, "gitml", "smoke-test", "--version", "v0.1.0", "--model", str(ci_model),
+              GITHUB_STEP_SUMMARY=str(summary))  # fmt: skip
     assert "POST /predict (the example row): 200" in proc and "GET /ready: 200" in proc
     # the answers name the version, not the file's path (issue 25)
     assert "'model_version': 'v0.1.0'" in proc and str(ci_model) not in proc.split("GET /ready")[1]
+    said = summary.read_text()
+    assert "## Deploying model@v0.1.0" in said and f"`{sha256(ci_model)}`" in said
+    assert "gitml serve --stage prod --follow" in said  # how servers pick it up
     # the committer's model (the one dvc.lock at the commit names) is not the judged one
     import dvc.api
 

@@ -193,3 +193,30 @@ def test_an_open_server_lets_everyone_in_and_logs_no_key(repo: Path) -> None:
         assert "securitySchemes" not in client.get("/openapi.json").json().get("components", {})
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT key_name FROM predictions").fetchall() == [(None,)]
+
+
+def test_a_following_servers_admin_check_needs_the_admin_key(
+    repo: Path, issued: dict[str, str], tmp_path: Path
+) -> None:
+    """POST /admin/check (gitml serve --follow) is behind the key middleware's admin rule; the
+    loopback-only rule is for open servers."""
+    from gitml.serve.follow import FollowConfig
+    from tests.helpers import run
+
+    registry = tmp_path / "registry"  # a git repository with no version registered yet
+    registry.mkdir()
+    run(["git", "init", "-q", "-b", "main"], registry)
+    follow = FollowConfig(repo=str(registry), stage="prod", interval=3600, remote=None)
+    app, _, _ = build(
+        resolve(repo),
+        f"sqlite:///{repo / 'follow.db'}",
+        access=Access(keys.KeyRing(repo / "keys.json")),
+        follow=follow,
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        check = "/admin/check?wait=5"
+        assert client.post(check, json={}).status_code == 401
+        assert client.post(check, json={}, headers=_bearer(issued["predict"])).status_code == 403
+        answer = client.post(check, json={}, headers=_bearer(issued["admin"]))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["follow"]["stage"] == "prod"

@@ -1,0 +1,328 @@
+"""Swapping models under load, and the canary split: `gitml serve --stage prod --follow`.
+
+    python -m bench.follow [--clients 50] [--workers 2] [--interval 10] [--out bench/follow.json]
+
+A real registry (bench/registry_repo.py: a bare origin, a dev clone that fits, registers and
+pushes versions, a DVC remote, and a server clone without a DVC cache), a real
+`gitml serve --stage prod --follow --workers N` in the server clone, and CLIENTS concurrent
+clients sending one-row requests the whole time. In one run:
+
+1. **baseline window**: BASELINE seconds of load with nothing moving;
+2. **promotion**: `v0.2.0` (registered before the load began) is assigned to prod and the tags are
+   pushed; the window runs from the push until every worker answers with v0.2.0, plus 2 s;
+3. **rollback**: `gitml rollback --to v0.1.0 --push` in the dev clone; the same window;
+4. **canary**: `v0.2.0` is assigned to stage `canary` (share 0.1, `--canary-share`); once the
+   server routes to it, 10,000 requests with 10,000 distinct `X-Request-Key`s, then 200 keys
+   sent 5 times each.
+
+Figures: failed requests (a transport error or a status other than 200) over the whole run; p99
+latency of the requests sent in each swap window next to the baseline window's p99; seconds from
+the tag push to the first answer by the new version and to the last answer by the old one (goal:
+within one poll interval + 30 s); the canary's observed share with its binomial 95% interval next
+to the configured share (goal ±1.5 points), and whether every repeated key reached one version.
+Every answer must name a version. Registry moves run as git/gto/gitml processes, so the load
+generator (asyncio streams in this process, a minimal keep-alive HTTP/1.1 client) keeps its CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.registry_repo import Registry, env
+from bench.serving import _free_port
+from gitml.serve.routing import bucket
+
+BASELINE_SECONDS = 20.0
+P99_GOAL_MS = 100.0
+ARRIVAL_SLACK = 30.0  # the new version answers within one poll interval + this
+_LENGTH = re.compile(rb"(?i)content-length: *(\d+)")
+_VERSION = re.compile(rb'"model_version":"([^"]+)"')
+CANARY_REQUESTS = 10_000
+CANARY_SHARE = 0.1
+CANARY_TOLERANCE = 0.015
+REPEATED_KEYS, REPEATS = 200, 5
+
+
+@dataclass
+class Load:
+    """Every answer: (send time, latency s, version or None, the error or '')."""
+
+    url: str
+    example: dict[str, Any]
+    clients: int
+    records: list[tuple[float, float, str | None, str]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    async def run(self) -> None:
+        """CLIENTS keep-alive connections, each sending one request after the other.
+
+        A minimal HTTP/1.1 client on asyncio streams: httpx costs about ten times the CPU per
+        request, and on two cores shared with the server that CPU showed up as latency."""
+        host, port = self.url.removeprefix("http://").split(":")
+        body = json.dumps(self.example).encode()
+        request = (
+            f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+        async def client() -> None:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            while not self.stop.is_set():
+                sent = time.monotonic()
+                try:
+                    writer.write(request)
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+                    length = int(_LENGTH.search(head).group(1))  # type: ignore[union-attr]
+                    answer = await reader.readexactly(length)
+                    status = int(head.split(b" ", 2)[1])
+                    found = _VERSION.search(answer)
+                    version = found.group(1).decode() if found else None
+                    error = "" if status == 200 else str(status)
+                except (OSError, asyncio.IncompleteReadError, TimeoutError, AttributeError) as exc:
+                    version, error = None, type(exc).__name__
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                if error == "" and not version:
+                    error = "no model_version"
+                self.records.append((sent, time.monotonic() - sent, version, error))
+            writer.close()
+
+        await asyncio.gather(*(client() for _ in range(self.clients)))
+
+    def since(self, t: float, mark: int = 0) -> list[tuple[float, float, str | None, str]]:
+        """The answers to requests sent at `t` or later (all of them are past index `mark`
+        when `mark` was the count at `t`: the scan stays short while the list grows)."""
+        return [r for r in self.records[mark:] if r[0] >= t]
+
+
+def _p99_ms(records: list[tuple[float, float, str | None, str]]) -> float:
+    return float(np.percentile([r[1] for r in records], 99) * 1000) if records else math.nan
+
+
+def _wait_for(what: str, check: Any, timeout: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic()
+        time.sleep(0.1)
+    raise RuntimeError(f"{what}: not within {timeout:.0f} s")
+
+
+def _swap(load: Load, move: Any, old: str, new: str, timeout: float) -> dict[str, Any]:
+    """Move the registry (a callable that returns once the tags are pushed); time the swap."""
+    mark = len(load.records)
+    move()
+    pushed = time.monotonic()
+    first = _wait_for(
+        f"first answer by {new}",
+        lambda: any(r[2] == new for r in load.since(pushed, mark)),
+        timeout,
+    )
+
+    def all_new() -> bool:  # the last 200 answers all by the new version: every worker swapped
+        tail = load.records[-200:]
+        return len(tail) == 200 and all(r[2] == new for r in tail)
+
+    _wait_for(f"every worker on {new}", all_new, timeout)
+    last_old = max((r[0] + r[1] for r in load.since(pushed, mark) if r[2] == old), default=pushed)
+    time.sleep(2.0)
+    window = [r for r in load.since(pushed, mark) if r[0] <= last_old + 2.0]
+    return {
+        "first_answer_by_new_s": round(first - pushed, 2),
+        "last_answer_by_old_s": round(last_old - pushed, 2),
+        "window_requests": len(window),
+        "window_p99_ms": round(_p99_ms(window), 2),
+        "window_failed": sum(1 for r in window if r[3]),
+    }
+
+
+def _canary(url: str, example: dict[str, Any], clients: int, new: str) -> dict[str, Any]:
+    import httpx
+
+    async def send(keys: list[str]) -> list[str | None]:
+        out: list[str | None] = [None] * len(keys)
+        queue = list(enumerate(keys))
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
+
+            async def client() -> None:
+                while queue:
+                    n, key = queue.pop()
+                    resp = await http.post("/predict", json=example, headers={"X-Request-Key": key})
+                    out[n] = resp.json().get("model_version") if resp.status_code == 200 else None
+
+            await asyncio.gather(*(client() for _ in range(clients)))
+        return out
+
+    keys = [f"bench-key-{i}" for i in range(CANARY_REQUESTS)]
+    versions = asyncio.run(send(keys))
+    share = sum(v == new for v in versions) / len(keys)
+    half = 1.96 * math.sqrt(CANARY_SHARE * (1 - CANARY_SHARE) / len(keys))
+    repeated = [f"repeat-{i}" for i in range(REPEATED_KEYS)]
+    again = asyncio.run(send([k for k in repeated for _ in range(REPEATS)]))
+    sticky = all(
+        len(set(again[i * REPEATS : (i + 1) * REPEATS])) == 1 for i in range(REPEATED_KEYS)
+    )
+    return {
+        "requests": len(keys),
+        "failed": sum(v is None for v in versions) + sum(v is None for v in again),
+        "observed_share": round(share, 4),
+        "configured_share": CANARY_SHARE,
+        "binomial_95_interval": [round(CANARY_SHARE - half, 4), round(CANARY_SHARE + half, 4)],
+        "within_goal": abs(share - CANARY_SHARE) <= CANARY_TOLERANCE,
+        "repeated_keys": REPEATED_KEYS,
+        "repeats": REPEATS,
+        "every_repeated_key_one_version": sticky,
+    }
+
+
+def _start(reg: Registry, workers: int, interval: float, log: Path) -> tuple[Any, str]:
+    import httpx
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "gitml", "serve", "--stage", "prod", "--follow",
+           "--interval", str(interval), "--workers", str(workers), "--port", str(port),
+           "--canary-share", str(CANARY_SHARE), "--log-db", "sqlite:///logs/bench.db"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=reg.server, env={**env(), "OMP_NUM_THREADS": "1"},
+        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(log.read_text())
+        try:
+            ready = httpx.get(f"{url}/ready", timeout=2).status_code == 200
+            if ready and log.read_text().count("Application startup complete") >= workers:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"not ready:\n{log.read_text()}")
+
+
+def run(clients: int, workers: int, interval: float, keep: Path | None) -> dict[str, Any]:
+    import httpx
+    import pandas as pd
+
+    from gitml.config import DataConfig
+    from gitml.pipeline.ingest import normalise, read_source
+
+    cfg = DataConfig()
+    sample = normalise(read_source(cfg), cfg).sample(n=2000, random_state=0)
+    root = Path(tempfile.mkdtemp(prefix="gitml-bench-follow-", dir=keep))
+    reg = Registry(root, pd.DataFrame(sample).reset_index(drop=True))
+    reg.make_version("v0.1.0", seed=1)
+    reg.make_version("v0.2.0", seed=2, stage=None)  # registered now, promoted under load
+    reg.clone_server()
+    log = root / "server.log"
+    proc, url = _start(reg, workers, interval, log)
+    example = httpx.get(f"{url}/metadata").json()["example"]
+    load = Load(url, example, clients)
+    thread = threading.Thread(target=lambda: asyncio.run(load.run()), daemon=True)
+    timeout = interval + ARRIVAL_SLACK + 120
+    try:
+        thread.start()
+        time.sleep(3.0)  # connections open, workers warm
+        start = time.monotonic()
+        time.sleep(BASELINE_SECONDS)
+        baseline = [r for r in load.since(start) if r[0] <= start + BASELINE_SECONDS]
+        promotion = _swap(load, lambda: reg.assign("v0.2.0", "prod"), "v0.1.0", "v0.2.0", timeout)
+        time.sleep(5.0)
+        rollback = _swap(load, lambda: reg.rollback("v0.1.0"), "v0.2.0", "v0.1.0", timeout)
+        load.stop.set()
+        thread.join(60)
+        reg.assign("v0.2.0", "canary")
+        # every worker routes to the canary: a key in the canary's share, answered by it 40
+        # times in a row (the kernel spreads connections over the workers)
+        probe = next(k for k in (f"probe-{i}" for i in range(10_000)) if bucket(k) < CANARY_SHARE)
+
+        def routed() -> bool:
+            def one() -> Any:
+                return httpx.post(
+                    f"{url}/predict", json=example, headers={"X-Request-Key": probe}
+                ).json()["model_version"]
+
+            return all(one() == "v0.2.0" for _ in range(40))
+
+        _wait_for("the canary routed by every worker", routed, timeout)
+        canary = _canary(url, example, clients, "v0.2.0")
+    finally:
+        load.stop.set()
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(120)
+        server_log = log.read_text().splitlines()[-12:]
+        if keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    records = load.records
+    failed = sum(1 for r in records if r[3])
+    base_p99 = _p99_ms(baseline)
+    worst_p99 = max(promotion["window_p99_ms"], rollback["window_p99_ms"])
+    arrival = max(promotion["last_answer_by_old_s"], rollback["last_answer_by_old_s"])
+    return {
+        "command": f"python -m bench.follow --clients {clients} --workers {workers} "
+        f"--interval {interval:g}",
+        "clients": clients,
+        "workers": workers,
+        "interval_s": interval,
+        "load_average": list(os.getloadavg()),
+        "requests": len(records),
+        "failed_requests": failed,
+        "errors": sorted({r[3] for r in records if r[3]}),
+        "baseline_window": {
+            "seconds": BASELINE_SECONDS,
+            "requests": len(baseline),
+            "p99_ms": round(base_p99, 2),
+            "p50_ms": round(float(np.percentile([r[1] for r in baseline], 50) * 1000), 2),
+        },
+        "promotion": promotion,
+        "rollback": rollback,
+        "canary": canary,
+        "goals": {
+            "zero_failed_requests": failed == 0,
+            "swap_window_p99_ms": worst_p99,
+            "swap_window_p99_within_100ms": worst_p99 <= P99_GOAL_MS,
+            "swap_p99_over_baseline_p99": round(worst_p99 / base_p99, 3),
+            "all_workers_swapped_s": arrival,
+            "within_interval_plus_30s": arrival <= interval + ARRIVAL_SLACK,
+            "canary_share_within_1.5_points": canary["within_goal"],
+            "canary_sticky": canary["every_repeated_key_one_version"],
+        },
+        "server_log_tail": server_log,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--interval", type=float, default=10.0)
+    ap.add_argument("--out", type=Path, default=Path("bench/follow.json"))
+    ap.add_argument("--keep", type=Path, default=None, help="keep the repositories, under this")
+    args = ap.parse_args(argv)
+    result = run(args.clients, args.workers, args.interval, args.keep)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
