@@ -9,66 +9,25 @@ import typer
 
 from gitml import layout
 from gitml.cli.app import ParamsOpt, app, err, handle_errors, load, out
+from gitml.cli.serve_options import (
+    CanaryShareOpt,
+    FastPathOpt,
+    FollowOpt,
+    IntervalOpt,
+    KeysOpt,
+    LogDbOpt,
+    MaxBodyOpt,
+    ModelOpt,
+    OpenMetricsOpt,
+    RemoteOpt,
+    StageOpt,
+    TlsCertOpt,
+    TlsKeyOpt,
+    VersionOpt,
+)
 from gitml.serve.options import OnError
 
 # `gitml serve`, `gitml predict`, `gitml simulate`: the model used by software.
-
-StageOpt = Annotated[
-    str | None,
-    typer.Option("--stage", help="serve the version in this GTO stage, e.g. prod"),
-]
-VersionOpt = Annotated[
-    str | None, typer.Option("--version", help="serve this registered version, e.g. v0.2.0")
-]
-ModelOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--model", help="a model file (its metadata .json beside it); default: the workspace's"
-    ),
-]
-LogDbOpt = Annotated[
-    str,
-    typer.Option(
-        "--log-db",
-        envvar="GITML_LOG_DB",
-        help="prediction log database URL (SQLAlchemy): sqlite:///… or postgresql://…",
-        show_envvar=True,
-    ),
-]
-
-
-FastPathOpt = Annotated[
-    bool,
-    typer.Option(
-        "--fast-path/--no-fast-path",
-        help="score through the model compiled to numpy (checked equal to the Pipeline at "
-        "load); --no-fast-path uses the scikit-learn Pipeline itself",
-    ),
-]
-
-
-KeysOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--keys",
-        envvar="GITML_KEYS_FILE",
-        show_envvar=True,
-        help="the API key file (`gitml keys create`); default .gitml/keys.json. Required off "
-        "loopback; on 127.0.0.1 a server without the default file is open",
-    ),
-]
-TlsCertOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--tls-cert", exists=True, dir_okay=False, help="serve HTTPS: the PEM certificate (chain)"
-    ),
-]
-TlsKeyOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--tls-key", exists=True, dir_okay=False, help="the unencrypted PEM key of --tls-cert"
-    ),
-]
 
 
 def _resolve_model(stage: str | None, version: str | None, model: Path | None, params: Path) -> Any:
@@ -94,10 +53,7 @@ def serve_cmd(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
     log_db: LogDbOpt = "sqlite:///logs/predictions.db",
-    max_body_mb: Annotated[
-        float,
-        typer.Option(help="largest request body accepted, in MB; a larger one gets 413", min=0.001),
-    ] = 10.0,
+    max_body_mb: MaxBodyOpt = 10.0,
     fast_path: FastPathOpt = True,
     workers: Annotated[
         int,
@@ -108,40 +64,14 @@ def serve_cmd(
         ),
     ] = 1,
     keys: KeysOpt = None,
-    open_metrics: Annotated[
-        bool,
-        typer.Option(
-            "--open-metrics",
-            help="let GET /metrics and /metadata in without a key (a scraper on a private "
-            "network); by default they need the admin scope",
-        ),
-    ] = False,
+    open_metrics: OpenMetricsOpt = False,
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
     params: ParamsOpt = layout.PARAMS,
-    follow: Annotated[
-        bool,
-        typer.Option(
-            "--follow",
-            help="with --stage: watch the registry and swap to the version the stage moves to "
-            "(promotion or rollback), after the same checks as at start",
-        ),
-    ] = False,
-    interval: Annotated[
-        float, typer.Option(help="--follow: seconds between registry checks", min=1.0)
-    ] = 30.0,
-    remote: Annotated[
-        str, typer.Option(help="--follow: the git remote to fetch the registry's tags from")
-    ] = "origin",
-    canary_share: Annotated[
-        float | None,
-        typer.Option(
-            help="--follow: share of request keys sent to the version in stage `canary`, 0..1; "
-            "default promotion.canary.share of params.yaml, else 0.1",
-            min=0.0,
-            max=1.0,
-        ),
-    ] = None,
+    follow: FollowOpt = False,
+    interval: IntervalOpt = 30.0,
+    remote: RemoteOpt = "origin",
+    canary_share: CanaryShareOpt = None,
 ) -> None:
     """Serve a model over HTTP: POST /predict, /feedback; GET /health, /ready, /metadata, /metrics.
 
@@ -159,7 +89,7 @@ def serve_cmd(
     from gitml.io.dburl import mask_url
     from gitml.logstore.logdb import check_url
     from gitml.serve.app import serve
-    from gitml.serve.auth import Tls, check_bind, is_loopback
+    from gitml.serve.auth import Tls, check_bind
     from gitml.serve.ports import check_port
 
     check_url(log_db)
@@ -168,20 +98,7 @@ def serve_cmd(
     check_port(host, port)  # before the model: loading it takes seconds
     follow_cfg = _follow_config(stage, follow, interval, remote, canary_share, params, fast_path)
     resolved = _resolve_model(stage, version, model, params)
-    scheme = "https" if tls else "http"
-    err.print(
-        f"serving on {scheme}://{host}:{port} (docs /docs); prediction log {mask_url(log_db)}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    err.print(said, highlight=False, soft_wrap=True)
-    if tls is None and not is_loopback(host):
-        err.print(
-            "[yellow]note:[/] plain HTTP: keys cross the network readable; use --tls-cert/"
-            "--tls-key, or a reverse proxy that terminates TLS (docs/serving.md)",
-            highlight=False,
-            soft_wrap=True,
-        )
+    _announce(f"{'https' if tls else 'http'}://{host}:{port}", mask_url(log_db), said, tls, host)
     max_body_bytes = int(max_body_mb * 1024 * 1024)
     if workers == 1:
         serve(
@@ -215,6 +132,24 @@ def serve_cmd(
         tls=tls,
         follow=follow_cfg,
     )
+
+
+def _announce(url: str, log: str, said: str, tls: Any, host: str) -> None:
+    """Where the server listens, its log, who gets in, and a warning for plain HTTP off
+    loopback (keys would cross the network readable)."""
+    from gitml.serve.auth import is_loopback
+
+    err.print(
+        f"serving on {url} (docs /docs); prediction log {log}", highlight=False, soft_wrap=True
+    )
+    err.print(said, highlight=False, soft_wrap=True)
+    if tls is None and not is_loopback(host):
+        err.print(
+            "[yellow]note:[/] plain HTTP: keys cross the network readable; use --tls-cert/"
+            "--tls-key, or a reverse proxy that terminates TLS (docs/serving.md)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _follow_config(
