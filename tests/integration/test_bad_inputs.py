@@ -805,6 +805,8 @@ def _promote_case(case: str) -> page.Runner:
         PROMOTE_FAILURES[case][0](d)
         return run_gitml(["promote"], d)
 
+    return go
+
 
 # ------------------------------------------------------------- caught where the mistake is made
 # Each used to surface late (after tune and train, after loading the model) or point the wrong

@@ -110,7 +110,7 @@ def test_rerunning_init_with_the_same_file_and_options_is_a_no_op(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(DEFAULT_PARAMS.read_text())
     (tmp_path / "data.csv").write_text(frame().to_csv(index=False))
     init.run("data.csv", "y", ids=["code"])
     files = [tmp_path / "params.yaml", tmp_path / "schema" / "data.schema.yaml"]
