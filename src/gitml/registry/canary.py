@@ -22,7 +22,7 @@ from pathlib import Path
 from gitml.errors import DataError, GitmlError
 from gitml.io.git import git
 from gitml.registry import versions as registry
-from gitml.registry.tags import delete_tags, gto_call, publish, require_remote
+from gitml.registry.tags import delete_tags, publish, register_into, require_remote, stage_tag
 
 CANARY = "canary"
 
@@ -34,19 +34,6 @@ class CanaryState:
     canary: registry.ModelVersion | None
     prod: registry.ModelVersion | None
     since: datetime | None  # the canary's newest assignment tag (UTC)
-
-
-def stage_tag(repo: Path, action: str, stage: str, version: str, message: str) -> str:
-    """Assign (or unassign) `stage` to a version with an annotated GTO tag; its name."""
-    from gto import api
-
-    fn = api.assign if action == "assign" else api.unassign
-    return str(
-        gto_call(
-            f"{'assigning' if action == 'assign' else 'unassigning'} {stage}",
-            fn, str(repo), registry.ARTIFACT, stage=stage, version=version, message=message,
-        ).tag
-    )  # fmt: skip
 
 
 def assigned_at(repo: Path, version: registry.ModelVersion, stage: str = CANARY) -> datetime | None:
@@ -73,28 +60,10 @@ def state(repo: Path) -> CanaryState:
 def register_canary(repo: Path, version: str, commit: str, message: str) -> list[str]:
     """Register `version` at `commit` and assign it `canary`; a version already in `canary`
     leaves it (superseded). Prod is not touched. Every tag made is deleted again on a failure."""
-    from gto import api
-
     old = registry.find_stage(repo, CANARY)
-    registry.wait_past_last_tag(repo)
-    tags = [f"{registry.ARTIFACT}@{version}"]
-    gto_call(
-        "registering", api.register, str(repo), registry.ARTIFACT, commit,
-        version=version, message=message,
-    )  # fmt: skip
-    try:
-        tags.append(stage_tag(repo, "assign", CANARY, version, message))
-        if old is not None:
-            tags.append(
-                stage_tag(
-                    repo, "unassign", CANARY, old.version,
-                    f"{registry.ARTIFACT}@{old.version} leaves canary: superseded by {version}",
-                )
-            )  # fmt: skip
-    except GitmlError:
-        delete_tags(repo, tags)
-        raise
-    return tags
+    leaving = old.version if old is not None else None
+    why = f"{registry.ARTIFACT}@{leaving} leaves canary: superseded by {version}"
+    return register_into(repo, version, commit, message, CANARY, leaving, why)
 
 
 def _apply(repo: Path, steps: list[tuple[str, str, str, str]], push: bool) -> list[str]:

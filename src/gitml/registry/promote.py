@@ -29,9 +29,8 @@ from gitml.registry.tags import (
     REMOTE,
     SHA256_LABEL,
     delete_tags,
-    gto_call,
-    prod_tag,
     publish,
+    register_into,
     require_remote,
     tag_message,
 )
@@ -327,30 +326,11 @@ def _register(
 ) -> list[str]:
     """Register `version` at `commit` and move prod to it (the old prod leaves explicitly); the
     tags made, all deleted again when one fails."""
-    from gto import api
-
-    registry.wait_past_last_tag(repo)
-    tags = [f"{registry.ARTIFACT}@{version}"]
-    gto_call(
-        "registering", api.register, str(repo), registry.ARTIFACT, commit,
-        version=version, message=message,
-    )  # fmt: skip
-    try:
-        tags.append(prod_tag(repo, "assign", version, message))
-        if prod is not None:  # prod holds one version: the old one leaves it explicitly
-            tags.append(
-                prod_tag(
-                    repo,
-                    "unassign",
-                    prod.version,
-                    f"{registry.ARTIFACT}@{prod.version} leaves prod: superseded by "
-                    f"{version}\n\n{decision.summary}",
-                )
-            )
-    except GitmlError:
-        delete_tags(repo, tags)
-        raise
-    return tags
+    leaving = prod.version if prod is not None else None
+    why = (
+        f"{registry.ARTIFACT}@{leaving} leaves prod: superseded by {version}\n\n{decision.summary}"
+    )
+    return register_into(repo, version, commit, message, registry.PROD, leaving, why)
 
 
 def _is_ancestor(repo: Path, commit: str, of: str) -> bool:

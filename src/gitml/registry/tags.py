@@ -97,23 +97,46 @@ def delete_tags(repo: Path, tags: list[str]) -> None:
             git(repo, "tag", "-d", t, check=False)
 
 
-def prod_tag(repo: Path, action: str, version: str, message: str) -> str:
-    """Assign (or unassign) stage prod to a version with a GTO tag; return the tag's name."""
+def stage_tag(repo: Path, action: str, stage: str, version: str, message: str) -> str:
+    """Assign (or unassign) `stage` to a version with an annotated GTO tag; the tag's name."""
     from gto import api
 
     fn = api.assign if action == "assign" else api.unassign
-    what = "assigning prod" if action == "assign" else "unassigning prod"
     return str(
         gto_call(
-            what,
-            fn,
-            str(repo),
-            registry.ARTIFACT,
-            stage=registry.PROD,
-            version=version,
-            message=message,
+            f"{'assigning' if action == 'assign' else 'unassigning'} {stage}",
+            fn, str(repo), registry.ARTIFACT, stage=stage, version=version, message=message,
         ).tag
-    )
+    )  # fmt: skip
+
+
+def prod_tag(repo: Path, action: str, version: str, message: str) -> str:
+    """Assign (or unassign) stage prod to a version with a GTO tag; return the tag's name."""
+    return stage_tag(repo, action, registry.PROD, version, message)
+
+
+def register_into(
+    repo: Path, version: str, commit: str, message: str, stage: str, leaving: str | None, why: str
+) -> list[str]:
+    """Register `version` at `commit` and assign it `stage`; the version `leaving` the stage (one
+    holds it) is unassigned explicitly with the message `why`. The tags made, all deleted again
+    when one fails (promote's prod and the canary's stage both go through here)."""
+    from gto import api
+
+    registry.wait_past_last_tag(repo)
+    tags = [f"{registry.ARTIFACT}@{version}"]
+    gto_call(
+        "registering", api.register, str(repo), registry.ARTIFACT, commit,
+        version=version, message=message,
+    )  # fmt: skip
+    try:
+        tags.append(stage_tag(repo, "assign", stage, version, message))
+        if leaving is not None:
+            tags.append(stage_tag(repo, "unassign", stage, leaving, why))
+    except GitmlError:
+        delete_tags(repo, tags)
+        raise
+    return tags
 
 
 def recorded_sha256(repo: Path | str, version: str) -> str:
