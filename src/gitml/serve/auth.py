@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextvars
 import ipaddress
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gitml.errors import ConfigError
+from gitml.serve.guard import json_reply
 from gitml.serve.keys import DEFAULT_KEYS_FILE, KeyRing
 
 OPEN = frozenset({"/health", "/ready", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
@@ -174,19 +174,7 @@ async def _refuse(
         challenge += f', error="{error}"'
     if scope:
         challenge += f', scope="{scope}"'
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", challenge.encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await json_reply(send, status, detail, (b"www-authenticate", challenge.encode()))
 
 
 def protect(app: Any, access: Access | None) -> None:

@@ -61,7 +61,11 @@ def check_json(body: bytes) -> str | None:
     return None
 
 
-async def _reply(send: Send, status: int, detail: str) -> None:
+async def json_reply(
+    send: Send, status: int, detail: str, header: tuple[bytes, bytes] = (b"connection", b"close")
+) -> None:
+    """A `{"detail": …}` answer sent straight from an ASGI middleware, with one header more:
+    by default `connection: close` (the body guard's: the rest of the body is not read)."""
     body = json.dumps({"detail": detail}).encode()
     await send(
         {
@@ -70,7 +74,7 @@ async def _reply(send: Send, status: int, detail: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
+                header,
             ],
         }
     )
@@ -96,7 +100,7 @@ class BodyGuard:
         headers = dict(scope["headers"])
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         if not _is_json(content_type):
-            await _reply(
+            await json_reply(
                 send,
                 415,
                 f"Content-Type {content_type or '(none)'!r} is not accepted; "
@@ -105,7 +109,7 @@ class BodyGuard:
             return
         encoding = headers.get(b"content-encoding", b"identity").decode("latin-1").strip().lower()
         if encoding not in ("", "identity"):
-            await _reply(
+            await json_reply(
                 send,
                 415,
                 f"Content-Encoding {encoding!r} is not accepted; send plain (uncompressed) JSON",
@@ -115,7 +119,7 @@ class BodyGuard:
         too_big = f"the request body is larger than {limit:,} bytes (the server's --max-body-mb)"
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _reply(send, 413, too_big)
+            await json_reply(send, 413, too_big)
             return
         chunks: list[bytes] = []
         size = 0
@@ -126,7 +130,7 @@ class BodyGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _reply(send, 413, too_big)
+                await json_reply(send, 413, too_big)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -134,7 +138,7 @@ class BodyGuard:
         body = b"".join(chunks)
         problem = check_json(body)
         if problem is not None:
-            await _reply(send, 422, problem)
+            await json_reply(send, 422, problem)
             return
         sent = False
 
