@@ -41,6 +41,7 @@ from tests.workflows.fake_github import TOKEN, Event
 HERE = Path(__file__).resolve().parent
 STANDIN_ACTIONS = HERE / "actions"
 STANDIN_BIN = HERE / "standins"
+DRAIN = STANDIN_BIN / "drain.bash"
 WORKFLOWS = ROOT / ".github" / "workflows"
 REPO_SLUG = "acme/churn"
 REPO_URL = f"https://github.com/{REPO_SLUG}.git"  # act derives github.repository from it
@@ -282,7 +283,12 @@ class Act:
         artifacts = run_dir / "artifacts"
         artifacts.mkdir(parents=True)
         (run_dir / "event.json").write_text(json.dumps(payload))
-        env = {**self.env, **(extra_env or {}), "STANDIN_ARTIFACTS": str(artifacts)}
+        env = {
+            **self.env,
+            **(extra_env or {}),
+            "STANDIN_ARTIFACTS": str(artifacts),
+            "BASH_ENV": str(DRAIN),  # a failing step's last lines reach the log: drain.bash
+        }
         cmd = [
             self.act, event,
             "-e", str(run_dir / "event.json"),
