@@ -867,6 +867,13 @@ def _serve_port_in_use(d: Path, df: pd.DataFrame) -> Proc:
     )
 
 
+def _serve_release_no_repository(d: Path, df: pd.DataFrame) -> Proc:
+    write_params(d, _csv(d, df), None)  # no model here: the option is checked before it loads
+    run(["git", "init", "-q"], d)
+    run(["git", "remote", "add", "origin", "/srv/git/churn.git"], d)
+    return run_gitml(["serve", "--stage", "prod", "--model-source", "release"], d)
+
+
 EARLY_FAILURES: dict[str, tuple[page.Runner, int, list[str]]] = {
     "slice_not_a_column": (
         _misspelt_slice,
@@ -897,6 +904,11 @@ EARLY_FAILURES: dict[str, tuple[page.Runner, int, list[str]]] = {
         _serve_port_in_use,
         3,
         ["port 8000 on 127.0.0.1 is in use", "pass --port with a free port"],
+    ),
+    "serve_release_without_a_github_repository": (
+        _serve_release_no_repository,
+        2,
+        ["the git remote 'origin' names no GitHub repository", "give --github-repo OWNER/NAME"],
     ),
 }  # fmt: skip
 # Over HTTP the "exit" is the status code and what is printed is the response body.
@@ -1002,6 +1014,10 @@ _EARLY_WHAT = {
     "predict_output_of_an_unknown_type": "`gitml predict rows.csv --out scored.xlsx`",
     "predict_columns_misspelt": "`gitml predict` on a file whose header says `Age` and `racee`",
     "serve_port_in_use": "`gitml serve` on a port another server holds",
+    "serve_release_without_a_github_repository": (
+        "`gitml serve --stage prod --model-source release` in a clone whose `origin` is a "
+        "local path"
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,11 +14,13 @@ from gitml.cli.serve_options import (
     CanaryShareOpt,
     FastPathOpt,
     FollowOpt,
+    GithubRepoOpt,
     IntervalOpt,
     KeysOpt,
     LogDbOpt,
     MaxBodyOpt,
     ModelOpt,
+    ModelSourceOpt,
     OpenMetricsOpt,
     RemoteOpt,
     StageOpt,
@@ -25,15 +28,23 @@ from gitml.cli.serve_options import (
     TlsKeyOpt,
     VersionOpt,
 )
-from gitml.serve.options import OnError
+from gitml.serve.options import ModelSource, OnError
 
 # `gitml serve`, `gitml predict`, `gitml simulate`: the model used by software.
 
 
-def _resolve_model(stage: str | None, version: str | None, model: Path | None, params: Path) -> Any:
+def _resolve_model(
+    stage: str | None,
+    version: str | None,
+    model: Path | None,
+    params: Path,
+    release: str | None = None,
+) -> Any:
     from gitml.serve.resolve import resolve
 
-    resolved = resolve(".", stage=stage, version=version, model_path=model, params_path=params)
+    resolved = resolve(
+        ".", stage=stage, version=version, model_path=model, params_path=params, release=release
+    )
     err.print(
         f"model {resolved.version} from {resolved.source} "
         f"(sha256 {str(resolved.metadata.model_sha256)[:12]}…, verified; "
@@ -72,6 +83,8 @@ def serve_cmd(
     interval: IntervalOpt = 30.0,
     remote: RemoteOpt = "origin",
     canary_share: CanaryShareOpt = None,
+    model_source: ModelSourceOpt = ModelSource.dvc,
+    github_repo: GithubRepoOpt = None,
 ) -> None:
     """Serve a model over HTTP: POST /predict, /feedback; GET /health, /ready, /metadata, /metrics.
 
@@ -85,6 +98,7 @@ def serve_cmd(
 
     With `--stage S --follow` it fetches the registry's tags every --interval seconds (and on
     SIGHUP or POST /admin/check) and swaps models between requests (docs/serving.md).
+    `--model-source release` takes the model from the version's GitHub release instead of DVC.
     """
     from gitml.io.dburl import mask_url
     from gitml.logstore.logdb import check_url
@@ -95,9 +109,12 @@ def serve_cmd(
     check_url(log_db)
     access, said = check_bind(host, keys, open_metrics)
     tls = Tls.of(tls_cert, tls_key)
+    release = _release_repo(model_source, github_repo, remote, stage or version)
     check_port(host, port)  # before the model: loading it takes seconds
     follow_cfg = _follow_config(stage, follow, interval, remote, canary_share, params, fast_path)
-    resolved = _resolve_model(stage, version, model, params)
+    if follow_cfg is not None:
+        follow_cfg = replace(follow_cfg, release=release)
+    resolved = _resolve_model(stage, version, model, params, release)
     _announce(f"{'https' if tls else 'http'}://{host}:{port}", mask_url(log_db), said, tls, host)
     max_body_bytes = int(max_body_mb * 1024 * 1024)
     if workers == 1:
@@ -131,7 +148,36 @@ def serve_cmd(
         access=access,
         tls=tls,
         follow=follow_cfg,
+        release=release,
     )
+
+
+def _release_repo(
+    source: ModelSource, github_repo: str | None, remote: str, registered: str | None
+) -> str | None:
+    """The GitHub repository (OWNER/NAME) whose releases hold the models, for
+    `--model-source release`: --github-repo, else the one the git remote's URL names."""
+    if source is not ModelSource.release:
+        return None
+    from gitml.errors import ConfigError
+    from gitml.io.git import git
+    from gitml.io.github_release import check_slug, slug_of_remote
+
+    if registered is None:
+        raise ConfigError(
+            "--model-source release serves a registered version: give --stage or --version"
+        )
+    if github_repo:
+        return check_slug(github_repo)
+    url = git(".", "remote", "get-url", remote, check=False) if remote else ""
+    slug = slug_of_remote(url) if url else None
+    if slug is None:  # the URL is not shown: it may hold a credential
+        raise ConfigError(
+            f"--model-source release: the git remote {remote!r} "
+            f"{'names no GitHub repository' if url else 'is not there'}; give "
+            "--github-repo OWNER/NAME (or GITML_GITHUB_REPO)"
+        )
+    return slug
 
 
 def _announce(url: str, log: str, said: str, tls: Any, host: str) -> None:

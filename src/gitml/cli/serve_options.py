@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from gitml.serve.options import ModelSource
+
 StageOpt = Annotated[
     str | None,
     typer.Option("--stage", help="serve the version in this GTO stage, e.g. prod"),
@@ -91,7 +93,30 @@ IntervalOpt = Annotated[
     float, typer.Option(help="--follow: seconds between registry checks", min=1.0)
 ]
 RemoteOpt = Annotated[
-    str, typer.Option(help="--follow: the git remote to fetch the registry's tags from")
+    str,
+    typer.Option(
+        help="--follow: the git remote to fetch the registry's tags from; its URL also names "
+        "the GitHub repository of --model-source release"
+    ),
+]
+ModelSourceOpt = Annotated[
+    ModelSource,
+    typer.Option(
+        "--model-source",
+        help="with --stage/--version: dvc = the committed model from the DVC cache or remote "
+        "(md5 against dvc.lock); release = the version's GitHub release model@vX.Y.Z (sha256 "
+        "against its tag; token in GH_TOKEN or GITHUB_TOKEN, API at GITHUB_API_URL)",
+    ),
+]
+GithubRepoOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--github-repo",
+        envvar="GITML_GITHUB_REPO",
+        show_envvar=True,
+        help="--model-source release: the GitHub repository, OWNER/NAME; default: the one "
+        "--remote's URL names",
+    ),
 ]
 CanaryShareOpt = Annotated[
     float | None,

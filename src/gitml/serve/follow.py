@@ -9,7 +9,8 @@ or a check asked for by another worker of the same server):
 3. which version holds the stage now (and `canary`, when canary routing is on); a version that
    differs from the one served is a candidate, by promotion or rollback alike;
 4. the candidate is resolved like `gitml serve --version` (gitml.serve.resolve: the file from
-   the DVC cache or remote, its md5 against dvc.lock, its sha256 against model.json), its
+   the DVC cache or remote, its md5 against dvc.lock, its sha256 against model.json; or, with
+   `release`, from the version's GitHub release, gitml.serve.release), its
    sha256 checked against the one in the version's tag message when there is one, its input
    contract checked equal to the one served (the request model cannot change in a running
    server), its fast path compiled and checked against the Pipeline, and warmed up;
@@ -18,9 +19,11 @@ or a check asked for by another worker of the same server):
 A candidate that fails any step is not served: the current model goes on answering, and the
 failure is a log line, the counter `gitml_follow_failures_total` and `last_failure` in
 /metadata's `follow`. The same version is not tried again until its stage moves (a new stage
-tag). Under `--workers N` every worker runs its own follower and swaps after its own checks;
-their fetches and model reads take turns on a lock file in the git directory, and a check one
-worker is asked for is asked of all of them (a file there whose change they watch).
+tag), unless what failed was outside gitml (UnavailableError: a release not published yet, the
+network): then the next check tries again. Under `--workers N` every worker runs its own
+follower and swaps after its own checks; their fetches and model reads take turns on a lock file
+in the git directory, and a check one worker is asked for is asked of all of them (a file there
+whose change they watch).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from prometheus_client import CollectorRegistry, Counter
 from starlette.concurrency import run_in_threadpool
 
-from gitml.errors import DataError
+from gitml.errors import DataError, UnavailableError
 from gitml.registry import versions as registry
 from gitml.registry.tags import SHA256_LABEL
 from gitml.serve.predictor import Predictor
@@ -69,6 +72,7 @@ class FollowConfig:
     remote: str | None = "origin"  # None: the local tags only (someone else fetches)
     canary_share: float = DEFAULT_CANARY_SHARE  # 0 turns canary routing off
     fast_path: bool = True
+    release: str | None = None  # GitHub OWNER/NAME: models from the versions' releases
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,6 +145,7 @@ class Follower:
         self._thread: threading.Thread | None = None
         self._marker: str | None = None  # the registry's tags at the last check
         self._refused: dict[str, tuple[str, str]] = {}  # stage -> (version, the stage's tags)
+        self._retry = False  # a candidate failed outside gitml: check again without a new tag
         self.remote = cfg.remote
         self.last_check: str | None = None
         self.last_result = "not checked yet"
@@ -228,6 +233,7 @@ class Follower:
                     self._checked.notify_all()
 
     def _check(self, forced: bool) -> str:
+        self._retry = False
         if self.remote:
             try:
                 with self._repo_lock():
@@ -259,8 +265,8 @@ class Follower:
                 else:
                     canary = self._candidate(CANARY, in_canary.version, prod, tags)
         # Marked only now: a check that failed before here (GTO, git) is done again next time;
-        # a refused candidate is not (`_refused`).
-        self._marker = tags
+        # a refused candidate is not (`_refused`), one that failed outside gitml is.
+        self._marker = None if self._retry else tags
         if prod is routing.prod and canary is routing.canary:
             return f"serving {prod.version}" + (f", canary {canary.version}" if canary else "")
         self.target.routing = Routing(prod, canary, self.cfg.canary_share)
@@ -288,6 +294,10 @@ class Follower:
         log.info("follow: stage %s moved to %s; checking it", stage, version)
         try:
             return self._load(version, reference)
+        except UnavailableError as exc:  # e.g. the release is published after the tags
+            self._retry = True
+            self._failed(stage, version, f"{type(exc).__name__}: {exc} (tried again next check)")
+            return None
         except Exception as exc:
             self._refused[stage] = (version, stage_tags)
             self._failed(stage, version, f"{type(exc).__name__}: {exc}")
@@ -297,7 +307,8 @@ class Follower:
         from gitml.serve.resolve import resolve
 
         with self._repo_lock():
-            resolved = resolve(self.cfg.repo, version=version)  # md5 (dvc.lock), sha256 (meta)
+            # md5 (dvc.lock) or the release's checks, sha256 (meta)
+            resolved = resolve(self.cfg.repo, version=version, release=self.cfg.release)
             recorded = tag_sha256(self.cfg.repo, version)
         sha = resolved.metadata.model_sha256
         if recorded is not None and recorded != sha:

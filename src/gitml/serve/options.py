@@ -11,3 +11,10 @@ class OnError(StrEnum):
 
     fail = "fail"  # stop, write nothing
     skip = "skip"  # leave them out of the output, report them
+
+
+class ModelSource(StrEnum):
+    """Where `gitml serve --stage/--version` gets the model file (`--model-source`)."""
+
+    dvc = "dvc"  # the DVC cache or remote: the committed model, checked against dvc.lock
+    release = "release"  # the version's GitHub release: the judged model, checked against its tag

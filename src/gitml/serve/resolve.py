@@ -7,7 +7,10 @@ Three sources, one result (`ResolvedModel`):
 - `--stage prod` / `--version vX.Y.Z`: the GTO tag's commit; the model file at that commit
   through DVC (cache or remote), checked against the md5 dvc.lock recorded at that commit, then
   against the sha256 train wrote into model.json; the schema file at that commit, checked
-  against model.json's schema_sha256.
+  against model.json's schema_sha256. With `release` (`--model-source release --github-repo
+  OWNER/NAME`) the model file and its model.json come from the version's GitHub release instead,
+  where the tag's sha256 is the authority (gitml.serve.release says why); the schema, the
+  metrics and the example row still come from the version's commit.
 
 Only then is the file loaded, with skops and the explicit allowlist in gitml.core.model_io.
 """
@@ -71,13 +74,19 @@ def resolve(
     version: str | None = None,
     model_path: Path | None = None,
     params_path: Path = layout.PARAMS,
+    release: str | None = None,
 ) -> ResolvedModel:
-    """Find, verify and load the model; GitmlError with what to do when any step fails."""
+    """Find, verify and load the model; GitmlError with what to do when any step fails.
+    `release`: the GitHub repository (OWNER/NAME) whose release assets hold the model."""
     repo = Path(repo)
     if sum(x is not None for x in (stage, version, model_path)) > 1:
         raise ConfigError("give at most one of --stage, --version and --model")
     if stage is not None or version is not None:
-        return _from_registry(repo, stage, version)
+        return _from_registry(repo, stage, version, release)
+    if release is not None:
+        raise ConfigError(
+            "--model-source release serves a registered version: give --stage or --version"
+        )
     path = model_path if model_path is not None else repo / layout.MODEL
     meta_path = path.with_suffix(".json")
     metadata = _metadata(meta_path.read_bytes() if meta_path.is_file() else None, str(meta_path))
@@ -99,7 +108,9 @@ def _file_version(repo: Path, metadata: ModelMeta, path: Path) -> str:
     return version_with_sha256(repo, metadata.model_sha256) or str(path)
 
 
-def _from_registry(repo: Path, stage: str | None, version: str | None) -> ResolvedModel:
+def _from_registry(
+    repo: Path, stage: str | None, version: str | None, release: str | None
+) -> ResolvedModel:
     if stage is not None:
         found = registry.find_stage(repo, stage)
         if found is None:
@@ -111,18 +122,18 @@ def _from_registry(repo: Path, stage: str | None, version: str | None) -> Resolv
         assert version is not None
         found = registry.find_version(repo, version)
     rev = found.commit
-    raw = read_dvc_file(repo, rev, layout.MODEL)
-    recorded = locked_md5(repo, rev, layout.MODEL)
-    if recorded is None:
-        raise DataError(f"dvc.lock at {rev[:10]} records no hash for {layout.MODEL}; cannot verify")
-    actual = hashlib.md5(raw).hexdigest()  # DVC's content hash (md5), not a security hash here
-    if actual != recorded:
-        raise DataError(
-            f"{layout.MODEL} at {found.version} ({rev[:10]}): md5 {actual[:12]}… does not match "
-            f"dvc.lock's {recorded[:12]}…; refusing to serve a model that differs from the "
-            "recorded one (run `dvc pull`, or check the DVC remote)"
+    if release is not None:
+        from gitml.serve.release import model_from_release, release_tag
+
+        raw, meta_raw = model_from_release(repo, found, release)
+        meta_where = f"{layout.MODEL_META.name} of release {release_tag(found.version)}"
+    else:
+        raw = _committed_model(repo, found)
+        meta_raw, meta_where = (
+            _read_at(repo, rev, layout.MODEL_META),
+            f"{layout.MODEL_META}@{rev[:10]}",
         )
-    metadata = _metadata(_read_at(repo, rev, layout.MODEL_META), f"{layout.MODEL_META}@{rev[:10]}")
+    metadata = _metadata(meta_raw, meta_where)
     params_text = read_git_file(repo, rev, layout.PARAMS).decode()
     import yaml
 
@@ -143,9 +154,27 @@ def _from_registry(repo: Path, stage: str | None, version: str | None) -> Resolv
     metrics_raw = _try_read_at(repo, rev, layout.METRICS)
     metrics = json.loads(metrics_raw) if metrics_raw else None
     src = f"{found.artifact}@{found.version}" + (f" (stage {stage})" if stage else "")
+    src += f" from the GitHub release of {release}" if release else ""
     return _finish(
         model, metadata, schema_text, found.version, src, rev, _example(train_bytes), None, metrics
     )
+
+
+def _committed_model(repo: Path, found: registry.ModelVersion) -> bytes:
+    """The model file at the version's commit through DVC, checked against dvc.lock's md5."""
+    rev = found.commit
+    raw = read_dvc_file(repo, rev, layout.MODEL)
+    recorded = locked_md5(repo, rev, layout.MODEL)
+    if recorded is None:
+        raise DataError(f"dvc.lock at {rev[:10]} records no hash for {layout.MODEL}; cannot verify")
+    actual = hashlib.md5(raw).hexdigest()  # DVC's content hash (md5), not a security hash here
+    if actual != recorded:
+        raise DataError(
+            f"{layout.MODEL} at {found.version} ({rev[:10]}): md5 {actual[:12]}… does not match "
+            f"dvc.lock's {recorded[:12]}…; refusing to serve a model that differs from the "
+            "recorded one (run `dvc pull`, or check the DVC remote)"
+        )
+    return raw
 
 
 def _finish(

@@ -56,6 +56,7 @@ def run(
     access: Access | None = None,
     tls: Tls | None = None,
     follow: FollowConfig | None = None,
+    release: str | None = None,
 ) -> None:
     import uvicorn
 
@@ -65,6 +66,7 @@ def run(
         "version": resolved.version if (stage or version) else None,
         "model_path": str(model_path.resolve()) if model_path else None,
         "params_path": str(params_path),
+        "release": release,  # GitHub OWNER/NAME: the model from the version's release
         "sha256": resolved.metadata.model_sha256,
         "log_url": log_url,
         "max_body_bytes": max_body_bytes,
@@ -103,6 +105,7 @@ def app_factory() -> Any:
         version=settings["version"],
         model_path=Path(settings["model_path"]) if settings["model_path"] else None,
         params_path=Path(settings["params_path"]),
+        release=settings["release"],
     )
     if resolved.metadata.model_sha256 != settings["sha256"]:
         raise DataError(

@@ -10,14 +10,21 @@ no DVC cache, in which the server runs and fetches the tags. Nothing is mocked: 
   log and /metrics, and does not try that version again until its stage moves;
 - under load: `--workers 2` takes a promotion while clients send requests; no request fails,
   every answer names a version, and the log holds each answer with the version that made it;
-- canary: a version assigned to stage `canary` gets the share of request keys, sticky.
+- canary: a version assigned to stage `canary` gets the share of request keys, sticky;
+- `--model-source release`: the models come from the versions' GitHub releases (the loopback
+  fake GitHub of tests/workflows): a release published after the tags is tried again until it
+  is there, a release whose assets were replaced is refused by the tag's sha256, and a missing
+  release stops `gitml serve --version` with what to do.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import signal
 import sqlite3
+import ssl
 import subprocess
 import threading
 import time
@@ -33,19 +40,22 @@ from bench.registry_repo import Registry
 
 from tests.helpers import BIN, tool_env
 from tests.integration.serve.test_serve import free_port, metric
+from tests.workflows.fake_github import PERSON_TOKEN, FakeGitHub
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]
 
 
 class Follower:
-    def __init__(self, repo: Path, name: str, *args: str) -> None:
+    def __init__(
+        self, repo: Path, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = repo.parent / f"{name}.log"
         self.proc = subprocess.Popen(
             [str(BIN / "gitml"), "serve", "--stage", "prod", "--follow", "--interval", "1",
              "--port", str(self.port), "--log-db", "sqlite:///logs/f.db", *args],
-            cwd=repo, env={**tool_env(), "OMP_NUM_THREADS": "1"},
+            cwd=repo, env={**tool_env(), "OMP_NUM_THREADS": "1", **(env or {})},
             stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
@@ -241,3 +251,118 @@ def test_canary_gets_its_share_of_request_keys_and_stops_when_unassigned(
         assert {by_key(k) for k in keys[:50]} == {"v0.1.0"}
     finally:
         f.stop()
+
+
+SLUG = "acme/churn"
+
+
+@pytest.fixture
+def github(tmp_path: Path) -> Iterator[FakeGitHub]:
+    folder = tmp_path / "github"
+    folder.mkdir()
+    with FakeGitHub(folder, SLUG) as gh:
+        yield gh
+
+
+def release_env(gh: FakeGitHub) -> dict[str, str]:
+    """What a server host sets for --model-source release (a person's token here)."""
+    api = f"https://{gh.host}/api/v3"
+    return {"GITHUB_API_URL": api, "SSL_CERT_FILE": str(gh.cert), "GH_TOKEN": PERSON_TOKEN}
+
+
+def model_files(registry: Registry) -> tuple[bytes, bytes]:
+    """The model and model.json of the version made last."""
+    models = registry.dev / "models"
+    return (models / "model.skops").read_bytes(), (models / "model.json").read_bytes()
+
+
+def publish(gh: FakeGitHub, version: str, files: tuple[bytes, bytes]) -> None:
+    """What promote.yml's `gh release create model@VERSION models/model.skops models/model.json`
+    does, through the fake's REST API."""
+    tls = ssl.create_default_context(cafile=str(gh.cert))
+    auth = {"Authorization": f"token {PERSON_TOKEN}"}
+    with httpx.Client(base_url=f"https://{gh.host}/api", verify=tls, headers=auth) as http:
+        made = http.post(f"/v3/repos/{SLUG}/releases", json={"tag_name": f"model@{version}"})
+        assert made.status_code == 201, made.text
+        for name, data in zip(("model.skops", "model.json"), files, strict=True):
+            up = http.post(
+                f"/uploads/repos/{SLUG}/releases/{made.json()['id']}/assets",
+                params={"name": name}, content=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )  # fmt: skip
+            assert up.status_code == 201, up.text
+
+
+def test_follows_the_releases_and_refuses_a_replaced_asset(
+    registry: Registry, github: FakeGitHub
+) -> None:
+    publish(github, "v0.1.0", model_files(registry))
+    f = Follower(registry.server, "release", "--model-source", "release", "--github-repo", SLUG,
+                 env=release_env(github))  # fmt: skip
+    try:
+        f.wait_ready()
+        example = httpx.get(f"{f.url}/metadata").json()["example"]
+        assert f.version(example) == "v0.1.0"
+
+        # promoted before its release is published (promote.yml publishes it after the tag push);
+        # its DVC copy is broken, so only the release can serve it
+        registry.make_version("v0.2.0", seed=2, stage=None)
+        v2 = model_files(registry)
+        registry.tamper_in_remote("v0.2.0")
+        registry.assign("v0.2.0", "prod")
+        f.wait_for(lambda: f.follow()["last_failure"] is not None, "the missing release")
+        failure = f.follow()["last_failure"]
+        assert failure["version"] == "v0.2.0" and "UnavailableError" in failure["error"]
+        assert "no release model@v0.2.0" in failure["error"], failure
+        assert f.version(example) == "v0.1.0"
+        publish(github, "v0.2.0", v2)
+        f.wait_for(lambda: f.version(example) == "v0.2.0", "the swap once it is published")
+        meta = httpx.get(f"{f.url}/metadata").json()
+        assert meta["model_sha256"] == registry.sha256["v0.2.0"]
+        assert meta["source"].endswith(f"from the GitHub release of {SLUG}"), meta["source"]
+        assert github.calls("GET", r"/releases/assets/\d+$")  # the assets were downloaded
+
+        # v0.3.0's release holds v0.2.0's files: model.json agrees with the file, the tag does not
+        registry.make_version("v0.3.0", seed=3, stage=None)
+        publish(github, "v0.3.0", v2)
+        refused = metric(f.url, 'gitml_follow_failures_total{stage="prod"}')
+        registry.assign("v0.3.0", "prod")
+        f.wait_for(lambda: f.follow()["last_failure"]["version"] == "v0.3.0", "the refusal")
+        error = f.follow()["last_failure"]["error"]
+        assert "recorded in the tag model@v0.3.0" in error and "DataError" in error, error
+        time.sleep(3)  # three more polls: not tried again, the stage did not move
+        assert f.version(example) == "v0.2.0"
+        assert f.text().count("v0.3.0 (prod) refused") == 1
+        assert metric(f.url, 'gitml_follow_failures_total{stage="prod"}') == refused + 1
+        assert PERSON_TOKEN not in f.text()
+    finally:
+        f.stop()
+
+
+def test_serve_from_a_missing_release_says_what_to_do(
+    registry: Registry, github: FakeGitHub
+) -> None:
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "gitml"), "serve", "--version", "v0.1.0", "--model-source", "release",
+             "--port", str(free_port()), *args],
+            cwd=registry.server, env={**tool_env(), **release_env(github)},
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    proc = serve("--github-repo", SLUG)
+    assert proc.returncode == 3, proc.stderr  # could not run: something outside gitml
+    assert f"GitHub has no release model@v0.1.0 of {SLUG}" in proc.stderr
+    assert "(404)" in proc.stderr and "--model-source dvc" in proc.stderr
+    assert PERSON_TOKEN not in proc.stderr + proc.stdout
+    # a release whose assets agree with each other but not with the tag (no follower checks here)
+    model, meta = model_files(registry)
+    other = model[:-10] + b"replaced!!"
+    claims = json.loads(meta) | {"model_sha256": hashlib.sha256(other).hexdigest()}
+    publish(github, "v0.1.0", (other, json.dumps(claims).encode()))
+    proc = serve("--github-repo", SLUG)
+    assert proc.returncode == 1, proc.stderr  # a failed check
+    assert "recorded in the tag model@v0.1.0: not the model the gate judged" in proc.stderr
+    proc = serve()  # the server's origin is a local path: it names no GitHub repository
+    assert proc.returncode == 2, proc.stderr
+    assert "the git remote 'origin' names no GitHub repository" in proc.stderr
