@@ -7,28 +7,27 @@ Several server processes (`gitml serve --workers N`) each run one `PredictionLog
 writer per process. SQLite is opened in WAL mode with a busy timeout: readers (`gitml monitor`)
 never block the writers, and a committed transaction survives a kill -9 of the server (it is in
 the WAL file; only a power cut before the OS flushes it could lose it, as `synchronous=NORMAL`
-allows). The writers of one SQLite file take turns on a lock file beside it (`WriterTurn`). Each
-row's primary key is its prediction id: a row is written once.
+allows). The writers of one SQLite file take turns on a lock file beside it (`WriterTurn`,
+gitml.logstore.turn). Each row's primary key is its prediction id: a row is written once.
+Requests a model failed to score are logged apart, in `failures` (no score to log).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from gitml.errors import ConfigError
 from gitml.io.dburl import mask_url, normalise_url
+from gitml.logstore.turn import WriterTurn, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +53,23 @@ predictions = sa.Table(
     sa.Column("unseen", sa.JSON, nullable=False),
     # the name of the API key that sent the request (gitml.serve.keys); NULL on an open server
     sa.Column("key_name", sa.String(64), nullable=True),
+    # milliseconds the version took to score the request's rows it was sent (one model call;
+    # every row of the call carries it); NULL in a log older than it
+    sa.Column("latency_ms", sa.Float, nullable=True),
+)
+
+# Requests a version failed to score (an exception in the model: the server answered 500),
+# one row per failed call, so that `gitml canary` counts failures per version. Not client
+# errors (4xx): those never reach a model. A log older than it gets the table from create_all.
+failures = sa.Table(
+    "failures",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),  # uuid4
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),  # UTC
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),  # rows the failed call had to score
+    sa.Column("error", sa.String(64), nullable=False),  # the exception's type name
+    sa.Column("key_name", sa.String(64), nullable=True),
 )
 
 feedback = sa.Table(
@@ -77,13 +93,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
     cursor.close()
 
 
-def sqlite_file(parsed: sa.URL) -> Path | None:
-    """The database file of a SQLite URL; None for another backend or an in-memory database."""
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
-
-
 def engine_for(url: str = DEFAULT_LOG_URL) -> sa.Engine:
     """An engine for the log database; creates the tables (and a SQLite file's folder)."""
     parsed = sa.engine.make_url(normalise_url(url))
@@ -104,9 +113,10 @@ def engine_for(url: str = DEFAULT_LOG_URL) -> sa.Engine:
 def add_missing_columns(engine: sa.Engine) -> list[str]:
     """Bring a log written by an older gitml up to date: add the nullable columns it lacks.
 
-    `create_all` creates missing tables, never missing columns. A column added to the tables
-    above since (key_name) must be nullable, so the old rows read as NULL; readers that may
-    meet an old log they cannot alter check the column first (gitml.monitor.current).
+    `create_all` creates missing tables (failures), never missing columns. A column added to
+    the tables above since (key_name, latency_ms) must be nullable, so the old rows read as
+    NULL; readers that may meet an old log they cannot alter check the column first
+    (gitml.monitor.current).
     Returns the columns added ("table.column").
     """
     added = []
@@ -135,50 +145,6 @@ def add_missing_columns(engine: sa.Engine) -> list[str]:
             if attempt:
                 raise
     return added
-
-
-class WriterTurn:
-    """Lets the writers of one SQLite file, in several processes, take turns without sleeping.
-
-    Two processes committing to one SQLite file collide on its write lock, and SQLite's busy
-    handler answers a collision by sleeping 1, 2, 5, 10, 20… ms before it tries again: under
-    `gitml serve --workers 2`, commits waited 20-130 ms that way, and every answer waits for its
-    commit (bench/README.md). A blocking flock on a file beside the database queues the writers
-    in the kernel instead, which wakes the next one as soon as the lock is free. Hand-written:
-    filelock and fasteners poll with sleeps too. A separate file, not the database itself, so
-    that it never meets SQLite's own locks (on NFS, flock is emulated with those).
-
-    For a SQLite file only; PostgreSQL orders concurrent writers itself (`path` None: no-op).
-    """
-
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        if self.path is None:
-            yield
-            return
-        if self._fd is None:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            # read-only: flock needs no write access, so a lock file another user created works
-            self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)  # blocks in the kernel, GIL released
-        try:
-            yield
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    @staticmethod
-    def for_url(url: str) -> WriterTurn:
-        db = sqlite_file(sa.engine.make_url(normalise_url(url)))
-        return WriterTurn(None if db is None else f"{db}.lock")
 
 
 def check_url(url: str) -> str:
@@ -256,6 +222,14 @@ class PredictionLog:
             "key_name": key_name,
         }
         self._put(("feedback", [row], done), 1)
+
+    def log_failure(
+        self, version: str, rows: int, error: str, key_name: str | None, done: Done | None = None
+    ) -> None:
+        """A call of `version` that raised instead of scoring `rows` rows (`failures`)."""
+        row = {"id": str(uuid.uuid4()), "created_at": _now(), "model_version": version,
+               "rows": rows, "error": error[:64], "key_name": key_name}  # fmt: skip
+        self._put(("failures", [row], done), 1)
 
     def unknown_ids(self, ids: list[str]) -> list[str] | None:
         """The `ids` no logged prediction has (one query), or None when the log cannot be read
@@ -346,7 +320,10 @@ class PredictionLog:
         if engine is None:
             self._drop(n, self.last_error or "no database", batch)
             return
-        preds = [row for table, rows, _ in batch if table == "predictions" for row in rows]
+        inserts = {
+            table.name: [row for name, rows, _ in batch if name == table.name for row in rows]
+            for table in (predictions, failures)
+        }
         # Feedback may arrive twice for one prediction: the latest label wins (delete + insert
         # is an upsert every SQL dialect runs).
         fb = {
@@ -357,8 +334,9 @@ class PredictionLog:
         }
         try:
             with self._turn(), engine.begin() as conn:
-                if preds:
-                    conn.execute(predictions.insert(), preds)
+                for table in (predictions, failures):
+                    if inserts[table.name]:
+                        conn.execute(table.insert(), inserts[table.name])
                 if fb:
                     conn.execute(feedback.delete().where(feedback.c.prediction_id.in_(list(fb))))
                     conn.execute(feedback.insert(), list(fb.values()))

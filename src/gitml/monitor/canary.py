@@ -4,7 +4,8 @@ Both versions answer requests in the same window (the following server sends
 `promotion.canary.share` of them to the canary), so their logged rows are two independent
 samples of the same traffic. Per version: rows, rows with feedback, the live metric and the
 misclassification rate on those rows, the CBPE estimate on every row (before labels arrive,
-`gitml.monitor.estimate`), and the scores' distribution (PSI and KS, canary against prod).
+`gitml.monitor.estimate`), the scores' distribution (PSI and KS, canary against prod), and the
+serving side: latency p50/p99 and the rate of failed requests (`gitml.monitor.canary_health`).
 
 The intervals of canary minus prod come from a bootstrap (scipy.stats.bootstrap, percentile
 method, the two samples resampled independently). Its statistic is vectorised with weights: a
@@ -13,7 +14,8 @@ the rows sorted by score once, and accuracy a weighted mean; no resample is re-s
 
 `decide` is pure: a comparison and `CanaryConfig` in, "promote", "end" or "wait" out, with one
 reason per rule. Conservative by construction: it promotes only when the LOWER end of the
-interval of canary minus prod is above -max_drop.
+interval of canary minus prod is above -max_drop. Latency and failures are shown, not decided
+on: no rule of `CanaryConfig` reads them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 
 from gitml.config import CanaryConfig
 from gitml.core.duration import parse_since
-from gitml.monitor import drift
+from gitml.monitor import canary_health, drift
 from gitml.monitor.common import rounded
 from gitml.monitor.estimate import estimate, sampling_sd
 
@@ -39,12 +41,16 @@ Decision = Literal["promote", "end", "wait"]
 
 @dataclass(frozen=True)
 class Sample:
-    """One version's logged rows: scores, ground truth (NaN: no feedback yet), threshold."""
+    """One version's logged rows: scores, ground truth (NaN: no feedback yet), threshold;
+    the model call's time per row (NaN: not logged) and the rows it failed to score (None: the
+    log records no failures)."""
 
     version: str
     scores: np.ndarray
     y_true: np.ndarray
     threshold: float
+    latency_ms: np.ndarray | None = None
+    failed: int | None = None
 
     def labelled(self) -> tuple[np.ndarray, np.ndarray]:
         has = ~np.isnan(self.y_true)
@@ -76,6 +82,11 @@ class Side:
     error_rate: float | None  # misclassified share of rows with feedback
     estimated: float | None  # CBPE, every row
     mean_score: float | None
+    timed_rows: int = 0  # rows with a logged latency
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    failed_rows: int | None = None  # None: the log records no failures (older than them)
+    failure_rate: float | None = None  # failed / (failed + timed rows)
 
 
 @dataclass
@@ -91,10 +102,9 @@ class Comparison:
     score_psi: float | None
     score_ks: float | None
     score_ks_pvalue: float | None
-    latency: str = (
-        "not compared: the prediction log records no latency (the server's /metrics has "
-        "gitml_http_request_seconds, not per version)"
-    )
+    latency_p50_difference: Interval = Interval(None, None, None)  # ms, canary - prod
+    latency_p99_difference: Interval = Interval(None, None, None)
+    failure_rate_difference: Interval = Interval(None, None, None)  # Newcombe
     decision: Decision = "wait"
     reasons: list[str] = field(default_factory=list)
 
@@ -181,6 +191,10 @@ def _finite(x: float) -> float | None:
     return rounded(float(x)) if np.isfinite(x) else None
 
 
+def _interval(t: canary_health.Triple) -> Interval:
+    return Interval(*(rounded(x) for x in t))
+
+
 def _estimated(c: Sample, p: Sample, metric: str, confidence: float) -> tuple[Interval, ...]:
     """CBPE on every row of each version, and the difference with a normal interval from the
     labels' sampling spread (what the realized difference may still turn out to be)."""
@@ -228,18 +242,25 @@ def compare(canary: Sample, prod: Sample, cfg: CanaryConfig, age: timedelta) -> 
         )  # fmt: skip
     est_c, est_p, est_diff = _estimated(canary, prod, cfg.metric, cfg.confidence)
     psi, ks, pvalue = _scores(canary, prod)
+    serving = [canary_health.Serving.of(s.latency_ms, s.failed) for s in (canary, prod)]
     sides = []
-    for s, y, m, a, e in ((canary, yc, metrics[0], accs[0], est_c), (prod, yp, metrics[1],
-                          accs[1], est_p)):  # fmt: skip
+    for s, y, m, a, e, h in ((canary, yc, metrics[0], accs[0], est_c, serving[0]),
+                             (prod, yp, metrics[1], accs[1], est_p, serving[1])):  # fmt: skip
         sides.append(
             Side(
                 s.version, len(s.scores), len(y), _finite(m), _finite(1 - a), e.point,
                 _finite(float(np.mean(s.scores))) if len(s.scores) else None,
+                h.timed_rows, rounded(h.latency_p50_ms), rounded(h.latency_p99_ms),
+                h.failed_rows, rounded(h.failure_rate),
             )
         )  # fmt: skip
+    p50, p99 = canary_health.latency_differences(
+        canary.latency_ms, prod.latency_ms, cfg.confidence, n_resamples=N_RESAMPLES, seed=SEED
+    )
+    failed = canary_health.rate_difference(serving[0], serving[1], cfg.confidence)
     out = Comparison(
         cfg.metric, cfg.confidence, round(age.total_seconds(), 1), sides[0], sides[1],
-        diff, err, est_diff, psi, ks, pvalue,
+        diff, err, est_diff, psi, ks, pvalue, _interval(p50), _interval(p99), _interval(failed),
     )  # fmt: skip
     out.decision, out.reasons = decide(out, cfg)
     return out

@@ -38,10 +38,12 @@ class CanaryRun:
 
 
 def load_samples(url: str, canary: str, prod: str, since: datetime, now: datetime) -> list[Sample]:
-    """Each version's logged rows since the canary's assignment (the same window for both)."""
-    from gitml.monitor.current import read_log
+    """Each version's logged rows since the canary's assignment (the same window for both),
+    with each row's latency and the rows each version failed to score in that window."""
+    from gitml.monitor.current import read_failures, read_log
 
-    rows = read_log(url, since, now, ["model_version", "score", "threshold"])
+    rows = read_log(url, since, now, ["model_version", "score", "threshold", "latency_ms"])
+    failed = read_failures(url, since, now)
     out = []
     for version in (canary, prod):
         mine = rows.loc[rows["model_version"] == version]
@@ -52,6 +54,8 @@ def load_samples(url: str, canary: str, prod: str, since: datetime, now: datetim
                 mine["score"].to_numpy("float64"),
                 mine["y_true"].astype("float64").to_numpy("float64"),
                 float(np.median(thresholds)) if len(thresholds) else 0.5,
+                mine["latency_ms"].astype("float64").to_numpy("float64"),
+                None if failed is None else failed.get(version, 0),
             )
         )
     return out
@@ -123,14 +127,29 @@ def render_lines(r: CanaryRun) -> list[str]:
         "labels' sampling spread)",
         f"scores, canary vs prod: PSI {_num(c.score_psi)}, KS {_num(c.score_ks)} "
         f"(p {_num(c.score_ks_pvalue)})",
-        f"latency: {c.latency}",
-        "HTTP errors: not compared: the prediction log holds answered requests only",
+    ]
+    for side in (c.canary, c.prod):
+        failed = (
+            "failures not logged (a log older than them)"
+            if side.failed_rows is None
+            else f"{side.failed_rows} failed of {side.failed_rows + side.timed_rows} rows "
+            f"({_num(side.failure_rate)})"
+        )
+        lines.append(
+            f"{side.version}: latency p50 {_num(side.latency_p50_ms, 3)} ms, p99 "
+            f"{_num(side.latency_p99_ms, 3)} ms ({side.timed_rows} rows timed); {failed}"
+        )
+    lines += [
+        f"latency p50, canary - prod: {c.latency_p50_difference.text(3)} ms ({level}, bootstrap)",
+        f"latency p99, canary - prod: {c.latency_p99_difference.text(3)} ms ({level}, bootstrap)",
+        f"failure rate (500s), canary - prod: {c.failure_rate_difference.text()} ({level}, "
+        "Newcombe)",
     ]
     return lines
 
 
-def _num(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.4f}"
+def _num(x: float | None, digits: int = 4) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
 
 
 def record(r: CanaryRun) -> dict[str, Any]:

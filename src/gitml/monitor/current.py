@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,8 +52,69 @@ def read_log(
     they can be counted). A label arriving weeks late then falls in the next run's window."""
     import sqlalchemy as sa
 
-    from gitml.io.dburl import mask_url, normalise_url
     from gitml.logstore.logdb import feedback, predictions
+
+    def within(time: Any) -> Any:
+        return _within(time, start, end)
+
+    def query(feedback_key: Any, present: set[str]) -> Any:
+        q = (
+            sa.select(
+                *(predictions.c[c] if c in present else sa.null().label(c) for c in columns),
+                feedback.c.label.label("y_true"),
+                feedback_key.label("feedback_key"),
+            )
+            .select_from(
+                predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id)
+            )
+            .order_by(predictions.c.created_at, predictions.c.id)
+        )
+        if by == "feedback":
+            waiting = sa.and_(feedback.c.prediction_id.is_(None), within(predictions.c.created_at))
+            return q.where(sa.or_(within(feedback.c.created_at), waiting))
+        return q.where(within(predictions.c.created_at))
+
+    with _connected(url) as conn:
+        # A log written before API keys (or latency_ms) lacks the column: read it as NULL
+        # (a reader may not alter the database; the server adds it, add_missing_columns).
+        names = {c["name"] for c in sa.inspect(conn).get_columns(feedback.name)}
+        key = feedback.c.key_name if "key_name" in names else sa.null()
+        present = {c["name"] for c in sa.inspect(conn).get_columns(predictions.name)}
+        return pd.read_sql(query(key, present), conn)
+
+
+def read_failures(url: str, start: datetime | None, end: datetime) -> dict[str, int] | None:
+    """Rows the server failed to score in [start, end], per model version (the log's
+    `failures`); None for a log written before failures were logged (no such table)."""
+    import sqlalchemy as sa
+
+    from gitml.logstore.logdb import failures as table
+
+    with _connected(url) as conn:
+        if not sa.inspect(conn).has_table(table.name):
+            return None
+        query = (
+            sa.select(table.c.model_version, sa.func.sum(table.c.rows))
+            .where(_within(table.c.created_at, start, end))
+            .group_by(table.c.model_version)
+        )
+        return {str(v): int(n) for v, n in conn.execute(query)}
+
+
+def _within(time: Any, start: datetime | None, end: datetime) -> Any:
+    import sqlalchemy as sa
+
+    return sa.and_(time <= end, *([time >= start] if start is not None else []))
+
+
+@contextlib.contextmanager
+def _connected(url: str) -> Iterator[Any]:
+    """A connection to the prediction log (which must have its predictions table); every
+    problem, from a bad URL to a failing query in the block, as a MonitorError naming it."""
+    import sqlalchemy as sa
+
+    from gitml.io.dburl import mask_url, normalise_url
+    from gitml.logstore.logdb import predictions
 
     shown = mask_url(url)
     try:
@@ -68,27 +131,6 @@ def read_log(
                 f"prediction log {shown}: no such database file; start `gitml serve` (it "
                 "creates it) or pass --log-db URL / --current FILE"
             )
-
-    def within(time: Any) -> Any:
-        return sa.and_(time <= end, *([time >= start] if start is not None else []))
-
-    def query(feedback_key: Any) -> Any:
-        q = (
-            sa.select(
-                *(predictions.c[c] for c in columns),
-                feedback.c.label.label("y_true"),
-                feedback_key.label("feedback_key"),
-            )
-            .select_from(
-                predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id)
-            )
-            .order_by(predictions.c.created_at, predictions.c.id)
-        )
-        if by == "feedback":
-            waiting = sa.and_(feedback.c.prediction_id.is_(None), within(predictions.c.created_at))
-            return q.where(sa.or_(within(feedback.c.created_at), waiting))
-        return q.where(within(predictions.c.created_at))
-
     try:
         engine = sa.create_engine(normalise_url(url))
     except Exception as exc:  # a missing driver, a bad option
@@ -100,11 +142,7 @@ def read_log(
                     f"prediction log {shown}: has no '{predictions.name}' table; "
                     "is this the database `gitml serve --log-db` writes to?"
                 )
-            # A log written before API keys has no key_name: read it as NULL (a reader may
-            # not alter the database; the server adds the column, logdb.add_missing_columns).
-            names = {c["name"] for c in sa.inspect(conn).get_columns(feedback.name)}
-            key = feedback.c.key_name if "key_name" in names else sa.null()
-            return pd.read_sql(query(key), conn)
+            yield conn
     except sa.exc.SQLAlchemyError as exc:
         # the driver's own message (DBAPIError.orig), without SQLAlchemy's SQL echo
         text = str(getattr(exc, "orig", None) or exc).strip()

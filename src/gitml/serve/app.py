@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 import yaml
@@ -40,7 +41,7 @@ from gitml.serve.metrics import Metrics, MetricsMiddleware, exposed_registry
 from gitml.serve.predictor import Predictor
 from gitml.serve.requests import request_model
 from gitml.serve.resolve import ResolvedModel
-from gitml.serve.routing import Loaded, Routing
+from gitml.serve.routing import Loaded, Routing, ScoringError
 
 MAX_ROWS = 10_000
 
@@ -126,13 +127,15 @@ class Answers:
         self, rows: list[dict[str, Any]], key_name: str | None = None, route: str | None = None
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(the answers, in `Prediction`'s field order; the prediction log's records, naming
-        the version that scored each row and the API key that sent them).
+        the version that scored each row, the time its call took and the API key that sent them).
+        ScoringError (gitml.serve.routing) when the model raises.
 
         `route` (X-Request-Key) routes the whole request when a canary is served."""
         metrics = self.metrics
         now = datetime.now(UTC)
         out, records = [], []
-        for row, (pid, loaded, score) in zip(rows, self.routing.score(rows, route), strict=True):
+        scored = self.routing.score(rows, route)
+        for row, (pid, loaded, score, took) in zip(rows, scored, strict=True):
             predictor, version = loaded.predictor, loaded.version
             threshold = predictor.threshold
             unseen = predictor.unseen_in_row(row)
@@ -162,6 +165,7 @@ class Answers:
                     "threshold": threshold,
                     "unseen": unseen,
                     "key_name": key_name,
+                    "latency_ms": took * 1000.0,
                 }
             )
         metrics.predictions.inc(len(rows))
@@ -244,6 +248,7 @@ def create_app(
         app.include_router(admin_routes(follower, guard))
         answers.extra_metadata["follow"] = follower.state
         app.state.follower = follower
+    app.state.answers = answers
     predictor.warm_up()
     return app
 
@@ -279,12 +284,19 @@ def _add_predict(
             raise HTTPException(413, f"at most {MAX_ROWS} rows per request; use `gitml predict`")
         rows = [item.model_dump() for item in items]
         key = auth.caller()
-        if len(rows) > IN_LOOP_ROWS:  # a big batch: off the event loop, others keep being served
-            results, records = await run_in_threadpool(
-                answers.predict_rows, rows, key, x_request_key
-            )
-        else:  # a few rows take well under a millisecond: a thread hop would cost more
-            results, records = answers.predict_rows(rows, key, x_request_key)
+        try:
+            if len(rows) > IN_LOOP_ROWS:  # a big batch: off the event loop, others go on
+                results, records = await run_in_threadpool(
+                    answers.predict_rows, rows, key, x_request_key
+                )
+            else:  # a few rows take well under a millisecond: a thread hop would cost more
+                results, records = answers.predict_rows(rows, key, x_request_key)
+        except ScoringError as exc:  # the version's failure, logged for `gitml canary`
+            error = type(exc.__cause__).__name__
+            logging.getLogger(__name__).exception("%s (%s)", exc, error)  # with the traceback
+            fail = partial(answers.log.log_failure, exc.version, exc.rows, error, key)
+            await answers.committed(fail)
+            raise HTTPException(500, f"{exc} ({error}); the failure is logged") from None
         await answers.committed(lambda done: answers.log.log_predictions(records, done))
         # Built here, not validated again against `Prediction` by FastAPI: the fields are ours
         # (tests/integration/serve/test_serve_fast.py checks the body against the model).

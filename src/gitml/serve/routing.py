@@ -10,11 +10,15 @@ The split is sticky: a key (the client's `X-Request-Key` header, else the predic
 to the canary when the first 8 bytes of its sha256, read as a fraction of 2**64, fall below the
 share. The same key reaches the same version in every process and every run (Python's own
 `hash()` is salted per process and would not).
+
+Each model call is timed (the prediction log's `latency_ms`), and a call that raises is a
+`ScoringError` naming the version (the log's `failures`): `gitml canary` compares both.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -53,22 +57,44 @@ class Routing:
             return self.prod
         return self.canary if bucket(key) < self.share else self.prod
 
-    def score(self, rows: list[dict[str, Any]], key: str | None) -> list[tuple[str, Loaded, float]]:
-        """(prediction id, the model that scored the row, its score) per row, in order.
+    def score(
+        self, rows: list[dict[str, Any]], key: str | None
+    ) -> list[tuple[str, Loaded, float, float]]:
+        """(prediction id, the model that scored the row, its score, the seconds that model's
+        call took) per row, in order. ScoringError when a model raises.
 
         With a key the whole request goes to one version; without one each row is routed by
-        its own prediction id. Rows routed to one version are scored in one call.
+        its own prediction id. Rows routed to one version are scored in one call, timed with
+        perf_counter (two clock reads a call: nothing against the call itself).
         """
         ids = [str(uuid.uuid4()) for _ in rows]
         if key is not None or self.canary is None:
             chosen = self.pick(key) if key is not None else self.prod
-            scores = chosen.predictor.proba_rows(rows)
-            return [(i, chosen, float(s)) for i, s in zip(ids, scores, strict=True)]
+            scores, took = _timed(chosen, rows)
+            return [(i, chosen, float(s), took) for i, s in zip(ids, scores, strict=True)]
         picks = [self.pick(i) for i in ids]
-        out: list[tuple[str, Loaded, float] | None] = [None] * len(rows)
+        out: list[tuple[str, Loaded, float, float] | None] = [None] * len(rows)
         for loaded in {id(p): p for p in picks}.values():
             where = [n for n, p in enumerate(picks) if p is loaded]
-            scores = loaded.predictor.proba_rows([rows[n] for n in where])
+            scores, took = _timed(loaded, [rows[n] for n in where])
             for n, s in zip(where, scores, strict=True):
-                out[n] = (ids[n], loaded, float(s))
+                out[n] = (ids[n], loaded, float(s), took)
         return [o for o in out if o is not None]
+
+
+class ScoringError(Exception):
+    """A version raised while scoring rows: a failure of that version (the server answers 500
+    and logs it per version), not of the client's request, which passed validation."""
+
+    def __init__(self, loaded: Loaded, rows: int) -> None:
+        super().__init__(f"model {loaded.version} failed to score {rows} row(s)")
+        self.version, self.rows = loaded.version, rows
+
+
+def _timed(loaded: Loaded, rows: list[dict[str, Any]]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    try:
+        scores = loaded.predictor.proba_rows(rows)
+    except Exception as exc:
+        raise ScoringError(loaded, len(rows)) from exc
+    return scores, time.perf_counter() - start

@@ -51,20 +51,37 @@ def canary_world(repo: Path) -> tuple[str, str]:
     return "v0.1.0", sha
 
 
-def write_log(url: str, version: str, rows: int, seed: int, noise: float = 0.0) -> None:
+def write_log(
+    url: str,
+    version: str,
+    rows: int,
+    seed: int,
+    noise: float = 0.0,
+    slower: float = 1.0,
+    failed: int = 0,
+) -> None:
     """Calibrated scores of `version` on `rows` requests, each with its feedback label; a worse
-    model ranks by the truth's probability plus noise."""
+    model ranks by the truth's probability plus noise. Each row's scoring time is log-normal,
+    the same draws for every version (equal versions: equal samples), `slower` times longer;
+    `failed` one-row calls failed."""
     rng = np.random.default_rng(seed)
     p = rng.beta(0.6, 1.6, rows)
     y = rng.random(rows) < p
     s = 1 / (1 + np.exp(-(np.log(p / (1 - p)) + rng.normal(0, noise, rows)))) if noise else p
+    ms = np.random.default_rng(0).lognormal(np.log(0.4), 0.6, rows) * slower
     now = datetime.now(UTC)
     preds = [{"id": str(uuid.uuid4()), "created_at": now, "model_version": version,
               "features": {}, "score": float(v), "label": int(v >= 0.4), "threshold": 0.4,
-              "unseen": []} for v in s]  # fmt: skip
+              "unseen": [], "latency_ms": float(t)}
+             for v, t in zip(s, ms, strict=True)]  # fmt: skip
     engine = logdb.engine_for(url)
     with engine.begin() as conn:
         conn.execute(logdb.predictions.insert(), preds)
+        if failed:
+            conn.execute(logdb.failures.insert(), [
+                {"id": str(uuid.uuid4()), "created_at": now, "model_version": version,
+                 "rows": 1, "error": "ValueError"} for _ in range(failed)
+            ])  # fmt: skip
         conn.execute(logdb.feedback.insert(), [
             {"prediction_id": r["id"], "label": int(t), "created_at": now}
             for r, t in zip(preds, y, strict=True)
@@ -112,8 +129,10 @@ def test_decide_apply_promotes_or_ends(
 ) -> None:
     prod, sha = canary_world(repo)
     url = f"sqlite:///{tmp_path / 'log.db'}"
-    write_log(url, "v0.2.0", 20000, 1, noise)
-    write_log(url, prod, 20000, 2, prod_noise)
+    worse = decision == "end"  # the worse canary is also slower and fails more
+    write_log(url, "v0.2.0", 20000, 1, noise, slower=1.3 if worse else 1.0,
+              failed=100 if worse else 10)  # fmt: skip
+    write_log(url, prod, 20000, 2, prod_noise, failed=10)
     time.sleep(1.1)
     outputs = tmp_path / "outputs"
     proc = gitml(repo, "canary", "decide", "--apply", "--log-db", url,
@@ -123,6 +142,11 @@ def test_decide_apply_promotes_or_ends(
     assert f"decision={decision}" in outputs.read_text()
     report = json.loads((repo / "reports/canary/canary.json").read_text())
     assert report["comparison"]["decision"] == decision and report["applied"]
+    # latency and failures: shown with their intervals, above 0 for the worse canary only
+    assert "latency p99, canary - prod: " in proc.stdout and "Newcombe" in proc.stdout
+    for name in ("latency_p50", "latency_p99", "failure_rate"):
+        d = report["comparison"][f"{name}_difference"]
+        assert (d["low"] > 0) if worse else (d["low"] < 0 < d["high"]), (name, d)
     assert registry.find_stage(repo, CANARY) is None  # either way the canary is over
     now_prod = registry.find_stage(repo)
     assert now_prod is not None

@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from gitml.config import CanaryConfig
+from gitml.monitor import canary_health
 from gitml.monitor.canary import Sample, _counts, _Sorted, _weighted, compare
 
 DAY = timedelta(days=2)
@@ -118,3 +119,89 @@ def test_config_checks_durations() -> None:
     with pytest.raises(ValueError, match="'all' is not a length"):
         CanaryConfig(max_duration="all")
     assert CanaryConfig().enabled is False
+
+
+# --------------------------------------------------------------------------- latency and failures
+
+
+def served(
+    version: str, rows: int, seed: int, slower: float = 1.0, fail_rate: float = 0.0
+) -> Sample:
+    """`simulated` rows (no feedback: the quality bootstrap is not what these tests are about)
+    with a log-normal scoring time per row, `slower` times longer, and the rows of failed
+    calls, `fail_rate` of all, drawn from a binomial."""
+    base = simulated(version, rows, seed, labelled=0)
+    rng = np.random.default_rng(seed + 1000)
+    latency = np.round(rng.lognormal(np.log(0.4), 0.6, rows) * slower, 4)  # ms, ties as logged
+    failed = int(rng.binomial(rows, fail_rate / (1 - fail_rate))) if fail_rate else 0
+    return Sample(version, base.scores, base.y_true, base.threshold, latency, failed)
+
+
+def test_a_slower_canary_that_fails_more_shows_it_with_intervals_above_zero() -> None:
+    c = compare(served("v2", 6000, 21, slower=1.25, fail_rate=0.01),
+                served("v1", 6000, 22, fail_rate=0.001), CFG, DAY)  # fmt: skip
+    for d in (c.latency_p50_difference, c.latency_p99_difference, c.failure_rate_difference):
+        assert d.low is not None and d.point is not None and d.high is not None
+        assert 0 < d.low < d.point < d.high, d
+    p50c, p50p = c.canary.latency_p50_ms, c.prod.latency_p50_ms
+    assert p50c is not None and p50p is not None and p50c / p50p == pytest.approx(1.25, abs=0.06)
+    assert c.canary.timed_rows == 6000 and c.canary.failed_rows is not None
+    assert c.canary.failure_rate == pytest.approx(0.01, abs=0.003)
+    assert c.decision == "wait"  # information, not a rule: no labels yet, so it waits
+    data = c.to_dict()
+    assert data["latency_p99_difference"]["low"] == c.latency_p99_difference.low
+    assert data["canary"]["failed_rows"] == c.canary.failed_rows
+
+
+def test_equal_latency_and_failures_give_intervals_that_hold_zero() -> None:
+    c = compare(served("v2", 6000, 23, fail_rate=0.005), served("v1", 6000, 24, fail_rate=0.005),
+                CFG, DAY)  # fmt: skip
+    for d in (c.latency_p50_difference, c.latency_p99_difference, c.failure_rate_difference):
+        assert d.low is not None and d.high is not None and d.low < 0 < d.high, d
+
+
+def test_a_log_without_latency_or_failures_compares_as_before() -> None:
+    old = compare(simulated("v2", 3000, 25, labelled=0), simulated("v1", 3000, 26, labelled=0),
+                  CFG, DAY)  # fmt: skip
+    side = old.canary
+    assert (side.timed_rows, side.latency_p50_ms, side.failed_rows) == (0, None, None)
+    assert old.latency_p50_difference.text() == "n/a"
+    assert old.failure_rate_difference.point is None
+    # latency only for some rows (a log upgraded in the window): the rows without it are left out
+    mixed = served("v2", 3000, 27)
+    half = mixed.latency_ms.copy() if mixed.latency_ms is not None else np.empty(0)
+    half[:1500] = np.nan
+    c = compare(Sample("v2", mixed.scores, mixed.y_true, 0.4, half, 3), served("v1", 3000, 28),
+                CFG, DAY)  # fmt: skip
+    assert c.canary.timed_rows == 1500 and c.canary.failure_rate == pytest.approx(3 / 1503, 1e-5)
+
+
+def test_bootstrap_quantile_draws_what_resampling_rows_gives() -> None:
+    """The exact draws of a resample's quantile against scipy.stats.bootstrap resampling rows:
+    the same spread and percentile interval, within Monte Carlo error."""
+    from scipy.stats import bootstrap
+
+    x = np.random.default_rng(29).lognormal(0, 0.5, 1500)
+    for q in (0.5, 0.99):
+
+        def stat(a: np.ndarray, axis: int = -1, q: float = q) -> np.ndarray:
+            return np.quantile(a, q, axis=axis, method="inverted_cdf")
+
+        assert canary_health.quantile(x, q) == stat(x)
+        ref = bootstrap((x,), stat, n_resamples=4000, method="percentile",
+                        rng=np.random.default_rng(30))  # fmt: skip
+        draws = canary_health.bootstrap_quantile(x, q, 4000, np.random.default_rng(31))
+        sd = float(np.std(ref.bootstrap_distribution))
+        assert float(np.std(draws)) == pytest.approx(sd, rel=0.1)
+        low, high = np.quantile(draws, [0.025, 0.975])
+        assert low == pytest.approx(ref.confidence_interval.low, abs=sd / 2)
+        assert high == pytest.approx(ref.confidence_interval.high, abs=sd / 2)
+
+
+def test_failure_rate_interval_is_newcombes() -> None:
+    """Newcombe (1998), Statistics in Medicine 17, 873-890, table II, example (a): 56/70 vs
+    48/80, method 10 (hybrid score): 0.2000, 95% interval 0.0524 to 0.3339."""
+    a = canary_health.Serving(70 - 56, None, None, 56, 56 / 70)
+    b = canary_health.Serving(80 - 48, None, None, 48, 48 / 80)
+    d, low, high = canary_health.rate_difference(a, b, 0.95)
+    assert (round(d or 0, 4), round(low or 0, 4), round(high or 0, 4)) == (0.2, 0.0524, 0.3339)

@@ -47,10 +47,10 @@ def test_score_routes_a_keyed_request_whole_and_rows_by_their_id() -> None:
     routing = Routing(loaded("v1", 0.1), loaded("v2", 0.2), share=0.5)
     rows: list[dict[str, Any]] = [{"x": i} for i in range(200)]
     keyed = routing.score(rows, "one-customer")
-    assert len({v.version for _, v, _ in keyed}) == 1
+    assert len({v.version for _, v, _, _ in keyed}) == 1
     mixed = routing.score(rows, None)
-    assert {v.version for _, v, _ in mixed} == {"v1", "v2"}
-    for pid, version, score in mixed:  # each row's score came from the version it names
+    assert {v.version for _, v, _, _ in mixed} == {"v1", "v2"}
+    for pid, version, score, _ in mixed:  # each row's score came from the version it names
         assert routing.pick(pid) is version and score == (0.1 if version.version == "v1" else 0.2)
     assert routing.canary is not None
     calls = [cast(Scorer, x.predictor).calls for x in (routing.prod, routing.canary)]

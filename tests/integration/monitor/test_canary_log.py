@@ -1,0 +1,118 @@
+"""`gitml canary`'s reading of the prediction log: each row's latency and the failed calls per
+version, written by the server's `PredictionLog`, into the comparison and its lines; and a log
+older than both (no latency_ms column, no failures table) read as it is, then upgraded."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from gitml.config import CanaryConfig
+from gitml.logstore import logdb
+from gitml.monitor import canary_run
+from gitml.monitor.canary import compare
+
+CFG = CanaryConfig(enabled=True, min_rows=100, min_labelled_rows=100)
+NOW = datetime.now(UTC)
+SINCE = NOW - timedelta(hours=1)
+END = NOW + timedelta(minutes=30)  # the failures are logged at the time of the test
+
+
+def rows(version: str, n: int, seed: int, slower: float = 1.0) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    return [
+        {"id": str(uuid.uuid4()), "created_at": NOW - timedelta(minutes=10),
+         "model_version": version, "features": {}, "score": float(s), "label": int(s >= 0.4),
+         "threshold": 0.4, "unseen": [], "key_name": None, "latency_ms": float(ms)}
+        for s, ms in zip(rng.random(n), rng.lognormal(np.log(0.4), 0.5, n) * slower, strict=True)
+    ]  # fmt: skip
+
+
+def test_latency_and_failures_reach_the_comparison(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = logdb.PredictionLog(url)
+    log.log_predictions(rows("v2", 2000, 1, slower=1.5))
+    log.log_predictions(rows("v1", 2000, 2))
+    for _ in range(30):
+        log.log_failure("v2", 2, "ValueError", "app")
+    log.log_failure("v1", 1, "ValueError", None)
+    log.close()
+    assert log.written == 4031 and log.dropped == 0
+    c, p = canary_run.load_samples(url, "v2", "v1", SINCE, END)
+    assert (c.failed, p.failed) == (60, 1)
+    assert (
+        c.latency_ms is not None and np.isfinite(c.latency_ms).all() and len(c.latency_ms) == 2000
+    )
+    # a failure outside the window is not counted
+    old = logdb.engine_for(url)
+    with old.begin() as conn:
+        conn.execute(logdb.failures.insert(), [{"id": "x", "created_at": SINCE - timedelta(1),
+                     "model_version": "v2", "rows": 5, "error": "E"}])  # fmt: skip
+    old.dispose()
+    assert canary_run.load_samples(url, "v2", "v1", SINCE, END)[0].failed == 60
+    comparison = compare(c, p, CFG, NOW - SINCE)
+    assert comparison.latency_p50_difference.low is not None
+    assert comparison.latency_p50_difference.low > 0
+    assert comparison.failure_rate_difference.low is not None
+    assert comparison.failure_rate_difference.low > 0
+    run = canary_run.CanaryRun("v2", "v1", SINCE, comparison)
+    text = "\n".join(canary_run.render_lines(run))
+    assert (
+        "v2: latency p50 0.597 ms, p99 1.920 ms" in text
+        and "(2000 rows timed); 60 failed of 2060 rows" in text
+    )
+    assert "latency p99, canary - prod: +" in text and "(95% interval, bootstrap)" in text
+    assert "failure rate (500s), canary - prod: +0.02" in text and "Newcombe" in text
+    assert "not compared" not in text
+
+
+def _old_log(url: str) -> None:
+    """The tables as a gitml before latency and failures (and API keys) made them."""
+    old = sa.MetaData()
+    for table in (logdb.predictions, logdb.feedback):
+        columns = [
+            sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in table.columns
+            if c.name not in ("key_name", "latency_ms")
+        ]
+        sa.Table(table.name, old, *columns)
+    engine = sa.create_engine(url)
+    old.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            old.tables["predictions"].insert(),
+            [{k: v for k, v in r.items() if k not in ("key_name", "latency_ms")}
+             for r in rows("v2", 300, 3) + rows("v1", 300, 4)],
+        )  # fmt: skip
+    engine.dispose()
+
+
+def test_an_old_log_compares_without_latency_and_failures(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    _old_log(url)
+    c, p = canary_run.load_samples(url, "v2", "v1", SINCE, END)  # read as it is: not altered
+    assert len(c.scores) == 300 and c.latency_ms is not None and np.isnan(c.latency_ms).all()
+    assert (c.failed, p.failed) == (None, None)
+    inspector = sa.inspect(sa.create_engine(url))
+    assert not inspector.has_table("failures")
+    assert "latency_ms" not in {col["name"] for col in inspector.get_columns("predictions")}
+    comparison = compare(c, p, CFG, NOW - SINCE)
+    assert comparison.canary.timed_rows == 0 and comparison.latency_p99_difference.point is None
+    text = "\n".join(canary_run.render_lines(canary_run.CanaryRun("v2", "v1", SINCE, comparison)))
+    assert "v2: latency p50 n/a ms, p99 n/a ms (0 rows timed); failures not logged" in text
+    # the server's log upgrades it: the column and the table, old rows NULL
+    assert logdb.add_missing_columns(logdb.engine_for(url)) == []  # engine_for did it
+    log = logdb.PredictionLog(url)
+    log.log_predictions(rows("v2", 50, 5))
+    log.log_failure("v2", 1, "RuntimeError", None)
+    log.close()
+    c, p = canary_run.load_samples(url, "v2", "v1", SINCE, END)
+    assert c.latency_ms is not None and int(np.isfinite(c.latency_ms).sum()) == 50
+    assert (c.failed, p.failed) == (1, 0)
+    side = compare(c, p, CFG, NOW - SINCE).canary
+    assert (side.timed_rows, side.failed_rows) == (50, 1)  # the old rows are not in the rate
