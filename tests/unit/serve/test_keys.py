@@ -47,6 +47,22 @@ def test_the_ring_knows_a_key_by_its_secret_not_by_its_shape(tmp_path: Path) -> 
         assert ring.check(bad) is None, bad
 
 
+def test_a_valid_key_is_hashed_once_a_wrong_one_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "keys.json"
+    key, _ = keys.create(path, "app", ["predict"])
+    ring = keys.KeyRing(path)
+    hashed: list[str] = []
+    digest = keys._digest
+    monkeypatch.setattr(keys, "_digest", lambda salt, k: hashed.append(k) or digest(salt, k))
+    wrong = key[:-1] + ("A" if key[-1] != "A" else "B")
+    for _ in range(3):
+        assert ring.check(key) is not None
+        assert ring.check(wrong) is None
+    assert hashed.count(key) == 1 and hashed.count(wrong) == 3
+
+
 def test_revoking_reaches_a_running_ring_without_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "keys.json"
     key, _ = keys.create(path, "app", ["predict"])
