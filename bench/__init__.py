@@ -3,6 +3,8 @@
 Benchmarks are not tests: they print and record, they never assert a goal. Run them from the
 project root with `python -m bench` (full size: writes bench/results.json and bench/RESULTS.md)
 or `python -m bench --quick` (2,000-row sample; writes to a temp file unless `--out` is given).
+`--smoke` is `--quick` smaller still (fewer trials, requests, versions, seconds): the suite's
+check that every row still runs (tests/integration/test_bench_quick.py), not figures to read.
 Only the committed HEAD is benchmarked: each benchmark works in a fresh `git clone`.
 """
 
@@ -39,17 +41,19 @@ DEFAULT_RESULTS = BENCH_DIR / "results.json"
 DEFAULT_MARKDOWN = BENCH_DIR / "RESULTS.md"
 
 
-def run(quick: bool, only: Sequence[str] | None = None, keep: bool = False) -> dict[str, Any]:
+def run(
+    quick: bool, only: Sequence[str] | None = None, keep: bool = False, smoke: bool = False
+) -> dict[str, Any]:
     """Run the chosen benchmarks (all by default) and return the results document."""
     names = [n for n in BENCHMARKS if not only or n in only]
     start = time.perf_counter()
     results: dict[str, Any] = {
-        "mode": "quick" if quick else "full",
+        "mode": "smoke" if smoke else "quick" if quick else "full",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": report.machine(),
         "benchmarks": {},
     }
-    with Workspace(quick=quick, keep=keep) as ws:
+    with Workspace(quick=quick, keep=keep, smoke=smoke) as ws:
         results["commit"] = ws.head()
         results["uncommitted_changes"] = ws.dirty()
         if results["uncommitted_changes"]:
@@ -80,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000-row sample, fewer trials")
     parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="--quick, smaller still: checks every row runs; figures not for reading",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         choices=list(BENCHMARKS),
@@ -95,8 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp clones")
     args = parser.parse_args(argv)
 
-    results = run(args.quick, args.only, args.keep)
-    full = not args.quick and not args.only
+    quick = args.quick or args.smoke
+    results = run(quick, args.only, args.keep, args.smoke)
+    full = not quick and not args.only
     out: Path = args.out or (
         DEFAULT_RESULTS
         if full
@@ -105,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     print(f"results → {out}")
-    if not args.quick:
+    if not quick:
         md = DEFAULT_MARKDOWN if out.resolve() == DEFAULT_RESULTS else out.with_suffix(".md")
         md.write_text(report.markdown(results))
         print(f"table   → {md}")

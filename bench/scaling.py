@@ -1,18 +1,18 @@
 """Scaling benchmarks: TPE vs random search, PostgreSQL workers, 1M rows, report speed.
 
-- `tpe_vs_random`: for each of 5 seeds (quick: 3), RandomizedSearchCV runs 40 trials (quick: 5)
-  over the `hist_gradient_boosting` space of params.yaml on the primary clone's featurized
-  train split, scored by CV ROC-AUC on the same folds the tune stage uses; then Optuna TPE
-  (same seed, no pruning) runs until its best CV ROC-AUC reaches RandomizedSearchCV's best.
-  Figure = median trials TPE needed (budget + 1 when it never got there); baseline = the
-  random-search budget. Goal ≤ 20 of 40.
+- `tpe_vs_random`: for each of 5 seeds (quick: 3; smoke: 1), RandomizedSearchCV runs 40 trials
+  (quick: 5; smoke: 3) over the `hist_gradient_boosting` space of params.yaml on the primary
+  clone's featurized train split, scored by CV ROC-AUC on the same folds the tune stage uses;
+  then Optuna TPE (same seed, no pruning) runs until its best CV ROC-AUC reaches
+  RandomizedSearchCV's best. Figure = median trials TPE needed (budget + 1 when it never got
+  there); baseline = the random-search budget. Goal ≤ 20 of 40.
 - `workers_postgres`: the tune stage's code on the PostgreSQL server `GITML_BENCH_PG_URL` names
   (default postgresql://postgres@127.0.0.1:5432/test; the tests pass their own server), with
   `tune.workers` 2 and then 1, the same number of trials each (full: 40 on all train rows;
-  quick: 6 on the sample); figure = trials per minute with 2 workers, from the first trial's
-  start to the last one's end (the seconds to spawn a worker are a constant; wall-clock rates
-  are in the details), baseline = with 1. Goal ≥ 1.8x (needs 2 idle cores). Studies are
-  deleted afterwards.
+  quick: 6 on the sample, smoke: 4); figure = trials per minute with 2 workers, from the first
+  trial's start to the last one's end (the seconds to spawn a worker are a constant;
+  wall-clock rates are in the details), baseline = with 1. Goal ≥ 1.8x (needs 2 idle cores).
+  Studies are deleted afterwards.
 - `million_rows`: `gitml synth` writes 1,000,000 and 100,000 rows (quick: 6,000 and 2,000)
   from the built-in data, and a fresh clone of each runs `dvc repro` with a small tune budget
   on a 20,000-row stratified subsample (`tune.subsample`; train and evaluate use all rows).
@@ -129,7 +129,7 @@ def tpe_vs_random(ws: Workspace) -> dict[str, Any]:
     from gitml.pipeline import tune
 
     params, X, y, cols = _train(ws)
-    budget, seeds = (5, [0, 1, 2]) if ws.quick else (40, [0, 1, 2, 3, 4])
+    budget, seeds = ws.size((40, [0, 1, 2, 3, 4]), (5, [0, 1, 2]), (3, [0]))
     family = "hist_gradient_boosting"
     space = params.tune.search_space[family]
     cfg = params.tune.model_copy(update={"search_space": {family: space}})
@@ -203,7 +203,7 @@ def workers_postgres(ws: Workspace) -> dict[str, Any]:
     from gitml.io.files import read_parquet
 
     train = read_parquet(a.path / "data" / "features" / "train.parquet")
-    n_trials = 6 if ws.quick else 40
+    n_trials = ws.size(40, 6, 4)
     rates: dict[int, float] = {}
     wall_rates: dict[int, float] = {}
     seconds: dict[int, float] = {}
@@ -348,17 +348,18 @@ def report_speed(ws: Workspace) -> dict[str, Any]:
     if probe.returncode != 0:
         return _skipped("the benchmarked commit has no `gitml report` (issue: PR report)", "< 5 s")
     out = ws.tmp / "report.md"
+    n = ws.size(3, 3, 1)
     runs = [
         ws.run(["gitml", "report", "--base", "HEAD", "--out", str(out)], a.path).seconds
-        for _ in range(3)
+        for _ in range(n)
     ]
-    starts = [ws.run(["gitml", "--version"], a.path).seconds for _ in range(3)]
+    starts = [ws.run(["gitml", "--version"], a.path).seconds for _ in range(n)]
     figure, baseline = statistics.median(runs), statistics.median(starts)
     return result(
         figure=figure,
-        figure_label="`gitml report --base HEAD`, median of 3",
+        figure_label=f"`gitml report --base HEAD`, median of {n}",
         baseline=baseline,
-        baseline_label="`gitml --version` (start-up alone), median of 3",
+        baseline_label=f"`gitml --version` (start-up alone), median of {n}",
         unit="s",
         goal=f"< {REPORT_GOAL_SECONDS:.0f} s",
         within_goal=figure < REPORT_GOAL_SECONDS,

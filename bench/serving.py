@@ -4,7 +4,8 @@ Both use the primary clone's workspace model (after its cold `dvc repro`) and me
 baseline in the same run, in this process: the model's own `predict_proba`.
 
 - `serve_latency`: a real `gitml serve` (uvicorn, one process) on 127.0.0.1. First 50
-  concurrent clients send one-row POST /predict requests (full: 10,000 in all; quick: 1,000)
+  concurrent clients send one-row POST /predict requests (full: 10,000 in all; quick: 1,000;
+  smoke: 250)
   and every non-200 or transport error is counted (goal: 0). Then, unloaded, one client sends
   one-row requests one after another; figure = p50 latency (p99 in the details), baseline =
   p50 of in-process `predict_proba` on the same one-row frame. Goal: p50 within +2 ms.
@@ -82,8 +83,8 @@ def serve_latency(ws: Workspace) -> dict[str, Any]:
     from gitml.serve.resolve import resolve
 
     clone = ws.primary().path
-    total = 1_000 if ws.quick else 10_000
-    sequential = 300 if ws.quick else 2_000
+    total = ws.size(10_000, 1_000, 250)  # at least one request per client
+    sequential = ws.size(2_000, 300, 50)
     resolved = resolve(clone)
     test = pd.read_parquet(clone / "data/split/test.parquet")
     columns = [s.name for s in resolved.specs]

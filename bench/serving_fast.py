@@ -108,7 +108,7 @@ def fast_one_row(ws: Workspace) -> dict[str, Any]:
 
     clone = ws.primary().path
     resolved, rows = _rows(clone, 500)
-    n = 1_000 if ws.quick else 5_000
+    n = ws.size(5_000, 1_000, 200)
     sample = [rows[i % len(rows)] for i in range(n)]
     load_before = _load()
     tuned = _one_row(resolved.model, resolved, sample)
@@ -370,15 +370,16 @@ _SHARED: dict[str, Any] = {}
 
 def _http(ws: Workspace) -> dict[str, Any]:
     """Both HTTP rows from one pair of servers (each start loads and checks the model)."""
-    if _SHARED.get("quick") == ws.quick and "result" in _SHARED:
+    mode = ws.size("full", "quick", "smoke")
+    if _SHARED.get("mode") == mode and "result" in _SHARED:
         return dict(_SHARED["result"])
     from gitml.serve.fast import prepare
     from gitml.serve.requests import request_model
 
     clone = ws.primary().path
     resolved, rows = _rows(clone, 500)
-    seconds = 5 if ws.quick else 15
-    sequential = 300 if ws.quick else 2_000
+    seconds = ws.size(15, 5, 2)
+    sequential = ws.size(2_000, 300, 50)
 
     # in process, the same work as the server minus HTTP: validate the row, score it
     fast, _ = prepare(resolved.model, resolved.specs, resolved.derived, resolved.example)
@@ -411,7 +412,7 @@ def _http(ws: Workspace) -> dict[str, Any]:
         finally:
             logged = server.stop()
         out[name] = {"seq": seq, "seq_errors": seq_errors, "hammer": hammer, "logged": logged}
-    _SHARED.update(quick=ws.quick, result={"in_proc": in_proc, **out})
+    _SHARED.update(mode=mode, result={"in_proc": in_proc, **out})
     return dict(_SHARED["result"])
 
 

@@ -20,13 +20,14 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+_T = TypeVar("_T")
 
 QUICK_ROWS = 2000
 QUICK_SEED = 0
@@ -37,6 +38,9 @@ QUICK_PARAMS: dict[str, dict[str, Any]] = {
     "train": {"cv_folds": 2},
     "evaluate": {"permutation_repeats": 1},
 }
+# `--smoke` (tests/integration/test_bench_quick.py): the quick run smaller still. Every row runs
+# its code paths on fewer trials, requests, versions and seconds; the figures are not for reading.
+SMOKE_PARAMS: dict[str, dict[str, Any]] = {**QUICK_PARAMS, "tune": {"n_trials": 2, "cv_folds": 2}}
 
 _RUNNING = re.compile(r"Running stage '([^']+)'")
 _CACHED = re.compile(r"Stage '([^']+)' is cached - skipping run")
@@ -114,8 +118,11 @@ class Workspace:
     for any benchmark: the cold run then happens as set-up.
     """
 
-    def __init__(self, quick: bool, keep: bool = False, source: Path = ROOT) -> None:
-        self.quick = quick
+    def __init__(
+        self, quick: bool, keep: bool = False, source: Path = ROOT, smoke: bool = False
+    ) -> None:
+        self.quick = quick or smoke  # smoke is a smaller quick: every `quick` size applies
+        self.smoke = smoke
         self.keep = keep
         self.source = source
         self.tmp = Path(tempfile.mkdtemp(prefix="gitml-bench-"))
@@ -136,6 +143,10 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def size(self, full: _T, quick: _T, smoke: _T) -> _T:
+        """The size for this run's mode."""
+        return smoke if self.smoke else quick if self.quick else full
 
     def use_head_code(self) -> None:
         """Make in-process `import gitml` load HEAD's code, not the working tree's.
@@ -214,7 +225,7 @@ class Workspace:
             (path / "data" / "raw").mkdir(parents=True, exist_ok=True)
             self.sample().to_csv(path / "data" / "raw" / "sample.csv", index=False)
             params = yaml.safe_load((path / "params.yaml").read_text())
-            merged = deep_update(params, QUICK_PARAMS)
+            merged = deep_update(params, SMOKE_PARAMS if self.smoke else QUICK_PARAMS)
             (path / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
         return Clone(name, path, seconds)
 

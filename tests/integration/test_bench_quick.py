@@ -1,6 +1,8 @@
-"""The benchmarks still run: `python -m bench --quick` finishes and records every figure.
+"""The benchmarks still run: `python -m bench --smoke` finishes and records every figure.
 
 Only that. Benchmarks record goals, they never enforce them, and neither does this test.
+`--smoke` is `--quick` (the 2,000-row sample, every quick size) with fewer trials, requests,
+versions and seconds (bench/README.md): each row still runs the code it runs at full size.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def _is_number(value: object) -> bool:
 def test_bench_quick_records_every_figure(tmp_path: Path, postgres_url: str) -> None:
     out = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
         cwd=ROOT,
         env={**tool_env(), "GITML_BENCH_PG_URL": postgres_url},  # workers_postgres' server
         capture_output=True,
@@ -38,7 +40,7 @@ def test_bench_quick_records_every_figure(tmp_path: Path, postgres_url: str) -> 
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
 
     results = json.loads(out.read_text())
-    assert results["mode"] == "quick"
+    assert results["mode"] == "smoke"
     assert set(results["benchmarks"]) == set(BENCHMARKS)  # every registered row ran
     assert set(CORE) | set(SCALING) <= set(BENCHMARKS)
     for name, figures in results["benchmarks"].items():
