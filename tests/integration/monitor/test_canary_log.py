@@ -16,6 +16,7 @@ from gitml.config import CanaryConfig
 from gitml.logstore import logdb
 from gitml.monitor import canary_run
 from gitml.monitor.canary import compare
+from tests.integration.monitor.oldlog import create_old_log
 
 CFG = CanaryConfig(enabled=True, min_rows=100, min_labelled_rows=100)
 NOW = datetime.now(UTC)
@@ -73,20 +74,13 @@ def test_latency_and_failures_reach_the_comparison(tmp_path: Path) -> None:
 
 def _old_log(url: str) -> None:
     """The tables as a gitml before latency and failures (and API keys) made them."""
-    old = sa.MetaData()
-    for table in (logdb.predictions, logdb.feedback):
-        columns = [
-            sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-            for c in table.columns
-            if c.name not in ("key_name", "latency_ms")
-        ]
-        sa.Table(table.name, old, *columns)
+    added = ("key_name", "latency_ms")
+    predictions = create_old_log(url, added)
     engine = sa.create_engine(url)
-    old.create_all(engine)
     with engine.begin() as conn:
         conn.execute(
-            old.tables["predictions"].insert(),
-            [{k: v for k, v in r.items() if k not in ("key_name", "latency_ms")}
+            predictions.insert(),
+            [{k: v for k, v in r.items() if k not in added}
              for r in rows("v2", 300, 3) + rows("v1", 300, 4)],
         )  # fmt: skip
     engine.dispose()

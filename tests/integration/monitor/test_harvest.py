@@ -17,6 +17,7 @@ from gitml.logstore import logdb
 from gitml.monitor import harvest
 from gitml.pipeline import production
 from tests.helpers import ROOT, run
+from tests.integration.monitor.oldlog import create_old_log
 
 SCHEMA = Path("schema/adult.schema.yaml")
 
@@ -332,19 +333,7 @@ def test_a_label_that_arrives_eight_days_late_is_harvested_by_the_next_weekly_ru
 
 def _old_log(url: str) -> None:
     """The two tables as a gitml before API keys created them: no key_name column."""
-    import sqlalchemy as sa
-
-    old = sa.MetaData()
-    for table in (logdb.predictions, logdb.feedback):
-        columns = [
-            sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-            for c in table.columns
-            if c.name != "key_name"
-        ]
-        sa.Table(table.name, old, *columns)
-    engine = sa.create_engine(url)
-    old.create_all(engine)
-    engine.dispose()
+    create_old_log(url, ("key_name",))
 
 
 def test_harvest_by_key_and_a_log_older_than_keys(adult: pd.DataFrame, tmp_path: Path) -> None:
