@@ -23,6 +23,7 @@ run; each records the load average (the machine is shared) next to its figures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -33,6 +34,8 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -321,33 +324,28 @@ def _wrk(url: str, rows: list[dict[str, Any]], seconds: int) -> dict[str, Any]:
             "errors": errors, "ok": ok, "tool": "wrk, 1 thread"}  # fmt: skip
 
 
-def _httpx_load(
-    url: str, rows: list[dict[str, Any]], seconds: int, headers: dict[str, str] | None = None
-) -> dict[str, Any]:
-    import httpx
+Send = Callable[[int], Awaitable[int]]  # request i -> its HTTP status, 0 when transport failed
 
+
+def closed_loop(
+    session: Callable[[], AbstractAsyncContextManager[Send]], seconds: float, tool: str
+) -> dict[str, Any]:
+    """CLIENTS clients, each sending its next request as soon as the last is answered, for
+    `seconds` once `session()` has opened its connection pool; client i sends requests i,
+    i + CLIENTS, …. The load generators (httpx here, aiohttp in bench.serving_keys) differ only
+    in `session`."""
     lat: list[float] = []
-    errors = ok = 0
+    counts = {True: 0, False: 0}  # answered 200, not
 
     async def main() -> None:
-        nonlocal errors, ok
-        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-        async with httpx.AsyncClient(
-            base_url=url, timeout=30, limits=limits, headers=headers
-        ) as client:
+        async with session() as send:
             stop = time.perf_counter() + seconds
 
             async def one(k: int) -> None:
-                nonlocal errors, ok
                 i = k
                 while time.perf_counter() < stop:
                     t = time.perf_counter()
-                    try:
-                        resp = await client.post("/predict", json=rows[i % len(rows)])
-                        ok += resp.status_code == 200
-                        errors += resp.status_code != 200
-                    except httpx.HTTPError:
-                        errors += 1
+                    counts[await send(i) == 200] += 1
                     lat.append((time.perf_counter() - t) * 1000)
                     i += CLIENTS
 
@@ -357,8 +355,31 @@ def _httpx_load(
     asyncio.run(main())
     wall = time.perf_counter() - start
     return {"rps": len(lat) / wall, "p50": statistics.median(lat), "p99": _pct(lat, 99),
-            "total": len(lat), "errors": errors, "ok": ok,
-            "tool": "httpx (wrk not installed)"}  # fmt: skip
+            "total": len(lat), "errors": counts[False], "ok": counts[True],
+            "tool": tool}  # fmt: skip
+
+
+def _httpx_load(
+    url: str, rows: list[dict[str, Any]], seconds: int, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    import httpx
+
+    @contextlib.asynccontextmanager
+    async def session() -> AsyncIterator[Send]:
+        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+        async with httpx.AsyncClient(
+            base_url=url, timeout=30, limits=limits, headers=headers
+        ) as client:
+
+            async def send(i: int) -> int:
+                try:
+                    return (await client.post("/predict", json=rows[i % len(rows)])).status_code
+                except httpx.HTTPError:
+                    return 0
+
+            yield send
+
+    return closed_loop(session, seconds, "httpx (wrk not installed)")
 
 
 def _hammer(url: str, rows: list[dict[str, Any]], seconds: int) -> dict[str, Any]:

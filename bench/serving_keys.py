@@ -29,14 +29,14 @@ import os
 import shutil
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.serving import _pct
-from bench.serving_fast import CLIENTS, _load, _rows, _Server
+from bench.serving_fast import CLIENTS, Send, _load, _rows, _Server, closed_loop
 from bench.workspace import Workspace, result
 
 OVERHEAD_GOAL_MS = 0.05
@@ -221,38 +221,24 @@ def _aiohttp_load(
     import aiohttp
 
     bodies = [json.dumps(r).encode() for r in rows]
-    lat: list[float] = []
-    errors = ok = 0
 
-    async def main() -> None:
-        nonlocal errors, ok
+    @contextlib.asynccontextmanager
+    async def session() -> AsyncIterator[Send]:
         connector = aiohttp.TCPConnector(limit=CLIENTS)
         sent = {"content-type": "application/json", **(headers or {})}
-        async with aiohttp.ClientSession(url, connector=connector, headers=sent) as session:
-            stop = time.perf_counter() + seconds
+        async with aiohttp.ClientSession(url, connector=connector, headers=sent) as http:
 
-            async def one(k: int) -> None:
-                nonlocal errors, ok
-                i = k
-                while time.perf_counter() < stop:
-                    t = time.perf_counter()
-                    try:
-                        async with session.post("/predict", data=bodies[i % len(bodies)]) as r:
-                            await r.read()
-                            ok += r.status == 200
-                            errors += r.status != 200
-                    except aiohttp.ClientError:
-                        errors += 1
-                    lat.append((time.perf_counter() - t) * 1000)
-                    i += CLIENTS
+            async def send(i: int) -> int:
+                try:
+                    async with http.post("/predict", data=bodies[i % len(bodies)]) as r:
+                        await r.read()
+                        return r.status
+                except aiohttp.ClientError:
+                    return 0
 
-            await asyncio.gather(*(one(k) for k in range(CLIENTS)))
+            yield send
 
-    start = time.perf_counter()
-    asyncio.run(main())
-    wall = time.perf_counter() - start
-    return {"rps": len(lat) / wall, "p50": statistics.median(lat), "p99": _pct(lat, 99),
-            "total": len(lat), "errors": errors, "ok": ok, "tool": "aiohttp"}  # fmt: skip
+    return closed_loop(session, seconds, "aiohttp")
 
 
 def _concurrent(
