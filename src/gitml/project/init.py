@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from gitml.config import DEFAULT_PARAMS, format_validation_error
+from gitml.config import DEFAULT_PARAMS, format_validation_error, read_yaml
 from gitml.core import labels, schema
 from gitml.core.features import REGISTRY
 from gitml.core.names import normalise_name
@@ -379,7 +378,7 @@ def _check(text: str, path: Path) -> None:
     from gitml.config import Params
 
     try:
-        Params.model_validate(yaml.safe_load(text) or {})
+        Params.model_validate(read_yaml(text) or {})
     except ValidationError as exc:
         raise ConfigError(
             "gitml init drafted an invalid params.yaml (a bug; nothing was written):\n"
