@@ -54,6 +54,7 @@ class InitResult:
     schema_path: Path
     decisions: list[Decision] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    unchanged: bool = False  # both files already held this draft: a re-run was a no-op
 
 
 def _ceil(x: float, digits: int = 2) -> float:
@@ -222,18 +223,24 @@ def run(
     text_params = _dump(rt, doc)
     _check(text_params, params_path)
     drafts = {schema_path: schema.HEADER + text, params_path: text_params}
-    _write_drafts(drafts, params_path, source_before if not force else None, data)
+    result.unchanged = _write_drafts(
+        drafts, params_path, source_before if not force else None, data
+    )
     return result
 
 
 def _write_drafts(
     drafts: dict[Path, str], params_path: Path, source_before: str | None, data: str
-) -> None:
-    """Write the drafts (schema first); `source_before` None: --force, replace them anyway."""
+) -> bool:
+    """Write the drafts (schema first); `source_before` None: --force, replace them anyway.
+    True when every file already held its draft (nothing written)."""
     if source_before is not None:
         _refuse_to_overwrite(drafts, params_path, source_before, data)
+    same = {p for p, text in drafts.items() if p.is_file() and p.read_text("utf-8") == text}
     for path, text in drafts.items():
-        write_atomic(path, text)
+        if path not in same:
+            write_atomic(path, text)
+    return len(same) == len(drafts)
 
 
 def _refuse_to_overwrite(

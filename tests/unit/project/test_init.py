@@ -112,11 +112,12 @@ def test_rerunning_init_with_the_same_file_and_options_is_a_no_op(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(DEFAULT_PARAMS.read_text())
     (tmp_path / "data.csv").write_text(frame().to_csv(index=False))
-    init.run("data.csv", "y", ids=["code"])
+    assert not init.run("data.csv", "y", ids=["code"]).unchanged
     files = [tmp_path / "params.yaml", tmp_path / "schema" / "data.schema.yaml"]
     first = [f.read_text() for f in files]
-    init.run("data.csv", "y", ids=["code"])  # as docs/your-own-data.md says: no --force
+    again = init.run("data.csv", "y", ids=["code"])  # as docs/your-own-data.md says: no --force
     assert [f.read_text() for f in files] == first
+    assert again.unchanged  # the CLI says "nothing written", not "wrote …: review them"
     # a reviewed edit is not overwritten without --force
     files[1].write_text(first[1] + "# reviewed: age may be missing\n")
     with pytest.raises(ConfigError, match=r"schema/data.schema.yaml \(differs from a fresh"):
