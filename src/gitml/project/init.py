@@ -113,7 +113,7 @@ def _load_params(path: Path) -> tuple[YAML, CommentedMap]:
     rt = YAML()
     rt.preserve_quotes = True
     rt.width = 100
-    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.indent(mapping=2, sequence=2, offset=0)  # as DVC writes it: `dvc exp run -S` keeps the rest
     # No representer for None: ruamel's add_representer changes the class for every YAML in the
     # process (DVC's too), and its default (an empty value) is what `dvc exp run -S` writes.
     if not path.exists():
