@@ -189,9 +189,13 @@ def test_leaky_table_stops_with_the_leakage_error_then_runs_when_allowed(tmp_pat
 
     params["validate"]["leakage"]["allow"] = LEAKS
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    repro(repo)
+    output = repro(repo)
     evaluation = (repo / "reports" / "evaluate" / "evaluation.md").read_text()
     assert "⚠️" in evaluation
+    warned = json.loads((repo / "reports" / "evaluate" / "checks.json").read_text())["warnings"]
+    assert warned  # the ⚠️ above is one of them
+    for warning in warned:  # what evaluate writes to its report reaches the terminal too
+        assert f"warning: {warning.removeprefix('⚠️ ')}" in output, output
     assert metrics(repo)["roc_auc"] > 0.99  # type: ignore[operator]
 
     params["validate"]["leakage"]["allow"] = []
