@@ -56,6 +56,12 @@ def init(
     out.print(table)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False)
+    if result.unchanged:  # a re-run with the same file and options
+        out.print(
+            f"{result.params_path} and {result.schema_path} already hold this draft: "
+            "nothing written"
+        )
+        return
     out.print(
         f"wrote {result.params_path} and {result.schema_path}: review them (git diff), commit, "
         "then run `dvc repro`"

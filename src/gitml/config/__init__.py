@@ -19,6 +19,7 @@ from gitml.config.loader import (
     check_columns,
     format_validation_error,
     load_params,
+    read_yaml,
 )
 from gitml.config.stages import (
     CanaryConfig,
@@ -33,5 +34,5 @@ __all__ = [
     "DEFAULT_PARAMS", "CanaryConfig", "CategoricalParam", "DataConfig", "EvaluateConfig",
     "FeaturesConfig", "FloatParam", "IntParam", "LeakageConfig", "MonitorConfig", "Params",
     "PromotionConfig", "SearchParam", "Section", "SplitConfig", "TrainConfig", "TuneConfig",
-    "ValidateConfig", "check_columns", "format_validation_error", "load_params",
+    "ValidateConfig", "check_columns", "format_validation_error", "load_params", "read_yaml",
 ]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -19,6 +20,30 @@ from gitml.errors import ConfigError
 from gitml.io.files import yaml_problem
 
 DEFAULT_PARAMS = Path("params.yaml")
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's booleans: only true/false, so `yes`, `no`, `on`
+    and `off` stay strings. DVC reads and rewrites params.yaml with ruamel.yaml (YAML 1.2):
+    `dvc exp run -S` turns `positive_class: 'yes'` into a bare `yes`, which YAML 1.1 reads as
+    True (model.json then said `true` and the server answered predicted_class "True"). The
+    resolver is swapped here rather than reading with ruamel, whose parse errors would change
+    every message docs/bad-inputs.md quotes."""
+
+
+_BOOL = "tag:yaml.org,2002:bool"
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def read_yaml(text: str | bytes) -> Any:
+    """params.yaml's text as DVC reads it (YAML 1.2 booleans); raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader: no arbitrary objects
 
 
 class Params(Section):
@@ -47,7 +72,7 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     """Read and validate params.yaml; raise ConfigError naming file, key, value and rule."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found (run from the repository root)") from None
     except IsADirectoryError:

@@ -54,8 +54,13 @@ def read_dvc_file(repo: Path | str, rev: str, path: str | Path) -> bytes:
 
 def locked_md5(repo: Path | str, rev: str, path: str | Path) -> str | None:
     """The md5 that dvc.lock at `rev` records for an output path, if any."""
+    return lock_md5(read_git_file(repo, rev, "dvc.lock"), path, f"dvc.lock at {rev[:12]}")
+
+
+def lock_md5(text: bytes | str, path: str | Path, where: str = "dvc.lock") -> str | None:
+    """The md5 that a dvc.lock's text records for an output path, if any."""
     try:
-        lock = yaml.safe_load(read_git_file(repo, rev, "dvc.lock")) or {}
+        lock = yaml.safe_load(text) or {}
         stages = lock.get("stages") or {}
         for stage in stages.values():
             for out in (stage or {}).get("outs") or []:
@@ -63,7 +68,7 @@ def locked_md5(repo: Path | str, rev: str, path: str | Path) -> str | None:
                     return str(out.get("md5"))
     except (yaml.YAMLError, AttributeError) as exc:  # a hand-edited or conflicted dvc.lock
         raise DataError(
-            f"dvc.lock at {rev[:12]} cannot be read ({type(exc).__name__}: "
+            f"{where} cannot be read ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0]}); fix it with `dvc repro` and commit it"
         ) from None
     return None

@@ -47,7 +47,7 @@ class Serving:
         n = (failed or 0) + len(lat)
         rate = failed / n if failed is not None and n else None
         return Serving(
-            len(lat), _num(p50), _num(p99), failed, None if rate is None else float(rate)
+            len(lat), _float(p50), _float(p99), failed, None if rate is None else float(rate)
         )
 
 
@@ -58,7 +58,7 @@ def _timed(latency_ms: np.ndarray | None) -> np.ndarray:
     return lat[np.isfinite(lat)]
 
 
-def _num(x: float | None) -> float | None:
+def _float(x: float | None) -> float | None:
     return None if x is None else float(x)
 
 

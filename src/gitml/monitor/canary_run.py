@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from gitml.config import CanaryConfig
+from gitml.core.metrics import fmt
 from gitml.io import github as github_io
 from gitml.io.files import write_atomic, write_json
 from gitml.monitor.canary import Comparison, Sample, compare
@@ -116,28 +117,28 @@ def render_lines(r: CanaryRun) -> list[str]:
     for side in (c.canary, c.prod):
         lines.append(
             f"{side.version}: {side.rows} rows, {side.labelled} with feedback; live {c.metric} "
-            f"{_num(side.metric)}, misclassification {_num(side.error_rate)}, estimated "
-            f"{c.metric} (CBPE, all rows) {_num(side.estimated)}, mean score "
-            f"{_num(side.mean_score)}"
+            f"{_shown(side.metric)}, misclassification {_shown(side.error_rate)}, estimated "
+            f"{c.metric} (CBPE, all rows) {_shown(side.estimated)}, mean score "
+            f"{_shown(side.mean_score)}"
         )
     lines += [
         f"live {c.metric}, canary - prod: {c.difference.text()} ({level}, bootstrap)",
         f"misclassification rate, canary - prod: {c.error_rate_difference.text()} ({level})",
         f"estimated {c.metric}, canary - prod: {c.estimated_difference.text()} ({level} of the "
         "labels' sampling spread)",
-        f"scores, canary vs prod: PSI {_num(c.score_psi)}, KS {_num(c.score_ks)} "
-        f"(p {_num(c.score_ks_pvalue)})",
+        f"scores, canary vs prod: PSI {_shown(c.score_psi)}, KS {_shown(c.score_ks)} "
+        f"(p {_shown(c.score_ks_pvalue)})",
     ]
     for side in (c.canary, c.prod):
         failed = (
             "failures not logged (a log older than them)"
             if side.failed_rows is None
             else f"{side.failed_rows} failed of {side.failed_rows + side.timed_rows} rows "
-            f"({_num(side.failure_rate)})"
+            f"({_shown(side.failure_rate)})"
         )
         lines.append(
-            f"{side.version}: latency p50 {_num(side.latency_p50_ms, 3)} ms, p99 "
-            f"{_num(side.latency_p99_ms, 3)} ms ({side.timed_rows} rows timed); {failed}"
+            f"{side.version}: latency p50 {_shown(side.latency_p50_ms, 3)} ms, p99 "
+            f"{_shown(side.latency_p99_ms, 3)} ms ({side.timed_rows} rows timed); {failed}"
         )
     lines += [
         f"latency p50, canary - prod: {c.latency_p50_difference.text(3)} ms ({level}, bootstrap)",
@@ -148,8 +149,8 @@ def render_lines(r: CanaryRun) -> list[str]:
     return lines
 
 
-def _num(x: float | None, digits: int = 4) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
+def _shown(x: float | None, digits: int = 4) -> str:
+    return fmt(x, f".{digits}f", missing="n/a")
 
 
 def record(r: CanaryRun) -> dict[str, Any]:

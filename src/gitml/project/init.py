@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from gitml.config import DEFAULT_PARAMS, format_validation_error
+from gitml.config import DEFAULT_PARAMS, format_validation_error, read_yaml
 from gitml.core import labels, schema
 from gitml.core.features import REGISTRY
 from gitml.core.names import normalise_name
@@ -55,6 +54,7 @@ class InitResult:
     schema_path: Path
     decisions: list[Decision] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    unchanged: bool = False  # both files already held this draft: a re-run was a no-op
 
 
 def _ceil(x: float, digits: int = 2) -> float:
@@ -113,7 +113,7 @@ def _load_params(path: Path) -> tuple[YAML, CommentedMap]:
     rt = YAML()
     rt.preserve_quotes = True
     rt.width = 100
-    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.indent(mapping=2, sequence=2, offset=0)  # as DVC writes it: `dvc exp run -S` keeps the rest
     # No representer for None: ruamel's add_representer changes the class for every YAML in the
     # process (DVC's too), and its default (an empty value) is what `dvc exp run -S` writes.
     if not path.exists():
@@ -223,18 +223,24 @@ def run(
     text_params = _dump(rt, doc)
     _check(text_params, params_path)
     drafts = {schema_path: schema.HEADER + text, params_path: text_params}
-    _write_drafts(drafts, params_path, source_before if not force else None, data)
+    result.unchanged = _write_drafts(
+        drafts, params_path, source_before if not force else None, data
+    )
     return result
 
 
 def _write_drafts(
     drafts: dict[Path, str], params_path: Path, source_before: str | None, data: str
-) -> None:
-    """Write the drafts (schema first); `source_before` None: --force, replace them anyway."""
+) -> bool:
+    """Write the drafts (schema first); `source_before` None: --force, replace them anyway.
+    True when every file already held its draft (nothing written)."""
     if source_before is not None:
         _refuse_to_overwrite(drafts, params_path, source_before, data)
+    same = {p for p, text in drafts.items() if p.is_file() and p.read_text("utf-8") == text}
     for path, text in drafts.items():
-        write_atomic(path, text)
+        if path not in same:
+            write_atomic(path, text)
+    return len(same) == len(drafts)
 
 
 def _refuse_to_overwrite(
@@ -379,7 +385,7 @@ def _check(text: str, path: Path) -> None:
     from gitml.config import Params
 
     try:
-        Params.model_validate(yaml.safe_load(text) or {})
+        Params.model_validate(read_yaml(text) or {})
     except ValidationError as exc:
         raise ConfigError(
             "gitml init drafted an invalid params.yaml (a bug; nothing was written):\n"

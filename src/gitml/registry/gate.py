@@ -36,8 +36,7 @@ from gitml.io.git import read_git_file
 from gitml.registry import versions as registry
 from gitml.registry.reproduce import json_object
 
-METRICS = layout.EVALUATE_DIR / "metrics.json"
-SLICES = layout.EVALUATE_DIR / "slices.json"
+METRICS, SLICES = layout.METRICS, layout.SLICES  # one home: gitml.layout
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,7 @@ from gitml.errors import DataError
 from gitml.io.files import file_sha256, write_json
 from gitml.io.git import read_git_file, resolve_rev
 
-METRICS = layout.EVALUATE_DIR / "metrics.json"
-SLICES = layout.EVALUATE_DIR / "slices.json"
+METRICS, SLICES = layout.METRICS, layout.SLICES  # one home: gitml.layout
 LOCK = Path("dvc.lock")
 VERIFY = layout.VERIFY_REPORT
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from gitml import layout
 from gitml.errors import DataError
 from gitml.io.files import file_sha256
-from gitml.io.git import git, locked_md5
+from gitml.io.git import git, lock_md5, locked_md5
 from gitml.registry import versions as registry
 from gitml.registry.tags import SHA256_LABEL
 
@@ -127,8 +127,28 @@ def judged_sha256(repo: Path, commit: str, ref: str) -> str:
             f"{cached}): `dvc push` could not publish it and a registered version could not be "
             f"served from it. `dvc commit {layout.MODEL}` (or `dvc repro`) caches it"
         )
-    committed_sha256(repo, commit, ref)
+    try:
+        committed_sha256(repo, commit, ref)
+    except DataError:
+        _refuse_an_uncommitted_build(repo, commit, ref, md5)
+        raise
     return file_sha256(path)
+
+
+def _refuse_an_uncommitted_build(repo: Path, commit: str, ref: str, md5: str) -> None:
+    """The commit's model is nowhere here, and the workspace's own dvc.lock names the model
+    built here: the user ran `dvc repro` and did not commit it (a template's dvc.lock still
+    names the template's model). Say that, rather than "built on another machine"."""
+    lock = repo / "dvc.lock"
+    if not lock.is_file() or lock_md5(lock.read_bytes(), layout.MODEL) != md5:
+        return
+    raise DataError(
+        f"{layout.MODEL}: the workspace's dvc.lock names the model built here (md5 {md5}), but "
+        f"dvc.lock at {ref} ({commit[:12]}) names another, which this workspace does not hold: "
+        "the outputs of your last `dvc repro` are not committed. A version is a commit, so "
+        "commit them (`git status` lists dvc.lock and the reports; `git add` them, `git "
+        "commit`), then promote again"
+    )
 
 
 def recorded_identity(repo: Path, version: str) -> Identity:

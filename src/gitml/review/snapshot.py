@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from gitml import layout
+from gitml.config import read_yaml
 from gitml.core.model_meta import ModelMeta
 from gitml.errors import DataError
 from gitml.io.git import read_git_file, resolve_rev
@@ -72,7 +73,7 @@ class Snapshot:
 def _parse(raw: bytes, path: Path, where: str) -> Any:
     try:
         if path.suffix in (".yaml", ".lock") or path.name == "dvc.lock":
-            return yaml.safe_load(raw) or {}
+            return read_yaml(raw) or {}  # as DVC reads it (YAML 1.2 booleans)
         return json.loads(raw)
     except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         kind = "YAML" if path.suffix in (".yaml", ".lock") else "JSON"

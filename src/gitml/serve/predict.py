@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -148,6 +148,13 @@ def _check_columns(path: Path, names: list[str], specs: tuple[ColumnSpec, ...]) 
     return matched.found
 
 
+def in_own_names(bad: list[BadRow], found: dict[str, str]) -> list[BadRow]:
+    """Bad rows named by the file's own column (`mean radius`), as POST /predict names them,
+    not by the canonical name validation used (`mean_radius`)."""
+    own = {canonical: name for name, canonical in found.items()}
+    return [replace(b, column=own.get(b.column, b.column)) for b in bad]
+
+
 def validate_chunk(
     chunk: pd.DataFrame, specs: tuple[ColumnSpec, ...], first_line: int
 ) -> tuple[pd.DataFrame, np.ndarray, list[BadRow], int]:
@@ -232,7 +239,7 @@ def run(
             ):
                 result.rows_in += len(chunk)
                 typed, good, bad, nbad = validate_chunk(chunk.rename(columns=found), specs, first)
-                result.bad.extend(bad[: MAX_REPORTED - len(result.bad)])
+                result.bad.extend(in_own_names(bad[: MAX_REPORTED - len(result.bad)], found))
                 result.bad_count += nbad
                 if nbad and on_error == "fail":
                     raise DataError(_bad_message(input_path, result))

@@ -75,6 +75,32 @@ def test_a_commit_whose_model_was_never_built_here_is_an_error_naming_where(repo
     assert recorded_sha256(repo, "v0.1.0") == hashlib.sha256(elsewhere).hexdigest()
 
 
+def test_a_repro_left_uncommitted_is_named_as_such(repo: Path) -> None:
+    """A new user's order: `gitml init`, `dvc repro`, `gitml promote` without committing the
+    outputs. HEAD's dvc.lock still names the template's model, which is nowhere here; the
+    workspace's dvc.lock names the one just built. "Built on another machine" would mislead."""
+    run(["dvc", "init", "-q"], repo)
+    template = b"the template's model, built where the template was made"
+    commit_lock_only(repo, template, "template")
+    mine = b"the model dvc repro just built here"
+    (repo / "models/model.skops").write_bytes(mine)
+    cache(repo, mine)
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    for stage in lock["stages"].values():
+        for out in stage.get("outs") or []:
+            if out["path"] == "models/model.skops":
+                out["md5"] = hashlib.md5(mine).hexdigest()  # what dvc repro wrote, uncommitted
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    before = tags(repo)
+    with pytest.raises(DataError) as info:
+        promote.promote(repo, CFG)
+    message = str(info.value)
+    assert "the outputs of your last `dvc repro` are not committed" in message
+    assert f"names the model built here (md5 {hashlib.md5(mine).hexdigest()})" in message
+    assert "another machine" not in message
+    assert tags(repo) == before
+
+
 def test_the_judged_model_must_be_in_the_dvc_cache(repo: Path) -> None:
     run(["dvc", "init", "-q"], repo)
     blob = b"copied in by hand"

@@ -66,7 +66,8 @@ def metrics(repo: Path) -> dict[str, object]:
 
 
 def test_breast_cancer_in_its_own_column_names_end_to_end(tmp_path: Path) -> None:
-    """init → repro → serve → predict → monitor, the user's own headers (`mean radius`) only."""
+    """init → repro → promote → serve → predict → monitor, the user's own headers (`mean
+    radius`) only: issue 25's closing walk, prod's version served and monitored."""
     repo, table = init_repo(tmp_path, datasets.breast_cancer, "--target", "malignant")
     assert "data.positive_class" in table and "schema/breast_cancer.schema.yaml" in table
     params = yaml.safe_load((repo / "params.yaml").read_text())
@@ -80,12 +81,27 @@ def test_breast_cancer_in_its_own_column_names_end_to_end(tmp_path: Path) -> Non
     meta = json.loads((repo / "models" / "model.json").read_text())
     assert meta["original_names"]["mean_radius"] == "mean radius"
     assert len(meta["original_names"]) == 30 and "malignant" not in meta["original_names"]
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "repro"], repo)
+    promoted = run(["gitml", "promote"], repo)
+    assert "tags: model@v0.1.0, model#prod#1" in promoted.stdout, promoted.stdout
 
     own = datasets.breast_cancer_frame()
     _serve_in_own_names(repo, own)
 
     # gitml predict on a file in the training file's own format (id and target included)
-    run(["gitml", "predict", "data/raw/breast_cancer.csv", "--out", "scored.csv"], repo)
+    run(
+        [
+            "gitml",
+            "predict",
+            "data/raw/breast_cancer.csv",
+            "--out",
+            "scored.csv",
+            "--stage",
+            "prod",
+        ],
+        repo,
+    )
     scored = pd.read_csv(repo / "scored.csv")
     assert list(scored.columns[:3]) == ["Patient ID", "mean radius", "mean texture"]
     assert len(scored) == len(own) and scored["probability"].between(0, 1).all()
@@ -116,10 +132,11 @@ def _serve_in_own_names(repo: Path, own: pd.DataFrame) -> None:
     rows = json.loads(
         own.drop(columns=["Patient ID", "malignant"]).head(5).to_json(orient="records")
     )
-    app, _, _ = build(resolve(repo), f"sqlite:///{repo}/log.db")
+    app, _, _ = build(resolve(repo, stage="prod"), f"sqlite:///{repo}/log.db")
     with TestClient(app) as client:
         answer = client.post("/predict", json=rows)
         assert answer.status_code == 200, answer.text
+        assert {a["model_version"] for a in answer.json()} == {"v0.1.0"}
         one = client.post("/predict", json=rows[0]).json()
         label = client.post("/feedback", json={"prediction_id": one["prediction_id"], "label": 1})
         assert label.status_code == 202
@@ -172,9 +189,13 @@ def test_leaky_table_stops_with_the_leakage_error_then_runs_when_allowed(tmp_pat
 
     params["validate"]["leakage"]["allow"] = LEAKS
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    repro(repo)
+    output = repro(repo)
     evaluation = (repo / "reports" / "evaluate" / "evaluation.md").read_text()
     assert "⚠️" in evaluation
+    warned = json.loads((repo / "reports" / "evaluate" / "checks.json").read_text())["warnings"]
+    assert warned  # the ⚠️ above is one of them
+    for warning in warned:  # what evaluate writes to its report reaches the terminal too
+        assert f"warning: {warning.removeprefix('⚠️ ')}" in output, output
     assert metrics(repo)["roc_auc"] > 0.99  # type: ignore[operator]
 
     params["validate"]["leakage"]["allow"] = []

@@ -109,6 +109,29 @@ def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
     assert "line" in str(info.value)
 
 
+def test_a_yes_no_positive_class_stays_a_string_after_dvc_rewrites_params(tmp_path: Path) -> None:
+    """`dvc exp run -S` rewrites params.yaml with ruamel.yaml (YAML 1.2) and drops the quotes
+    `gitml init` put around 'yes'; read as YAML 1.1 the bare word was True, and model.json and
+    the server's predicted_class then said "True" instead of "yes"."""
+    from dvc.utils.serialize import modify_yaml
+
+    path = tmp_path / "params.yaml"
+    path.write_text(
+        "data:\n  target: malignant\n  positive_class: 'yes'\ntune:\n  n_trials: 30\n",
+        encoding="utf-8",
+    )
+    with modify_yaml(path) as params:  # what `dvc exp run -S tune.n_trials=5` does
+        params["tune"]["n_trials"] = 5
+    assert "positive_class: yes\n" in path.read_text(encoding="utf-8")  # DVC's own rewrite
+    loaded = load_params(path)
+    assert loaded.data.positive_class == "yes" and loaded.tune.n_trials == 5
+    for word in ("on", "no", "off", "y"):  # YAML 1.1 booleans are words in YAML 1.2
+        path.write_text(f"data:\n  positive_class: {word}\n", encoding="utf-8")
+        assert load_params(path).data.positive_class == word
+    path.write_text("data:\n  positive_class: true\n", encoding="utf-8")
+    assert load_params(path).data.positive_class is True
+
+
 @pytest.mark.parametrize("raw", [[1, 2], "just text", 3])
 def test_top_level_must_be_a_mapping(raw: Any) -> None:
     err, path = config_error(raw)

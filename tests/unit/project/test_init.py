@@ -106,17 +106,41 @@ def test_init_writes_params_that_load_and_keeps_comments(
         init.run("data.csv", "y")  # other options (no --id code): another draft
 
 
+def test_an_experiment_on_init_s_params_changes_only_its_own_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dvc exp run -S` rewrites params.yaml with ruamel's defaults: init writes lists the same
+    way, so an experiment's diff is its key (and quotes DVC drops), not every list re-indented;
+    the untouched template keys stay as they were."""
+    from dvc.utils.serialize import modify_yaml
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(DEFAULT_PARAMS.read_text())
+    (tmp_path / "data.csv").write_text(frame().to_csv(index=False))
+    init.run("data.csv", "y", ids=["code"])
+    before = (tmp_path / "params.yaml").read_text().splitlines()
+    template = DEFAULT_PARAMS.read_text().splitlines()
+    markers = template.index("  missing_markers:")
+    assert template[markers : markers + 6] == before[before.index("  missing_markers:") :][:6]
+    with modify_yaml(tmp_path / "params.yaml") as params:
+        params["tune"]["n_trials"] = 5
+    after = (tmp_path / "params.yaml").read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert [b.split("#")[0].strip() for _, b in changed] == ["n_trials: 5"]
+
+
 def test_rerunning_init_with_the_same_file_and_options_is_a_no_op(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(DEFAULT_PARAMS.read_text())
     (tmp_path / "data.csv").write_text(frame().to_csv(index=False))
-    init.run("data.csv", "y", ids=["code"])
+    assert not init.run("data.csv", "y", ids=["code"]).unchanged
     files = [tmp_path / "params.yaml", tmp_path / "schema" / "data.schema.yaml"]
     first = [f.read_text() for f in files]
-    init.run("data.csv", "y", ids=["code"])  # as docs/your-own-data.md says: no --force
+    again = init.run("data.csv", "y", ids=["code"])  # as docs/your-own-data.md says: no --force
     assert [f.read_text() for f in files] == first
+    assert again.unchanged  # the CLI says "nothing written", not "wrote …: review them"
     # a reviewed edit is not overwritten without --force
     files[1].write_text(first[1] + "# reviewed: age may be missing\n")
     with pytest.raises(ConfigError, match=r"schema/data.schema.yaml \(differs from a fresh"):

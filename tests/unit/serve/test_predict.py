@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gitml.errors import ConfigError
-from gitml.serve.predict import file_format, validate_chunk
+from gitml.serve.predict import file_format, in_own_names, validate_chunk
 from gitml.serve.requests import ColumnSpec
 
 pytestmark = pytest.mark.xdist_group("serving")
@@ -54,6 +54,19 @@ def test_bad_rows_are_reported_with_line_column_and_rule() -> None:
     assert messages[14] == "missing value in a required column"
     assert messages[15] == "not finite"
     assert [b.line for b in bad] == sorted(b.line for b in bad)
+
+
+def test_bad_rows_are_named_by_the_file_s_own_columns() -> None:
+    """A file headed `Hours per week` (its own name, renamed for validation) gets its bad rows
+    named `Hours per week`, as POST /predict names them; a canonical header stays canonical."""
+    chunk = pd.DataFrame({"Age": ["30", "95"], "Hours per week": ["0", "1"], "job": ["a", "a"]})
+    chunk["sex"] = "F"
+    found = {"Age": "age", "Hours per week": "hours", "job": "job", "sex": "sex"}
+    _, _, bad, _ = validate_chunk(chunk.rename(columns=found), SPECS, first_line=2)
+    assert {(b.line, b.column) for b in bad} == {(2, "hours"), (3, "age")}
+    shown = {(b.line, b.column) for b in in_own_names(bad, found)}
+    assert shown == {(2, "Hours per week"), (3, "Age")}
+    assert str(in_own_names(bad, found)[0]).startswith("2: Hours per week: must be > 0")
 
 
 def test_file_type_comes_from_the_suffix() -> None:

@@ -37,8 +37,8 @@ SLICE_METRICS: tuple[str, ...] = get_args(SliceMetric)  # what the gate's max_sl
 PLOTS = layout.EVALUATE_DIR / "plots" / "sklearn"
 # name -> path of the small files every version committed (`cache: false` in dvc.yaml)
 FILES: dict[str, Path] = {
-    "metrics": layout.EVALUATE_DIR / "metrics.json",
-    "slices": layout.EVALUATE_DIR / "slices.json",
+    "metrics": layout.METRICS,
+    "slices": layout.SLICES,
     "importance": layout.EVALUATE_DIR / "importance.csv",
     "roc": PLOTS / "roc.json",
     "pr": PLOTS / "precision_recall.json",
