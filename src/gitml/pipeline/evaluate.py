@@ -139,7 +139,7 @@ def run(
 
         raise ConfigError(f"evaluate.slices: columns {missing} are not in the data")
     score = model.predict_proba(X)[:, 1]
-    threshold = metadata.threshold
+    threshold = metadata.binary_threshold
     result = compute_metrics(y, score, threshold)
     # Calibration error on the test split, of the served scores and of the estimator's own
     # (before train's calibration map), next to what train measured out of fold.
