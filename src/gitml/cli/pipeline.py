@@ -165,8 +165,7 @@ def evaluate(params: ParamsOpt = layout.PARAMS) -> None:
         layout.PREDICTIONS,
         recent=read_parquet(layout.FEATURES_DIR / "recent.parquet"),
     )
-    m = result.metrics
-    out.print(f"evaluate: roc_auc {m['roc_auc']:.4f}, f1 {m['f1']:.4f} → {layout.EVALUATE_DIR}")
+    out.print(f"evaluate: {result.summary} → {layout.EVALUATE_DIR}")
     print_warnings(result.warnings)
 
 
