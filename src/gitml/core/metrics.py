@@ -91,7 +91,6 @@ NEUTRAL = frozenset(
         "max_gap",
     }
 )
-DEFAULT_PRIMARY = "roc_auc"
 
 
 def direction(name: str) -> Literal["higher", "lower", "neutral"] | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from gitml.core.metrics import DEFAULT_PRIMARY, READING_ORDER, direction
+from gitml.core.metrics import READING_ORDER, direction
 from gitml.io.github import run_url
 from gitml.review.snapshot import Snapshot
 from gitml.review.stale import StaleStage
@@ -119,9 +119,10 @@ class Report:
 
 
 def primary_metric(params: dict[str, Any] | None) -> str:
-    """`promotion.primary_metric` of the head's params.yaml, else roc_auc."""
-    promotion = (params or {}).get("promotion") or {}
-    return str(promotion.get("primary_metric") or DEFAULT_PRIMARY)
+    """`promotion.primary_metric` of the head's params.yaml, else its task's (roc_auc)."""
+    from gitml.config.stages import primary_of
+
+    return primary_of(params or {})
 
 
 class _Absent:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gitml.core.model_meta import ModelMeta
 from gitml.review import recent
 
 
@@ -19,6 +20,9 @@ class FakeProd:
     feature_order: list[str]
     threshold: float = 0.5
     version: str = "v1.0.0"
+    metadata: ModelMeta = field(
+        default_factory=lambda: ModelMeta(model_sha256="0" * 64, threshold=0.5)
+    )
 
 
 class Noisy:

@@ -275,9 +275,9 @@ def replay(tags: list[TagRecord]) -> tuple[dict[str, Version], list[Event]]:
 def _settings(params: Any) -> tuple[str, int]:
     promotion = params.get("promotion") if isinstance(params, dict) else None
     promotion = promotion if isinstance(promotion, dict) else {}
-    return str(promotion.get("primary_metric") or "roc_auc"), int(
-        promotion.get("slice_min_rows") or 100
-    )
+    from gitml.config.stages import primary_of
+
+    return primary_of(params), int(promotion.get("slice_min_rows") or 100)
 
 
 def load(repo: Path) -> Site:
