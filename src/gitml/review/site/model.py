@@ -22,7 +22,7 @@ from typing import Any, get_args
 import yaml
 
 from gitml import layout
-from gitml.core.metrics import READING_ORDER, SliceMetric
+from gitml.core.metrics import READING_ORDER, TASK_METRICS, SliceMetric
 from gitml.errors import DataError
 from gitml.registry.gate import RuleResult
 from gitml.registry.record import NOTES_REF
@@ -32,7 +32,10 @@ from gitml.review.site.decisions import Decision, github_url, read_decisions
 from gitml.review.site.gitobjects import CommitInfo, TagRecord
 from gitml.review.site.monitoring import MONITORING, load_monitoring
 
-METRIC_ORDER = READING_ORDER
+# binary's order first, then the other tasks' names (a version shows those it has)
+METRIC_ORDER = tuple(
+    dict.fromkeys((*READING_ORDER, *TASK_METRICS["multiclass"], *TASK_METRICS["regression"]))
+)
 SLICE_METRICS: tuple[str, ...] = get_args(SliceMetric)  # what the gate's max_slice_gap compares
 PLOTS = layout.EVALUATE_DIR / "plots" / "sklearn"
 # name -> path of the small files every version committed (`cache: false` in dvc.yaml)
@@ -109,6 +112,13 @@ class Version:
     def metrics(self) -> dict[str, Any]:
         m = self.files.get("metrics")
         return m if isinstance(m, dict) else {}
+
+    @property
+    def task(self) -> str:
+        """binary | multiclass | regression, as models/model.json says (binary leaves it out)."""
+        meta = self.files.get("model")
+        task = meta.get("task") if isinstance(meta, dict) else None
+        return str(task or "binary")
 
     def metric(self, name: str) -> float | None:
         x = self.metrics.get(name)
