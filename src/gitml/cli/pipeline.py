@@ -204,6 +204,7 @@ def metrics(
     path: Annotated[Path, typer.Argument(help="metrics file")] = layout.METRICS,
 ) -> None:
     """Print the test metrics of the last `dvc repro` as a table."""
+    from gitml.core.metrics import fmt
     from gitml.io.files import read_json
 
     data = read_json(path)
@@ -211,6 +212,12 @@ def metrics(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in data.items():
+        if key == "per_class" and isinstance(value, dict):  # multiclass: one row per class
+            for name, m in value.items():
+                got = m if isinstance(m, dict) else {}
+                table.add_row(f"{name} (class)", f"precision {fmt(got.get('precision'))}, "
+                              f"recall {fmt(got.get('recall'))}")  # fmt: skip
+            continue
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
         elif isinstance(value, float):
