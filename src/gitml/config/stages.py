@@ -48,7 +48,11 @@ class EvaluateConfig(Section):
         0.8, gt=0, le=1, description="warn when one feature has more of the permutation importance"
     )
     max_roc_auc: float = Field(
-        0.99, gt=0.5, le=1, description="warn when test ROC-AUC is above: too good to be true?"
+        0.99,
+        gt=0.5,
+        le=1,
+        description="warn when test ROC-AUC (multiclass: one-vs-rest; regression: R²) is "
+        "above: too good to be true?",
     )
 
 
