@@ -31,7 +31,7 @@ from typing import Any, get_args
 
 from gitml import layout
 from gitml.config import PromotionConfig
-from gitml.core.metrics import LOWER_IS_BETTER, SliceMetric, fmt
+from gitml.core.metrics import LOWER_IS_BETTER, TASK_METRICS, TASK_PRIMARY, SliceMetric, fmt
 from gitml.errors import DataError
 from gitml.io.git import read_git_file
 from gitml.registry import versions as registry
@@ -103,8 +103,17 @@ class GateDecision:
 
 def _metric(ev: Evaluation, name: str, who: str, setting: str) -> float | None:
     if name not in ev.metrics:
+        other = next(
+            (t for t in ("multiclass", "regression") if TASK_PRIMARY[t] in ev.metrics), None
+        )
+        hint = (
+            f"; it holds a {other} model's metrics ({', '.join(TASK_METRICS[other])}): the rules "
+            f"must name those (data.task: {other})"
+            if other and name not in TASK_METRICS[other]
+            else ""
+        )
         raise DataError(
-            f"the {who}'s {METRICS} has no {name!r} (gated by promotion.{setting}); "
+            f"the {who}'s {METRICS} has no {name!r} (gated by promotion.{setting}){hint}; "
             "rerun `dvc repro evaluate` with this gitml, or remove the rule"
         )
     value = ev.metrics[name]

@@ -133,3 +133,10 @@ def test_the_primary_metric_defaults_to_the_tasks() -> None:
         primary_of({"data": {"task": "multiclass"}, "promotion": {"primary_metric": "accuracy"}})
         == "accuracy"
     )
+
+
+def test_binary_rules_on_a_regression_candidate_say_what_it_holds() -> None:
+    from gitml.errors import DataError
+
+    with pytest.raises(DataError, match="it holds a regression model's metrics \\(rmse, mae"):
+        gate(reg_ev(50.0), None, PromotionConfig())
