@@ -45,7 +45,7 @@ means; the shipped `params.yaml` sets the same values), the values it allows and
 The whole file is validated before any stage does any work (`gitml check-params`, and the
 `check_params` stage on every `dvc repro`): an unknown key, a wrong type or a value out of range
 stops the run with exit code 2 and a message naming the file, the key, the value and what is
-allowed (see [bad-inputs.md](bad-inputs.md), entries 22-31).
+allowed (see [bad-inputs.md](bad-inputs.md), entries 24-34).
 """
 
 _SECTION_USE = {

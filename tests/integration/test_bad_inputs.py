@@ -493,6 +493,14 @@ PARAMS_FAILURES: dict[str, tuple[ParamsEdit | str, list[str]]] = {
             "(allowed: >= 0, <= 1)",
         ],
     ),
+    "metric_the_task_lacks": (
+        edit("promotion", "primary_metric", "rmse"),
+        [
+            "params.yaml",
+            "promotion.primary_metric: 'rmse' is not a metric of a binary model "
+            "(data.task: binary); use one of roc_auc, pr_auc, log_loss",
+        ],
+    ),
     "unknown_encoding": (
         edit("data", "encoding", "utf-9"),
         ["params.yaml", "data.encoding = 'utf-9': unknown text encoding", "latin-1"],
@@ -700,6 +708,7 @@ _PARAMS_WHAT = {
         "`tune.search_space` has a family gitml does not know (`random_forest`)"
     ),
     "reproduce_tolerance_out_of_range": "`promotion.reproduce_tolerance: 2`",
+    "metric_the_task_lacks": "`promotion.primary_metric: rmse` (regression) in a binary project",
     "unknown_encoding": "`data.encoding: utf-9`",
     "invalid_yaml": "params.yaml is not valid YAML (an unclosed `[`)",
     "top_level_not_a_mapping": "params.yaml is a YAML list, not sections",

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gitml.config.base import Section
+from gitml.core.tasks import Task
 
 
 class DataConfig(Section):
@@ -21,6 +22,7 @@ class DataConfig(Section):
     target: str = Field(
         "income", min_length=1, description="the label column (after snake_case normalising)"
     )
+    task: Task = Task.BINARY
     positive_class: bool | int | Annotated[str, Field(min_length=1)] = Field(
         ">50K",
         description="the label value that is 1: a string, an int (matches 1 and 1.0) or a bool",

@@ -14,7 +14,14 @@ from pydantic.fields import FieldInfo
 
 from gitml.config.base import Section
 from gitml.config.data import DataConfig, FeaturesConfig, SplitConfig, ValidateConfig
-from gitml.config.stages import EvaluateConfig, MonitorConfig, PromotionConfig, TrainConfig
+from gitml.config.stages import (
+    EvaluateConfig,
+    MonitorConfig,
+    PromotionConfig,
+    TrainConfig,
+    task_metric_problems,
+    with_task_defaults,
+)
 from gitml.config.tune import TuneConfig
 from gitml.errors import ConfigError
 from gitml.io.files import yaml_problem
@@ -59,12 +66,24 @@ class Params(Section):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_promotion(cls, raw: Any) -> Any:
+        """A multiclass or regression project's `promotion:` starts from its task's rules."""
+        data = raw.get("data") if isinstance(raw, dict) else None
+        if not isinstance(data, dict) or data.get("task") in (None, "binary"):
+            return raw
+        return raw | {"promotion": with_task_defaults(raw.get("promotion"), data["task"])}
+
     @model_validator(mode="after")
     def _cross_section(self) -> Params:
         reserved = {self.data.target, self.split.group_column, self.split.time_column}
         bad = sorted(c for c in self.evaluate.slices if c in reserved)
         if bad:
             raise ValueError(f"evaluate.slices cannot use the target/group/time column {bad}")
+        problems = task_metric_problems(self.promotion, self.data.task)
+        if problems:
+            raise ValueError("\n  ".join(problems))
         return self
 
 
@@ -147,10 +166,16 @@ def format_validation_error(path: Path, exc: ValidationError) -> str:
             msg = f"unknown key; allowed keys here: {err.get('ctx', {}).get('expected', msg)}"
         elif loc:
             msg += _bounds(container, loc[-1])
+        if not loc:  # a check across sections: its message names the keys itself
+            problems.setdefault(msg, [])
+            continue
         value = "" if err["type"] == "missing" else f" = {err['input']!r}"
         problems.setdefault(f"{key}{value}", []).append(msg)
     lines = [f"{path}: {len(problems)} invalid value(s)"]
-    lines += [f"  {where}: {'; or: '.join(msgs)}" for where, msgs in problems.items()]
+    lines += [
+        f"  {where}: {'; or: '.join(msgs)}" if msgs else f"  {where}"
+        for where, msgs in problems.items()
+    ]
     return "\n".join(lines)
 
 

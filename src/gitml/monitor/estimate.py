@@ -163,7 +163,7 @@ def section(
     positive with the adjusted probabilities, not the raw scores."""
     if cur.scores is None or not len(cur.scores):
         return None, []
-    threshold = ref.meta.threshold
+    threshold = ref.meta.binary_threshold
     scores = np.asarray(cur.scores, dtype="float64")
     probs = None
     if prior is not None and prior.label_shift:
