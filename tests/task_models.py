@@ -10,7 +10,6 @@ names. `served(data, family)` gives the `ResolvedModel` gitml.serve.resolve woul
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +104,7 @@ def pipeline(family: str, task: Task, cols: models.Columns) -> Pipeline:
 
 def served(name: str, family: str) -> ResolvedModel:
     t = table(name)
-    X = to_frame(json.loads(t.inputs.to_json(orient="records")), t.specs)
+    X = to_frame(rows_of(t), t.specs)
     cols = models.Columns(
         [s.name for s in t.specs if s.numeric], [s.name for s in t.specs if not s.numeric]
     )
@@ -123,7 +122,9 @@ def served(name: str, family: str) -> ResolvedModel:
 
 
 def rows_of(t: Table, n: int | None = None) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads(t.inputs.head(n).to_json(orient="records"))
+    """Rows as requests send them: exact floats (to_json would round), None where missing."""
+    frame = t.inputs.head(n).astype(object)
+    rows: list[dict[str, Any]] = frame.where(frame.notna(), None).to_dict("records")
     return rows
 
 

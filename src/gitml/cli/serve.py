@@ -48,7 +48,11 @@ def _resolve_model(
     err.print(
         f"model {resolved.version} from {resolved.source} "
         f"(sha256 {str(resolved.metadata.model_sha256)[:12]}…, verified; "
-        f"threshold {resolved.threshold:g})",
+        + (
+            f"threshold {resolved.threshold:g})"
+            if resolved.metadata.task == "binary"
+            else f"{resolved.metadata.task})"
+        ),
         highlight=False,
         soft_wrap=True,
     )
@@ -232,7 +236,11 @@ def predict_cmd(
     input_path: Annotated[Path, typer.Argument(help="rows to predict: .csv or .parquet")],
     out_path: Annotated[
         Path,
-        typer.Option("--out", "-o", help="output .csv or .parquet: input + probability, label"),
+        typer.Option(
+            "--out",
+            "-o",
+            help="output .csv or .parquet: input + probability, label",
+        ),
     ],
     stage: StageOpt = None,
     version: VersionOpt = None,
