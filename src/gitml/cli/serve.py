@@ -239,7 +239,7 @@ def predict_cmd(
         typer.Option(
             "--out",
             "-o",
-            help="output .csv or .parquet: input + probability, label",
+            help="output .csv or .parquet: input + the task's columns (docs/serving.md)",
         ),
     ],
     stage: StageOpt = None,
@@ -294,7 +294,7 @@ def predict_cmd(
         )
     out.print(
         f"wrote {out_path}: {result.rows_out:,} of {result.rows_in:,} rows "
-        f"({result.positives:,} predicted positive, {result.bad_count:,} skipped) "
+        f"({result.counts()}{result.bad_count:,} skipped) "
         f"in {result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s)",
         soft_wrap=True,
     )
