@@ -10,21 +10,26 @@ names. `served(data, family)` gives the `ResolvedModel` gitml.serve.resolve woul
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 from sklearn.datasets import load_diabetes, load_wine
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 
-from gitml.core import models
+from gitml.core import models, schema
+from gitml.core.model_io import save_model
 from gitml.core.model_meta import ModelMeta
 from gitml.core.tasks import Task, class_names, encode_target
 from gitml.serve.requests import ColumnSpec, to_frame
 from gitml.serve.resolve import ResolvedModel, known_categories
+from tests.helpers import default_params
 
 TARGET = "target"
 DATASETS = ["diabetes", "wine", "mixed-regression", "mixed-multiclass"]
@@ -119,6 +124,30 @@ def served(name: str, family: str) -> ResolvedModel:
     resolved.example = rows_of(t, 1)[0]
     resolved.known_categories = known_categories(model)
     return resolved
+
+
+def task_repo(path: Path, name: str, family: str) -> Path:
+    """A workspace as train leaves it (models/model.skops + model.json with the task, the
+    schema drafted from the table, params.yaml naming both), for `resolve(path)` and the CLI."""
+    (path / "schema").mkdir(parents=True)
+    (path / "models").mkdir()
+    t = table(name)
+    drafted, _ = schema.infer(t.frame, TARGET, 50)
+    schema.write(drafted, path / "schema" / "data.schema.yaml")
+    params = default_params()
+    params["data"]["target"] = TARGET
+    params["validate"]["schema_file"] = "schema/data.schema.yaml"
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    resolved = served(name, family)
+    sha = save_model(resolved.model, path / "models" / "model.skops")
+    meta = resolved.metadata.model_copy(
+        update={
+            "model_sha256": sha,
+            "schema_sha256": schema.schema_hash(path / "schema" / "data.schema.yaml"),
+        }
+    )
+    (path / "models" / "model.json").write_text(json.dumps(meta.to_json(), indent=2))
+    return path
 
 
 def rows_of(t: Table, n: int | None = None) -> list[dict[str, Any]]:

@@ -215,3 +215,67 @@ def test_a_binary_log_written_before_tasks_gets_the_new_columns(tmp_path: Path) 
     frame = read_log(url, None, datetime.now(UTC), ["score", "label", "threshold", "task"])
     assert frame[["score", "label", "threshold"]].iloc[0].tolist() == [0.7, 1, 0.5]
     assert frame["task"].isna().all()
+
+
+@pytest.mark.parametrize("name", ["mixed-regression", "mixed-multiclass"])
+def test_the_cli_serves_and_predicts_a_task_model_from_its_files(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """model.json's task reaches `gitml predict` and the server through resolve (the skops
+    allowlist, the hashes, the schema), as after `dvc repro` of a task project."""
+    from typer.testing import CliRunner
+
+    from gitml.cli import app as cli
+    from gitml.serve.resolve import resolve
+    from tests.task_models import task_repo
+
+    repo = task_repo(tmp_path / "repo", name, "hist_gradient_boosting")
+    resolved = resolve(repo)
+    assert resolved.metadata.task.value == name.split("-")[1]
+    table(name).inputs.head(30).to_csv(repo / "in.csv", index=False)
+    monkeypatch.chdir(repo)
+    result = CliRunner().invoke(cli, ["predict", "in.csv", "--out", "out.csv"])
+    assert result.exit_code == 0, result.output
+    assert f"verified; {resolved.metadata.task})" in result.output
+    header = (repo / "out.csv").read_text().splitlines()[0]
+    assert ('"prediction"' in header) == (name == "mixed-regression")
+    application, _, _ = build(resolved, f"sqlite:///{tmp_path}/log.db")
+    with TestClient(application) as client:
+        body = client.post("/predict", json=resolved.example).json()
+    assert ("prediction" in body) == (name == "mixed-regression")
+    assert ("probabilities" in body) == (name == "mixed-multiclass")
+
+
+def test_a_follower_refuses_a_version_of_another_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer's schema is fixed when the app starts: a swap to another task (or other
+    classes) would answer with fields the OpenAPI document does not describe."""
+    import subprocess
+
+    from prometheus_client import CollectorRegistry
+
+    from gitml.errors import DataError
+    from gitml.serve import follow, resolve
+    from gitml.serve.predictor import Predictor
+    from gitml.serve.routing import Loaded, Routing
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    multiclass = served("mixed-multiclass", "hist_gradient_boosting")
+    serving = Loaded.of(Predictor(multiclass))
+
+    class Target:
+        routing = Routing(serving)
+
+    follower = follow.Follower(
+        follow.FollowConfig(str(tmp_path), "prod", remote=None), Target(), CollectorRegistry()
+    )
+    monkeypatch.setattr(follow, "tag_sha256", lambda repo, version: None)
+    renamed = multiclass.metadata.model_copy(update={"classes": ["a", "b", "c"]})
+    for candidate in (
+        served("mixed-regression", "hist_gradient_boosting"),
+        ResolvedModel(**{**multiclass.__dict__, "metadata": renamed}),
+    ):
+        monkeypatch.setattr(resolve, "resolve", lambda *a, candidate=candidate, **k: candidate)
+        with pytest.raises(DataError, match="cannot change its answers' schema"):
+            follower._load("v2.0.0", serving)
