@@ -301,11 +301,13 @@ def predict_cmd(
 
 
 def _target() -> dict[str, Any]:
-    """The target and positive class of params.yaml, when there is one (simulate's fallback)."""
+    """The target, positive class and task of params.yaml, when there is one (simulate's
+    fallback); `data.task` is binary where params.yaml predates tasks."""
     if not layout.PARAMS.exists():
         return {}
     data = load(layout.PARAMS).data
-    return {"target": data.target, "positive_class": data.positive_class}
+    task = str(getattr(data, "task", "binary"))
+    return {"target": data.target, "positive_class": data.positive_class, "task": task}
 
 
 def _count_rows(path: Path) -> int | None:

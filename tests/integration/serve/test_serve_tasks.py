@@ -8,6 +8,7 @@ families on load_diabetes and load_wine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Iterator
@@ -279,3 +280,36 @@ def test_a_follower_refuses_a_version_of_another_task(
         monkeypatch.setattr(resolve, "resolve", lambda *a, candidate=candidate, **k: candidate)
         with pytest.raises(DataError, match="cannot change its answers' schema"):
             follower._load("v2.0.0", serving)
+
+
+@pytest.mark.parametrize("name", ["mixed-regression", "mixed-multiclass"])
+def test_simulate_sends_the_tasks_truth_as_feedback(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitml.monitor import simulate
+
+    resolved = served(name, "hist_gradient_boosting")
+    data = table(name).frame
+    data.to_parquet(tmp_path / "test.parquet")
+    url = f"sqlite:///{tmp_path}/log.db"
+    application, _, _ = build(resolved, url)
+    with TestClient(application) as client:
+        # simulate's `with httpx.Client(...)` must not end the app's lifespan (it closes the log)
+        monkeypatch.setattr(simulate.httpx, "Client", lambda **kw: contextlib.nullcontext(client))
+        result = simulate.run("http://testserver", 40, [], tmp_path / "test.parquet",
+                              feedback=True, batch_size=16)  # fmt: skip
+    assert (result.predicted, result.rejected, result.feedback) == (40, 0, 40)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(logdb.feedback)).all()
+    engine.dispose()
+    assert len(rows) == 40
+    if name == "mixed-regression":
+        assert all(r.value is not None and r.class_name is None for r in rows)
+        assert set(data["target"]) >= {r.value for r in rows}
+    else:
+        assert {r.class_name for r in rows} <= set(resolved.metadata.classes)
+    column = data["target"].astype(object)
+    column[3] = None
+    truth = simulate._truth(column, resolved.metadata.task.value, None)
+    assert truth[3] is None and None not in truth[:3]  # no truth, no feedback sent
