@@ -142,3 +142,21 @@ def test_difference_is_absolute_for_probabilities_and_relative_above_one() -> No
     same = np.array([np.inf, np.nan, -np.inf])
     assert fast.difference(same, same.copy()) == 0.0
     assert fast.difference(np.array([np.nan]), np.array([1.0])) == np.inf
+
+
+@pytest.mark.parametrize("loss", ["poisson", "gamma", "absolute_error", "quantile"])
+def test_other_regression_losses_go_through_their_own_link(loss: str) -> None:
+    """poisson and gamma predict exp(raw) (their log link), the others raw: the model's own
+    `link.inverse`, so a tuned loss keeps the fast path and its numbers."""
+    base = served("mixed-regression", "hist_gradient_boosting")
+    t = table("mixed-regression")
+    X = to_frame(rows_of(t), t.specs)[base.feature_order]
+    extra = {"model__quantile": 0.8} if loss == "quantile" else {}
+    model = copy.deepcopy(base.model).set_params(model__loss=loss, **extra)
+    model.fit(X, t.frame["target"])
+    resolved = ResolvedModel(**{**base.__dict__, "model": model})
+    predictor = Predictor.prepare(resolved)
+    assert predictor.fast is not None, predictor.message
+    rows = hostile(resolved, rows_of(t, 100))
+    got = np.array([predictor.proba_rows([r])[0] for r in rows])
+    assert np.array_equal(got, pipeline_output(resolved, rows))
