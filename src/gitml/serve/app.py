@@ -292,7 +292,7 @@ def _add_feedback(app: FastAPI, Feedback: type[BaseModel], answers: Answers) -> 
     """POST /feedback, whose `label` is the task's truth (gitml.serve.answers.feedback_model)."""
     task, classes = answers.predictor.task, answers.predictor.classes
 
-    @app.post("/feedback", status_code=202, summary="Record the true outcome of a prediction")
+    @app.post("/feedback", status_code=202, summary="Record the true label of a prediction")
     async def post_feedback(fb: Feedback) -> dict[str, str]:  # type: ignore[valid-type]
         pid: str = fb.prediction_id  # type: ignore[attr-defined]
         try:

@@ -5,8 +5,8 @@
 rows (dicts, as requests arrive) or a frame (a typed chunk of a file), per `ModelMeta.task`:
 P(positive) (binary, with the label at the model's threshold), one probability per class in
 `ModelMeta.classes` order (multiclass, rows x classes) or the prediction (regression); and the
-categories the model never saw. The app and
-`gitml predict` used to do each of these themselves.
+categories the model never saw. The app and `gitml predict` used to do each of these
+themselves.
 """
 
 from __future__ import annotations
