@@ -48,7 +48,11 @@ def _resolve_model(
     err.print(
         f"model {resolved.version} from {resolved.source} "
         f"(sha256 {str(resolved.metadata.model_sha256)[:12]}…, verified; "
-        f"threshold {resolved.threshold:g})",
+        + (
+            f"threshold {resolved.threshold:g})"
+            if resolved.metadata.task == "binary"
+            else f"{resolved.metadata.task})"
+        ),
         highlight=False,
         soft_wrap=True,
     )
@@ -232,7 +236,11 @@ def predict_cmd(
     input_path: Annotated[Path, typer.Argument(help="rows to predict: .csv or .parquet")],
     out_path: Annotated[
         Path,
-        typer.Option("--out", "-o", help="output .csv or .parquet: input + probability, label"),
+        typer.Option(
+            "--out",
+            "-o",
+            help="output .csv or .parquet: input + the task's columns (docs/serving.md)",
+        ),
     ],
     stage: StageOpt = None,
     version: VersionOpt = None,
@@ -286,18 +294,20 @@ def predict_cmd(
         )
     out.print(
         f"wrote {out_path}: {result.rows_out:,} of {result.rows_in:,} rows "
-        f"({result.positives:,} predicted positive, {result.bad_count:,} skipped) "
+        f"({result.counts()}{result.bad_count:,} skipped) "
         f"in {result.seconds:.2f} s ({result.rows_per_second:,.0f} rows/s)",
         soft_wrap=True,
     )
 
 
 def _target() -> dict[str, Any]:
-    """The target and positive class of params.yaml, when there is one (simulate's fallback)."""
+    """The target, positive class and task of params.yaml, when there is one (simulate's
+    fallback); `data.task` is binary where params.yaml predates tasks."""
     if not layout.PARAMS.exists():
         return {}
     data = load(layout.PARAMS).data
-    return {"target": data.target, "positive_class": data.positive_class}
+    task = str(getattr(data, "task", "binary"))
+    return {"target": data.target, "positive_class": data.positive_class, "task": task}
 
 
 def _count_rows(path: Path) -> int | None:
