@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gitml.config.base import Section
+from gitml.core.tasks import Task
 
 
 class DataConfig(Section):
@@ -21,9 +22,15 @@ class DataConfig(Section):
     target: str = Field(
         "income", min_length=1, description="the label column (after snake_case normalising)"
     )
+    task: Task = Field(
+        Task.BINARY,
+        description="binary (two labels) | multiclass (class names: the target's distinct "
+        "values) | regression (a finite number); `gitml init` proposes it",
+    )
     positive_class: bool | int | Annotated[str, Field(min_length=1)] = Field(
         ">50K",
-        description="the label value that is 1: a string, an int (matches 1 and 1.0) or a bool",
+        description="binary only: the label value that is 1: a string, an int (matches 1 and "
+        "1.0) or a bool",
     )
     drop_columns: list[str] = Field(
         default_factory=list, description="columns never used (ids, free text, leaks)"
@@ -64,7 +71,18 @@ class LeakageConfig(Section):
     """The leakage guard: features that predict the target alone too well to be true."""
 
     max_single_feature_auc: float = Field(
-        0.95, gt=0.5, le=1, description="out-of-fold ROC-AUC of one feature alone, on train"
+        0.95,
+        gt=0.5,
+        le=1,
+        description="out-of-fold ROC-AUC of one feature alone, on train (multiclass: "
+        "one-vs-rest, macro)",
+    )
+    max_single_feature_r2: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="regression: out-of-fold R² of one feature alone (or its rank form, the "
+        "squared Spearman correlation), on train",
     )
     mode: Literal["error", "warn"] = Field(
         "error", description="error: stop before training; warn: report and go on"
