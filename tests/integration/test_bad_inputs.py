@@ -481,7 +481,8 @@ PARAMS_FAILURES: dict[str, tuple[ParamsEdit | str, list[str]]] = {
         [
             "params.yaml",
             "tune.search_space.random_forest",
-            "unknown key; allowed keys here: 'hist_gradient_boosting' or 'logistic_regression'",
+            "unknown key; allowed keys here: 'hist_gradient_boosting', 'logistic_regression' or "
+            "'linear'",
         ],
     ),
     "reproduce_tolerance_out_of_range": (

@@ -27,10 +27,10 @@ class DataConfig(Section):
         description="binary (two labels) | multiclass (class names: the target's distinct "
         "values) | regression (a finite number); `gitml init` proposes it",
     )
-    positive_class: bool | int | Annotated[str, Field(min_length=1)] = Field(
+    positive_class: bool | int | Annotated[str, Field(min_length=1)] | None = Field(
         ">50K",
-        description="binary only: the label value that is 1: a string, an int (matches 1 and "
-        "1.0) or a bool",
+        description="binary: the label value that is 1: a string, an int (matches 1 and 1.0) or "
+        "a bool; null for the other tasks (`dvc.yaml` tracks the key, so it stays)",
     )
     drop_columns: list[str] = Field(
         default_factory=list, description="columns never used (ids, free text, leaks)"
@@ -54,6 +54,24 @@ class DataConfig(Section):
         lt=1,
         description="the newest share of production rows, held out as the recent-traffic slice",
     )
+
+    @property
+    def positive(self) -> bool | int | str:
+        """The positive class of a binary target (the check makes sure a binary one has it)."""
+        if self.positive_class is None:
+            from gitml.errors import ConfigError
+
+            raise ConfigError(f"data.positive_class: a {self.task} target has no positive class")
+        return self.positive_class
+
+    @model_validator(mode="after")
+    def _positive_for_binary(self) -> DataConfig:
+        if self.task is Task.BINARY and self.positive_class is None:
+            raise ValueError(
+                "data.positive_class: a binary target needs the label value that is 1 (or set "
+                "data.task to multiclass or regression)"
+            )
+        return self
 
     @field_validator("encoding")
     @classmethod

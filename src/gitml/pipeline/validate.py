@@ -255,7 +255,7 @@ def _quality(
     labels = df[target].value_counts(dropna=True) if target in df.columns else pd.Series()
     positive_rate = None
     if target in df.columns:
-        found, positive_rate = _target(df, target, labels, data_cfg.positive_class, cfg)
+        found, positive_rate = _target(df, target, labels, data_cfg.positive, cfg)
         violations += found
     quality["positive_rate"] = None if positive_rate is None else round(positive_rate, 6)
     quality["label_counts"] = {str(k): int(v) for k, v in labels.items()}

@@ -155,9 +155,11 @@ def run(
     slices, slices_why = pick_slices(frame, [c for c in kept if c.name != time])
     d.append(Decision("evaluate.slices", str(slices), slices_why))
 
-    draft, warnings = schema.infer(
-        kept_frame, tgt, limits.max_categories, frozenset({time} if time else ())
-    )
+    # a regression target (text until train reads it) has many values by nature, as a time
+    # column: no category list, and no "an identifier?" warning
+    many = {time} if time else set()
+    many |= {tgt} if kind is Task.REGRESSION else set()
+    draft, warnings = schema.infer(kept_frame, tgt, limits.max_categories, frozenset(many))
     text = draft.to_yaml() or ""
     if sample.truncated:
         warnings.append(
@@ -174,9 +176,6 @@ def run(
         "delimiter": sample.delimiter,
         "encoding": sample.encoding,
     }
-    if kind is not Task.BINARY:  # the key means nothing here: leave it out
-        del data_values["positive_class"]
-        (doc.get("data") or {}).pop("positive_class", None)
     _edit_data(doc, data_values, dropped, why)
     d += _edit_tune(doc, kind)
     _edit_validate(doc, limits.settings(schema_path), why)
@@ -282,6 +281,8 @@ def _data_decisions(
     else:
         d.append(Decision("data.target", str(target.name), "the column to predict"))
         d.append(Decision("data.task", str(task[0]), task[1]))
+        # null, not left out: dvc.yaml tracks the key
+        d.append(Decision("data.positive_class", "null", f"binary only (a {task[0]} target)"))
     return d
 
 

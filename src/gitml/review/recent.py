@@ -66,7 +66,7 @@ def section(
         from gitml.serve.resolve import resolve
 
         prod = resolve(repo, stage="prod")
-        y = labels.is_positive(rows[data.target], data.positive_class)
+        y = labels.is_positive(rows[data.target], data.positive)
         score = prod.model.predict_proba(rows[prod.feature_order])[:, 1]
         out["prod"] = compute_metrics(y, score, prod.threshold) if 0 < y.sum() < len(y) else None
         out["prod_version"] = prod.version

@@ -81,6 +81,17 @@ def test_params_check_refuses_what_the_task_lacks(
     assert "{'data'" not in str(exc.value)  # the message names keys, not the whole input
 
 
+def test_positive_class_is_null_but_for_binary() -> None:
+    from pydantic import ValidationError
+
+    data = {"target": "y", "positive_class": None}
+    assert (
+        Params.model_validate({"data": {**data, "task": "regression"}}).data.positive_class is None
+    )
+    with pytest.raises(ValidationError, match="a binary target needs the label value that is 1"):
+        Params.model_validate({"data": data})
+
+
 def test_unknown_task_is_refused() -> None:
     from pydantic import ValidationError
 

@@ -95,14 +95,14 @@ def test_init_writes_a_regression_project(project: Path) -> None:
     decisions = {d.key: d for d in result.decisions}
     assert decisions["data.task"].value == "regression"
     assert "214 distinct value(s)" in decisions["data.task"].why
-    assert "data.positive_class" not in decisions
+    assert decisions["data.positive_class"].value == "null"
     assert "validate.min_minority_rate" not in decisions  # no label balance to measure
     params = load_params("params.yaml")
     assert params.data.task is Task.REGRESSION
     assert params.tune.metric == "neg_root_mean_squared_error"
     assert sorted(params.tune.search_space) == ["hist_gradient_boosting", "linear"]
     raw = yaml.safe_load((project / "params.yaml").read_text())
-    assert "positive_class" not in raw["data"] and raw["data"]["task"] == "regression"
+    assert raw["data"]["positive_class"] is None and raw["data"]["task"] == "regression"
     assert raw["tune"]["search_space"]["linear"]["alpha"]["log"] is True
     assert "# Every key is validated" in (project / "params.yaml").read_text()
 
