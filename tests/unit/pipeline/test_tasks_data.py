@@ -246,3 +246,15 @@ def test_leakage_guard_multiclass_one_vs_rest() -> None:
     )
     quiet = leakage.scan(shuffled, ANIMALS, SplitConfig(), LeakageConfig(), 3, 42)
     assert not quiet.flags and all(f["auc"] < 0.6 for f in quiet.features.values())
+
+
+def test_tune_subsample_of_a_regression_target_keeps_its_spread() -> None:
+    from gitml.pipeline.tune import subsample_index
+
+    y = tasks_data.diabetes()["progression"].astype(float).to_numpy()
+    keep = subsample_index(y, 200, 0, Task.REGRESSION)
+    assert len(keep) == 200 and (np.diff(keep) > 0).all()
+    edges = np.quantile(y, np.linspace(0, 1, 11)[1:-1])
+    share = np.bincount(np.searchsorted(edges, y[keep]), minlength=10) / 200
+    assert np.abs(share - 0.1).max() <= 0.02  # stratified by the deciles
+    assert (subsample_index(y, 200, 0, Task.REGRESSION) == keep).all()  # seeded
