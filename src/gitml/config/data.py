@@ -124,7 +124,10 @@ class ValidateConfig(Section):
     )
     min_rows: int = Field(1000, ge=1, description="fewer rows fail validation")
     min_minority_rate: float = Field(
-        0.05, ge=0, le=0.5, description="share of the rarer label (label balance)"
+        0.05,
+        ge=0,
+        le=0.5,
+        description="share of the rarer label (label balance); multiclass: of the rarest class",
     )
     max_categories: int = Field(
         200, ge=2, description="most distinct values a text column may have (ids are not features)"
@@ -133,7 +136,8 @@ class ValidateConfig(Section):
 
 
 class SplitConfig(Section):
-    """The train/test split: stratified by the label and seeded."""
+    """The train/test split: stratified by the label (regression: by the target's quantile
+    bins) and seeded."""
 
     test_size: float = Field(0.2, gt=0, lt=1, description="share of rows in the test split")
     seed: int = Field(42, description="seed of the split")

@@ -140,7 +140,10 @@ class TuneConfig(Section):
         None, gt=0, description="seconds; stops early (results then depend on machine speed)"
     )
     cv_folds: int = Field(
-        3, ge=2, le=20, description="stratified folds; trials are pruned between folds"
+        3,
+        ge=2,
+        le=20,
+        description="stratified folds (regression: k-fold); trials are pruned between folds",
     )
     seed: int = Field(42, description="seeds the TPE sampler: same seed and storage, same result")
     storage: str | None = Field(
