@@ -204,7 +204,7 @@ def harvest(
         window,
         Path(p.validate_.schema_file),
         p.data.target,
-        p.data.positive_class,
+        p.data.positive,
         version=version,
         date=date,
         dvc_add=dvc,

@@ -144,9 +144,13 @@ def train(params: ParamsOpt = layout.PARAMS) -> None:
         layout.MODEL_META,
         read_json(layout.COLUMN_NAMES) if layout.COLUMN_NAMES.is_file() else {},
     )
-    out.print(
-        f"train: {result.metadata.family} → {layout.MODEL} (threshold {result.threshold:.4f})"
+    meta = result.metadata
+    detail = (
+        f"threshold {result.threshold:.4f}"
+        if result.threshold is not None
+        else f"{meta.task}" + (f", {len(meta.classes)} classes" if meta.classes else "")
     )
+    out.print(f"train: {meta.family} → {layout.MODEL} ({detail})")
 
 
 def evaluate(params: ParamsOpt = layout.PARAMS) -> None:

@@ -22,7 +22,8 @@ from gitml.config.stages import (
     task_metric_problems,
     with_task_defaults,
 )
-from gitml.config.tune import TuneConfig
+from gitml.config.tune import TUNE_METRICS, TuneConfig, check_task, default_space
+from gitml.core.tasks import Task
 from gitml.errors import ConfigError
 from gitml.io.files import yaml_problem
 
@@ -75,6 +76,24 @@ class Params(Section):
             return raw
         return raw | {"promotion": with_task_defaults(raw.get("promotion"), data["task"])}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, raw: Any) -> Any:
+        """tune.metric and tune.search_space, when unset, are those of data.task (binary's are
+        the fields' own defaults)."""
+        data = raw.get("data") if isinstance(raw, dict) else None
+        tune = raw.get("tune", {}) if isinstance(raw, dict) else None
+        if not isinstance(data, dict) or not isinstance(tune, dict):
+            return raw  # the field validation reports what is wrong
+        try:
+            task = Task(data.get("task", Task.BINARY))
+        except ValueError:
+            return raw
+        if task is Task.BINARY:
+            return raw
+        filled = {"metric": TUNE_METRICS[task][0], "search_space": default_space(task), **tune}
+        return {**raw, "tune": filled}
+
     @model_validator(mode="after")
     def _cross_section(self) -> Params:
         reserved = {self.data.target, self.split.group_column, self.split.time_column}
@@ -84,6 +103,7 @@ class Params(Section):
         problems = task_metric_problems(self.promotion, self.data.task)
         if problems:
             raise ValueError("\n  ".join(problems))
+        check_task(self.tune, self.data.task)
         return self
 
 

@@ -98,7 +98,7 @@ def _prod_metrics(prod: Any, rows: pd.DataFrame, data: Any) -> dict[str, Any] | 
     meta = prod.metadata
     X = rows[prod.feature_order]
     if meta.task is Task.BINARY:
-        y = labels.is_positive(rows[data.target], data.positive_class)
+        y = labels.is_positive(rows[data.target], data.positive)
         score = prod.model.predict_proba(X)[:, 1]
         return compute_metrics(y, score, prod.threshold) if 0 < y.sum() < len(y) else None
     from gitml.pipeline import evaluate_tasks
