@@ -24,6 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from gitml.config import DEFAULT_PARAMS, format_validation_error, read_yaml
+from gitml.config.stages import TASK_PROMOTION, PromotionConfig, task_metric_problems
 from gitml.config.tune import TUNE_METRICS, default_space
 from gitml.core import labels, schema
 from gitml.core.features import REGISTRY
@@ -111,6 +112,12 @@ def _dump(rt: YAML, doc: CommentedMap) -> str:
     return text.lstrip("\n")
 
 
+def _flow_map(items: dict[str, Any]) -> CommentedMap:
+    mapping = CommentedMap(items)
+    mapping.fa.set_flow_style()
+    return mapping
+
+
 def _flow(items: list[Any]) -> CommentedSeq:
     seq = CommentedSeq(items)
     seq.fa.set_flow_style()
@@ -178,6 +185,7 @@ def run(
     }
     _edit_data(doc, data_values, dropped, why)
     d += _edit_tune(doc, kind)
+    d += _edit_promotion(doc, kind)
     _edit_validate(doc, limits.settings(schema_path), why)
     split = _section(doc, "split")
     _set(split, "time_column", time, why.get("split.time_column"))
@@ -334,6 +342,24 @@ def _edit_tune(doc: CommentedMap, task: Task) -> list[Decision]:
         listed = ", ".join(plain)
         decisions.append(Decision("tune.search_space", listed, f"the families of a {task} target"))
     return decisions
+
+
+def _edit_promotion(doc: CommentedMap, task: Task) -> list[Decision]:
+    """The gate's rules, where the file's name metrics a model of `task` lacks (the template's
+    are binary's; a re-run may change the task): the task's defaults, binary's being
+    PromotionConfig's own (config/stages.TASK_PROMOTION). Other keys stay."""
+    section = _section(doc, "promotion")
+    keys = TASK_PROMOTION["regression"].keys()  # every key a task's defaults set
+    current = PromotionConfig.model_validate({k: v for k, v in section.items() if k in keys})
+    if not task_metric_problems(current, task):
+        return []
+    binary = PromotionConfig().model_dump(include=set(keys))
+    rules = TASK_PROMOTION.get(str(task), binary)
+    for key, value in rules.items():
+        _set(section, key, _flow_map(value) if isinstance(value, dict) else value)
+    _set(section, "primary_metric", rules["primary_metric"], f"the gate of a {task} model")
+    shown = f"{rules['primary_metric']}, max_drops {rules['max_drops'] or 'none'}"
+    return [Decision("promotion", shown, f"the gate's rules for a {task} target")]
 
 
 def _edit_data(

@@ -104,6 +104,10 @@ def test_init_writes_a_regression_project(project: Path) -> None:
     raw = yaml.safe_load((project / "params.yaml").read_text())
     assert raw["data"]["positive_class"] is None and raw["data"]["task"] == "regression"
     assert raw["tune"]["search_space"]["linear"]["alpha"]["log"] is True
+    # the template's binary gate (roc_auc, recall floors) gives way to the task's
+    assert decisions["promotion"].value.startswith("rmse")
+    assert params.promotion.primary_metric == "rmse" and not params.promotion.floors
+    assert not params.promotion.slice_floors and params.promotion.max_slice_gap is None
     assert "# Every key is validated" in (project / "params.yaml").read_text()
 
 
@@ -116,6 +120,8 @@ def test_init_writes_a_multiclass_project_and_keeps_class_names(project: Path) -
     assert decisions["validate.min_minority_rate"].why.startswith("half of the rarest class's")
     params = load_params("params.yaml")
     assert params.data.task is Task.MULTICLASS and params.tune.metric == "roc_auc_ovr"
+    assert params.promotion.primary_metric == "roc_auc_ovr"
+    assert params.promotion.max_drops == {"f1_macro": 0.02}
     assert params.tune.search_space == load_params(DEFAULT_PARAMS).tune.search_space
     contract = yaml.safe_load((project / "schema" / "animals.schema.yaml").read_text())
     assert "animal" in contract["columns"]
@@ -127,6 +133,7 @@ def test_init_writes_a_multiclass_project_and_keeps_class_names(project: Path) -
     params = load_params("params.yaml")
     assert params.data.task is Task.BINARY and params.tune.metric == "roc_auc"
     assert params.data.positive_class == "dog"
+    assert params.promotion.primary_metric == "roc_auc"  # binary's gate again
 
 
 @pytest.mark.parametrize(
