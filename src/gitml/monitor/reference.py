@@ -45,7 +45,9 @@ class Reference:
     probs: np.ndarray | None = None
     # regression: the test split's features, row for row with `scores` (DLE trains on them)
     test_frame: pd.DataFrame | None = None
-    dle: Any = None  # the fitted loss models (gitml.monitor.dle), cached for many windows
+    # what the monitor fits on the test split, once per Reference (many windows reuse it):
+    # DLE's loss models (regression), the per-class calibration maps (multiclass)
+    fitted: Any = None
     metrics: dict[str, Any] | None = None  # reports/evaluate/metrics.json
     schema: Any = None  # the data contract (pandera DataFrameSchema) the model was trained under
     notes: list[str] = field(default_factory=list)

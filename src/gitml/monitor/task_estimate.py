@@ -48,18 +48,28 @@ class _Estimator:
         self.ref = ref
 
     def loss_models(self) -> dle.LossModels | None:
+        """DLE's loss models, trained on the test split once per Reference."""
         ref = self.ref
         frame, pred, y = ref.test_frame, ref.scores, ref.y_true
         ready = frame is not None and pred is not None and y is not None
         # row for row: evaluate writes the predictions from the test features' table
-        if ref.dle is None and ready and len(frame) == len(pred):  # type: ignore[arg-type]
-            ref.dle = dle.fit(frame, pred, y, ref.columns)  # type: ignore[arg-type]
-        models: dle.LossModels | None = ref.dle
+        if ref.fitted is None and ready and len(frame) == len(pred):  # type: ignore[arg-type]
+            ref.fitted = dle.fit(frame, pred, y, ref.columns)  # type: ignore[arg-type]
+        models: dle.LossModels | None = ref.fitted
         return models
+
+    def calibrated(self, probs: np.ndarray) -> np.ndarray | None:
+        """The window's probabilities through the per-class maps fitted on the test split
+        (None without the test split's probabilities and truth)."""
+        ref = self.ref
+        if ref.fitted is None and ref.probs is not None and ref.y_true is not None:
+            ref.fitted = cbpe_multi.fit_calibrators(ref.probs, ref.y_true)
+        return None if ref.fitted is None else cbpe_multi.calibrate(ref.fitted, probs)
 
     def run(self, frame: pd.DataFrame, out: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
         if self.task is Task.MULTICLASS:
-            return cbpe_multi.estimate(out), cbpe_multi.sampling_sd(out)
+            q = self.calibrated(out)
+            return cbpe_multi.estimate(out, q), cbpe_multi.sampling_sd(out, q)
         models = self.loss_models()
         assert models is not None  # section() checked
         est = dle.estimate(models, frame, out)
@@ -67,8 +77,8 @@ class _Estimator:
 
     def reference(self) -> dict[str, float | None]:
         if self.task is Task.MULTICLASS:
-            ref_probs = self.ref.probs
-            return cbpe_multi.estimate(ref_probs) if ref_probs is not None else {}
+            p = self.ref.probs
+            return cbpe_multi.estimate(p, self.calibrated(p)) if p is not None else {}
         models = self.loss_models()
         return models.reference if models is not None else {}
 
@@ -104,10 +114,11 @@ def section(
         calibration=ref.meta.calibration.method,
     )
     notes = []
-    if task is Task.MULTICLASS and result.calibration == "none":
+    if task is Task.MULTICLASS and (ref.probs is None or ref.y_true is None):
         notes.append(
-            "the model's class probabilities are not calibrated (train.calibration: none): "
-            "the estimated metrics assume they are and may be biased"
+            "no test-split probabilities and truth in the reference: the class probabilities "
+            "are taken as calibrated (not re-calibrated on the test split) and the estimate "
+            "may be biased"
         )
     _drop_alarm(result, cfg)
     if cur.y_true is not None:

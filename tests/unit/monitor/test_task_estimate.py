@@ -235,3 +235,25 @@ def test_the_log_gives_regression_truth_from_feedback_values(tmp_path: Path) -> 
     )
     assert cur.scores.tolist() == [0.5, 0.5]  # type: ignore[union-attr]  # the predictions
     assert cur.y_true[0] == 12.5 and np.isnan(cur.y_true[1])  # type: ignore[index]
+
+
+def test_under_confident_probabilities_are_recalibrated_on_the_test_split() -> None:
+    """Probabilities shrunk towards uniform (as averaging folds does) under-estimate accuracy;
+    the per-class maps fitted on the test split put the estimate back on the realized value."""
+    rng = np.random.default_rng(9)
+
+    def rows(n: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+        x = rng.normal(shift, 1.0, n)
+        true = np.exp(np.stack([2 * x, -2 * x, np.zeros(n)], 1))
+        true /= true.sum(1, keepdims=True)
+        y = (rng.random(n)[:, None] >= true.cumsum(1)).sum(1)
+        return 0.5 * true + 0.5 / 3, y  # served: under-confident, same argmax
+
+    test_p, test_y = rows(20_000, 0.0)
+    window_p, window_y = rows(5_000, 1.0)
+    maps = cbpe_multi.fit_calibrators(test_p, test_y)
+    real = cbpe_multi.realized(window_y, window_p)["accuracy"]
+    raw = cbpe_multi.estimate(window_p)["accuracy"]
+    fixed = cbpe_multi.estimate(window_p, cbpe_multi.calibrate(maps, window_p))["accuracy"]
+    assert real - raw > 0.1  # type: ignore[operator]
+    assert fixed == pytest.approx(real, abs=0.02)
