@@ -158,7 +158,7 @@ def _method_line(e: Estimate) -> str:
     band = f"Band: ± {e.band_sigmas:g} sampling standard deviations. "
     if e.threshold is None:  # multiclass or regression (gitml.monitor.task_estimate)
         return (
-            f"{e.method} (calibration: {e.calibration}). {band}Alarm when the estimated "
+            f"{e.method}. {band}Alarm when the estimated "
             f"{e.metric} is worse by more than the allowed change than the same estimate on "
             "the evaluation's test split."
         )

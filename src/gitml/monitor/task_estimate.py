@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 METHODS = {
     Task.MULTICLASS: "CBPE on class probabilities (confidence-based performance estimation; "
-    "NannyML, Guo et al. 2017)",
+    "NannyML, Guo et al. 2017), re-calibrated per class on the test split",
     Task.REGRESSION: "DLE (direct loss estimation; NannyML): a loss model trained on the test "
     "split predicts each row's absolute and squared error",
 }

@@ -257,3 +257,36 @@ def test_under_confident_probabilities_are_recalibrated_on_the_test_split() -> N
     fixed = cbpe_multi.estimate(window_p, cbpe_multi.calibrate(maps, window_p))["accuracy"]
     assert real - raw > 0.1  # type: ignore[operator]
     assert fixed == pytest.approx(real, abs=0.02)
+
+
+def _workspace(tmp_path: Path, meta: ModelMeta, preds: pd.DataFrame, test: pd.DataFrame) -> Path:
+    """A project's files as evaluate leaves them (no registry: the workspace reference)."""
+    import json
+
+    from gitml import layout
+
+    for path in (layout.MODEL_META, layout.FEATURES_DIR / "x", layout.PREDICTIONS, layout.METRICS):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / layout.MODEL_META).write_text(json.dumps(meta.to_json()), encoding="utf-8")
+    test.to_parquet(tmp_path / layout.FEATURES_DIR / "train.parquet")
+    test.to_parquet(tmp_path / layout.FEATURES_DIR / "test.parquet")
+    preds.to_parquet(tmp_path / layout.PREDICTIONS)
+    (tmp_path / layout.METRICS).write_text('{"mae": 1.0}', encoding="utf-8")
+    return tmp_path
+
+
+def test_the_workspace_reference_reads_each_tasks_test_predictions(tmp_path: Path) -> None:
+    rng = np.random.default_rng(10)
+    test = _regression_rows(50, rng)
+    preds = pd.DataFrame({"y_true": test["y"], "prediction": test["prediction"]})
+    ref = monitor.load_reference(_workspace(tmp_path / "r", _meta("regression"), preds, test))
+    assert ref.scores.tolist() == test["prediction"].tolist()  # type: ignore[union-attr]
+    assert ref.y_true.tolist() == test["y"].tolist() and ref.test_frame is not None  # type: ignore[union-attr]
+    p = rng.dirichlet([1, 1, 1], 50)
+    preds = pd.DataFrame({"y_true": rng.integers(0, 3, 50), "label": p.argmax(1)})
+    for i, name in enumerate(CLASSES):
+        preds[f"proba_{name}"] = p[:, i]
+    ref = monitor.load_reference(_workspace(tmp_path / "m", _meta("multiclass"), preds, test))
+    assert ref.probs is not None and np.array_equal(ref.probs, p) and ref.test_frame is None
+    assert ref.scores.tolist() == p.max(1).tolist()  # type: ignore[union-attr]
+    assert ref.y_true.dtype == np.int64  # type: ignore[union-attr]
