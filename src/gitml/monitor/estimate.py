@@ -205,6 +205,7 @@ def _concept(
     alarm when any metric leaves its band (a relation that changed for the positives alone
     moves recall and F1 while ROC-AUC may hold)."""
     threshold = out.threshold
+    assert threshold is not None  # a binary estimate always has its threshold
     fb_est, fb_sd = estimate(s, threshold, p), sampling_sd(s, threshold, p)
     fb_real = realized(y, s, threshold)
     bands = {k: cfg.band_sigmas * fb_sd[k] for k in METRICS}
