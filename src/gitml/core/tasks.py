@@ -13,12 +13,15 @@ assume a binary label asks this module instead:
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
-from gitml.core.labels import PositiveClass, is_positive
 from gitml.errors import DataError
+
+if TYPE_CHECKING:  # config imports Task: the CLI should not load pandas to parse params.yaml
+    import numpy as np
+    import pandas as pd
+
+    from gitml.core.labels import PositiveClass
 
 
 class Task(StrEnum):
@@ -43,6 +46,11 @@ def encode_target(
     classes: list[str] | None = None,
 ) -> np.ndarray:
     """The target column (as ingest stores it) as the `y` a model of `task` trains on."""
+    import numpy as np
+    import pandas as pd
+
+    from gitml.core.labels import is_positive
+
     if task is Task.BINARY:
         if positive_class is None:
             raise DataError("data.positive_class is needed for a binary target")
