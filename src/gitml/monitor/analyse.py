@@ -46,8 +46,9 @@ def featurize(cur: Current, ref: Reference) -> pd.DataFrame:
 
         names = InputNames.of(inputs, ref.meta.original_names)
         matched = names.match([str(c) for c in cur.frame.columns], inputs, strict=False)
+        own = [names.original.get(c, c) for c in missing]
         raise MonitorError(
-            f"{cur.source}: lacks the model's input column(s) {missing}: "
+            f"{cur.source}: lacks the model's input column(s) {own}: "
             + "; ".join(message for _, _, message in matched.problems)
         )
     frame = cur.frame.copy()
@@ -86,6 +87,9 @@ def analyse(
             other_versions=cur.other_versions,
         ),
         notes=[*ref.notes, *_version_notes(ref, cur)],
+        input_names={
+            c: own for c, own in ref.meta.original_names.items() if c in ref.columns and own != c
+        },
     )
     if len(cur.frame) < cfg.min_rows:
         report.status = "insufficient_data"
@@ -98,7 +102,7 @@ def analyse(
     _drift(report, ref, cur, cfg, current, profiles)
     if ref.schema is not None:
         report.contract = contract_violations(ref.schema, cur.frame, ref.meta.target)
-        report.alarms += _contract_alarms(report.contract, cfg)
+        report.alarms += _contract_alarms(report, cfg)
     report.quality, notes = live_quality(ref, cur, cfg)
     report.notes += notes
     if report.quality:
@@ -163,7 +167,7 @@ def _drift(
     )
     for name, r in results.items():
         entry = _feature_entry(r, cfg, p_floor)
-        report.alarms += [f"{name}: {a}" for a in entry.alarms]
+        report.alarms += [f"{report.shown(name)}: {a}" for a in entry.alarms]
         report.features.append(entry)
     if score_drift is not None:
         entry = _feature_entry(score_drift, cfg, p_floor)
@@ -172,10 +176,11 @@ def _drift(
         report.prediction = entry
 
 
-def _contract_alarms(contract: Contract, cfg: MonitorConfig) -> list[str]:
-    if contract.share <= cfg.max_invalid_share:
+def _contract_alarms(report: MonitoringReport, cfg: MonitorConfig) -> list[str]:
+    contract = report.contract
+    if contract is None or contract.share <= cfg.max_invalid_share:
         return []
-    worst = ", ".join(f"{c} ({v.rows})" for c, v in contract.columns.items())
+    worst = ", ".join(f"{report.shown(c)} ({v.rows})" for c, v in contract.columns.items())
     return [
         f"data contract: {contract.share:.1%} of rows break the schema "
         f"(> {cfg.max_invalid_share:.1%}): {worst}"

@@ -208,7 +208,8 @@ def judge(
             f"label shift: the share of positives is estimated at {out.estimated:.1%} against "
             f"{prior_ref:.1%} at evaluation (moved by more than {cfg.max_prior_shift:.0%}), "
             f"while the inputs keep the evaluation's shape once re-weighted by class (largest "
-            f"PSI {worst[0]:.3f}, {worst[1]}, < {cfg.psi_threshold}): the same kinds of rows "
+            f"PSI {worst[0]:.3f}, {ref.meta.original_names.get(worst[1], worst[1])}, "
+            f"< {cfg.psi_threshold}): the same kinds of rows "
             "with other proportions of outcomes. The estimated metrics are corrected for it"
         )
     return out

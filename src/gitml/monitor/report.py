@@ -146,9 +146,19 @@ class MonitoringReport(_Part):
     quality: Quality | None = None
     estimate: Estimate | None = None
     contract: Contract | None = None
+    # canonical input name -> the user's own name where ingest renamed it (model.json's
+    # original_names). Keys of the JSON (features' `name`, contract columns) stay canonical for
+    # the programs that read them; the alarms and monitoring.md show the user's names.
+    input_names: dict[str, str] = {}
+
+    def shown(self, name: str) -> str:
+        """A column as the user's file names it."""
+        return self.input_names.get(name, name)
 
     def to_json(self) -> dict[str, object]:
-        return self.model_dump(mode="json")
+        """The JSON written; `input_names` only when a column was renamed, so a table already
+        in snake_case writes what it used to."""
+        return self.model_dump(mode="json", exclude=set() if self.input_names else {"input_names"})
 
     @classmethod
     def read(cls, path: Path) -> MonitoringReport:

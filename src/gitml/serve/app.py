@@ -43,8 +43,6 @@ from gitml.serve.requests import request_model
 from gitml.serve.resolve import ResolvedModel
 from gitml.serve.routing import Loaded, Routing, ScoringError
 
-MAX_ROWS = 10_000
-
 
 def _dumps(value: Any) -> bytes:
     # The stdlib: orjson measured no better on these ~200-byte bodies (bench/README.md).
@@ -54,6 +52,7 @@ def _dumps(value: Any) -> bytes:
 # Apps started and not yet stopped in this process: the garbage collector's frozen heap is the
 # process's, so only the last one to stop unfreezes it.
 _RUNNING = [0]
+MAX_ROWS = 10_000  # rows per request; more go to `gitml predict`
 IN_LOOP_ROWS = 64  # more rows than this are predicted in a worker thread
 ACK_TIMEOUT = 2.0  # seconds an answer waits for its rows to be committed to the log
 
@@ -207,8 +206,9 @@ class Answers:
             "training_metrics": resolved.metrics,
             "schema": yaml.safe_load(resolved.schema_yaml),
             "input_columns": [s.name for s in resolved.specs],
+            "input_names": resolved.own_names,  # canonical -> the name in the user's file
             "derived_features": resolved.derived,
-            "example": resolved.example,
+            "example": resolved.own_example,
             "prediction_log": {"written": self.log.written, "dropped": self.log.dropped},
         } | {name: state() for name, state in self.extra_metadata.items()}
 
@@ -239,7 +239,7 @@ def create_app(
     # caller without a valid key gets 401 before the body is read.
     auth.protect(app, access)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    _add_predict(app, request_model(resolved.specs), resolved.example, answers)
+    _add_predict(app, request_model(resolved.specs), resolved.own_example, answers)
     _add_the_rest(app, answers)
     if follower is not None:
         # with keys, the key middleware already asks /admin/* for the admin scope; an open

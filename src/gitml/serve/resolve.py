@@ -63,6 +63,16 @@ class ResolvedModel:
         return list(self.metadata.derived_features)
 
     @property
+    def own_names(self) -> dict[str, str]:
+        """Canonical input name -> the user's own name, where ingest renamed it."""
+        return {s.name: s.original for s in self.specs if s.original}
+
+    @property
+    def own_example(self) -> dict[str, Any]:
+        """The example row in the user's own column names (requests accept either)."""
+        return {self.own_names.get(k, k): v for k, v in self.example.items()}
+
+    @property
     def feature_order(self) -> list[str]:
         return [str(c) for c in self.model.feature_names_in_]
 

@@ -116,7 +116,10 @@ def test_breast_cancer_in_its_own_column_names_end_to_end(tmp_path: Path) -> Non
     assert proc.returncode in (0, 1), proc.stderr  # a verdict (alarm or not), not an error
     report = json.loads((repo / "reports" / "monitoring" / "monitoring.json").read_text())
     assert report["current"]["rows"] == len(own)
-    assert "mean_radius" in {f["name"] for f in report["features"]}
+    assert "mean_radius" in {f["name"] for f in report["features"]}  # JSON keys: canonical
+    assert report["input_names"]["mean_radius"] == "mean radius"  # ... and the mapping
+    md = (repo / "reports" / "monitoring" / "monitoring.md").read_text()
+    assert "| mean radius | numeric |" in md and "| mean_radius |" not in md  # the user reads
 
 
 def _serve_in_own_names(repo: Path, own: pd.DataFrame) -> None:
@@ -137,6 +140,10 @@ def _serve_in_own_names(repo: Path, own: pd.DataFrame) -> None:
         answer = client.post("/predict", json=rows)
         assert answer.status_code == 200, answer.text
         assert {a["model_version"] for a in answer.json()} == {"v0.1.0"}
+        meta = client.get("/metadata").json()
+        assert meta["input_names"]["mean_radius"] == "mean radius"
+        assert "mean radius" in meta["example"] and "mean_radius" not in meta["example"]
+        assert client.post("/predict", json=meta["example"]).status_code == 200
         one = client.post("/predict", json=rows[0]).json()
         label = client.post("/feedback", json={"prediction_id": one["prediction_id"], "label": 1})
         assert label.status_code == 202

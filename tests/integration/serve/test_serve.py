@@ -154,6 +154,8 @@ def test_prod_stage_is_resolved_verified_and_described(
     metrics = json.loads((repo / "reports/evaluate/metrics.json").read_text())
     assert meta["training_metrics"] == metrics
     assert set(meta["schema"]["columns"]) >= set(meta["input_columns"])
+    # the sample's columns are snake_case already: nothing renamed, the example in those names
+    assert meta["input_names"] == {}
     assert list(meta["example"]) == meta["input_columns"]
     # the example is a training row, and a valid request
     train = pd.read_parquet(repo / "data/split/train.parquet")

@@ -96,6 +96,12 @@ def test_request_errors_one_per_problem_without_the_row() -> None:
     ]
     (missing,) = _errors({"mean radius": 12.0})
     assert (missing["loc"], missing["type"]) == (("grade",), "missing")
+    # a missing renamed column is located by the user's name, as they would send it
+    (missing,) = _errors({"mean_texture": 1.0, "grade": "A"})
+    assert (missing["loc"], missing["msg"]) == (
+        ("mean radius",),
+        "column 'mean radius' (or 'mean_radius') is missing",
+    )
     assert all(not isinstance(e["input"], dict) for e in errors)
     # a value error still names the column under the name it was sent as
     errors = _errors({"mean radius": 99.0, "grade": "A"})
