@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +27,7 @@ from gitml.cli.serve_options import (
     TlsCertOpt,
     TlsKeyOpt,
     VersionOpt,
+    WorkersOpt,
 )
 from gitml.serve.options import ModelSource, OnError
 
@@ -66,14 +67,7 @@ def serve_cmd(
     log_db: LogDbOpt = "sqlite:///logs/predictions.db",
     max_body_mb: MaxBodyOpt = 10.0,
     fast_path: FastPathOpt = True,
-    workers: Annotated[
-        int,
-        typer.Option(
-            help="worker processes (one per core); each verifies and loads the model and "
-            "writes its own share of the prediction log",
-            min=1,
-        ),
-    ] = 1,
+    workers: WorkersOpt = 1,
     keys: KeysOpt = None,
     open_metrics: OpenMetricsOpt = False,
     tls_cert: TlsCertOpt = None,
@@ -102,7 +96,6 @@ def serve_cmd(
     """
     from gitml.io.dburl import mask_url
     from gitml.logstore.logdb import check_url
-    from gitml.serve.app import serve
     from gitml.serve.auth import Tls, check_bind
     from gitml.serve.ports import check_port
 
@@ -116,40 +109,73 @@ def serve_cmd(
         follow_cfg = replace(follow_cfg, release=release)
     resolved = _resolve_model(stage, version, model, params, release)
     _announce(f"{'https' if tls else 'http'}://{host}:{port}", mask_url(log_db), said, tls, host)
-    max_body_bytes = int(max_body_mb * 1024 * 1024)
+    max_body = int(max_body_mb * 1024 * 1024)
+    run = _Listen(host, port, log_db, max_body, fast_path, access, tls, follow_cfg)
     if workers == 1:
+        run.one(resolved)
+    else:
+        run.many(resolved, workers, stage, version, model, params, release)
+
+
+@dataclass(frozen=True)
+class _Listen:
+    """How the server listens (checked before the model loads), for one process or several."""
+
+    host: str
+    port: int
+    log_db: str
+    max_body_bytes: int
+    fast_path: bool
+    access: Any
+    tls: Any
+    follow: Any
+
+    def one(self, resolved: Any) -> None:
+        from gitml.serve.app import serve
+
         serve(
             resolved,
-            host,
-            port,
-            log_db,
-            max_body_bytes=max_body_bytes,
-            fast_path=fast_path,
-            access=access,
-            tls=tls,
-            follow=follow_cfg,
+            self.host,
+            self.port,
+            self.log_db,
+            max_body_bytes=self.max_body_bytes,
+            fast_path=self.fast_path,
+            access=self.access,
+            tls=self.tls,
+            follow=self.follow,
         )
-        return
-    from gitml.serve import workers as multi
 
-    multi.run(
-        resolved,
-        workers=workers,
-        host=host,
-        port=port,
-        log_url=log_db,
-        max_body_bytes=max_body_bytes,
-        fast_path=fast_path,
-        repo=Path(),
-        stage=stage,
-        version=version,
-        model_path=model,
-        params_path=params,
-        access=access,
-        tls=tls,
-        follow=follow_cfg,
-        release=release,
-    )
+    def many(
+        self,
+        resolved: Any,
+        workers: int,
+        stage: str | None,
+        version: str | None,
+        model: Path | None,
+        params: Path,
+        release: str | None,
+    ) -> None:
+        """Worker processes: each resolves (and verifies) the same model again."""
+        from gitml.serve import workers as multi
+
+        multi.run(
+            resolved,
+            workers=workers,
+            host=self.host,
+            port=self.port,
+            log_url=self.log_db,
+            max_body_bytes=self.max_body_bytes,
+            fast_path=self.fast_path,
+            repo=Path(),
+            stage=stage,
+            version=version,
+            model_path=model,
+            params_path=params,
+            access=self.access,
+            tls=self.tls,
+            follow=self.follow,
+            release=release,
+        )
 
 
 def _release_repo(
