@@ -4,8 +4,10 @@ One pydantic field per input column: numeric columns become floats bounded by th
 `in_range` (or `ge`/`le`/`gt`/`lt`) checks; text columns become strings; a column that may be
 missing (`nullable: true`) accepts null and may be left out, every other column is required.
 A column ingest renamed is accepted under the user's own name too (`mean radius` as well as
-`mean_radius`, gitml.serve.names). Unknown fields are refused (the schema is strict): one error
-per problem, naming the column (and the expected name for a near miss), never echoing the row.
+`mean_radius`, gitml.serve.names). A field the model does not use is ignored, as `gitml
+predict` ignores (and copies to its output) such a column: a row in the training file's own
+format (an id, the target) is accepted. A near miss of an input's name is refused, one error per
+problem naming the expected name, never echoing the row, as is a column missing or given twice.
 Allowed categories (`isin`) are NOT enforced: an unseen category is accepted, handled by the
 model's encoder and counted for the monitor; they are listed in the JSON schema as `examples`
 so /docs shows them. A text value is at most `max_length` characters: the schema's
@@ -140,7 +142,7 @@ def request_model(specs: tuple[ColumnSpec, ...], name: str = "Row") -> type[Base
         be a `missing` echoing the whole row plus an `extra_forbidden`, for each column)."""
         if not isinstance(data, dict):
             return data
-        matched = names.match(data, required, strict=True)
+        matched = names.match(data, required, strict=False)  # others: ignored
         if matched.problems:
             raise ValidationError.from_exception_data(
                 name,
@@ -161,7 +163,7 @@ def request_model(specs: tuple[ColumnSpec, ...], name: str = "Row") -> type[Base
     validator: Any = _model_validator(mode="before")(check_names)
     return create_model(
         name,
-        __config__=ConfigDict(extra="forbid"),
+        __config__=ConfigDict(extra="ignore"),
         __validators__={"check_names": validator},
         **fields,
     )

@@ -105,6 +105,7 @@ def test_breast_cancer_in_its_own_column_names_end_to_end(tmp_path: Path) -> Non
     scored = pd.read_csv(repo / "scored.csv")
     assert list(scored.columns[:3]) == ["Patient ID", "mean radius", "mean texture"]
     assert len(scored) == len(own) and scored["probability"].between(0, 1).all()
+    assert re.search(r'"-?[0-9][0-9.e+-]*"', (repo / "scored.csv").read_text()) is None  # unquoted
     misspelt = own.rename(columns={"mean radius": "Mean Radius"})
     misspelt.to_csv(repo / "misspelt.csv", index=False)
     proc = run(["gitml", "predict", "misspelt.csv", "--out", "x.csv"], repo, check=False)
@@ -140,6 +141,10 @@ def _serve_in_own_names(repo: Path, own: pd.DataFrame) -> None:
         answer = client.post("/predict", json=rows)
         assert answer.status_code == 200, answer.text
         assert {a["model_version"] for a in answer.json()} == {"v0.1.0"}
+        # a row in the training file's own format (id and target) is accepted, as gitml
+        # predict accepts the file: the columns the model does not use are ignored by both
+        full = json.loads(own.head(2).to_json(orient="records"))
+        assert client.post("/predict", json=full).status_code == 200
         meta = client.get("/metadata").json()
         assert meta["input_names"]["mean_radius"] == "mean radius"
         assert "mean radius" in meta["example"] and "mean_radius" not in meta["example"]

@@ -200,7 +200,7 @@ def test_serving_batch_and_evaluate_probabilities_are_identical(
         ({"age": 200}, "age", "less_than_equal"),
         ({"hours_per_week": 0}, "hours_per_week", "greater_than_equal"),
         ({"education": None}, "education", "string_type"),
-        ({"shoe_size": 44}, "shoe_size", "extra_forbidden"),
+        ({"hours_per_week": "__drop__", "hours_per_weak": 40}, "hours_per_weak", "extra_forbidden"),
         ({"gender": "__drop__"}, "gender", "missing"),
     ],
 )

@@ -63,7 +63,8 @@ def test_generated_model_enforces_the_contract(small_schema: pa.DataFrameSchema)
     assert fields_of(color="red") == {"age"}  # missing required column
     assert fields_of(age=30, color=None) == {"color"}  # not nullable
     assert fields_of(age=math.inf, color="red") == {"age"}
-    assert fields_of(age=30, color="red", shoe=1) == {"shoe"}  # strict: no unknown fields
+    assert fields_of(age=30, color="red", hour=1) == {"hour"}  # a near miss of an input
+    assert "shoe" not in Row(age=30, color="red", shoe=1).model_dump()  # another: ignored
     # An unseen category is NOT refused: the model handles it, the server counts it.
     assert Row(age=30, color="green").model_dump()["color"] == "green"
 
