@@ -17,8 +17,7 @@ from gitml.core.calibration import expected_calibration_error
 from gitml.errors import GitmlError
 from gitml.monitor import drift, estimate
 from gitml.monitor import prior as prior_mod
-from gitml.monitor.common import SCORE, MonitorError
-from gitml.monitor.common import rounded as _num
+from gitml.monitor.common import SCORE, MonitorError, significant
 from gitml.monitor.current import Current
 from gitml.monitor.reference import Reference
 from gitml.monitor.report import (
@@ -154,7 +153,7 @@ def _drift(
     report.rule = Rule(
         alpha=cfg.alpha,
         tests=n_tests,
-        p_threshold=_num(p_floor),
+        p_threshold=significant(p_floor),
         psi_threshold=cfg.psi_threshold,
         missing_rate_delta=cfg.missing_rate_delta,
         max_unseen_share=cfg.max_unseen_share,
@@ -264,18 +263,18 @@ def _feature_entry(r: drift.ColumnDrift, cfg: MonitorConfig, p_floor: float) -> 
         name=r.name,
         kind=r.kind,
         test=r.test,
-        statistic=_num(r.statistic),
-        p_value=_num(r.p_value),
-        psi=_num(r.psi),
-        ref_missing_rate=_num(r.ref_missing_rate),
-        cur_missing_rate=_num(r.cur_missing_rate),
-        missing_p_value=_num(r.missing_p_value),
-        unseen_share=_num(r.unseen_share),
+        statistic=significant(r.statistic),
+        p_value=significant(r.p_value),
+        psi=significant(r.psi),
+        ref_missing_rate=significant(r.ref_missing_rate),
+        cur_missing_rate=significant(r.cur_missing_rate),
+        missing_p_value=significant(r.missing_p_value),
+        unseen_share=significant(r.unseen_share),
         unseen_values=r.unseen_values,
         rows=r.rows,
         bins=r.bins,
-        ref_shares=[_num(x, 4) for x in r.ref_shares],
-        cur_shares=[_num(x, 4) for x in r.cur_shares],
+        ref_shares=[significant(x, 4) for x in r.ref_shares],
+        cur_shares=[significant(x, 4) for x in r.cur_shares],
         alarms=flags,
     )
 
@@ -318,7 +317,7 @@ def contract_violations(schema: Any, frame: pd.DataFrame, target: str | None) ->
             rows=len(rows) or len(frame), rules=rules, examples=examples
         )
     out.invalid_rows = len(bad)
-    out.share = (_num(len(bad) / len(frame)) or 0.0) if len(frame) else 0.0
+    out.share = (significant(len(bad) / len(frame)) or 0.0) if len(frame) else 0.0
     return out
 
 
@@ -344,9 +343,9 @@ def live_quality(
     s = cur.scores[has]
     labels = cur.labels[has] if cur.labels is not None else (s >= 0.5).astype("int64")
     live: dict[str, float | None] = {
-        "accuracy": _num(float(skm.accuracy_score(y, labels))),
-        "calibration_error": _num(expected_calibration_error(y, s, cfg.calibration_bins)),
-        "roc_auc": _num(float(skm.roc_auc_score(y, s))) if 0 < y.sum() < len(y) else None,
+        "accuracy": significant(float(skm.accuracy_score(y, labels))),
+        "calibration_error": significant(expected_calibration_error(y, s, cfg.calibration_bins)),
+        "roc_auc": significant(float(skm.roc_auc_score(y, s))) if 0 < y.sum() < len(y) else None,
     }
     if live["roc_auc"] is None:
         notes.append("feedback has one class only: live ROC-AUC undefined")
@@ -356,7 +355,7 @@ def live_quality(
         "calibration_error": None,
     }
     if ref.scores is not None and ref.y_true is not None and len(ref.y_true):
-        evaluation["calibration_error"] = _num(
+        evaluation["calibration_error"] = significant(
             expected_calibration_error(ref.y_true, ref.scores, cfg.calibration_bins)
         )
     out.live, out.evaluation = live, evaluation

@@ -35,8 +35,7 @@ import numpy as np
 import pandas as pd
 
 from gitml.monitor import drift
-from gitml.monitor.common import SCORE
-from gitml.monitor.common import rounded as _num
+from gitml.monitor.common import SCORE, significant
 from gitml.monitor.report import PriorReport
 
 if TYPE_CHECKING:
@@ -138,10 +137,10 @@ class PriorShift:
     def report(self) -> PriorReport:
         return PriorReport(
             method="EM (Saerens, Latinne and Decaestecker 2002) on the calibrated scores",
-            reference=_num(self.reference),
-            estimated=_num(self.estimated),
+            reference=significant(self.reference),
+            estimated=significant(self.estimated),
             worst_input=self.worst_input,
-            worst_input_psi=_num(self.worst_psi),
+            worst_input_psi=significant(self.worst_psi),
             fits_label_shift=self.explained,
             label_shift=self.label_shift,
         )

@@ -4,7 +4,7 @@
 Markdown renderer, the CLI, `gitml monitor alert` and the benchmarks read its fields, never keys
 of a dict. `MonitoringReport.read` gives a file that does not fit (an older gitml's, a hand
 edit) an error naming the key. Numbers are rounded to six significant digits as they are set
-(`gitml.monitor.common.rounded`), so the JSON stays small and stable.
+(`gitml.monitor.common.significant`), so the JSON stays small and stable.
 """
 
 from __future__ import annotations
