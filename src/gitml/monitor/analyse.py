@@ -1,6 +1,6 @@
 """The comparison of the window with the reference: drift, data contract and live quality.
 
-`analyse` returns the typed report (gitml.monitor.report.MonitoringReport); each part of it is
+`analyse` returns the typed report (gitml.contracts.monitoring.MonitoringReport); each part of it is
 built by a function of its own below, in the order the report reads.
 """
 
@@ -13,14 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gitml.config import MonitorConfig
-from gitml.core.calibration import expected_calibration_error
-from gitml.errors import GitmlError
-from gitml.monitor import drift, estimate
-from gitml.monitor import prior as prior_mod
-from gitml.monitor.common import SCORE, MonitorError, significant
-from gitml.monitor.current import Current
-from gitml.monitor.reference import Reference
-from gitml.monitor.report import (
+from gitml.contracts.monitoring import (
     Contract,
     ContractColumn,
     CurrentInfo,
@@ -30,6 +23,13 @@ from gitml.monitor.report import (
     ReferenceInfo,
     Rule,
 )
+from gitml.core.calibration import expected_calibration_error
+from gitml.errors import GitmlError
+from gitml.monitor import drift, estimate
+from gitml.monitor import prior as prior_mod
+from gitml.monitor.common import SCORE, MonitorError, significant
+from gitml.monitor.current import Current
+from gitml.monitor.reference import Reference
 
 
 def featurize(cur: Current, ref: Reference) -> pd.DataFrame:

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gitml.contracts.monitoring import Estimate, Feedback
 from gitml.monitor.common import significant
 from gitml.monitor.prior import PriorShift, adjust
-from gitml.monitor.report import Estimate, Feedback
 
 if TYPE_CHECKING:
     from gitml.config import MonitorConfig

@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from gitml.contracts.monitoring import PriorReport
 from gitml.monitor import drift
 from gitml.monitor.common import SCORE, significant
-from gitml.monitor.report import PriorReport
 
 if TYPE_CHECKING:
     from gitml.config import MonitorConfig

@@ -1,10 +1,10 @@
-"""monitoring.md: the report (gitml.monitor.report.MonitoringReport) as Markdown, with Mermaid
+"""monitoring.md: the report (gitml.contracts.monitoring.MonitoringReport) as Markdown, with Mermaid
 charts."""
 
 from __future__ import annotations
 
+from gitml.contracts.monitoring import Contract, Estimate, FeatureDrift, MonitoringReport, Quality
 from gitml.core.metrics import fmt
-from gitml.monitor.report import Contract, Estimate, FeatureDrift, MonitoringReport, Quality
 
 
 def render_markdown(report: MonitoringReport) -> str:
