@@ -20,6 +20,9 @@ _.model_version
 _.beyond_tolerance
 _.within_tolerance
 _.outputs_differ
+# src/gitml/registry/record.py `DecisionRecord`, `RulesFrom` (reports/promotion.json, notes).
+_.rules_from
+_.candidate_changes_rules
 # src/gitml/core/model_meta.py: fields of models/model.json, written by train and shown by
 # /metadata and the model site; not every field is read back by Python code.
 _.ece_bins
