@@ -32,6 +32,7 @@ from gitml.core import labels
 from gitml.errors import DataError
 from gitml.io.files import read_parquet
 from gitml.monitor.shift import Shift, apply_shift
+from gitml.serve.requests import ServedMetadata
 
 
 @dataclass
@@ -71,13 +72,12 @@ def _json_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
-def _described(client: httpx.Client, data: dict[str, Any]) -> dict[str, Any]:
+def _described(client: httpx.Client, data: dict[str, Any]) -> ServedMetadata:
     """What simulate needs of the server: /metadata, or (without the admin scope) the columns
     and ranges of the request model in /openapi.json, the target from `data` (params.yaml)."""
     resp = client.get("/metadata")
     if resp.status_code not in (401, 403):
-        meta: dict[str, Any] = resp.raise_for_status().json()
-        return meta
+        return ServedMetadata.model_validate(resp.raise_for_status().json())
     if resp.status_code == 401:  # no key or a bad one: /predict would refuse it too
         raise DataError(f"{client.base_url}: {resp.json().get('detail')}; pass --api-key")
     doc = client.get("/openapi.json").raise_for_status().json()
@@ -89,7 +89,9 @@ def _described(client: httpx.Client, data: dict[str, Any]) -> dict[str, Any]:
         for name, p in props.items()
         if "minimum" in p or "maximum" in p
     }
-    return {"input_columns": list(props), "schema": {"columns": columns}, **data}
+    return ServedMetadata.model_validate(
+        {"input_columns": list(props), "schema": {"columns": columns}, **data}
+    )
 
 
 def run(
@@ -118,9 +120,9 @@ def run(
                 f"cannot reach a gitml server at {base} ({type(exc).__name__}: {exc}); "
                 "start one with `gitml serve`"
             ) from None
-        columns: list[str] = meta["input_columns"]
-        target, positive = meta.get("target"), meta.get("positive_class")
-        schema_cols = (meta.get("schema") or {}).get("columns", {})
+        columns = meta.input_columns
+        target, positive = meta.target, meta.positive_class
+        schema_cols = (meta.schema_ or {}).get("columns", {})
         bounds = {
             name: (
                 (spec.get("in_range") or {}).get("min_value"),

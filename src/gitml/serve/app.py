@@ -39,7 +39,7 @@ from gitml.serve.follow import FollowConfig, Follower, admin_routes
 from gitml.serve.guard import DEFAULT_MAX_BODY_BYTES, BodyGuard, validation_error_handler
 from gitml.serve.metrics import Metrics, MetricsMiddleware, exposed_registry
 from gitml.serve.predictor import Predictor
-from gitml.serve.requests import request_model
+from gitml.serve.requests import FeedbackIn, ServedMetadata, feedback_model, request_model
 from gitml.serve.resolve import ResolvedModel
 from gitml.serve.routing import Loaded, Routing, ScoringError
 
@@ -65,11 +65,6 @@ class Prediction(BaseModel):
     threshold: float
     model_version: str
     unseen: list[str] = Field(description="columns whose category the model never saw")
-
-
-class FeedbackIn(BaseModel):
-    prediction_id: str = Field(min_length=1, max_length=36)
-    label: int = Field(ge=0, le=1, description="the true outcome, 0 or 1")
 
 
 def _one_or_many(value: Any) -> str:
@@ -191,26 +186,26 @@ class Answers:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(future, self.ack_timeout)
 
-    def metadata(self) -> dict[str, Any]:
-        prod = self.routing.prod
-        resolved = prod.predictor.resolved
-        return {
-            "model_version": self.version,
-            "source": resolved.source,
-            "git_revision": resolved.revision,
-            "threshold": self.predictor.threshold,
-            "target": resolved.metadata.target,
-            "positive_class": prod.positive,
-            "family": resolved.metadata.family,
-            "model_sha256": resolved.metadata.model_sha256,
-            "training_metrics": resolved.metrics,
-            "schema": yaml.safe_load(resolved.schema_yaml),
-            "input_columns": [s.name for s in resolved.specs],
-            "input_names": resolved.own_names,  # canonical -> the name in the user's file
-            "derived_features": resolved.derived,
-            "example": resolved.own_example,
-            "prediction_log": {"written": self.log.written, "dropped": self.log.dropped},
-        } | {name: state() for name, state in self.extra_metadata.items()}
+    def metadata(self) -> ServedMetadata:
+        resolved = self.routing.prod.predictor.resolved
+        return ServedMetadata(
+            model_version=self.version,
+            source=resolved.source,
+            git_revision=resolved.revision,
+            threshold=self.predictor.threshold,
+            target=resolved.metadata.target,
+            positive_class=self.routing.prod.positive,
+            family=resolved.metadata.family,
+            model_sha256=resolved.metadata.model_sha256,
+            training_metrics=resolved.metrics,
+            schema=yaml.safe_load(resolved.schema_yaml),
+            input_columns=[s.name for s in resolved.specs],
+            input_names=resolved.own_names,
+            derived_features=resolved.derived,
+            example=resolved.own_example,
+            prediction_log={"written": self.log.written, "dropped": self.log.dropped},
+            **{name: state() for name, state in self.extra_metadata.items()},
+        )
 
 
 def create_app(
@@ -305,9 +300,11 @@ def _add_predict(
 
 def _add_the_rest(app: FastAPI, answers: Answers) -> None:
     """/feedback, /health, /ready, /metadata and /metrics."""
+    Feedback = feedback_model(answers.routing.prod.predictor.resolved.class_labels)
 
     @app.post("/feedback", status_code=202, summary="Record the true label of a prediction")
-    async def post_feedback(fb: FeedbackIn) -> dict[str, str]:
+    async def post_feedback(body: Feedback) -> dict[str, str]:  # type: ignore[valid-type]
+        fb: FeedbackIn = body  # the label as 0/1, a class name already mapped
         try:
             uuid.UUID(fb.prediction_id)
         except ValueError:
@@ -330,7 +327,7 @@ def _add_the_rest(app: FastAPI, answers: Answers) -> None:
         return {"status": "ready", "model_version": answers.version}
 
     @app.get("/metadata", summary="Model version, revision, training metrics, schema, example")
-    async def metadata() -> dict[str, Any]:
+    async def metadata() -> ServedMetadata:
         return answers.metadata()
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)

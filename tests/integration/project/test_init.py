@@ -152,6 +152,9 @@ def _serve_in_own_names(repo: Path, own: pd.DataFrame) -> None:
         one = client.post("/predict", json=rows[0]).json()
         label = client.post("/feedback", json={"prediction_id": one["prediction_id"], "label": 1})
         assert label.status_code == 202
+        # ... or the class name as the answer gives it (`predicted_class`)
+        by_name = {"prediction_id": one["prediction_id"], "label": one["predicted_class"] or "no"}
+        assert client.post("/feedback", json=by_name).status_code == 202
         typo = {("mean radiuss" if k == "mean radius" else k): v for k, v in rows[0].items()}
         bad = client.post("/predict", json=typo)
     assert bad.status_code == 422
