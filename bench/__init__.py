@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import report, scaling, serving, serving_fast, serving_keys, site
+from bench import report, scaling, serving, serving_fast, serving_keys, serving_tasks, site
 from bench.benchmarks import BENCHMARKS as CORE_BENCHMARKS
 from bench.workspace import ROOT, Workspace
 
@@ -32,6 +32,7 @@ BENCHMARKS = {
     **scaling.BENCHMARKS,
     **serving.SERVING_BENCHMARKS,
     **serving_fast.SERVING_FAST_BENCHMARKS,
+    **serving_tasks.BENCHMARKS,
     **serving_keys.BENCHMARKS,
     **site.BENCHMARKS,
 }

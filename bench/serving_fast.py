@@ -37,7 +37,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -208,8 +208,14 @@ def fast_batch(ws: Workspace) -> dict[str, Any]:
     )
 
 
+class HasEnv(Protocol):
+    """What `_Server` needs of a Workspace: the environment to start `gitml serve` in."""
+
+    def env(self, clone: Path | None = None) -> dict[str, str]: ...
+
+
 class _Server:
-    def __init__(self, ws: Workspace, clone: Path, name: str, *args: str) -> None:
+    def __init__(self, ws: HasEnv, clone: Path, name: str, *args: str) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db = clone / "logs" / f"{name}.db"

@@ -260,18 +260,20 @@ def _concurrent(
 _SHARED: dict[str, Any] = {}
 
 
-def measure(repo: Path, env: dict[str, str], quick: bool) -> dict[str, Any]:
-    """Both rows' figures from one pair of servers on the model in `repo`."""
+def measure(repo: Path, env: dict[str, str], quick: bool, smoke: bool = False) -> dict[str, Any]:
+    """Both rows' figures from one pair of servers on the model in `repo`. `smoke` (the suite's
+    `python -m bench --smoke`): the same steps on a few requests and 1 s rounds, only to show
+    they run (both orders of the alternation included)."""
     key_file = repo / "bench-keys.json"
     key_file.unlink(missing_ok=True)
     from gitml.serve import keys
 
     key, _ = keys.create(key_file, "bench", ["predict", "feedback"])
     _, rows = _rows(repo, 500)
-    sequential = 300 if quick else 2_000
-    seconds, rounds = (4, 2) if quick else (10, 4)
-    in_proc = _in_process(2_000 if quick else 20_000)
-    asgi = _asgi_pair(repo, key_file, key, rows, 2_000 if quick else 20_000)
+    sequential, pairs = (50, 200) if smoke else (300, 2_000) if quick else (2_000, 20_000)
+    seconds, rounds = (1, 2) if smoke else (4, 2) if quick else (10, 4)
+    in_proc = _in_process(pairs)
+    asgi = _asgi_pair(repo, key_file, key, rows, pairs)
 
     servers = {
         "open": _Server(_Env(env), repo, "bench-open", "--workers", WORKERS),
@@ -316,9 +318,10 @@ class _Env:
 
 
 def _shared(ws: Workspace) -> dict[str, Any]:
-    if _SHARED.get("quick") != ws.quick:
+    if _SHARED.get("mode") != (ws.quick, ws.smoke):
         clone = ws.primary().path
-        _SHARED.update(quick=ws.quick, result=measure(clone, ws.env(clone), ws.quick))
+        figures = measure(clone, ws.env(clone), ws.quick, ws.smoke)
+        _SHARED.update(mode=(ws.quick, ws.smoke), result=figures)
     return dict(_SHARED["result"])
 
 

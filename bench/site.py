@@ -22,7 +22,6 @@ from typing import Any
 
 from bench.workspace import ROOT, Workspace
 from bench.workspace import result as bench_result
-from gitml.registry.record import NOTES_REF
 
 VERSIONS = 50
 GOAL_SECONDS = 10.0
@@ -67,6 +66,10 @@ def _record(version: str, prod: str | None, m: dict[str, Any]) -> str:
 
 def make_repo(repo: Path, versions: int = VERSIONS) -> str:
     """`versions` registered versions; returns the version that ends in prod."""
+    # Imported here: `python -m bench` loads HEAD's gitml only if no bench module imported the
+    # working tree's first (Workspace.use_head_code).
+    from gitml.registry.record import NOTES_REF
+
     repo.mkdir(parents=True)
     _git(repo, "init", "-q", "-b", "main")
     originals = {f: (ROOT / f).read_bytes() for f in FILES}

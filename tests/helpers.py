@@ -1,19 +1,24 @@
 """What tests share besides fixtures: the repository root, the tools' environment, running a
-command, and a throw-away pipeline repository. Test modules import these from here; the
-fixtures live in conftest.py."""
+command, and a throw-away pipeline repository (cold, or a copy of one already run). Test modules
+import these from here; the fixtures live in conftest.py."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 import yaml
 from bench.workspace import deep_update  # one copy: bench merges params overrides the same way
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -82,3 +87,52 @@ def make_repo(
         run(["git", "add", "-A"], path)
         run(["git", "commit", "-qm", "pipeline"], path)
     return path
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A pipeline repository whose cold `dvc repro` ran and was committed, shared read-only by
+    every test of the run that asks for the same data and params; `cold_stdout` is that run's
+    output. Tests work on a `copy_repo` of it, never on it."""
+
+    repo: Path
+    cold_stdout: str
+
+
+def prepared_repo(
+    factory: pytest.TempPathFactory, raw: pd.DataFrame, params: dict[str, Any] | None = None
+) -> Prepared:
+    """`make_repo(raw, params)` + `dvc repro` + a commit, built once per pytest run: the first
+    test (of any xdist worker) that asks builds it under a file lock, the others wait for it and
+    reuse it. Copying the repo with its DVC cache costs well under a second; the cold run costs
+    tens of seconds per test module that repeated it (this is the pattern of pytest-xdist's docs
+    for session fixtures shared by workers)."""
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the controller's base temp, which every worker's lies in
+    # the same settings (after make_repo's merge with FAST_PARAMS) and rows: the same repo
+    settings = deep_update(FAST_PARAMS, params or {})
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    digest.update(pd.util.hash_pandas_object(raw).to_numpy().tobytes())
+    repo = root / f"prepared-{digest.hexdigest()[:12]}"
+    out = repo.with_suffix(".repro.txt")  # written last: its presence means the repo is whole
+    with FileLock(repo.with_suffix(".lock")):
+        if not out.is_file():
+            shutil.rmtree(repo, ignore_errors=True)  # a build that failed half way
+            make_repo(repo, raw, params)
+            cold = run(["dvc", "repro"], repo).stdout
+            run(["git", "add", "-A"], repo)
+            run(["git", "commit", "-qm", "run the pipeline"], repo)
+            out.write_text(cold)
+    return Prepared(repo, out.read_text())
+
+
+def copy_repo(src: Path, dest: Path) -> Path:
+    """A copy of a pipeline repository (git history, DVC cache and outputs) at `dest`; DVC's
+    own temp folder (locks, updater state) is left behind, as a fresh clone has none."""
+
+    def dvc_tmp(folder: str, names: list[str]) -> list[str]:
+        return ["tmp"] if Path(folder).name == ".dvc" else []
+
+    shutil.copytree(src, dest, symlinks=True, ignore=dvc_tmp)
+    return dest

@@ -13,6 +13,7 @@ report; tests/docs/test_references.py and the bad-input tests fail when a commit
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import subprocess
@@ -45,7 +46,7 @@ means; the shipped `params.yaml` sets the same values), the values it allows and
 The whole file is validated before any stage does any work (`gitml check-params`, and the
 `check_params` stage on every `dvc repro`): an unknown key, a wrong type or a value out of range
 stops the run with exit code 2 and a message naming the file, the key, the value and what is
-allowed (see [bad-inputs.md](bad-inputs.md), entries 22-31).
+allowed (see [bad-inputs.md](bad-inputs.md), entries 24-34).
 """
 
 _SECTION_USE = {
@@ -93,6 +94,8 @@ def describe_type(ann: Any) -> str:
         return f"{text} ({', '.join(rules)})" if rules else text
     if origin is Literal:
         return "one of " + ", ".join(f"`{json.dumps(v)}`" for v in get_args(ann))
+    if isinstance(ann, type) and issubclass(ann, enum.Enum):  # data.task
+        return "one of " + ", ".join(f"`{json.dumps(m.value)}`" for m in ann)
     if origin in (Union, types.UnionType):
         members = get_args(ann)
         text = " or ".join(describe_type(m) for m in members if m is not type(None))
@@ -210,13 +213,21 @@ def _tune_extra() -> str:
         "(`gitml.core.models.FAMILIES`) and the parameters that may be tuned (every "
         "parameter of the scikit-learn estimator except those gitml sets itself):",
         "",
-        "| family | estimator | tunable parameters |",
-        "|---|---|---|",
+        "| family | task (`data.task`) | estimator | tunable parameters |",
+        "|---|---|---|---|",
     ]
     for name, spec in FAMILIES.items():
-        tunable = ", ".join(f"`{p}`" for p in sorted(spec.tunable))
-        rows.append(f"| `{name}` | `{spec.estimator.__name__}` | {tunable} |")
-    rows += ["", "Remove a family from `search_space` to stop searching it."]
+        for task, estimator in spec.estimators.items():
+            tunable = ", ".join(f"`{p}`" for p in sorted(spec.tunable(task)))
+            rows.append(f"| `{name}` | {task} | `{estimator.__name__}` | {tunable} |")
+    rows += [
+        "",
+        "Remove a family from `search_space` to stop searching it. Without `search_space` (and "
+        "without `metric`), tune searches the task's families: binary and multiclass "
+        "`hist_gradient_boosting` and `logistic_regression` as above; regression "
+        "`hist_gradient_boosting` with the same ranges and `linear` with `alpha` from 0.001 to "
+        "1000 (log). The params check refuses a family or a metric the task does not have.",
+    ]
     return "\n".join(rows)
 
 

@@ -481,7 +481,8 @@ PARAMS_FAILURES: dict[str, tuple[ParamsEdit | str, list[str]]] = {
         [
             "params.yaml",
             "tune.search_space.random_forest",
-            "unknown key; allowed keys here: 'hist_gradient_boosting' or 'logistic_regression'",
+            "unknown key; allowed keys here: 'hist_gradient_boosting', 'logistic_regression' or "
+            "'linear'",
         ],
     ),
     "reproduce_tolerance_out_of_range": (
@@ -491,6 +492,14 @@ PARAMS_FAILURES: dict[str, tuple[ParamsEdit | str, list[str]]] = {
             "promotion.reproduce_tolerance = 2",
             "less than or equal to 1",
             "(allowed: >= 0, <= 1)",
+        ],
+    ),
+    "metric_the_task_lacks": (
+        edit("promotion", "primary_metric", "rmse"),
+        [
+            "params.yaml",
+            "promotion.primary_metric: 'rmse' is not a metric of a binary model "
+            "(data.task: binary); use one of roc_auc, pr_auc, log_loss",
         ],
     ),
     "unknown_encoding": (
@@ -700,6 +709,7 @@ _PARAMS_WHAT = {
         "`tune.search_space` has a family gitml does not know (`random_forest`)"
     ),
     "reproduce_tolerance_out_of_range": "`promotion.reproduce_tolerance: 2`",
+    "metric_the_task_lacks": "`promotion.primary_metric: rmse` (regression) in a binary project",
     "unknown_encoding": "`data.encoding: utf-9`",
     "invalid_yaml": "params.yaml is not valid YAML (an unclosed `[`)",
     "top_level_not_a_mapping": "params.yaml is a YAML list, not sections",
@@ -707,7 +717,10 @@ _PARAMS_WHAT = {
 _INIT_WHAT = {
     "init_positive_class_absent": "`--positive-class yes`, a value the target never takes",
     "init_positive_class_near_miss": "`--positive-class '>50k'` (wrong case)",
-    "init_target_with_three_labels": "the target has a third class",
+    "init_target_class_too_rare": "the target has a third class in 3 rows (multiclass)",
+    "init_ambiguous_integer_target": "`--target education_num`: 16 whole numbers, no `--task`",
+    "init_text_in_a_regression_target": "`--task regression` on a text target",
+    "init_constant_target": "every row has the same target value",
     "init_unknown_target": "`--target salary`, not a column",
     "init_would_overwrite_reviewed_params": "`params.yaml` already points at other data (reviewed)",
 }
@@ -1287,11 +1300,29 @@ INIT_FAILURES: dict[
         2,
         ["--positive-class '>50k' is not a value of the target; did you mean '>50K'?"],
     ),
-    "init_target_with_three_labels": (
+    "init_target_class_too_rare": (
         third_class,
         lambda d, df: ["--target", "income"],
         1,
-        ["--target: the column has 3 label(s) ['<=50K', '>50K', 'maybe']", "exactly two"],
+        ["--target: class(es) with fewer than 10 rows ('maybe': 3 row(s))", "too few to split"],
+    ),
+    "init_ambiguous_integer_target": (
+        sample_csv,
+        lambda d, df: ["--target", "education_num"],
+        1,
+        ["whole numbers, 16 distinct value(s)", "--task multiclass or --task regression"],
+    ),
+    "init_text_in_a_regression_target": (
+        sample_csv,
+        lambda d, df: ["--target", "income", "--task", "regression"],
+        1,
+        ["--task regression: the target holds text ['<=50K', '>50K']", "must be numeric"],
+    ),
+    "init_constant_target": (
+        lambda d, df: _csv(d, df.assign(income="<=50K")),
+        lambda d, df: ["--target", "income"],
+        1,
+        ["a constant target ('<=50K' in all", "nothing to learn"],
     ),
     "init_unknown_target": (
         sample_csv,

@@ -74,3 +74,16 @@ def test_no_import_circle_in_the_benchmarks() -> None:
 def test_no_module_over_the_size_limit() -> None:
     sizes = {p.relative_to(SRC): len(p.read_text().splitlines()) for p in SRC.rglob("*.py")}
     assert {p: n for p, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_the_cli_starts_without_the_data_stack() -> None:
+    """`gitml --help`, check-params and every command's parsing run in thousands of processes
+    (each dvc stage, the CLI tests, each act step): pandas, numpy and scikit-learn load only in
+    the commands that read a table (about 0.4 s of CPU a process)."""
+    import subprocess
+    import sys
+
+    heavy = "{'pandas', 'numpy', 'sklearn'}"
+    code = f"import sys, gitml.cli.app; print(sorted({heavy} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

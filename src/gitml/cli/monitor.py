@@ -22,7 +22,9 @@ monitor_app = typer.Typer(
         "chi-squared test and PSI, missing rates, unseen categories; the score distribution; "
         "ROC-AUC, accuracy and calibration on rows with feedback; estimated accuracy, "
         "precision, recall, F1 and ROC-AUC from the calibrated scores before labels arrive "
-        "(CBPE), and a concept-drift alarm when feedback disagrees with them. The alarm rule is "
+        "(CBPE), and a concept-drift alarm when feedback disagrees with them. A multiclass "
+        "model: accuracy and macro-F1 (CBPE on class probabilities); a regression model: MAE "
+        "and RMSE (direct loss estimation). The alarm rule is "
         "`monitor:` in params.yaml. Writes monitoring.json and monitoring.md.\n\n"
         "Exit codes: 0 no alarm, 1 alarm, 2 bad configuration or usage, 3 could not judge "
         "(an unreadable log, reference or file).\n\n"
@@ -204,7 +206,7 @@ def harvest(
         window,
         Path(p.validate_.schema_file),
         p.data.target,
-        p.data.positive_class,
+        p.data.positive,
         version=version,
         date=date,
         dvc_add=dvc,

@@ -144,9 +144,13 @@ def train(params: ParamsOpt = layout.PARAMS) -> None:
         layout.MODEL_META,
         read_json(layout.COLUMN_NAMES) if layout.COLUMN_NAMES.is_file() else {},
     )
-    out.print(
-        f"train: {result.metadata.family} → {layout.MODEL} (threshold {result.threshold:.4f})"
+    meta = result.metadata
+    detail = (
+        f"threshold {result.threshold:.4f}"
+        if result.threshold is not None
+        else f"{meta.task}" + (f", {len(meta.classes)} classes" if meta.classes else "")
     )
+    out.print(f"train: {meta.family} → {layout.MODEL} ({detail})")
 
 
 def evaluate(params: ParamsOpt = layout.PARAMS) -> None:
@@ -165,8 +169,7 @@ def evaluate(params: ParamsOpt = layout.PARAMS) -> None:
         layout.PREDICTIONS,
         recent=read_parquet(layout.FEATURES_DIR / "recent.parquet"),
     )
-    m = result.metrics
-    out.print(f"evaluate: roc_auc {m['roc_auc']:.4f}, f1 {m['f1']:.4f} → {layout.EVALUATE_DIR}")
+    out.print(f"evaluate: {result.summary} → {layout.EVALUATE_DIR}")
     print_warnings(result.warnings)
 
 
@@ -205,6 +208,7 @@ def metrics(
     path: Annotated[Path, typer.Argument(help="metrics file")] = layout.METRICS,
 ) -> None:
     """Print the test metrics of the last `dvc repro` as a table."""
+    from gitml.core.metrics import fmt
     from gitml.io.files import read_json
 
     data = read_json(path)
@@ -212,6 +216,12 @@ def metrics(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in data.items():
+        if key == "per_class" and isinstance(value, dict):  # multiclass: one row per class
+            for name, m in value.items():
+                got = m if isinstance(m, dict) else {}
+                table.add_row(f"{name} (class)", f"precision {fmt(got.get('precision'))}, "
+                              f"recall {fmt(got.get('recall'))}")  # fmt: skip
+            continue
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
         elif isinstance(value, float):

@@ -21,10 +21,20 @@ def init(
     data: Annotated[
         str, typer.Argument(help="your table: data/raw/FILE.csv|.tsv|.parquet, or an fsspec URL")
     ],
-    target: Annotated[str, typer.Option("--target", help="the column to predict (two values)")],
+    target: Annotated[str, typer.Option("--target", help="the column to predict")],
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task",
+            help="binary | multiclass | regression (default: proposed from the target's values; "
+            "needed when they are ambiguous, e.g. 12 whole numbers)",
+        ),
+    ] = None,
     positive_class: Annotated[
         str | None,
-        typer.Option(help="the target value that means yes (default: 1/true/yes, else the rarer)"),
+        typer.Option(
+            help="binary: the target value that means yes (default: 1/true/yes, else the rarer)"
+        ),
     ] = None,
     ids: Annotated[
         list[str] | None, typer.Option("--id", help="an identifier column to leave out (repeat)")
@@ -39,14 +49,17 @@ def init(
 ) -> None:
     """Profile your table and write params.yaml and a schema draft; then run `dvc repro`.
 
-    Decides how to read the file (delimiter, encoding), which columns to leave out (ids, free
-    text, constant columns; each with a comment saying why), data-quality thresholds measured
-    on the data, derived features whose inputs exist, and the slices to report. Prints every
-    decision and why. Review the diff, commit, run `dvc repro`.
+    Decides how to read the file (delimiter, encoding), the task (binary, multiclass or
+    regression, from the target's type, distinct values and examples), which columns to leave
+    out (ids, free text, constant columns; each with a comment saying why), data-quality
+    thresholds measured on the data, derived features whose inputs exist, and the slices to
+    report. Prints every decision and why. Review the diff, commit, run `dvc repro`. On an
+    error (a constant target, a class too small to split, text in a regression target) nothing
+    is written.
     """
     from gitml.project import init as project
 
-    result = project.run(data, target, positive_class, ids, time, force, params)
+    result = project.run(data, target, positive_class, ids, time, force, params, task=task)
     table = Table(title=f"gitml init {data}")
     table.add_column("key")
     table.add_column("value", overflow="fold")

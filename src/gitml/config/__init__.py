@@ -27,6 +27,8 @@ from gitml.config.stages import (
     MonitorConfig,
     PromotionConfig,
     TrainConfig,
+    primary_of,
+    promotion_of,
 )
 from gitml.config.tune import CategoricalParam, FloatParam, IntParam, SearchParam, TuneConfig
 
@@ -34,5 +36,6 @@ __all__ = [
     "DEFAULT_PARAMS", "CanaryConfig", "CategoricalParam", "DataConfig", "EvaluateConfig",
     "FeaturesConfig", "FloatParam", "IntParam", "LeakageConfig", "MonitorConfig", "Params",
     "PromotionConfig", "SearchParam", "Section", "SplitConfig", "TrainConfig", "TuneConfig",
-    "ValidateConfig", "check_columns", "format_validation_error", "load_params", "read_yaml",
+    "ValidateConfig", "check_columns", "format_validation_error", "load_params", "primary_of",
+    "promotion_of", "read_yaml",
 ]  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gitml.config.base import Section
+from gitml.core.tasks import Task
 
 
 class DataConfig(Section):
@@ -21,9 +22,15 @@ class DataConfig(Section):
     target: str = Field(
         "income", min_length=1, description="the label column (after snake_case normalising)"
     )
-    positive_class: bool | int | Annotated[str, Field(min_length=1)] = Field(
+    task: Task = Field(
+        Task.BINARY,
+        description="binary (two labels) | multiclass (class names: the target's distinct "
+        "values) | regression (a finite number); `gitml init` proposes it",
+    )
+    positive_class: bool | int | Annotated[str, Field(min_length=1)] | None = Field(
         ">50K",
-        description="the label value that is 1: a string, an int (matches 1 and 1.0) or a bool",
+        description="binary: the label value that is 1: a string, an int (matches 1 and 1.0) or "
+        "a bool; null for the other tasks (`dvc.yaml` tracks the key, so it stays)",
     )
     drop_columns: list[str] = Field(
         default_factory=list, description="columns never used (ids, free text, leaks)"
@@ -48,6 +55,24 @@ class DataConfig(Section):
         description="the newest share of production rows, held out as the recent-traffic slice",
     )
 
+    @property
+    def positive(self) -> bool | int | str:
+        """The positive class of a binary target (the check makes sure a binary one has it)."""
+        if self.positive_class is None:
+            from gitml.errors import ConfigError
+
+            raise ConfigError(f"data.positive_class: a {self.task} target has no positive class")
+        return self.positive_class
+
+    @model_validator(mode="after")
+    def _positive_for_binary(self) -> DataConfig:
+        if self.task is Task.BINARY and self.positive_class is None:
+            raise ValueError(
+                "data.positive_class: a binary target needs the label value that is 1 (or set "
+                "data.task to multiclass or regression)"
+            )
+        return self
+
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, name: str) -> str:
@@ -64,7 +89,18 @@ class LeakageConfig(Section):
     """The leakage guard: features that predict the target alone too well to be true."""
 
     max_single_feature_auc: float = Field(
-        0.95, gt=0.5, le=1, description="out-of-fold ROC-AUC of one feature alone, on train"
+        0.95,
+        gt=0.5,
+        le=1,
+        description="out-of-fold ROC-AUC of one feature alone, on train (multiclass: "
+        "one-vs-rest, macro)",
+    )
+    max_single_feature_r2: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="regression: out-of-fold R² of one feature alone (or its rank form, the "
+        "squared Spearman correlation), on train",
     )
     mode: Literal["error", "warn"] = Field(
         "error", description="error: stop before training; warn: report and go on"
@@ -88,7 +124,10 @@ class ValidateConfig(Section):
     )
     min_rows: int = Field(1000, ge=1, description="fewer rows fail validation")
     min_minority_rate: float = Field(
-        0.05, ge=0, le=0.5, description="share of the rarer label (label balance)"
+        0.05,
+        ge=0,
+        le=0.5,
+        description="share of the rarer label (label balance); multiclass: of the rarest class",
     )
     max_categories: int = Field(
         200, ge=2, description="most distinct values a text column may have (ids are not features)"
@@ -97,7 +136,8 @@ class ValidateConfig(Section):
 
 
 class SplitConfig(Section):
-    """The train/test split: stratified by the label and seeded."""
+    """The train/test split: stratified by the label (regression: by the target's quantile
+    bins) and seeded."""
 
     test_size: float = Field(0.2, gt=0, lt=1, description="share of rows in the test split")
     seed: int = Field(42, description="seed of the split")

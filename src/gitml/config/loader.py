@@ -14,8 +14,16 @@ from pydantic.fields import FieldInfo
 
 from gitml.config.base import Section
 from gitml.config.data import DataConfig, FeaturesConfig, SplitConfig, ValidateConfig
-from gitml.config.stages import EvaluateConfig, MonitorConfig, PromotionConfig, TrainConfig
-from gitml.config.tune import TuneConfig
+from gitml.config.stages import (
+    EvaluateConfig,
+    MonitorConfig,
+    PromotionConfig,
+    TrainConfig,
+    task_metric_problems,
+    with_task_defaults,
+)
+from gitml.config.tune import TUNE_METRICS, TuneConfig, check_task, default_space
+from gitml.core.tasks import Task
 from gitml.errors import ConfigError
 from gitml.io.files import yaml_problem
 
@@ -59,12 +67,43 @@ class Params(Section):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_promotion(cls, raw: Any) -> Any:
+        """A multiclass or regression project's `promotion:` starts from its task's rules."""
+        data = raw.get("data") if isinstance(raw, dict) else None
+        if not isinstance(data, dict) or data.get("task") in (None, "binary"):
+            return raw
+        return raw | {"promotion": with_task_defaults(raw.get("promotion"), data["task"])}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, raw: Any) -> Any:
+        """tune.metric and tune.search_space, when unset, are those of data.task (binary's are
+        the fields' own defaults)."""
+        data = raw.get("data") if isinstance(raw, dict) else None
+        tune = raw.get("tune", {}) if isinstance(raw, dict) else None
+        if not isinstance(data, dict) or not isinstance(tune, dict):
+            return raw  # the field validation reports what is wrong
+        try:
+            task = Task(data.get("task", Task.BINARY))
+        except ValueError:
+            return raw
+        if task is Task.BINARY:
+            return raw
+        filled = {"metric": TUNE_METRICS[task][0], "search_space": default_space(task), **tune}
+        return {**raw, "tune": filled}
+
     @model_validator(mode="after")
     def _cross_section(self) -> Params:
         reserved = {self.data.target, self.split.group_column, self.split.time_column}
         bad = sorted(c for c in self.evaluate.slices if c in reserved)
         if bad:
             raise ValueError(f"evaluate.slices cannot use the target/group/time column {bad}")
+        problems = task_metric_problems(self.promotion, self.data.task)
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        check_task(self.tune, self.data.task)
         return self
 
 
@@ -147,10 +186,16 @@ def format_validation_error(path: Path, exc: ValidationError) -> str:
             msg = f"unknown key; allowed keys here: {err.get('ctx', {}).get('expected', msg)}"
         elif loc:
             msg += _bounds(container, loc[-1])
+        if not loc:  # a check across sections: its message names the keys itself
+            problems.setdefault(msg, [])
+            continue
         value = "" if err["type"] == "missing" else f" = {err['input']!r}"
         problems.setdefault(f"{key}{value}", []).append(msg)
     lines = [f"{path}: {len(problems)} invalid value(s)"]
-    lines += [f"  {where}: {'; or: '.join(msgs)}" for where, msgs in problems.items()]
+    lines += [
+        f"  {where}: {'; or: '.join(msgs)}" if msgs else f"  {where}"
+        for where, msgs in problems.items()
+    ]
     return "\n".join(lines)
 
 

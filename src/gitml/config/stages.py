@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gitml.config.base import Section
-from gitml.core.metrics import GateMetric, SliceMetric
+from gitml.core.metrics import (
+    LOWER_IS_BETTER,
+    TASK_METRICS,
+    TASK_PRIMARY,
+    TASK_SLICE_METRICS,
+    GateMetric,
+    SliceMetric,
+)
 
 
 class TrainConfig(Section):
@@ -41,7 +48,11 @@ class EvaluateConfig(Section):
         0.8, gt=0, le=1, description="warn when one feature has more of the permutation importance"
     )
     max_roc_auc: float = Field(
-        0.99, gt=0.5, le=1, description="warn when test ROC-AUC is above: too good to be true?"
+        0.99,
+        gt=0.5,
+        le=1,
+        description="warn when test ROC-AUC (multiclass: one-vs-rest; regression: R²) is "
+        "above: too good to be true?",
     )
 
 
@@ -109,26 +120,31 @@ class PromotionConfig(Section):
 
     primary_metric: GateMetric = Field("roc_auc", description="the metric versions compete on")
     primary_floor: Bound | None = Field(
-        0.85, description="absolute floor (a ceiling for log_loss/brier); null = none"
+        0.85,
+        description="absolute floor (a ceiling for the lower-is-better log_loss, brier, rmse, "
+        "mae, mape); null = none",
     )
     max_drop: Drop = Field(
         0.0, description="how much worse than prod the primary may be; negative = required gain"
     )
     floors: dict[GateMetric, Bound] = Field(
         default_factory=lambda: _metric_map(recall=0.5),
-        description="absolute floors of secondary metrics (ceilings for log_loss/brier)",
+        description="absolute floors of secondary metrics (ceilings for lower-is-better ones)",
     )
     max_drops: dict[GateMetric, Drop] = Field(
         default_factory=lambda: _metric_map(pr_auc=0.01, recall=0.05),
         description="how much worse than prod each secondary metric may be",
     )
-    slice_floors: dict[SliceMetric, Annotated[float, Field(ge=0, le=1)]] = Field(
+    slice_floors: dict[SliceMetric, Bound] = Field(
         default_factory=lambda: _metric_map(roc_auc=0.75, recall=0.5),
-        description="floor for every slice with at least slice_min_rows rows",
+        description="floor for every slice with at least slice_min_rows rows (a ceiling for "
+        "rmse and mae, in the target's units)",
     )
     slice_min_rows: int = Field(100, ge=1, description="smaller slices are reported, not gated")
-    max_slice_gap: Annotated[float, Field(ge=0, le=1)] | None = Field(
-        0.15, description="largest best-minus-worst slice gap per column; null = none"
+    max_slice_gap: Bound | None = Field(
+        0.15,
+        description="largest best-minus-worst slice gap per column (regression: in the "
+        "target's units); null = none",
     )
     # 1e-3: two orders above what another CPU's last bits move a metric (about 1e-6, README
     # "Reproducibility"), below the smallest per-metric margin the default gate uses (0.01).
@@ -148,6 +164,14 @@ class PromotionConfig(Section):
         default_factory=CanaryConfig, description="merge → canary → prod (off: merge → prod)"
     )
 
+    @field_validator("slice_floors")
+    @classmethod
+    def _scores_to_one(cls, floors: dict[str, float]) -> dict[str, float]:
+        over = sorted(m for m, v in floors.items() if v > 1 and m not in LOWER_IS_BETTER)
+        if over:
+            raise ValueError(f"{over[0]} is a score between 0 and 1: its floor must be <= 1")
+        return floors
+
     @model_validator(mode="after")
     def _primary_once(self) -> PromotionConfig:
         twice = sorted({self.primary_metric} & (set(self.floors) | set(self.max_drops)))
@@ -157,6 +181,88 @@ class PromotionConfig(Section):
                 "not floors/max_drops"
             )
         return self
+
+
+# The rules a multiclass or regression project starts from where its `promotion:` leaves a key
+# out (the defaults above are the binary ones). Bounds in a regression target's units cannot be
+# guessed, so a regression project gates on not being worse than prod until it sets some.
+TASK_PROMOTION: dict[str, dict[str, Any]] = {
+    "multiclass": {
+        "primary_metric": "roc_auc_ovr",
+        "primary_floor": None,
+        "floors": {},
+        "max_drops": {"f1_macro": 0.02},
+        "slice_floors": {},
+    },
+    "regression": {
+        "primary_metric": "rmse",
+        "primary_floor": None,
+        "floors": {},
+        "max_drops": {},
+        "slice_floors": {},
+        "max_slice_gap": None,
+    },
+}
+
+
+def with_task_defaults(section: Any, task: Any) -> Any:
+    """`promotion:` as written, the keys it leaves out taken from the task's defaults."""
+    if not isinstance(section, dict | None):
+        return section  # not a mapping: PromotionConfig's own validation says so
+    return TASK_PROMOTION.get(str(task), {}) | (section or {})
+
+
+def task_metric_problems(cfg: PromotionConfig, task: str) -> list[str]:
+    """Each rule naming a metric that a model of `task` does not have, with the valid names."""
+    task = str(task)
+    valid, valid_slices = TASK_METRICS[task], TASK_SLICE_METRICS[task]
+    named = [("primary_metric", cfg.primary_metric)]
+    named += [(f"floors.{m}", m) for m in cfg.floors]
+    named += [(f"max_drops.{m}", m) for m in cfg.max_drops]
+    problems = [
+        f"promotion.{key}: {metric!r} is not a metric of a {task} model (data.task: {task}); "
+        f"use one of {', '.join(valid)}"
+        for key, metric in named
+        if metric not in valid
+    ]
+    problems += [
+        f"promotion.slice_floors.{m}: {m!r} is not a slice metric of a {task} model "
+        f"(data.task: {task}); use one of {', '.join(valid_slices)}"
+        for m in cfg.slice_floors
+        if m not in valid_slices
+    ]
+    return problems
+
+
+def promotion_for(section: Any, task: Any) -> PromotionConfig:
+    """`promotion:` of a params.yaml whose `data.task` is `task`: the task's defaults filled
+    in, every metric it names checked against the task (ValueError naming the key)."""
+    cfg = PromotionConfig.model_validate(with_task_defaults(section, task))
+    problems = task_metric_problems(cfg, task)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return cfg
+
+
+def promotion_of(params: Any) -> PromotionConfig:
+    """The gate's rules in a params.yaml read as a plain mapping (another commit's, the base's):
+    its `promotion:` for its `data.task`, without validating the other sections."""
+    if not isinstance(params, dict):
+        raise ValueError(f"the top level must be a mapping, not {type(params).__name__}")
+    data = params.get("data")
+    task = (data.get("task") if isinstance(data, dict) else None) or "binary"
+    if str(task) not in TASK_METRICS:
+        raise ValueError(f"data.task = {task!r}: use one of {', '.join(TASK_METRICS)}")
+    return promotion_for(params.get("promotion"), task)
+
+
+def primary_of(params: Any) -> str:
+    """`promotion.primary_metric` of a params.yaml mapping, else its task's default."""
+    promotion = params.get("promotion") if isinstance(params, dict) else None
+    data = params.get("data") if isinstance(params, dict) else None
+    named = promotion.get("primary_metric") if isinstance(promotion, dict) else None
+    task = (data.get("task") if isinstance(data, dict) else None) or "binary"
+    return str(named or TASK_PRIMARY.get(str(task), TASK_PRIMARY["binary"]))
 
 
 # --------------------------------------------------------------------------- monitor

@@ -105,7 +105,7 @@ class Estimate(_Part):
 
     method: str
     metric: str
-    threshold: float
+    threshold: float | None  # binary's decision threshold; None for multiclass and regression
     rows: int
     band_sigmas: float
     estimated: Metrics

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from gitml.core.tasks import Task
 from gitml.errors import DataError
 
 # A tuned hyperparameter: Optuna suggests floats, ints and categorical strings.
@@ -48,11 +49,17 @@ class FeatureKinds(_Part):
 
 
 class ModelMeta(_Part):
-    """models/model.json. Only `model_sha256` and `threshold` are needed to serve a model; the
-    rest describes it and defaults to empty for files of older versions."""
+    """models/model.json. Only `model_sha256`, the task and (binary) `threshold` or
+    (multiclass) `classes` are needed to serve a model; the rest describes it and defaults to
+    empty for files of older versions."""
 
     model_sha256: str
-    threshold: float
+    # binary | multiclass | regression; written only when not binary (core.tasks)
+    task: Task = Task.BINARY
+    # binary: the score at or above which the label is 1; None for the other tasks
+    threshold: float | None = None
+    # multiclass: the class names in the order of the model's probability columns
+    classes: list[str] = []
     threshold_rule: str | float | None = None
     family: str | None = None
     params: dict[str, Hyper] = {}
@@ -75,11 +82,19 @@ class ModelMeta(_Part):
     def to_json(self) -> dict[str, Any]:
         """The JSON object train writes (unset optional values left out; `original_names` only
         when a column was renamed, so a table already in snake_case writes what it used to)."""
-        return self.model_dump(
-            mode="json",
-            exclude_none=True,
-            exclude=set() if self.original_names else {"original_names"},
-        )
+        left_out = {"original_names"} if not self.original_names else set()
+        if self.task is Task.BINARY:
+            left_out |= {"task", "classes"}
+        return self.model_dump(mode="json", exclude_none=True, exclude=left_out)
+
+    @property
+    def binary_threshold(self) -> float:
+        """The decision threshold of a binary model; an error naming the task otherwise."""
+        if self.task is not Task.BINARY or self.threshold is None:
+            raise DataError(
+                f"model.json: a {self.task} model has no decision threshold (binary models only)"
+            )
+        return self.threshold
 
     @classmethod
     def parse(cls, raw: bytes | str | dict[str, Any], where: str) -> ModelMeta:

@@ -16,12 +16,14 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from gitml.errors import DataError
+
+if TYPE_CHECKING:  # the CLI reads params.yaml through this module: pandas only when a table is
+    import pandas as pd
 
 
 def write_atomic(path: Path | str, data: bytes | str) -> Path:
@@ -79,6 +81,8 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
 
 
 def read_parquet(path: Path | str) -> pd.DataFrame:
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: not found; run the stage that writes it (dvc repro)")
@@ -120,6 +124,8 @@ def yaml_problem(exc: yaml.YAMLError) -> str:
 def read_table(data: bytes | Path, name: str) -> pd.DataFrame:
     """A CSV or Parquet table (chosen by the extension of `name`), from a path or from bytes
     read at a git revision; DataError naming the file."""
+    import pandas as pd
+
     suffixes = "".join(Path(name).suffixes).lower()
     src = io.BytesIO(data) if isinstance(data, bytes) else data
     try:

@@ -46,9 +46,12 @@ predictions = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),  # UTC
     sa.Column("model_version", sa.String(64), nullable=False),  # e.g. "v0.2.0" or "workspace"
     sa.Column("features", sa.JSON, nullable=False),  # the raw request row, before featurize
-    sa.Column("score", sa.Float, nullable=False),  # P(positive)
-    sa.Column("label", sa.Integer, nullable=False),  # 0/1 at the threshold
-    sa.Column("threshold", sa.Float, nullable=False),
+    # per task (docs/serving.md): binary P(positive); multiclass the top class's probability;
+    # regression the prediction
+    sa.Column("score", sa.Float, nullable=False),
+    # binary 0/1 at the threshold; multiclass the class's index in `classes`; regression 0
+    sa.Column("label", sa.Integer, nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),  # binary's; 0 for the other tasks
     # names of the columns whose category was not seen in training
     sa.Column("unseen", sa.JSON, nullable=False),
     # the name of the API key that sent the request (gitml.serve.keys); NULL on an open server
@@ -56,6 +59,10 @@ predictions = sa.Table(
     # milliseconds the version took to score the request's rows it was sent (one model call;
     # every row of the call carries it); NULL in a log older than it
     sa.Column("latency_ms", sa.Float, nullable=True),
+    # "multiclass" | "regression"; NULL for binary (and every row of a log older than tasks)
+    sa.Column("task", sa.String(16), nullable=True),
+    sa.Column("probabilities", sa.JSON, nullable=True),  # multiclass: class name -> probability
+    sa.Column("class_name", sa.String(256), nullable=True),  # multiclass: the predicted class
 )
 
 # Requests a version failed to score (an exception in the model: the server answered 500),
@@ -76,9 +83,12 @@ feedback = sa.Table(
     "feedback",
     metadata,
     sa.Column("prediction_id", sa.String(36), primary_key=True),
-    sa.Column("label", sa.Integer, nullable=False),  # ground truth 0/1
+    # the truth: binary 0/1; multiclass the class's index in `classes`; regression 0
+    sa.Column("label", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("key_name", sa.String(64), nullable=True),  # the API key that sent the label
+    sa.Column("value", sa.Float, nullable=True),  # regression: the true value
+    sa.Column("class_name", sa.String(256), nullable=True),  # multiclass: the true class
 )
 
 
@@ -114,8 +124,8 @@ def add_missing_columns(engine: sa.Engine) -> list[str]:
     """Bring a log written by an older gitml up to date: add the nullable columns it lacks.
 
     `create_all` creates missing tables (failures), never missing columns. A column added to
-    the tables above since (key_name, latency_ms) must be nullable, so the old rows read as
-    NULL; readers that may meet an old log they cannot alter check the column first
+    the tables above since (key_name, latency_ms, the tasks' columns) must be nullable, so the
+    old rows read as NULL; readers that may meet an old log they cannot alter check the column first
     (gitml.monitor.current).
     Returns the columns added ("table.column").
     """
@@ -214,13 +224,13 @@ class PredictionLog:
         label: int,
         done: Done | None = None,
         key_name: str | None = None,
+        value: float | None = None,
+        class_name: str | None = None,
     ) -> None:
-        row = {
-            "prediction_id": prediction_id,
-            "label": label,
-            "created_at": _now(),
-            "key_name": key_name,
-        }
+        """The truth of a prediction: `label` (binary 0/1, multiclass the class's index) and,
+        per task, `value` (regression) or `class_name` (multiclass)."""
+        row = {"prediction_id": prediction_id, "label": label, "created_at": _now(),
+               "key_name": key_name, "value": value, "class_name": class_name}  # fmt: skip
         self._put(("feedback", [row], done), 1)
 
     def log_failure(

@@ -93,7 +93,7 @@ def run(
 
         # Judge the prod model on its own predictions (a rollout or rollback leaves older
         # versions' rows in the window); the workspace reference (no version) takes them all.
-        cur = load_log(log_url or DEFAULT_LOG_URL, window, version=ref.version)
+        cur = load_log(log_url or DEFAULT_LOG_URL, window, version=ref.version, meta=ref.meta)
     report = analyse(ref, cur, cfg)
     json_path = write_json(out_dir / "monitoring.json", report.to_json())
     md_path = write_atomic(out_dir / "monitoring.md", render_markdown(report))

@@ -24,8 +24,9 @@ from gitml.contracts.monitoring import (
     Rule,
 )
 from gitml.core.calibration import expected_calibration_error
+from gitml.core.tasks import Task
 from gitml.errors import GitmlError
-from gitml.monitor import drift, estimate
+from gitml.monitor import drift, estimate, task_estimate
 from gitml.monitor import prior as prior_mod
 from gitml.monitor.common import SCORE, MonitorError, significant
 from gitml.monitor.current import Current
@@ -195,15 +196,30 @@ def _estimate(
     classes: dict[str, prior_mod.ByClass] | None,
 ) -> None:
     """Estimated performance before labels, after the label-shift verdict it depends on."""
-    shift = None
-    if cur.scores is not None and len(cur.scores):
-        shift = prior_mod.judge(ref, np.asarray(cur.scores, "float64"), current, cfg, classes)
-    report.estimate, notes = estimate.section(ref, cur, cfg, shift)
+    if ref.meta.task is not Task.BINARY:  # no label-shift verdict: it is a binary method
+        report.estimate, notes = task_estimate.section(ref, cur, cfg, current)
+    else:
+        report.estimate, notes = estimate.section(
+            ref, cur, cfg, _prior(ref, cur, cfg, current, classes)
+        )
     report.notes += notes
     if report.estimate:
         report.alarms += [f"estimated performance: {a}" for a in report.estimate.alarms]
     elif cur.scores is None:
         report.notes.append("no scores in the window: performance not estimated")
+
+
+def _prior(
+    ref: Reference,
+    cur: Current,
+    cfg: MonitorConfig,
+    current: pd.DataFrame,
+    classes: dict[str, prior_mod.ByClass] | None,
+) -> prior_mod.PriorShift | None:
+    shift = None
+    if cur.scores is not None and len(cur.scores):
+        shift = prior_mod.judge(ref, np.asarray(cur.scores, "float64"), current, cfg, classes)
+    return shift
 
 
 def causes(alarms: list[str]) -> list[str]:
@@ -325,8 +341,12 @@ def live_quality(
     ref: Reference, cur: Current, cfg: MonitorConfig
 ) -> tuple[Quality | None, list[str]]:
     """ROC-AUC, accuracy and calibration error on the rows with ground truth, against the
-    model's evaluation on the test split; and the notes for the report."""
+    model's evaluation on the test split; and the notes for the report. A multiclass or
+    regression model's: gitml.monitor.task_estimate.live_quality."""
     from sklearn import metrics as skm
+
+    if ref.meta.task is not Task.BINARY:
+        return task_estimate.live_quality(ref, cur, cfg)
 
     if cur.y_true is None or cur.scores is None:
         return None, []

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from gitml.core.model_meta import ModelMeta
+from gitml.core.tasks import Task
 from gitml.monitor.common import SCORE, MonitorError
 from gitml.monitor.reference import _read_table
 
@@ -26,6 +27,10 @@ class Current:
     source: str
     scores: np.ndarray | None = None
     labels: np.ndarray | None = None  # predicted 0/1 at the model's threshold
+    # multiclass: rows x classes probabilities (meta.classes order); `scores` is their maximum,
+    # `labels` and `y_true` class codes. Regression: `scores` is the prediction, `y_true` the
+    # true value (gitml.monitor.current_tasks)
+    probs: np.ndarray | None = None
     y_true: np.ndarray | None = None  # ground truth from feedback (NaN where none)
     start: datetime | None = None
     end: datetime | None = None
@@ -40,6 +45,7 @@ def read_log(
     end: datetime,
     columns: list[str],
     by: Literal["prediction", "feedback"] = "prediction",
+    feedback_columns: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """The logged predictions of a window, each with its feedback label as `y_true` (NaN when
     none) and the name of the API key that sent the label as `feedback_key` (None when none, or
@@ -49,7 +55,10 @@ def read_log(
     `by` says whose time the window [start, end] is: "prediction" (the monitor: the requests of
     the window, labelled or not), or "feedback" (harvest: the labels that ARRIVED in the window,
     whenever their prediction was made, plus the window's predictions still without a label, so
-    they can be counted). A label arriving weeks late then falls in the next run's window."""
+    they can be counted). A label arriving weeks late then falls in the next run's window.
+
+    `feedback_columns` (the tasks' `value`, `class_name`) are read as NULL from a log without
+    them, as are `columns` the log's predictions table lacks."""
     import sqlalchemy as sa
 
     from gitml.logstore.logdb import feedback, predictions
@@ -57,12 +66,13 @@ def read_log(
     def within(time: Any) -> Any:
         return _within(time, start, end)
 
-    def query(feedback_key: Any, present: set[str]) -> Any:
+    def query(feedback_key: Any, present: set[str], extra: list[Any]) -> Any:
         q = (
             sa.select(
-                *(predictions.c[c] if c in present else sa.null().label(c) for c in columns),
+                *(_column(predictions, c) if c in present else sa.null().label(c) for c in columns),
                 feedback.c.label.label("y_true"),
                 feedback_key.label("feedback_key"),
+                *extra,
             )
             .select_from(
                 predictions.outerjoin(feedback, feedback.c.prediction_id == predictions.c.id)
@@ -80,7 +90,21 @@ def read_log(
         names = {c["name"] for c in sa.inspect(conn).get_columns(feedback.name)}
         key = feedback.c.key_name if "key_name" in names else sa.null()
         present = {c["name"] for c in sa.inspect(conn).get_columns(predictions.name)}
-        return pd.read_sql(query(key, present), conn)
+        extra = [
+            (_column(feedback, c) if c in names else sa.null()).label(f"feedback_{c}")
+            for c in feedback_columns
+        ]
+        return pd.read_sql(query(key, present, extra), conn)
+
+
+def _column(table: Any, name: str) -> Any:
+    """`table`'s column `name`, also one this gitml's table definition lacks (a log written by
+    a newer server): then by its SQL name."""
+    import sqlalchemy as sa
+
+    if name in table.c:
+        return table.c[name]
+    return sa.literal_column(f"{table.name}.{name}").label(name)
 
 
 def read_failures(url: str, start: datetime | None, end: datetime) -> dict[str, int] | None:
@@ -157,20 +181,28 @@ def load_log(
     since: timedelta | None,
     now: datetime | None = None,
     version: str | None = None,
+    meta: ModelMeta | None = None,
 ) -> Current:
     """Logged requests of the window, joined with their feedback (SQLAlchemy, any backend).
 
     With `version`, only the predictions that model version made are kept: the score
     distribution and the live quality belong to one model, and are compared with its own
-    evaluation. The rows of other versions are counted in `other_versions`.
+    evaluation. The rows of other versions are counted in `other_versions`. A multiclass or
+    regression `meta` also reads the task's columns (gitml.monitor.current_tasks).
     """
     from gitml.io.dburl import mask_url
+    from gitml.monitor import current_tasks
 
     now = now or datetime.now(UTC)
     start = now - since if since is not None else None
     shown = mask_url(url)
+    task_columns = current_tasks.log_columns(meta)
     rows = read_log(
-        url, start, now, ["created_at", "model_version", "features", "score", "label", "unseen"]
+        url,
+        start,
+        now,
+        ["created_at", "model_version", "features", "score", "label", "unseen", *task_columns[0]],
+        feedback_columns=task_columns[1],
     )
     other: dict[str, int] = {}
     if version is not None:
@@ -182,7 +214,7 @@ def load_log(
         index=range(len(rows)),
     )
     unseen = [u if isinstance(u, list) else json.loads(u or "[]") for u in rows["unseen"]]
-    return Current(
+    cur = Current(
         frame=frame,
         source=f"prediction log {shown}",
         scores=rows["score"].to_numpy("float64"),
@@ -194,6 +226,15 @@ def load_log(
         logged_unseen_rows=sum(1 for u in unseen if u),
         other_versions=other,
     )
+    if meta is not None and task_columns != ((), ()):
+        _set_outputs(cur, current_tasks.from_log(rows, meta))
+    return cur
+
+
+def _set_outputs(cur: Current, out: Any) -> Current:
+    """`cur` with a multiclass or regression window's outputs (current_tasks.Outputs)."""
+    cur.scores, cur.labels, cur.probs, cur.y_true = out.scores, out.labels, out.probs, out.y_true
+    return cur
 
 
 def _own_names(frame: pd.DataFrame, meta: ModelMeta) -> pd.DataFrame:
@@ -219,6 +260,12 @@ def load_file(path: Path, meta: ModelMeta, *, inputs_only: bool = False) -> Curr
     is an error naming the column, unless `inputs_only` (drift of the inputs alone) is asked."""
     frame = _own_names(_read_table(path, str(path)), meta)
     cur = Current(frame=frame, source=f"file {path}")
+    if meta.task is not Task.BINARY:
+        from gitml.monitor import current_tasks
+
+        return _set_outputs(
+            cur, current_tasks.from_file(frame, path, meta, inputs_only=inputs_only)
+        )
     column = next((c for c in SCORE_COLUMNS if c in frame), None)
     if column is None:
         if inputs_only:

@@ -163,7 +163,7 @@ def section(
     positive with the adjusted probabilities, not the raw scores."""
     if cur.scores is None or not len(cur.scores):
         return None, []
-    threshold = ref.meta.threshold
+    threshold = ref.meta.binary_threshold
     scores = np.asarray(cur.scores, dtype="float64")
     probs = None
     if prior is not None and prior.label_shift:
@@ -205,6 +205,7 @@ def _concept(
     alarm when any metric leaves its band (a relation that changed for the positives alone
     moves recall and F1 while ROC-AUC may hold)."""
     threshold = out.threshold
+    assert threshold is not None  # a binary estimate always has its threshold
     fb_est, fb_sd = estimate(s, threshold, p), sampling_sd(s, threshold, p)
     fb_real = realized(y, s, threshold)
     bands = {k: cfg.band_sigmas * fb_sd[k] for k in METRICS}

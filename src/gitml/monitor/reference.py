@@ -13,6 +13,7 @@ import pandas as pd
 
 from gitml import layout
 from gitml.core.model_meta import ModelMeta
+from gitml.core.tasks import Task
 from gitml.errors import DataError, GitmlError
 from gitml.io.files import read_table
 from gitml.io.git import read_dvc_file, read_git_file
@@ -38,6 +39,15 @@ class Reference:
     commit: str | None = None
     scores: np.ndarray | None = None  # evaluate's test predictions: the score distribution
     y_true: np.ndarray | None = None
+    # multiclass: the test split's class probabilities (rows x classes, in meta.classes order);
+    # `scores` is then their maximum, `y_true` the class codes. Regression: `scores` is the
+    # predicted value, `y_true` the true one.
+    probs: np.ndarray | None = None
+    # regression: the test split's features, row for row with `scores` (DLE trains on them)
+    test_frame: pd.DataFrame | None = None
+    # what the monitor fits on the test split, once per Reference (many windows reuse it):
+    # DLE's loss models (regression), the per-class calibration maps (multiclass)
+    fitted: Any = None
     metrics: dict[str, Any] | None = None  # reports/evaluate/metrics.json
     schema: Any = None  # the data contract (pandera DataFrameSchema) the model was trained under
     notes: list[str] = field(default_factory=list)
@@ -142,7 +152,10 @@ def _prod_reference(repo: Path, version: str, commit: str) -> Reference:
         preds = _read_table(
             read_dvc_file(repo, commit, layout.PREDICTIONS), str(layout.PREDICTIONS)
         )
-        ref.scores, ref.y_true = _prediction_columns(preds)
+        _prediction_columns(ref, preds)
+        if meta.task is Task.REGRESSION:
+            test = layout.FEATURES_DIR / "test.parquet"
+            ref.test_frame = _read_table(read_dvc_file(repo, commit, test), str(test))
     except GitmlError as exc:
         ref.notes.append(f"no test predictions at {commit[:8]} ({exc}): no score reference")
     return ref
@@ -176,14 +189,29 @@ def _workspace_reference(repo: Path, path: Path) -> Reference:
     if ref.metrics is None:
         ref.notes.append("no reports/evaluate/metrics.json in the workspace: quality not compared")
     preds_path = repo / layout.PREDICTIONS
+    test_path = repo / layout.FEATURES_DIR / "test.parquet"
     if preds_path.exists():
-        ref.scores, ref.y_true = _prediction_columns(_read_table(preds_path, str(preds_path)))
+        _prediction_columns(ref, _read_table(preds_path, str(preds_path)))
+        if meta.task is Task.REGRESSION and test_path.exists():
+            ref.test_frame = _read_table(test_path, str(test_path))
     else:
         ref.notes.append(f"no {layout.PREDICTIONS} in the workspace: no score reference")
     return ref
 
 
-def _prediction_columns(preds: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
-    scores = preds["score"].to_numpy("float64") if "score" in preds else None
-    y = preds["y_true"].to_numpy("int64") if "y_true" in preds else None
-    return scores, y
+def _prediction_columns(ref: Reference, preds: pd.DataFrame) -> None:
+    """The test split's predictions of the task (pipeline.evaluate_tasks.predictions_frame)."""
+    task = ref.meta.task
+    if task is Task.BINARY:
+        ref.scores = preds["score"].to_numpy("float64") if "score" in preds else None
+        ref.y_true = preds["y_true"].to_numpy("int64") if "y_true" in preds else None
+        return
+    if "y_true" in preds:
+        ref.y_true = preds["y_true"].to_numpy("float64" if task is Task.REGRESSION else "int64")
+    if task is Task.REGRESSION:
+        ref.scores = preds["prediction"].to_numpy("float64") if "prediction" in preds else None
+        return
+    from gitml.monitor.tasks import class_probabilities
+
+    ref.probs = class_probabilities(preds, ref.meta.classes, str(layout.PREDICTIONS))
+    ref.scores = ref.probs.max(axis=1)

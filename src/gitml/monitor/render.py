@@ -74,7 +74,8 @@ def _quality_lines(q: Quality | None) -> list[str]:
         "| metric | live | evaluation |",
         "|---|---|---|",
     ]
-    for metric in ("roc_auc", "accuracy", "calibration_error"):
+    binary = ("roc_auc", "accuracy", "calibration_error")
+    for metric in binary if "calibration_error" in q.live else tuple(q.live):
         lines.append(
             f"| {metric} | {fmt(q.live.get(metric), '.4f')} | "
             f"{fmt(q.evaluation.get(metric), '.4f')} |"
@@ -107,11 +108,7 @@ def _estimate_lines(e: Estimate | None, report: MonitoringReport) -> list[str]:
         "",
         f"## Estimated performance ({e.rows} rows, no labels needed)",
         "",
-        f"{e.method}: the expected confusion matrix of the window follows from its "
-        f"calibrated scores (calibration: {e.calibration}; threshold {e.threshold}). "
-        f"Band: ± {e.band_sigmas:g} sampling standard deviations. Alarm when the estimated "
-        f"{e.metric} is more than the allowed drop below the same estimate on the "
-        "evaluation's test split.",
+        _method_line(e),
     ]
     if prior is not None and prior.estimated is not None and prior.reference is not None:
         fits = {True: "fits", False: "does not fit", None: "could not be checked against"}
@@ -156,6 +153,23 @@ def _estimate_lines(e: Estimate | None, report: MonitoringReport) -> list[str]:
             "to other outcomes (concept drift): estimation cannot see that, labels can.",
         ]
     return lines
+
+
+def _method_line(e: Estimate) -> str:
+    band = f"Band: ± {e.band_sigmas:g} sampling standard deviations. "
+    if e.threshold is None:  # multiclass or regression (gitml.monitor.task_estimate)
+        return (
+            f"{e.method}. {band}Alarm when the estimated "
+            f"{e.metric} is worse by more than the allowed change than the same estimate on "
+            "the evaluation's test split."
+        )
+    return (
+        f"{e.method}: the expected confusion matrix of the window follows from its "
+        f"calibrated scores (calibration: {e.calibration}; threshold {e.threshold}). "
+        f"{band}Alarm when the estimated "
+        f"{e.metric} is more than the allowed drop below the same estimate on the "
+        "evaluation's test split."
+    )
 
 
 # Mermaid xychart-beta: the first default line colour is nearly invisible, so set the palette;

@@ -13,8 +13,10 @@ retrain loop with rows that can join training, pass `--data` a file of other row
 
 On a server with API keys it sends `Authorization: Bearer KEY` (`--api-key`, GITML_API_KEY):
 scope predict, and feedback with --feedback. The served columns come from /metadata when the
-key may read it (admin), else from the OpenAPI document (open), with the target and positive
-class from params.yaml.
+key may read it (admin), else from the OpenAPI document (open), with the target, positive
+class and task from params.yaml. The true label sent is the task's (`_truth`): 0/1, the
+target's number (regression) or its class name (multiclass); the mean score is of the answers'
+`probability`, `prediction` or top class probability.
 """
 
 from __future__ import annotations
@@ -135,14 +137,11 @@ def run(
         missing = [c for c in columns if c not in data.columns]
         if missing:
             raise DataError(f"{data_path}: lacks the model's input columns {missing}")
-        if feedback and (target not in data.columns or positive is None):
+        task = meta.task
+        if feedback and (target not in data.columns or (positive is None and task == "binary")):
             raise DataError(f"{data_path}: no target column {target!r}; cannot send --feedback")
         sample = draw(data, rows, shifts, seed, bounds)
-        truth = (
-            labels.is_positive(sample[target], positive).tolist()
-            if feedback and positive is not None
-            else []
-        )
+        truth = _truth(sample[target], task, positive) if feedback else []
         body = _json_rows(sample[columns])
         for start in range(0, len(body), batch_size):
             batch = body[start : start + batch_size]
@@ -158,9 +157,11 @@ def run(
             else:
                 preds = resp.json()
                 result.predicted += len(preds)
-                result.scores.extend(p["probability"] for p in preds)
+                result.scores.extend(_score(p) for p in preds)
                 if feedback:
                     for pred, label in zip(preds, truth[start : start + len(batch)], strict=True):
+                        if label is None:  # no truth for this row (a missing target)
+                            continue
                         fb = client.post(
                             "/feedback",
                             json={"prediction_id": pred["prediction_id"], "label": label},
@@ -169,3 +170,22 @@ def run(
             if progress is not None:
                 progress(len(batch))
     return result
+
+
+def _truth(values: pd.Series, task: str, positive: Any) -> list[Any]:
+    """Each row's true label as POST /feedback takes it for the task (gitml.serve.answers):
+    0/1 (binary), the number (regression), the class name (multiclass); None where missing."""
+    if task == "binary":
+        return list(labels.is_positive(values, positive).tolist())
+    if task == "regression":
+        return [None if pd.isna(v) else float(v) for v in values]
+    return [None if pd.isna(v) else str(v).strip() for v in values]
+
+
+def _score(answer: dict[str, Any]) -> float:
+    """The answer's score as the log keeps it: P(positive), the prediction, the top probability."""
+    if "probability" in answer:
+        return float(answer["probability"])
+    if "prediction" in answer:
+        return float(answer["prediction"])
+    return max(float(p) for p in answer["probabilities"].values())

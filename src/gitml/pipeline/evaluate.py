@@ -18,13 +18,16 @@ from sklearn.inspection import permutation_importance
 
 from gitml.config import Params
 from gitml.core.calibration import expected_calibration_error
-from gitml.core.metrics import READING_ORDER, compute_metrics, fmt, rounded
+from gitml.core.metrics import READING_ORDER, TASK_METRICS, compute_metrics, fmt, rounded
 from gitml.core.model_io import load_model
 from gitml.core.model_meta import ModelMeta
+from gitml.core.tasks import Task
 from gitml.io.files import atomic_dir, write_atomic, write_csv, write_json, write_parquet
 from gitml.pipeline import dataset
+from gitml.pipeline import evaluate_tasks as tasks
+from gitml.pipeline.evaluate_tasks import plot_rows, slice_keys
 
-PRIMARY = "roc_auc"
+__all__ = ["slice_keys"]  # where the tests and the review look for it
 
 
 @dataclass(frozen=True)
@@ -32,23 +35,21 @@ class EvaluateResult:
     metrics: dict[str, float]
     slices: dict[str, Any]
     warnings: list[str]
+    task: Task = Task.BINARY
 
-
-def slice_keys(col: pd.Series) -> np.ndarray:
-    """The slice name of each row: integers print as integers (ingest stores every number as
-    float64, so a 1/2/3 code would read 1.0/2.0/3.0), missing as (missing)."""
-    if pd.api.types.is_numeric_dtype(col):
-        present = col.dropna()
-        if len(present) and (present == present.round()).all():
-            text = present.astype("int64").astype("str")
-        else:
-            text = present.astype("str")
-        return text.reindex(col.index).fillna("(missing)").to_numpy(dtype=object)
-    return col.astype("str").where(col.notna(), "(missing)").to_numpy(dtype=object)
+    @property
+    def summary(self) -> str:
+        """The headline of the command's one line: the task's first metrics."""
+        names = ("roc_auc", "f1") if self.task is Task.BINARY else TASK_METRICS[self.task][:2]
+        return ", ".join(f"{n} {fmt(self.metrics.get(n))}" for n in names)
 
 
 def warnings(
-    result: dict[str, Any], importance: pd.DataFrame, max_share: float, max_roc_auc: float
+    result: dict[str, Any],
+    importance: pd.DataFrame,
+    max_share: float,
+    max_roc_auc: float,
+    score: str = "roc_auc",
 ) -> tuple[dict[str, Any], list[str]]:
     """Results too good to be true: one feature carrying the model, or a near-perfect score."""
     positive = importance["importance"].clip(lower=0)
@@ -62,16 +63,17 @@ def warnings(
             f"importance (> {max_share:.0%}): a leak (recorded after the outcome)? "
             "Check it, then drop it (data.drop_columns) or keep it knowingly"
         )
-    roc = result.get("roc_auc")
+    roc = result.get(score)
     if roc is not None and roc > max_roc_auc:
+        shown = "ROC-AUC" if score == "roc_auc" else score
         out.append(
-            f"⚠️ test ROC-AUC {roc:.4f} > {max_roc_auc}: too good to be true? Look for a column "
+            f"⚠️ test {shown} {roc:.4f} > {max_roc_auc}: too good to be true? Look for a column "
             "that encodes the target (reports/validation.json, leakage)"
         )
     checks = {
         "top_feature": None if top is None else str(top["feature"]),
         "top_importance_share": None if share is None else round(share, 6),
-        "roc_auc": roc,
+        score: roc,
         "warnings": out,
     }
     return checks, out
@@ -132,14 +134,16 @@ def run(
 ) -> EvaluateResult:
     cfg = params.evaluate
     model = load_model(model_path, expected_sha256=metadata.model_sha256)
-    X, y, _ = dataset.split_xy(test, params.data, params.split)
     missing = [c for c in cfg.slices if c not in test.columns]
     if missing:
         from gitml.errors import ConfigError
 
         raise ConfigError(f"evaluate.slices: columns {missing} are not in the data")
+    if metadata.task is not Task.BINARY:
+        return _run_task(params, test, model, metadata, out_dir, predictions_path, recent)
+    X, y, _ = dataset.split_xy(test, params.data, params.split)
     score = model.predict_proba(X)[:, 1]
-    threshold = metadata.threshold
+    threshold = metadata.binary_threshold
     result = compute_metrics(y, score, threshold)
     # Calibration error on the test split, of the served scores and of the estimator's own
     # (before train's calibration map), next to what train measured out of fold.
@@ -150,7 +154,7 @@ def run(
         rounded(expected_calibration_error(y, raw, bins)) if raw is not None else None
     )
     slices = slice_metrics(test, y, score, threshold, cfg.slices, cfg.min_slice_rows)
-    importance = _importance(model, X, y, cfg.permutation_repeats, cfg.seed)
+    importance = _importance(model, X, y, cfg.permutation_repeats, cfg.seed, Task.BINARY)
     checks, warned = warnings(result, importance, cfg.max_importance_share, cfg.max_roc_auc)
     importance = importance.head(cfg.top_features)
 
@@ -171,6 +175,47 @@ def run(
     return EvaluateResult(result, slices, warned)
 
 
+def _run_task(
+    params: Params,
+    test: pd.DataFrame,
+    model: Any,
+    meta: ModelMeta,
+    out_dir: Path,
+    predictions_path: Path,
+    recent: pd.DataFrame | None,
+) -> EvaluateResult:
+    """evaluate for a multiclass or a regression model (the pieces: pipeline.evaluate_tasks)."""
+    cfg, task = params.evaluate, meta.task
+    X, y = tasks.split_xy(test, params.data, params.split, meta)
+    out = tasks.predict(model, X, task)
+    result = tasks.metrics(task, y, out, meta.classes)
+    if task is Task.MULTICLASS:
+        raw = uncalibrated_scores(model, X, task)
+        result["ece"] = rounded(tasks.top_label_ece(y, out, cfg.calibration_bins))
+        result["ece_uncalibrated"] = (
+            None if raw is None else rounded(tasks.top_label_ece(y, raw, cfg.calibration_bins))
+        )
+    slices = tasks.slice_metrics(test, y, out, meta, cfg.slices, cfg.min_slice_rows)
+    importance = _importance(model, X, y, cfg.permutation_repeats, cfg.seed, task)
+    checks, warned = warnings(
+        result, importance, cfg.max_importance_share, cfg.max_roc_auc, tasks.TOO_GOOD[task]
+    )
+    importance = importance.head(cfg.top_features)
+    write_parquet(predictions_path, tasks.predictions_frame(task, y, out, meta.classes))
+    with atomic_dir(out_dir) as tmp:
+        write_json(tmp / "metrics.json", result)
+        tasks.write_plots(tmp, task, y, out, meta.classes, cfg.calibration_bins)
+        write_json(tmp / "slices.json", slices)
+        if recent is not None:
+            write_json(tmp / "recent.json", tasks.recent_metrics(model, recent, params, meta))
+        write_csv(tmp / "importance.csv", importance)
+        write_json(tmp / "checks.json", checks)
+        write_atomic(
+            tmp / "evaluation.md", render_markdown(result, slices, importance, meta, warned)
+        )
+    return EvaluateResult(result, slices, warned, task)
+
+
 def recent_metrics(
     model: Any, recent: pd.DataFrame, params: Params, threshold: float
 ) -> dict[str, Any]:
@@ -185,15 +230,17 @@ def recent_metrics(
     return {"rows": len(y), "metrics": compute_metrics(y, score, threshold)}
 
 
-def uncalibrated_scores(model: Any, X: pd.DataFrame) -> np.ndarray | None:
-    """The scores before train's calibration map (None: the model is not calibrated)."""
+def uncalibrated_scores(model: Any, X: pd.DataFrame, task: Task = Task.BINARY) -> np.ndarray | None:
+    """The scores before train's calibration map (None: the model is not calibrated); all the
+    class probabilities for a multiclass model."""
     from sklearn.calibration import CalibratedClassifierCV
 
     last = model.steps[-1][1]
     if not isinstance(last, CalibratedClassifierCV):
         return None
     base = last.calibrated_classifiers_[0].estimator
-    return np.asarray(base.predict_proba(model[:-1].transform(X))[:, 1])
+    proba = np.asarray(base.predict_proba(model[:-1].transform(X)))
+    return proba if task is Task.MULTICLASS else proba[:, 1]
 
 
 def _write_metrics_and_plots(
@@ -214,15 +261,16 @@ def _write_metrics_and_plots(
     write_json(folder / "metrics.json", result)
     plots = folder / "plots" / "sklearn"
     fpr, tpr, roc_t = skm.roc_curve(y, score, drop_intermediate=True)
-    write_json(plots / "roc.json", {"roc": _rows(fpr=fpr, tpr=tpr, threshold=roc_t)})
+    write_json(plots / "roc.json", {"roc": plot_rows(fpr=fpr, tpr=tpr, threshold=roc_t)})
     prec, rec, pr_t = skm.precision_recall_curve(y, score, drop_intermediate=True)
     write_json(
         plots / "precision_recall.json",
-        {"precision_recall": _rows(precision=prec[:-1], recall=rec[:-1], threshold=pr_t)},
+        {"precision_recall": plot_rows(precision=prec[:-1], recall=rec[:-1], threshold=pr_t)},
     )
     prob_true, prob_pred = calibration_curve(y, score, n_bins=bins)
     write_json(
-        plots / "calibration.json", {"calibration": _rows(prob_pred=prob_pred, prob_true=prob_true)}
+        plots / "calibration.json",
+        {"calibration": plot_rows(prob_pred=prob_pred, prob_true=prob_true)},
     )
     names = np.array(["negative", "positive"])
     write_json(
@@ -236,19 +284,12 @@ def _write_metrics_and_plots(
     )
 
 
-def _rows(**columns: np.ndarray) -> list[dict[str, float | None]]:
-    keys = list(columns)
-    return [
-        {k: rounded(v) if np.isfinite(v) else 1.0 for k, v in zip(keys, values, strict=True)}
-        for values in zip(*columns.values(), strict=True)
-    ]
-
-
 def _importance(
-    model: Any, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: int
+    model: Any, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: int, task: Task
 ) -> pd.DataFrame:
+    """Permutation importance: the drop of the task's score when one column is shuffled."""
     result = permutation_importance(
-        model, X, y, scoring=PRIMARY, n_repeats=repeats, random_state=seed, n_jobs=1
+        model, X, y, scoring=tasks.SCORING[task][0], n_repeats=repeats, random_state=seed, n_jobs=1
     )
     frame = pd.DataFrame(
         {
@@ -271,6 +312,8 @@ def render_markdown(
     lines += [line for w in warned or [] for line in (f"> {w}", ">")][:-1] + (
         [""] if warned else []
     )
+    if meta.task is not Task.BINARY:
+        return "\n".join(lines + tasks.report_lines(result, slices, importance, meta)) + "\n"
     lines += [
         f"Model: `{meta.family}` · threshold {meta.threshold} "
         f"({meta.threshold_rule}, chosen out-of-fold on train) · {result['rows']} test rows",
@@ -320,13 +363,5 @@ def render_markdown(
     for col, info in slices["columns"].items():
         for metric, g in info["gap"].items():
             lines.append(f"- {col} {metric}: {g['gap']:.4f} ({g['min']} → {g['max']})")
-    lines += [
-        "",
-        "## Permutation importance (ROC-AUC drop, top features)",
-        "",
-        "| feature | importance | std |",
-        "|---|---|---|",
-    ]
-    for row in importance.itertuples():
-        lines.append(f"| {row.feature} | {row.importance:.4f} | {row.std:.4f} |")
-    return "\n".join(lines) + "\n"
+    lines += ["", "## Permutation importance (ROC-AUC drop, top features)", ""]
+    return "\n".join(lines + tasks.importance_lines(importance)) + "\n"

@@ -11,6 +11,12 @@ a 30% chance. The model's last step becomes scikit-learn's `CalibratedClassifier
 scores (the same folds as the threshold), so serving runs one model plus a monotone map. `auto`
 takes isotonic or sigmoid, whichever has the lower cross-validated log loss on those scores. The
 expected calibration error before and after (out of fold) goes to models/model.json.
+
+The task (data.task, core.tasks) decides the rest. Binary: as above. Multiclass: the model's
+probability columns are the classes of `ModelMeta.classes` in order; no threshold (the label is
+the most probable class) and no calibration map yet (`train.calibration` applies to binary
+models; the out-of-fold top-label ECE is recorded so its need shows). Regression: the model
+predicts the target; no threshold, no calibration.
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import precision_recall_curve, roc_curve
 from sklearn.pipeline import Pipeline
 
-from gitml.config import Params
+from gitml.config import Params, TrainConfig
 from gitml.core import models
 from gitml.core.calibration import ECE_BINS, choose_method, expected_calibration_error
 from gitml.core.model_io import save_model
 from gitml.core.model_meta import Calibration, FeatureKinds, ModelMeta
 from gitml.core.schema import schema_hash
+from gitml.core.tasks import Task
 from gitml.errors import ConfigError
 from gitml.io.files import write_json
 from gitml.pipeline import dataset
@@ -43,8 +50,15 @@ LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops", "optuna", "gitml")
 @dataclass(frozen=True)
 class TrainResult:
     model_sha256: str
-    threshold: float
+    threshold: float | None  # binary only
     metadata: ModelMeta
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    model: Pipeline
+    calibration: Calibration
+    threshold: float | None = None
 
 
 def choose_threshold(y: np.ndarray, scores: np.ndarray, rule: str | float) -> float:
@@ -68,12 +82,23 @@ def out_of_fold(
     cv: list[tuple[np.ndarray, np.ndarray]],
     seed: int,
     increasing: list[str],
+    task: Task = Task.BINARY,
+    n_classes: int = 2,
 ) -> np.ndarray:
-    oof = np.zeros(len(y))
+    """Out-of-fold predictions: P(positive) (binary), the (n, n_classes) probabilities
+    (multiclass), the predicted target (regression)."""
+    oof = np.zeros((len(y), n_classes)) if task is Task.MULTICLASS else np.zeros(len(y))
     for train_idx, valid_idx in cv:
-        fold_model = models.build(family, params, cols, seed, increasing)
+        fold_model = models.build(family, params, cols, seed, increasing, task)
         fold_model.fit(X.iloc[train_idx], y[train_idx])
-        oof[valid_idx] = fold_model.predict_proba(X.iloc[valid_idx])[:, 1]
+        rows = X.iloc[valid_idx]
+        if task is Task.REGRESSION:
+            oof[valid_idx] = fold_model.predict(rows)
+        elif task is Task.MULTICLASS:
+            # a fold's model knows only the classes in its rows: place its columns by code
+            oof[np.ix_(valid_idx, fold_model.classes_)] = fold_model.predict_proba(rows)
+        else:
+            oof[valid_idx] = fold_model.predict_proba(rows)[:, 1]
     return oof
 
 
@@ -109,18 +134,64 @@ def run(
 ) -> TrainResult:
     """`renamed`: ingest's canonical -> original column names (data/column_names.json); the
     model's inputs and target among them go into model.json's `original_names`."""
-    cfg = params.train
+    cfg, task = params.train, params.data.task
     schema_file = Path(params.validate_.schema_file)
     if not schema_file.is_file():  # checked before the long fit, and before anything is written
         raise ConfigError(f"validate.schema_file: {schema_file} not found")
     schema_sha = schema_hash(schema_file)
-    X, y, cols = dataset.split_xy(train, params.data, params.split)
+    classes = dataset.classes_of(train, params.data)
+    X, y, cols = dataset.split_xy(train, params.data, params.split, classes or None)
     family, hyper = best["family"], best["params"]
     groups = train[params.split.group_column] if params.split.group_column else None
-    cv = dataset.folds(X, y, cfg.cv_folds, cfg.seed, groups)
+    cv = dataset.folds(X, y, cfg.cv_folds, cfg.seed, groups, task)
     increasing = params.features.monotonic_increasing
-    oof = out_of_fold(family, hyper, X, y, cols, cv, cfg.seed, increasing)
-    model = models.build(family, hyper, cols, cfg.seed, increasing)
+    oof = out_of_fold(family, hyper, X, y, cols, cv, cfg.seed, increasing, task, len(classes))
+    model = models.build(family, hyper, cols, cfg.seed, increasing, task)
+    if task is Task.BINARY:
+        fitted = _fit_binary(model, cfg, X, y, oof, cv)
+    else:
+        fitted = _Fitted(model.fit(X, y), _uncalibrated(y, oof, task))
+    sha = save_model(fitted.model, model_path)
+    binary = task is Task.BINARY
+    metadata = ModelMeta(
+        task=task,
+        classes=classes,
+        family=family,
+        params=hyper,
+        threshold=None if fitted.threshold is None else round(fitted.threshold, 6),
+        threshold_rule=cfg.threshold if binary else None,
+        calibration=fitted.calibration,
+        target=params.data.target,
+        positive_class=params.data.positive_class if binary else None,
+        features=FeatureKinds(numeric=cols.numeric, categorical=cols.categorical),
+        original_names={
+            c: name
+            for c, name in sorted((renamed or {}).items())
+            if c in X.columns or c == params.data.target
+        },
+        derived_features=params.features.derived,
+        monotonic_increasing=increasing,
+        model_sha256=sha,
+        schema_sha256=schema_sha,
+        train_data_sha256=train_data_hash,
+        train_rows=len(train),
+        train_positive_rate=round(float(y.mean()), 6) if binary else None,
+        libraries={name: version(name) for name in LIBRARIES},
+        python=platform.python_version(),
+    )
+    write_json(metadata_path, metadata.to_json())
+    return TrainResult(sha, fitted.threshold, metadata)
+
+
+def _fit_binary(
+    model: Pipeline,
+    cfg: TrainConfig,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    oof: np.ndarray,
+    cv: list[tuple[np.ndarray, np.ndarray]],
+) -> _Fitted:
+    """A binary model: fitted (calibrated per train.calibration), and its threshold."""
     calibration = Calibration(
         method="none", ece_bins=ECE_BINS, ece_before=round(expected_calibration_error(y, oof), 6)
     )
@@ -139,31 +210,15 @@ def run(
             }
         )
     threshold = choose_threshold(y, scores, cfg.threshold)
-    sha = save_model(model, model_path)
-    metadata = ModelMeta(
-        family=family,
-        params=hyper,
-        threshold=round(threshold, 6),
-        threshold_rule=cfg.threshold,
-        # out of fold on train; "after" is the chosen map's cross-fitted scores
-        calibration=calibration.model_copy(update={"rule": cfg.calibration}),
-        target=params.data.target,
-        positive_class=params.data.positive_class,
-        features=FeatureKinds(numeric=cols.numeric, categorical=cols.categorical),
-        original_names={
-            c: name
-            for c, name in sorted((renamed or {}).items())
-            if c in X.columns or c == params.data.target
-        },
-        derived_features=params.features.derived,
-        monotonic_increasing=increasing,
-        model_sha256=sha,
-        schema_sha256=schema_sha,
-        train_data_sha256=train_data_hash,
-        train_rows=len(train),
-        train_positive_rate=round(float(y.mean()), 6),
-        libraries={name: version(name) for name in LIBRARIES},
-        python=platform.python_version(),
-    )
-    write_json(metadata_path, metadata.to_json())
-    return TrainResult(sha, threshold, metadata)
+    # out of fold on train; "after" is the chosen map's cross-fitted scores
+    return _Fitted(model, calibration.model_copy(update={"rule": cfg.calibration}), threshold)
+
+
+def _uncalibrated(y: np.ndarray, oof: np.ndarray, task: Task) -> Calibration:
+    """Multiclass: the out-of-fold top-label ECE (confidence of the most probable class against
+    whether it was right; Guo et al. 2017); regression: nothing to calibrate."""
+    if task is not Task.MULTICLASS:
+        return Calibration()
+    right = (oof.argmax(axis=1) == y).astype(float)
+    ece = expected_calibration_error(right, oof.max(axis=1))
+    return Calibration(method="none", ece_bins=ECE_BINS, ece_before=round(ece, 6))

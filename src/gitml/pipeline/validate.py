@@ -17,9 +17,10 @@ from gitml.config import DataConfig, SplitConfig, ValidateConfig
 from gitml.core import labels as labels_mod
 from gitml.core import schema as schema_mod
 from gitml.core.names import normalise_name
+from gitml.core.tasks import Task
 from gitml.io.files import write_json, write_parquet
 from gitml.pipeline import leakage as leakage_mod
-from gitml.pipeline import production
+from gitml.pipeline import production, target_rules
 from gitml.pipeline import split as split_mod
 
 MAX_EXAMPLES = 5
@@ -238,17 +239,26 @@ def _quality(
     missing = {c: float(df[c].isna().mean()) for c in df.columns}
     violations += _missing(df, missing, cfg.max_missing_rate)
     violations += _categories(df, {target, *skip}, cfg.max_categories)
+    quality: dict[str, Any] = {
+        "duplicate_rate": round(dup_rate, 6),
+        "missing_rate": {c: round(r, 6) for c, r in missing.items() if r > 0},
+    }
+    if data_cfg.task is not Task.BINARY and target in df.columns:
+        if data_cfg.task is Task.MULTICLASS:
+            problems, more_quality = target_rules.multiclass(df[target], cfg.min_minority_rate)
+        else:
+            problems, more_quality = target_rules.regression(df[target])
+        violations += [
+            Violation(target, p.rule, p.count, _examples(df, p.rows, target)) for p in problems
+        ]
+        return {**quality, **more_quality}, violations
     labels = df[target].value_counts(dropna=True) if target in df.columns else pd.Series()
     positive_rate = None
     if target in df.columns:
-        found, positive_rate = _target(df, target, labels, data_cfg.positive_class, cfg)
+        found, positive_rate = _target(df, target, labels, data_cfg.positive, cfg)
         violations += found
-    quality = {
-        "duplicate_rate": round(dup_rate, 6),
-        "missing_rate": {c: round(r, 6) for c, r in missing.items() if r > 0},
-        "positive_rate": None if positive_rate is None else round(positive_rate, 6),
-        "label_counts": {str(k): int(v) for k, v in labels.items()},
-    }
+    quality["positive_rate"] = None if positive_rate is None else round(positive_rate, 6)
+    quality["label_counts"] = {str(k): int(v) for k, v in labels.items()}
     return quality, violations
 
 

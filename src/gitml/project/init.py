@@ -1,8 +1,10 @@
 """`gitml init DATA --target COL`: a reviewed starting point for your own table.
 
 Profiles a bounded sample of the file (project/profile.py) and writes:
-- params.yaml `data:` (source, delimiter, encoding, target, positive class, drop_columns with a
-  comment saying why each column is dropped), `validate:` thresholds measured on the data with
+- params.yaml `data:` (source, delimiter, encoding, target, the task with the evidence for it
+  (project/task.py), the positive class of a binary target, drop_columns with a comment saying
+  why each column is dropped), `tune.metric` and `tune.search_space` when the template's do not
+  fit the task, `validate:` thresholds measured on the data with
   headroom and `validate.schema_file`, `split.time_column`, `features.derived` limited to the
   features whose inputs exist, and `evaluate.slices`;
 - the schema draft (the data contract) at the path validate.schema_file names.
@@ -12,7 +14,6 @@ Every other key of params.yaml, and its comments, are kept (ruamel.yaml round-tr
 from __future__ import annotations
 
 import io
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +24,20 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from gitml.config import DEFAULT_PARAMS, format_validation_error, read_yaml
+from gitml.config.stages import TASK_PROMOTION, PromotionConfig, task_metric_problems
+from gitml.config.tune import TUNE_METRICS, default_space
 from gitml.core import labels, schema
 from gitml.core.features import REGISTRY
+from gitml.core.models import families_for
 from gitml.core.names import normalise_name
+from gitml.core.tasks import Task
 from gitml.errors import ConfigError, DataError
 from gitml.io.files import write_atomic
 from gitml.project import profile
+from gitml.project.limits import Decision, Limits
+from gitml.project.task import choose_positive, propose
+
+__all__ = ["Decision", "InitResult", "choose_positive", "pick_slices", "run"]
 
 SENSITIVE = re.compile(
     r"(^|_)(sex|gender|race|ethnic(ity)?|age_(group|band|bucket|range)|religion|nationality|"
@@ -37,15 +46,7 @@ SENSITIVE = re.compile(
 MAX_SLICE_VALUES = 10
 MAX_SLICES = 3
 TEMPLATE_SOURCE = "builtin:adult"  # a params.yaml still on the template's data is not reviewed
-POSITIVE_WORDS = {"1", "true", "yes", "y", "positive", "pos"}
 COMMENT_COLUMN = 33  # where params.yaml's end-of-line comments start
-
-
-@dataclass
-class Decision:
-    key: str  # params key (or file) decided
-    value: str
-    why: str
 
 
 @dataclass
@@ -55,39 +56,6 @@ class InitResult:
     decisions: list[Decision] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     unchanged: bool = False  # both files already held this draft: a re-run was a no-op
-
-
-def _ceil(x: float, digits: int = 2) -> float:
-    return math.ceil(x * 10**digits) / 10**digits
-
-
-def _floor(x: float, digits: int = 3) -> float:
-    return math.floor(x * 10**digits) / 10**digits
-
-
-def choose_positive(values: list[str], asked: str | None) -> tuple[labels.PositiveClass, str]:
-    """The positive class as params.yaml will hold it, and why."""
-    if len(values) != 2:
-        shown = sorted(values[:10]) + (["…"] if len(values) > 10 else [])
-        raise DataError(
-            f"--target: the column has {len(values)} label(s) {shown}; gitml predicts a yes/no "
-            "outcome, so the target needs exactly two (recode it, or pick another column)"
-        )
-    if asked is not None:
-        hits = [v for v in values if labels.matches(v, asked)]
-        if not hits:
-            raise ConfigError(
-                f"--positive-class {asked!r} is not a value of the target; "
-                f"{labels.did_you_mean(values, asked)}"
-            )
-        return labels.yaml_value(hits[0]), "named by --positive-class"
-    named = [v for v in values if v.strip().lower() in POSITIVE_WORDS]
-    if len(named) == 1:
-        return labels.yaml_value(
-            named[0]
-        ), f"{named[0]!r} reads as yes (--positive-class to change)"
-    # values are most frequent first: the rarer label is what one usually wants to find
-    return labels.yaml_value(values[-1]), "the rarer label (--positive-class to change)"
 
 
 def pick_slices(frame: Any, candidates: list[profile.Column]) -> tuple[list[str], str]:
@@ -144,6 +112,12 @@ def _dump(rt: YAML, doc: CommentedMap) -> str:
     return text.lstrip("\n")
 
 
+def _flow_map(items: dict[str, Any]) -> CommentedMap:
+    mapping = CommentedMap(items)
+    mapping.fa.set_flow_style()
+    return mapping
+
+
 def _flow(items: list[Any]) -> CommentedSeq:
     seq = CommentedSeq(items)
     seq.fa.set_flow_style()
@@ -160,6 +134,7 @@ def run(
     params_path: Path = DEFAULT_PARAMS,
     schema_path: Path | None = None,
     max_rows: int = profile.MAX_ROWS,
+    task: str | None = None,
 ) -> InitResult:
     rt, doc = _load_params(params_path)
     stem = normalise_name(re.sub(r"(\.[A-Za-z0-9]+)+$", "", Path(data).name)) or "data"
@@ -168,8 +143,8 @@ def run(
     sample = profile.read_sample(data, target, max_rows)
     frame, tgt = sample.frame, normalise_name(target)
     time = _time_and_ids(frame, time_column, ids)
-    values = [str(v) for v in frame[tgt].dropna().value_counts().index]
-    positive, positive_why = choose_positive(values, positive_class)
+    kind, kind_why = propose(frame[tgt], task)
+    positive, positive_why, minority = _positive(frame[tgt], kind, positive_class)
 
     columns = profile.profile(frame, tgt, {time} if time else set(), set(ids or []))
     dropped = [c for c in columns if c.drop_reason]
@@ -177,16 +152,9 @@ def run(
     kept_frame = frame[[c.name for c in kept] + [tgt]]
     result = InitResult(params_path, schema_path)
     d = result.decisions
-    where = f"first {sample.rows} rows" if sample.truncated else f"all {sample.rows} rows"
-    d.append(Decision("data.source", data, f"profiled {where}"))
-    d.append(Decision("data.delimiter", repr(sample.delimiter), "detected (csv.Sniffer)"))
-    d.append(Decision("data.encoding", sample.encoding, "the first that decodes the file"))
-    d.append(Decision("data.target", tgt, f"labels {sorted(values)}"))
-    d.append(Decision("data.positive_class", repr(positive), positive_why))
-    for c in dropped:
-        d.append(Decision("data.drop_columns", c.name, c.drop_reason or ""))
-    rate = float(labels.is_positive(frame[tgt], positive).mean())
-    limits = _Limits.measure(kept, kept_frame, rate, sample.rows, time)
+    d += _data_decisions(data, sample, frame[tgt], (kind, kind_why), (positive, positive_why))
+    d += [Decision("data.drop_columns", c.name, c.drop_reason or "") for c in dropped]
+    limits = Limits.measure(kept, kept_frame, minority, sample.rows, time)
     d += limits.decisions(schema_path)
     if time:
         d.append(Decision("split.time_column", time, "named by --time: test = the latest rows"))
@@ -194,9 +162,11 @@ def run(
     slices, slices_why = pick_slices(frame, [c for c in kept if c.name != time])
     d.append(Decision("evaluate.slices", str(slices), slices_why))
 
-    draft, warnings = schema.infer(
-        kept_frame, tgt, limits.max_categories, frozenset({time} if time else ())
-    )
+    # a regression target (text until train reads it) has many values by nature, as a time
+    # column: no category list, and no "an identifier?" warning
+    many = {time} if time else set()
+    many |= {tgt} if kind is Task.REGRESSION else set()
+    draft, warnings = schema.infer(kept_frame, tgt, limits.max_categories, frozenset(many))
     text = draft.to_yaml() or ""
     if sample.truncated:
         warnings.append(
@@ -208,11 +178,14 @@ def run(
     data_values = {
         "source": data,
         "target": tgt,
+        "task": str(kind),
         "positive_class": positive,
         "delimiter": sample.delimiter,
         "encoding": sample.encoding,
     }
     _edit_data(doc, data_values, dropped, why)
+    d += _edit_tune(doc, kind)
+    d += _edit_promotion(doc, kind)
     _edit_validate(doc, limits.settings(schema_path), why)
     split = _section(doc, "split")
     _set(split, "time_column", time, why.get("split.time_column"))
@@ -282,61 +255,6 @@ def _time_and_ids(
     return time
 
 
-@dataclass(frozen=True)
-class _Limits:
-    """validate's thresholds, measured on the kept columns with headroom, so that new data of
-    the same kind passes."""
-
-    max_missing: float
-    max_dup: float
-    min_rows: int
-    min_minority: float
-    max_categories: int
-    why: dict[str, str]
-
-    @classmethod
-    def measure(
-        cls, kept: list[Any], kept_frame: pd.DataFrame, rate: float, rows: int, time: str | None
-    ) -> _Limits:
-        worst = max(kept, key=lambda c: c.missing_rate, default=None)
-        worst_rate = worst.missing_rate if worst else 0.0
-        dup = float(kept_frame.duplicated().mean()) if len(kept_frame) else 0.0
-        minority = min(rate, 1 - rate)
-        cats = [c.distinct for c in kept if c.kind == "categorical" and c.name != time]
-        worst_name = f" ({worst.name})" if worst and worst_rate else ""
-        return cls(
-            max_missing=min(1.0, _ceil(worst_rate + max(0.05, worst_rate * 0.25))),
-            max_dup=min(1.0, _ceil(dup + max(0.02, dup * 0.5))),
-            min_rows=max(1, rows // 2),
-            min_minority=max(0.001, _floor(minority * 0.5)),
-            max_categories=max(20, 2 * max(cats, default=0)),
-            why={
-                "max_missing_rate": f"worst column {worst_rate:.1%}{worst_name} + headroom",
-                "max_duplicate_rate": f"{dup:.1%} duplicate rows + headroom",
-                "min_rows": f"half of the {rows} rows profiled",
-                "min_minority_rate": f"half of the rarer label's {minority:.1%}",
-                "max_categories": f"twice the most categories kept ({max(cats, default=0)})",
-            },
-        )
-
-    def settings(self, schema_path: Path) -> dict[str, Any]:
-        return {
-            "schema_file": str(schema_path),
-            "max_missing_rate": self.max_missing,
-            "max_duplicate_rate": self.max_dup,
-            "min_rows": self.min_rows,
-            "min_minority_rate": self.min_minority,
-            "max_categories": self.max_categories,
-        }
-
-    def decisions(self, schema_path: Path) -> list[Decision]:
-        why = {**self.why, "schema_file": "the schema draft written now: review it"}
-        order = ("max_missing_rate", "max_duplicate_rate", "min_rows", "min_minority_rate",
-                 "max_categories", "schema_file")  # fmt: skip
-        values = self.settings(schema_path)
-        return [Decision(f"validate.{k}", f"{values[k]}", why[k]) for k in order]
-
-
 def _derived(kept: list[Any], decisions: list[Decision]) -> list[str]:
     """The derived features whose inputs the kept columns hold, with the decision saying so."""
     kept_names = {c.name for c in kept}
@@ -354,6 +272,94 @@ def _derived(kept: list[Any], decisions: list[Decision]) -> list[str]:
         )
     )
     return derived
+
+
+def _data_decisions(
+    data: str,
+    sample: profile.Sample,
+    target: pd.Series,
+    task: tuple[Task, str],
+    positive: tuple[labels.PositiveClass | None, str],
+) -> list[Decision]:
+    where = f"first {sample.rows} rows" if sample.truncated else f"all {sample.rows} rows"
+    d = [
+        Decision("data.source", data, f"profiled {where}"),
+        Decision("data.delimiter", repr(sample.delimiter), "detected (csv.Sniffer)"),
+        Decision("data.encoding", sample.encoding, "the first that decodes the file"),
+    ]
+    if task[0] is Task.BINARY:
+        values = sorted(str(v) for v in target.dropna().unique())
+        d.append(Decision("data.target", str(target.name), f"labels {values}"))
+        d.append(Decision("data.task", str(task[0]), task[1]))
+        d.append(Decision("data.positive_class", repr(positive[0]), positive[1]))
+    else:
+        d.append(Decision("data.target", str(target.name), "the column to predict"))
+        d.append(Decision("data.task", str(task[0]), task[1]))
+        # null, not left out: dvc.yaml tracks the key
+        d.append(Decision("data.positive_class", "null", f"binary only (a {task[0]} target)"))
+    return d
+
+
+def _positive(
+    target: pd.Series, kind: Task, asked: str | None
+) -> tuple[labels.PositiveClass | None, str, tuple[float, str] | None]:
+    """A binary target's positive class and why, and the label balance init measures (the
+    rarer label's or the rarest class's share; None for regression)."""
+    values = [str(v) for v in target.dropna().value_counts().index]
+    if kind is not Task.BINARY:
+        if asked is not None:
+            raise ConfigError(
+                f"--positive-class applies to a binary target; this one is {kind}: leave it out"
+            )
+        counts = target.dropna().value_counts(normalize=True)
+        if kind is Task.REGRESSION:
+            return None, "", None
+        return None, "", (float(counts.iloc[-1]), "the rarest class")
+    positive, why = choose_positive(values, asked)
+    rate = float(labels.is_positive(target, positive).mean())
+    return positive, why, (min(rate, 1 - rate), "the rarer label")
+
+
+def _edit_tune(doc: CommentedMap, task: Task) -> list[Decision]:
+    """tune.metric and tune.search_space, where the file's do not fit the task (the template's
+    are binary's): the task's defaults (config/tune.py)."""
+    tune = _section(doc, "tune")
+    decisions = []
+    if tune.get("metric", "roc_auc") not in TUNE_METRICS[task]:
+        metric = TUNE_METRICS[task][0]
+        _set(tune, "metric", metric, f"the default objective of a {task} target")
+        decisions.append(Decision("tune.metric", metric, f"the default for a {task} target"))
+    space = tune.get("search_space") or {}
+    if not set(space) <= set(families_for(task)):
+        plain = {
+            family: {
+                name: p.model_dump(exclude_defaults=True, exclude_none=True) | {"type": p.type}
+                for name, p in params.items()
+            }
+            for family, params in default_space(task).items()
+        }
+        _set(tune, "search_space", plain)
+        listed = ", ".join(plain)
+        decisions.append(Decision("tune.search_space", listed, f"the families of a {task} target"))
+    return decisions
+
+
+def _edit_promotion(doc: CommentedMap, task: Task) -> list[Decision]:
+    """The gate's rules, where the file's name metrics a model of `task` lacks (the template's
+    are binary's; a re-run may change the task): the task's defaults, binary's being
+    PromotionConfig's own (config/stages.TASK_PROMOTION). Other keys stay."""
+    section = _section(doc, "promotion")
+    keys = TASK_PROMOTION["regression"].keys()  # every key a task's defaults set
+    current = PromotionConfig.model_validate({k: v for k, v in section.items() if k in keys})
+    if not task_metric_problems(current, task):
+        return []
+    binary = PromotionConfig().model_dump(include=set(keys))
+    rules = TASK_PROMOTION.get(str(task), binary)
+    for key, value in rules.items():
+        _set(section, key, _flow_map(value) if isinstance(value, dict) else value)
+    _set(section, "primary_metric", rules["primary_metric"], f"the gate of a {task} model")
+    shown = f"{rules['primary_metric']}, max_drops {rules['max_drops'] or 'none'}"
+    return [Decision("promotion", shown, f"the gate's rules for a {task} target")]
 
 
 def _edit_data(

@@ -9,10 +9,11 @@ SemVer version and moves `prod` to it with GTO tags (the git history is the regi
 Rules, in order (a rule whose setting is null or empty is not applied):
 
 - `floor:M` / `ceiling:M` — the primary metric and each `floors` metric against an absolute
-  bound (a ceiling for the lower-is-better metrics log_loss and brier);
+  bound (a ceiling for the lower-is-better metrics: log_loss, brier, rmse, mae, mape);
 - `max_drop:M` — only when there is a prod: how much worse than prod the candidate may be on
   the primary metric (`max_drop`) and each `max_drops` metric; "worse" is signed by direction;
-- `slice_floor:COL=VALUE:M` — every slice with at least `slice_min_rows` rows and both classes;
+- `slice_floor:COL=VALUE:M` — every slice with at least `slice_min_rows` rows and both classes
+  (every class, multiclass); `slice_ceiling:...` for an error (rmse, mae);
 - `max_slice_gap` — the largest best-minus-worst gap among those slices, per column and metric.
 
 Tie rule: differences are rounded to 6 decimals (what evaluate writes) and the bounds are
@@ -26,17 +27,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from gitml import layout
 from gitml.config import PromotionConfig
-from gitml.core.metrics import LOWER_IS_BETTER, fmt
+from gitml.core.metrics import LOWER_IS_BETTER, TASK_METRICS, TASK_PRIMARY, SliceMetric, fmt
 from gitml.errors import DataError
 from gitml.io.git import read_git_file
 from gitml.registry import versions as registry
 from gitml.registry.reproduce import json_object
 
 METRICS, SLICES = layout.METRICS, layout.SLICES  # one home: gitml.layout
+SLICE_METRICS: tuple[SliceMetric, ...] = get_args(SliceMetric)
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,17 @@ class GateDecision:
 
 def _metric(ev: Evaluation, name: str, who: str, setting: str) -> float | None:
     if name not in ev.metrics:
+        other = next(
+            (t for t in ("multiclass", "regression") if TASK_PRIMARY[t] in ev.metrics), None
+        )
+        hint = (
+            f"; it holds a {other} model's metrics ({', '.join(TASK_METRICS[other])}): the rules "
+            f"must name those (data.task: {other})"
+            if other and name not in TASK_METRICS[other]
+            else ""
+        )
         raise DataError(
-            f"the {who}'s {METRICS} has no {name!r} (gated by promotion.{setting}); "
+            f"the {who}'s {METRICS} has no {name!r} (gated by promotion.{setting}){hint}; "
             "rerun `dvc repro evaluate` with this gitml, or remove the rule"
         )
     value = ev.metrics[name]
@@ -179,21 +190,22 @@ def _slice_rules(ev: Evaluation, cfg: PromotionConfig) -> list[RuleResult]:
         for value, m in values.items():
             for metric, floor in cfg.slice_floors.items():
                 x = m.get(metric)
+                lower = metric in LOWER_IS_BETTER  # an error (rmse, mae): a ceiling
                 rules.append(
                     RuleResult(
-                        f"slice_floor:{col}={value}:{metric}",
+                        f"slice_{'ceiling' if lower else 'floor'}:{col}={value}:{metric}",
                         x,
                         floor,
-                        x is not None and x >= floor,
+                        x is not None and (x <= floor if lower else x >= floor),
                         f"{metric} on {col}={value} ({m.get('rows')} rows) is {fmt_metric(x)}; "
-                        f"it must be at least {floor:.4f}",
+                        f"it must be at {'most' if lower else 'least'} {floor:.4f}",
                     )
                 )
     if cfg.max_slice_gap is None:
         return rules
     worst: tuple[float, str] | None = None
     for col, values in gated.items():
-        for metric in ("roc_auc", "recall"):
+        for metric in SLICE_METRICS:  # those of the task: the others are in no slice
             scored = {v: m[metric] for v, m in values.items() if m.get(metric) is not None}
             if len(scored) < 2:
                 continue

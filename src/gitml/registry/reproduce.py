@@ -10,8 +10,9 @@ How numbers are compared:
 - a rate or score (a float) may differ by at most `tolerance`, absolute (the last bits of a
   fit on another CPU move metrics by about 1e-6; see README "Reproducibility");
 - a count called `rows` must be equal: another row count is other data, not other last bits;
-- any other count (the confusion matrix) is compared as a share of metrics.json's `rows`, so
-  one flipped prediction out of 6,513 counts as 1.5e-4, like the accuracy it moves;
+- any other count (the confusion matrix, a multiclass one cell by cell) is compared as a share
+  of metrics.json's `rows`, so one flipped prediction out of 6,513 counts as 1.5e-4, like the
+  accuracy it moves;
 - a number on one side only, or defined on one side and null on the other, is beyond any
   tolerance.
 
@@ -176,6 +177,9 @@ def _leaves(obj: Any, prefix: str = "") -> dict[str, Number]:
     if isinstance(obj, dict):
         for k, v in obj.items():
             out |= _leaves(v, f"{prefix}{k}.")
+    elif isinstance(obj, list):  # a multiclass confusion matrix: confusion.matrix.ROW.COLUMN
+        for i, v in enumerate(obj):
+            out |= _leaves(v, f"{prefix}{i}.")
     elif obj is None or (isinstance(obj, int | float) and not isinstance(obj, bool)):
         out[prefix[:-1]] = obj
     return out

@@ -10,7 +10,7 @@ from typing import Literal
 import yaml
 
 from gitml import layout
-from gitml.config import PromotionConfig
+from gitml.config import PromotionConfig, promotion_of
 from gitml.errors import ConfigError, DataError
 from gitml.io.git import git, read_git_file
 from gitml.registry import versions as registry
@@ -36,15 +36,17 @@ def _promotion_at(repo: Path, rev: str) -> PromotionConfig | None:
     except DataError:
         return None
     try:
-        section = (yaml.safe_load(raw) or {}).get("promotion") or {}
-        return PromotionConfig.model_validate(section)
-    except (yaml.YAMLError, AttributeError, ValidationError) as exc:
+        # the rules for the task that params.yaml names (data.task): its defaults, its metrics
+        return promotion_of(yaml.safe_load(raw) or {})
+    except (yaml.YAMLError, AttributeError, ValueError) as exc:
         if isinstance(exc, ValidationError):  # name each key and what is wrong with it
             why = "; ".join(
                 f"{'.'.join(['promotion', *map(str, e['loc'])])} = {e.get('input')!r}: "
                 + e["msg"].removeprefix("Value error, ")
                 for e in exc.errors(include_url=False)
             )
+        elif isinstance(exc, ValueError):  # a rule naming a metric the task has not
+            why = str(exc)
         else:
             why = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         raise ConfigError(

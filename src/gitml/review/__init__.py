@@ -88,25 +88,24 @@ def promotion_gate(
 ) -> tuple[str, bool | None] | None:
     """The promotion gate's answer for the head under `params`' rules (the base's): its summary
     and whether it passes."""
-    from pydantic import ValidationError
-
-    from gitml.config import PromotionConfig
+    from gitml.config import promotion_of
     from gitml.io.git import resolve_rev
     from gitml.registry import gate as promote
 
     try:
-        # only the `promotion:` section: validating all of Params would import scikit-learn
-        cfg = PromotionConfig.model_validate(params.get("promotion") or {})
+        # only the `promotion:` section (for data.task): all of Params would import scikit-learn
+        cfg = promotion_of(params)
+    except ValueError as exc:  # pydantic's ValidationError, or a metric the task has not
+        raise ConfigError(
+            "the promotion section of params.yaml (the base's, which judges the merge) is "
+            f"invalid ({str(exc).splitlines()[0]}): run `gitml check-params`"
+        ) from None
+    try:
         if head_rev is None:
             candidate = promote.Evaluation.from_dir(repo / snapshot.FILES["metrics"].parent)
         else:
             candidate = promote.Evaluation.at_rev(repo, resolve_rev(repo, head_rev))
         decision = promote.decide(repo, candidate, cfg)
-    except ValidationError:
-        raise ConfigError(
-            "the promotion section of params.yaml (the base's, which judges the merge) is "
-            "invalid: run `gitml check-params`"
-        ) from None
     except GitmlError as exc:  # no prod evaluation in git, a registry problem: say so, go on
         return f"the promotion gate could not run: {exc}", None
     return str(decision.summary), bool(decision.passed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ def mermaid(curve: Curve, base_label: str, head_label: str) -> str:
         "xychart-beta",
         f'    title "{curve.title} ({legend})"',
         f'    x-axis "{curve.x_label}" {GRID[0]:g} --> {GRID[-1]:g}',
-        f'    y-axis "{curve.y_label}" 0 --> 1',
+        f'    y-axis "{curve.y_label}" {curve.y_range[0]:g} --> {curve.y_range[1]:g}',
     ]
     lines += [f"    line [{', '.join(f'{v:g}' for v in s)}]" for s, _, _ in series]
     return "\n".join([*lines, "```"])
@@ -59,7 +60,7 @@ def vega_spec(curve: Curve, base_label: str, head_label: str) -> dict[str, Any]:
                 "field": "y",
                 "type": "quantitative",
                 "title": curve.y_label,
-                "scale": {"domain": [0, 1]},
+                "scale": {"domain": list(curve.y_range)},
             },
             "color": {
                 "field": "revision",
@@ -77,7 +78,7 @@ def write_images(r: Report, folder: Path) -> dict[str, Path]:
     written = {}
     for c in r.curves:
         png = vl_convert.vegalite_to_png(vega_spec(c, r.base.label, "this branch"), scale=2)
-        path = folder / f"{c.title.lower().replace('-', '_')}.png"
+        path = folder / f"{re.sub(r'[^a-z0-9]+', '_', c.title.lower())}.png"
         write_atomic(path, png)
         written[c.title] = path
     return written

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-import numpy as np
-
-from gitml.core.metrics import DEFAULT_PRIMARY, READING_ORDER, direction
+from gitml.core.metrics import READING_ORDER, TASK_METRICS, SliceMetric, direction
 from gitml.io.github import run_url
 from gitml.registry.reproduce import ReproductionJson
+from gitml.review.curves import GRID, Curve, curves, resample_pr, resample_roc
 from gitml.review.snapshot import Snapshot
 from gitml.review.stale import StaleStage
 
 # Shown with four decimals: a change smaller than this is "unchanged" to the reader too.
 TOLERANCE = 1e-4
-METRIC_ORDER = (*READING_ORDER, "threshold", "rows")
-# Curves are resampled onto this grid: Mermaid spaces the points of a line evenly over the
-# x axis, so every curve needs the same evenly spaced x values; 41 points (step 0.025) <= 50.
-GRID = np.round(np.linspace(0.0, 1.0, 41), 3)
+# binary's order first, then the other tasks' (a name only once): one order for every task
+METRIC_ORDER = (
+    *dict.fromkeys((*READING_ORDER, *TASK_METRICS["multiclass"], *TASK_METRICS["regression"])),
+    "threshold",
+    "rows",
+)
+SLICE_METRICS: tuple[str, ...] = get_args(SliceMetric)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,16 @@ class SliceRow:
     column: str
     value: str
     rows: tuple[int | None, int | None]
-    roc_auc: tuple[float | None, float | None]
+    # slice metric (Report.slice_metrics: roc_auc and recall for a binary model) -> base, head
+    values: dict[str, tuple[float | None, float | None]]
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    """A multiclass model's precision and recall on one class, base and head."""
+
+    name: str
+    precision: tuple[float | None, float | None]
     recall: tuple[float | None, float | None]
 
 
@@ -76,13 +87,7 @@ class HashChange:
     head: str | None
 
 
-@dataclass(frozen=True)
-class Curve:
-    title: str
-    x_label: str
-    y_label: str
-    base: list[float] | None  # y on GRID
-    head: list[float] | None
+__all__ = ["GRID", "Curve", "resample_pr", "resample_roc"]  # where the charts and tests look
 
 
 @dataclass
@@ -98,12 +103,15 @@ class Report:
     params: list[tuple[str, Any, Any]] = field(default_factory=list)
     metrics: list[MetricRow] = field(default_factory=list)
     slices: list[SliceRow] = field(default_factory=list)
+    slice_metrics: tuple[str, ...] = ("roc_auc", "recall")  # the columns of the slice table
     gaps: list[GapRow] = field(default_factory=list)
+    per_class: list[ClassRow] = field(default_factory=list)  # multiclass
     data: list[MetricRow] = field(default_factory=list)  # row counts
     validation: tuple[str | None, str | None] = (None, None)
     hashes: list[HashChange] = field(default_factory=list)
     curves: list[Curve] = field(default_factory=list)
-    confusion: tuple[dict[str, int] | None, dict[str, int] | None] = (None, None)
+    # binary: tn fp fn tp; multiclass: {"classes": [...], "matrix": [[...]]}
+    confusion: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None)
     model: tuple[str | None, str | None] = (None, None)
     changed_stages: list[str] = field(default_factory=list)
     stale: list[StaleStage] | None = None  # None: not checked
@@ -120,9 +128,10 @@ class Report:
 
 
 def primary_metric(params: dict[str, Any] | None) -> str:
-    """`promotion.primary_metric` of the head's params.yaml, else roc_auc."""
-    promotion = (params or {}).get("promotion") or {}
-    return str(promotion.get("primary_metric") or DEFAULT_PRIMARY)
+    """`promotion.primary_metric` of the head's params.yaml, else its task's (roc_auc)."""
+    from gitml.config.stages import primary_of
+
+    return primary_of(params or {})
 
 
 class _Absent:
@@ -160,11 +169,24 @@ def metric_rows(base: dict[str, Any] | None, head: dict[str, Any], primary: str)
     return [r for r in rows if r.base is not None or r.head is not None]
 
 
+def slice_metric_names(*sides: dict[str, Any] | None) -> tuple[str, ...]:
+    """The slice metrics the files hold (the task's), in SliceMetric order; binary's when none."""
+    found = {
+        k
+        for side in sides
+        for info in ((side or {}).get("columns") or {}).values()
+        for m in (info.get("values") or {}).values()
+        for k in m
+    }
+    return tuple(n for n in SLICE_METRICS if n in found) or ("roc_auc", "recall")
+
+
 def slice_rows(
     base: dict[str, Any] | None, head: dict[str, Any] | None
 ) -> tuple[list[SliceRow], list[GapRow]]:
     bcols = (base or {}).get("columns", {})
     hcols = (head or {}).get("columns", {})
+    names = slice_metric_names(base, head)
     rows: list[SliceRow] = []
     gaps: list[GapRow] = []
     for col in list(hcols) + [c for c in bcols if c not in hcols]:
@@ -177,8 +199,7 @@ def slice_rows(
                     col,
                     value,
                     (b.get("rows"), h.get("rows")),
-                    (b.get("roc_auc"), h.get("roc_auc")),
-                    (b.get("recall"), h.get("recall")),
+                    {n: (b.get(n), h.get(n)) for n in names},
                 )
             )
         bgap = bcols.get(col, {}).get("gap", {})
@@ -190,6 +211,19 @@ def slice_rows(
                 GapRow(col, metric, bgap.get(metric, {}).get("gap"), hg.get("gap"), between)
             )
     return rows, gaps
+
+
+def class_rows(base: dict[str, Any] | None, head: dict[str, Any]) -> list[ClassRow]:
+    """Per-class precision and recall (multiclass metrics.json's `per_class`), head's order."""
+    b, h = (base or {}).get("per_class") or {}, head.get("per_class") or {}
+    return [
+        ClassRow(
+            name,
+            (b.get(name, {}).get("precision"), h.get(name, {}).get("precision")),
+            (b.get(name, {}).get("recall"), h.get(name, {}).get("recall")),
+        )
+        for name in list(h) + [n for n in b if n not in h]
+    ]
 
 
 def _outs(lock: dict[str, Any] | None) -> dict[tuple[str, str], str | None]:
@@ -256,63 +290,6 @@ def too_good(
     return list(dict.fromkeys(out))
 
 
-# --------------------------------------------------------------------------- curves
-
-
-def resample_roc(points: list[dict[str, Any]]) -> list[float]:
-    """TPR on GRID: at each FPR the highest TPR (a ROC curve's vertical steps), then linear."""
-    fpr = np.array([p["fpr"] for p in points], dtype=float)
-    tpr = np.array([p["tpr"] for p in points], dtype=float)
-    xs = np.unique(fpr)
-    ys = np.array([tpr[fpr == x].max() for x in xs])
-    if xs[0] > 0:  # every ROC curve starts at (0, 0)
-        xs, ys = np.r_[0.0, xs], np.r_[0.0, ys]
-    return [round(float(v), 3) for v in np.clip(np.interp(GRID, xs, ys), 0, 1)]
-
-
-def resample_pr(points: list[dict[str, Any]]) -> list[float]:
-    """Interpolated precision on a recall GRID: the best precision at recall >= r (the usual
-    PR envelope; it is what a threshold could achieve). Precision 0 past the largest recall."""
-    recall = np.array([p["recall"] for p in points], dtype=float)
-    precision = np.array([p["precision"] for p in points], dtype=float)
-    order = np.argsort(-recall, kind="stable")
-    rec, best = recall[order], np.maximum.accumulate(precision[order])
-    out = []
-    for r in GRID:
-        reach = np.nonzero(rec >= r - 1e-12)[0]
-        out.append(round(float(best[reach[-1]]), 3) if len(reach) else 0.0)
-    return out
-
-
-def _curve_rows(doc: Any, key: str) -> list[dict[str, Any]] | None:
-    rows = doc.get(key) if isinstance(doc, dict) else None
-    return rows if isinstance(rows, list) and rows else None
-
-
-def curves(base: Snapshot | None, head: Snapshot) -> list[Curve]:
-    def pick(snap: Snapshot | None, name: str, key: str, fn: Any) -> list[float] | None:
-        rows = _curve_rows(snap.get(name), key) if snap else None
-        return fn(rows) if rows else None
-
-    out = [
-        Curve(
-            "ROC",
-            "False positive rate",
-            "True positive rate",
-            pick(base, "roc", "roc", resample_roc),
-            pick(head, "roc", "roc", resample_roc),
-        ),
-        Curve(
-            "Precision-recall",
-            "Recall",
-            "Precision",
-            pick(base, "pr", "precision_recall", resample_pr),
-            pick(head, "pr", "precision_recall", resample_pr),
-        ),
-    ]
-    return [c for c in out if c.head is not None or c.base is not None]
-
-
 # --------------------------------------------------------------------------- the whole report
 
 
@@ -355,7 +332,11 @@ def build(base: Snapshot, head: Snapshot, head_label: str) -> Report:
         params=changed_params(base.get("params"), head.get("params")),
         metrics=metrics,
         slices=slices,
+        slice_metrics=slice_metric_names(
+            base.get("slices") if base.has_run else None, head.get("slices")
+        ),
         gaps=gaps,
+        per_class=class_rows(base_metrics, head_metrics),
         data=[d for d in data if d.base is not None or d.head is not None],
         validation=(_validation(b_val), _validation(h_val)),
         hashes=hash_changes(base.get("lock"), head.get("lock")),

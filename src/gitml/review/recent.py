@@ -19,7 +19,8 @@ import pandas as pd
 
 from gitml import layout
 from gitml.core import labels
-from gitml.core.metrics import LOWER_IS_BETTER, compute_metrics, fmt
+from gitml.core.metrics import LOWER_IS_BETTER, TASK_METRICS, compute_metrics, fmt
+from gitml.core.tasks import Task, encode_target
 from gitml.errors import GitmlError
 
 RECENT_FEATURES = layout.FEATURES_DIR / "recent.parquet"
@@ -41,11 +42,11 @@ def section(
     repo: Path, head_rev: str | None, params: dict[str, Any], candidate: dict[str, Any] | None
 ) -> dict[str, Any] | None:
     """None when the head has no recent-traffic rows; else both sides' metrics and the rule."""
-    from gitml.config import DataConfig, PromotionConfig
+    from gitml.config import DataConfig, promotion_of
 
     if not candidate or not candidate.get("rows"):
         return None
-    cfg = PromotionConfig.model_validate(params.get("promotion") or {})
+    cfg = promotion_of(params)
     data = DataConfig.model_validate(params.get("data") or {})
     primary = cfg.primary_metric
     out: dict[str, Any] = {
@@ -66,9 +67,7 @@ def section(
         from gitml.serve.resolve import resolve
 
         prod = resolve(repo, stage="prod")
-        y = labels.is_positive(rows[data.target], data.positive_class)
-        score = prod.model.predict_proba(rows[prod.feature_order])[:, 1]
-        out["prod"] = compute_metrics(y, score, prod.threshold) if 0 < y.sum() < len(y) else None
+        out["prod"] = _prod_metrics(prod, rows, data)
         out["prod_version"] = prod.version
     except KeyError as exc:
         out["note"] = f"prod's model needs a column the recent rows lack: {exc}"
@@ -94,6 +93,29 @@ def section(
     return out
 
 
+def _prod_metrics(prod: Any, rows: pd.DataFrame, data: Any) -> dict[str, Any] | None:
+    """Prod's metrics on the recent rows, for its task (None: one class only, binary)."""
+    meta = prod.metadata
+    X = rows[prod.feature_order]
+    if meta.task is Task.BINARY:
+        y = labels.is_positive(rows[data.target], data.positive)
+        score = prod.model.predict_proba(X)[:, 1]
+        return compute_metrics(y, score, prod.threshold) if 0 < y.sum() < len(y) else None
+    from gitml.pipeline import evaluate_tasks
+
+    y = encode_target(rows[data.target], meta.task, classes=meta.classes or None)
+    predicted = evaluate_tasks.predict(prod.model, X, meta.task)
+    return evaluate_tasks.metrics(meta.task, y, predicted, meta.classes)
+
+
+def _names(*sides: dict[str, Any]) -> tuple[str, ...]:
+    """The metrics of the table: the binary ones, or the task's when the files hold those."""
+    for task in ("multiclass", "regression"):
+        if any(TASK_METRICS[task][0] in side for side in sides):
+            return TASK_METRICS[task]
+    return ("roc_auc", "pr_auc", "log_loss", "accuracy", "recall", "f1")
+
+
 def markdown(recent: dict[str, Any] | None, head: str) -> list[str]:
     if not recent:
         return []
@@ -105,7 +127,7 @@ def markdown(recent: dict[str, Any] | None, head: str) -> list[str]:
     cand = recent["candidate"] or {}
     label = f"prod ({recent['prod_version']})" if recent["prod_version"] else "prod"
     lines += [f"| metric | {label} | {head} |", "|---|---|---|"]
-    for m in ("roc_auc", "pr_auc", "log_loss", "accuracy", "recall", "f1"):
+    for m in _names(prod, cand):
         name = f"**{m}**" if m == recent["primary"] else m
         lines.append(f"| {name} | {fmt(prod.get(m))} | {fmt(cand.get(m))} |")
     lines.append("")

@@ -12,26 +12,19 @@ from typing import Any
 
 from gitml.review.charts import mermaid
 from gitml.review.compare import ABSENT, MetricRow, Report
+from gitml.review.tables import cell as _cell
+from gitml.review.tables import confusion as _confusion
+from gitml.review.tables import md_escape as _md_escape
+from gitml.review.tables import per_class_md as _per_class_md
 
 BLUE, RED = "#1f77b4", "#d62728"
+SLICE_LABELS = {"roc_auc": "ROC-AUC"}  # the other slice metrics show their names
 
 
 def recent_markdown(section: dict[str, Any] | None, head: str) -> list[str]:
     from gitml.review.recent import markdown as recent_md
 
     return recent_md(section, head)
-
-
-def _cell(x: Any, digits: int = 4) -> str:
-    """A table cell: a fraction to `digits` places, a count as a whole number (with thousands
-    separators from 1,000), '-' when missing. Plain metrics use core.metrics.fmt."""
-    if x is None:
-        return "-"
-    if isinstance(x, float) and not x.is_integer():
-        return f"{x:.{digits}f}"
-    if isinstance(x, float | int) and not isinstance(x, bool):
-        return f"{int(x):,}" if abs(x) >= 1000 else str(int(x))
-    return str(x)
 
 
 def _delta(row: MetricRow) -> str:
@@ -133,33 +126,6 @@ def _verify_block(r: Report) -> list[str]:
     return lines
 
 
-def _confusion(r: Report) -> list[str]:
-    base, head = r.confusion
-    if head is None:
-        return []
-
-    def cell(key: str) -> str:
-        h = head.get(key)
-        if base is None:
-            return _cell(h)
-        b = base.get(key)
-        return _cell(h) if b == h else f"{_cell(b)} → {_cell(h)}"
-
-    return [
-        f"Confusion matrix on the test split (`{r.base.label}` → this branch):",
-        "",
-        "| actual \\ predicted | negative | positive |",
-        "|---|---|---|",
-        f"| **negative** | {cell('tn')} | {cell('fp')} |",
-        f"| **positive** | {cell('fn')} | {cell('tp')} |",
-        "",
-    ]
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def markdown(r: Report) -> str:
     b, h = f"`{r.base.label}`", "this branch"
     out = [f"## gitml report: `{r.head_label}` vs `{r.base.label}`", "", verdict_line(r), ""]
@@ -203,7 +169,7 @@ def _metrics_md(r: Report, b: str, h: str) -> list[str]:
     for m in r.metrics:
         name = f"**{m.name}**" if m.name == r.primary else m.name
         out.append(f"| {name} | {_cell(m.base)} | {_cell(m.head)} | {_delta(m)} | {m.change} |")
-    return [*out, ""]
+    return [*out, "", *_per_class_md(r, b, h)]
 
 
 def _slices_md(r: Report, b: str, h: str) -> list[str]:
@@ -212,7 +178,7 @@ def _slices_md(r: Report, b: str, h: str) -> list[str]:
     out = ["### Slices", ""]
     if r.gaps:
         out += [
-            "Largest gap between slices (enough rows, both classes):",
+            f"Largest gap between slices ({_ranked_slices(r)}):",
             "",
             f"| column | metric | {b} | {h} | lowest → highest | |",
             "|---|---|---|---|---|---|",
@@ -224,11 +190,13 @@ def _slices_md(r: Report, b: str, h: str) -> list[str]:
                 f"{_md_escape(g.head_between)} | {flag} |"
             )
         out.append("")
+    names = r.slice_metrics
+    heads = "".join(f" {SLICE_LABELS.get(n, n)} {side} |" for n in names for side in (b, h))
     out += [
         "<details><summary>Metrics per slice</summary>",
         "",
-        f"| column | value | rows | ROC-AUC {b} | ROC-AUC {h} | recall {b} | recall {h} |",
-        "|---|---|---|---|---|---|---|",
+        f"| column | value | rows |{heads}",
+        "|---|---|---" + "|---" * 2 * len(names) + "|",
     ]
     for s in r.slices:
         rows = (
@@ -236,11 +204,16 @@ def _slices_md(r: Report, b: str, h: str) -> list[str]:
             if s.rows[0] in (None, s.rows[1])
             else f"{_cell(s.rows[0])} → {_cell(s.rows[1])}"
         )
-        out.append(
-            f"| {s.column} | {_md_escape(s.value)} | {rows} | {_cell(s.roc_auc[0])} | "
-            f"{_cell(s.roc_auc[1])} | {_cell(s.recall[0])} | {_cell(s.recall[1])} |"
-        )
+        cells = "".join(f" {_cell(v)} |" for n in names for v in s.values[n])
+        out.append(f"| {s.column} | {_md_escape(s.value)} | {rows} |{cells}")
     return [*out, "", "</details>", ""]
+
+
+def _ranked_slices(r: Report) -> str:
+    """Which slices evaluate ranks (gitml.pipeline.evaluate*), in the task's words."""
+    if "roc_auc_ovr" in r.slice_metrics:
+        return "enough rows, every class"
+    return "enough rows" if "rmse" in r.slice_metrics else "enough rows, both classes"
 
 
 def _data_md(r: Report, b: str, h: str) -> list[str]:

@@ -29,6 +29,7 @@ FILES: dict[str, Path] = {
     "slices": layout.SLICES,
     "roc": SKLEARN_PLOTS / "roc.json",
     "pr": SKLEARN_PLOTS / "precision_recall.json",
+    "calibration": SKLEARN_PLOTS / "calibration.json",  # a regression model's residual curve
     "validation": layout.VALIDATION_REPORT,
     "checks": layout.EVALUATE_DIR / "checks.json",
     "tune": layout.TUNE_DIR / "summary.json",

@@ -28,18 +28,26 @@ import yaml
 from fastapi import Body, FastAPI, Header, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Discriminator, Field, Tag
+from pydantic import BaseModel, Discriminator, Tag
 from starlette.concurrency import run_in_threadpool
 
 from gitml import __version__
 from gitml.logstore.logdb import DEFAULT_LOG_URL, PredictionLog, unknown_ids_message
 from gitml.serve import auth
+from gitml.serve.answers import (
+    NotFiniteError,
+    describe,
+    feedback_fields,
+    feedback_model,
+    outcome,
+    response_model,
+)
 from gitml.serve.fast import FastModel
 from gitml.serve.follow import FollowConfig, Follower, admin_routes
 from gitml.serve.guard import DEFAULT_MAX_BODY_BYTES, BodyGuard, validation_error_handler
 from gitml.serve.metrics import Metrics, MetricsMiddleware, exposed_registry
 from gitml.serve.predictor import Predictor
-from gitml.serve.requests import FeedbackIn, ServedMetadata, feedback_model, request_model
+from gitml.serve.requests import ServedMetadata, request_model
 from gitml.serve.resolve import ResolvedModel
 from gitml.serve.routing import Loaded, Routing, ScoringError
 
@@ -55,16 +63,6 @@ _RUNNING = [0]
 MAX_ROWS = 10_000  # rows per request; more go to `gitml predict`
 IN_LOOP_ROWS = 64  # more rows than this are predicted in a worker thread
 ACK_TIMEOUT = 2.0  # seconds an answer waits for its rows to be committed to the log
-
-
-class Prediction(BaseModel):
-    prediction_id: str = Field(description="pass it to POST /feedback when the truth is known")
-    probability: float = Field(description="P(positive class)")
-    label: int = Field(description="1 when probability >= threshold, else 0")
-    predicted_class: str | None = Field(description="the positive class name when label is 1")
-    threshold: float
-    model_version: str
-    unseen: list[str] = Field(description="columns whose category the model never saw")
 
 
 def _one_or_many(value: Any) -> str:
@@ -120,9 +118,10 @@ class Answers:
     def predict_rows(
         self, rows: list[dict[str, Any]], key_name: str | None = None, route: str | None = None
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(the answers, in `Prediction`'s field order; the prediction log's records, naming
-        the version that scored each row, the time its call took and the API key that sent them).
-        ScoringError (gitml.serve.routing) when the model raises.
+        """(the answers, in the task's response model's field order (gitml.serve.answers); the
+        prediction log's records, naming the version that scored each row, the time its call
+        took and the API key that sent them). ScoringError (gitml.serve.routing) when the model
+        raises; NotFiniteError when its output for a row is not a finite number.
 
         `route` (X-Request-Key) routes the whole request when a canary is served."""
         metrics = self.metrics
@@ -131,37 +130,18 @@ class Answers:
         scored = self.routing.score(rows, route)
         for row, (pid, loaded, score, took) in zip(rows, scored, strict=True):
             predictor, version = loaded.predictor, loaded.version
-            threshold = predictor.threshold
             unseen = predictor.unseen_in_row(row)
             for c in unseen:
                 metrics.unseen.labels(c).inc()
-            label = int(score >= threshold)
-            metrics.scores.observe(float(score))
-            out.append(
-                {
-                    "prediction_id": pid,
-                    "probability": float(score),
-                    "label": label,
-                    "predicted_class": loaded.positive if label else None,
-                    "threshold": threshold,
-                    "model_version": version,
-                    "unseen": unseen,
-                }
+            answer, record = outcome(
+                predictor.task, predictor.classes, predictor.threshold, loaded.positive, score
             )
+            metrics.scores.observe(record["score"])
+            out.append({"prediction_id": pid, **answer, "model_version": version, "unseen": unseen})
             records.append(
-                {
-                    "id": pid,
-                    "created_at": now,
-                    "model_version": version,
-                    "features": row,
-                    "score": float(score),
-                    "label": label,
-                    "threshold": threshold,
-                    "unseen": unseen,
-                    "key_name": key_name,
-                    "latency_ms": took * 1000.0,
-                }
-            )
+                {"id": pid, "created_at": now, "model_version": version, "features": row,
+                 **record, "unseen": unseen, "key_name": key_name, "latency_ms": took * 1000.0}
+            )  # fmt: skip
         metrics.predictions.inc(len(rows))
         return out, records
 
@@ -187,14 +167,15 @@ class Answers:
             await asyncio.wait_for(future, self.ack_timeout)
 
     def metadata(self) -> ServedMetadata:
-        resolved = self.routing.prod.predictor.resolved
+        prod = self.routing.prod
+        resolved = prod.predictor.resolved
         return ServedMetadata(
             model_version=self.version,
             source=resolved.source,
             git_revision=resolved.revision,
-            threshold=self.predictor.threshold,
+            **describe(prod.predictor.task, prod.predictor.classes, prod.predictor.threshold),
             target=resolved.metadata.target,
-            positive_class=self.routing.prod.positive,
+            positive_class=prod.positive,
             family=resolved.metadata.family,
             model_sha256=resolved.metadata.model_sha256,
             training_metrics=resolved.metrics,
@@ -234,7 +215,10 @@ def create_app(
     # caller without a valid key gets 401 before the body is read.
     auth.protect(app, access)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    _add_predict(app, request_model(resolved.specs), resolved.own_example, answers)
+    task, classes = predictor.task, predictor.classes
+    Answer = response_model(task, classes)
+    _add_predict(app, request_model(resolved.specs), Answer, resolved.own_example, answers)
+    _add_feedback(app, feedback_model(task, classes, resolved.class_labels), answers)
     _add_the_rest(app, answers)
     if follower is not None:
         # with keys, the key middleware already asks /admin/* for the admin scope; an open
@@ -249,14 +233,19 @@ def create_app(
 
 
 def _add_predict(
-    app: FastAPI, Row: type[BaseModel], example: dict[str, Any], answers: Answers
+    app: FastAPI,
+    Row: type[BaseModel],
+    Answer: type[BaseModel],
+    example: dict[str, Any],
+    answers: Answers,
 ) -> None:
-    """POST /predict, whose body model is generated from the data contract (`Row`)."""
+    """POST /predict, whose body model is generated from the data contract (`Row`) and whose
+    answer model from the task (`Answer`, gitml.serve.answers)."""
     body_examples = {"one row": {"value": example}, "several rows": {"value": [example, example]}}
 
     @app.post(
         "/predict",
-        response_model=Prediction | list[Prediction],
+        response_model=Answer | list[Answer],  # type: ignore[valid-type]
         summary="Predict one row (an object) or several (a list of objects)",
     )
     async def predict(
@@ -292,31 +281,38 @@ def _add_predict(
             fail = partial(answers.log.log_failure, exc.version, exc.rows, error, key)
             await answers.committed(fail)
             raise HTTPException(500, f"{exc} ({error}); the failure is logged") from None
+        except NotFiniteError as exc:
+            raise HTTPException(422, str(exc)) from None
         await answers.committed(lambda done: answers.log.log_predictions(records, done))
-        # Built here, not validated again against `Prediction` by FastAPI: the fields are ours
+        # Built here, not validated again against `Answer` by FastAPI: the fields are ours
         # (tests/integration/serve/test_serve_fast.py checks the body against the model).
         return Response(_dumps(results[0] if single else results), media_type="application/json")
 
 
-def _add_the_rest(app: FastAPI, answers: Answers) -> None:
-    """/feedback, /health, /ready, /metadata and /metrics."""
-    Feedback = feedback_model(answers.routing.prod.predictor.resolved.class_labels)
+def _add_feedback(app: FastAPI, Feedback: type[BaseModel], answers: Answers) -> None:
+    """POST /feedback, whose `label` is the task's truth (gitml.serve.answers.feedback_model)."""
+    task, classes = answers.predictor.task, answers.predictor.classes
 
     @app.post("/feedback", status_code=202, summary="Record the true label of a prediction")
-    async def post_feedback(body: Feedback) -> dict[str, str]:  # type: ignore[valid-type]
-        fb: FeedbackIn = body  # the label as 0/1, a class name already mapped
+    async def post_feedback(fb: Feedback) -> dict[str, str]:  # type: ignore[valid-type]
+        pid: str = fb.prediction_id  # type: ignore[attr-defined]
         try:
-            uuid.UUID(fb.prediction_id)
+            uuid.UUID(pid)
         except ValueError:
             raise HTTPException(422, "prediction_id is not a prediction id (a UUID)") from None
         key = auth.caller()
-        unknown = await run_in_threadpool(answers.log.unknown_ids, [fb.prediction_id])
+        unknown = await run_in_threadpool(answers.log.unknown_ids, [pid])
         if unknown:  # None: the log cannot be read now; take the label as before
             raise HTTPException(404, unknown_ids_message(unknown))
+        truth = feedback_fields(task, classes, fb.label)  # type: ignore[attr-defined]
         await answers.committed(
-            lambda done: answers.log.log_feedback(fb.prediction_id, fb.label, done, key)
+            lambda done: answers.log.log_feedback(pid, done=done, key_name=key, **truth)
         )
-        return {"status": "accepted", "prediction_id": fb.prediction_id}
+        return {"status": "accepted", "prediction_id": pid}
+
+
+def _add_the_rest(app: FastAPI, answers: Answers) -> None:
+    """/health, /ready, /metadata and /metrics."""
 
     @app.get("/health", summary="Liveness: the process answers")
     async def health() -> dict[str, str]:

@@ -17,11 +17,16 @@ bookkeeping once:
 - **scoring** (gitml.serve.scorers): HistGradientBoosting's trees walked by treelite's GTIL
   (`predict_per_tree`, one call) for up to 32 rows and by scikit-learn's own fitted
   `TreePredictor`s (its Cython tree walk, threaded from 2,000 rows) above; either way the
-  per-tree values are summed in the order scikit-learn sums them, then its own loss link;
-  LogisticRegression through its own `predict_proba` on the matrix the ColumnTransformer would
-  have built (sparse when it is).
+  per-tree values are summed in the order scikit-learn sums them (per class, iteration by
+  iteration, for a multiclass model), then its own loss link (binary, multiclass softmax,
+  regression's inverse link); LogisticRegression (binary or multinomial) through its own
+  `predict_proba`, Ridge and LinearRegression through their own `predict`, on the matrix the
+  ColumnTransformer would have built (sparse when it is).
 
-So the probabilities are the Pipeline's bit for bit (the load check still allows 1e-12). What
+The output follows the task (`task_of`, `pipeline_output`): P(positive) for binary, one
+probability per class (rows, classes) for multiclass, the prediction for regression. So the
+numbers are the Pipeline's bit for bit (the load check still allows 1e-12, relative to the
+value above 1: a linear regressor's BLAS sums one row and a batch in different orders). What
 was measured and not kept (treelite GTIL's own sum, which differs in the last bit; a numpy tree
 evaluator) is in bench/README.md.
 
@@ -44,9 +49,9 @@ import pandas as pd
 from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
@@ -65,8 +70,11 @@ from gitml.serve.scorers import (
     calibrated,
     hgb_raw,
     hgb_scorer,
+    linear_scorer,
     logreg_raw,
     logreg_scorer,
+    pipeline_output,
+    task_of,
 )
 
 log = logging.getLogger(__name__)
@@ -77,7 +85,8 @@ _UNSEEN = "\x00gitml-unseen-category\x00"
 
 
 class FastModel:
-    """The compiled Pipeline: `proba_rows` for request rows, `proba_frame` for typed batches."""
+    """The compiled Pipeline: `proba_rows` for request rows, `proba_frame` for typed batches;
+    both give the task's output (`pipeline_output`), not only probabilities."""
 
     def __init__(
         self,
@@ -119,7 +128,7 @@ class FastModel:
         return x if self.order is None else x[:, self.order]
 
     def proba_rows(self, rows: list[dict[str, Any]]) -> np.ndarray:
-        """P(positive) for request rows (the request model's dumps: float/str/None values)."""
+        """The output for request rows (the request model's dumps: float/str/None values)."""
         raw: dict[str, Any] = {}
         for spec in self.specs:
             values = [row.get(spec.name) for row in rows]
@@ -133,7 +142,7 @@ class FastModel:
         return self._score(self._matrix(raw.__getitem__, len(rows), None))
 
     def proba_frame(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(positive) for a typed frame of input columns (float64 numbers, str text)."""
+        """The output for a typed frame of input columns (float64 numbers, str text)."""
         full = features.apply(frame, self.derived)
 
         def column(name: str) -> np.ndarray:
@@ -260,7 +269,6 @@ def _scorer(
 ) -> tuple[str, Any, np.ndarray | None]:
     """(family, the scoring function, the column order it wants) of the final estimator, with
     train's calibrator (one, ensemble=False) applied to its raw scores when there is one."""
-    order: np.ndarray | None = None
     calibrator = None
     if isinstance(est, CalibratedClassifierCV):  # train.calibration: one calibrator, binary
         if len(est.calibrated_classifiers_) != 1 or est.method not in ("sigmoid", "isotonic"):
@@ -269,7 +277,7 @@ def _scorer(
         if len(inner.calibrators) != 1:
             raise NotCompilableError("CalibratedClassifierCV with more than one calibrator")
         calibrator, est = inner.calibrators[0], inner.estimator
-    if isinstance(est, HistGradientBoostingClassifier):
+    if isinstance(est, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
         if calibrator is None:
             score, order = hgb_scorer(est, blocks)
         else:
@@ -280,6 +288,8 @@ def _scorer(
         if calibrator is None:
             return "logistic_regression", logreg_scorer(est, pre), None
         return "logistic_regression", calibrated(calibrator, logreg_raw(est, pre)), None
+    if isinstance(est, Ridge | LinearRegression) and calibrator is None:
+        return "linear", linear_scorer(est, pre), None
     raise NotCompilableError(f"estimator {type(est).__name__}")
 
 
@@ -316,18 +326,17 @@ def _pick_odd(rng: np.random.Generator, known: list[str]) -> str:
 
 
 def check(fast: FastModel, model: Pipeline, rows: list[dict[str, Any]]) -> float:
-    """Largest |fast - Pipeline| on `rows` (as requests and as a frame); DataError above 1e-12."""
+    """Largest difference between fast and Pipeline on `rows` (as requests and as a frame),
+    relative to the value's size above 1 (`difference`); DataError above 1e-12."""
     from gitml.serve.requests import to_frame
 
     frame = to_frame(rows, fast.specs)
-    expected = model.predict_proba(
-        features.apply(frame, fast.derived)[[str(c) for c in model.feature_names_in_]]
-    )[:, 1]
+    ordered = features.apply(frame, fast.derived)[[str(c) for c in model.feature_names_in_]]
+    expected = pipeline_output(model, ordered, task_of(model))
     worst = 0.0
     one_by_one = np.array([fast.proba_rows([row])[0] for row in rows])
     for got in (fast.proba_rows(rows), fast.proba_frame(frame), one_by_one):
-        diff = float(np.max(np.abs(got - expected[: len(got)]))) if len(got) else 0.0
-        worst = max(worst, diff if not math.isnan(diff) else math.inf)
+        worst = max(worst, difference(got, expected[: len(got)]))
     if not worst <= TOLERANCE:
         raise DataError(
             f"the compiled fast path differs from the model's Pipeline by {worst:.3g} "
@@ -335,6 +344,22 @@ def check(fast: FastModel, model: Pipeline, rows: list[dict[str, Any]]) -> float
             "differ from the model's. Report it; meanwhile serve with --no-fast-path"
         )
     return worst
+
+
+def difference(got: np.ndarray, expected: np.ndarray) -> float:
+    """max |got - expected| / max(1, |expected|): absolute for probabilities, relative for a
+    regression's large values, where a 1e-12 absolute difference is below a double's
+    resolution and BLAS sums one row and a batch in different orders (the Pipeline's own
+    one-row and batch predictions of load_diabetes' extremes differ by 5e-7 at 1.8e9).
+    Equal values (the same infinity too) and NaN on both sides are no difference."""
+    if not len(got):
+        return 0.0
+    got, expected = np.asarray(got, dtype="float64"), np.asarray(expected, dtype="float64")
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(got - expected) / np.maximum(1.0, np.abs(expected))
+    same = (got == expected) | (np.isnan(got) & np.isnan(expected))
+    diff = np.where(same, 0.0, diff)
+    return float(np.max(np.where(np.isnan(diff), math.inf, diff)))
 
 
 def prepare(

@@ -321,6 +321,13 @@ class Follower:
                 f"({', '.join(names) or 'same columns, other rules'}); a running server "
                 "cannot change its request model: restart it to serve this version"
             )
+        meta, was = resolved.metadata, reference.predictor.resolved.metadata
+        if (meta.task, meta.classes) != (was.task, was.classes):
+            raise DataError(
+                f"{version} is a {meta.task} model {meta.classes or ''}, the served one a "
+                f"{was.task} model {was.classes or ''}; a running server cannot change its "
+                "answers' schema: restart it to serve this version"
+            )
         predictor = Predictor.prepare(resolved, self.cfg.fast_path)  # compiled, checked
         for _ in range(WARM_UP_CALLS):
             predictor.warm_up()

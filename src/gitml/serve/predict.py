@@ -5,7 +5,9 @@ Parquet record batches), so a file larger than memory streams through; each chun
 against the same column specs the server's request model is generated from (type, range,
 nullability; an unseen category is accepted and counted), goes through the same
 `gitml.core.features.apply`, and is appended to the output. The output holds the input columns plus
-`probability` and `label`, and appears only when the whole file succeeded (temp file + rename).
+the task's (`output_columns`): binary `probability` and `label` (0/1); regression `prediction`;
+multiclass `label` (the class name) and `probability_<class>` for each class. It appears only
+when the whole file succeeded (temp file + rename).
 
 A bad row is reported with its line number (CSV: line in the file, header = line 1; Parquet:
 row number, first row = 1). `--on-error fail` (default) stops at the first chunk with bad rows,
@@ -26,6 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from gitml.core.tasks import Task
 from gitml.errors import ConfigError, DataError
 from gitml.io.files import _atomic
 from gitml.serve.options import OnError
@@ -56,8 +59,17 @@ class PredictResult:
     bad: list[BadRow] = field(default_factory=list)  # the first MAX_REPORTED bad rows
     bad_count: int = 0
     unseen: dict[str, int] = field(default_factory=dict)
-    positives: int = 0
+    positives: int = 0  # binary: rows labelled 1
+    classes: dict[str, int] = field(default_factory=dict)  # multiclass: rows per predicted class
+    task: Task = Task.BINARY
     seconds: float = 0.0  # wall time of reading, checking, predicting and writing
+
+    def counts(self) -> str:
+        """What was predicted, in a few words (binary: the positives; multiclass: per class)."""
+        if self.task is Task.BINARY:
+            return f"{self.positives:,} predicted positive, "
+        top = sorted(self.classes.items(), key=lambda kv: -kv[1])[:5]
+        return "".join(f"{n:,} predicted {name}, " for name, n in top)
 
     @property
     def rows_per_second(self) -> float:
@@ -230,6 +242,7 @@ def run(
     specs = resolved.specs
     result = PredictResult()
     predictor = Predictor.prepare(resolved, fast_path)
+    result.task = predictor.task
 
     def write(tmp: Path) -> None:
         out = _Output(tmp, out_fmt)
@@ -250,7 +263,7 @@ def run(
                 if progress is not None:
                     progress(len(chunk))
             if out.writer is None:  # no row kept: still a valid, empty output with the columns
-                out.write_empty(specs)
+                out.write_empty(specs, output_columns(predictor))
         finally:
             out.close()
 
@@ -277,18 +290,37 @@ def _as_numbers(
     return rows.assign(**{name: kept[found[name]].to_numpy() for name in as_text})
 
 
+def output_columns(predictor: Predictor) -> dict[str, str]:
+    """The columns batch predict adds for the model's task (name -> dtype)."""
+    if predictor.task is Task.BINARY:
+        return {"probability": "float64", "label": "int64"}
+    if predictor.task is Task.REGRESSION:
+        return {"prediction": "float64"}
+    return {"label": "str"} | {f"probability_{c}": "float64" for c in predictor.classes}
+
+
 def _scored(
     predictor: Predictor, kept: pd.DataFrame, rows: pd.DataFrame, result: PredictResult
 ) -> pd.DataFrame:
-    """`rows` (as read) with `probability` and `label`; the counts go into `result`."""
+    """`rows` (as read) with the task's columns; the counts go into `result`."""
     scores = predictor.proba_frame(kept)
     for col, n in predictor.unseen_in_frame(kept).items():
         result.unseen[col] = result.unseen.get(col, 0) + n
     out = rows.reset_index(drop=True)
-    out["probability"] = scores
-    out["label"] = predictor.labels(scores)
+    if predictor.task is Task.BINARY:
+        out["probability"] = scores
+        out["label"] = predictor.labels(scores)
+        result.positives += int(out["label"].sum())
+    elif predictor.task is Task.REGRESSION:
+        out["prediction"] = scores
+    else:  # the most probable class (the first of equals, as scikit-learn's predict)
+        names = np.asarray(predictor.classes, dtype=object)
+        out["label"] = names[np.argmax(scores, axis=1)]
+        for i, name in enumerate(predictor.classes):
+            out[f"probability_{name}"] = scores[:, i]
+        for label, n in out["label"].value_counts().items():
+            result.classes[str(label)] = result.classes.get(str(label), 0) + int(n)
     result.rows_out += len(out)
-    result.positives += int(out["label"].sum())
     return out
 
 
@@ -311,12 +343,12 @@ class _Output:
             )
         self.writer.write_table(table.cast(self.schema))
 
-    def write_empty(self, specs: tuple[ColumnSpec, ...]) -> None:
+    def write_empty(self, specs: tuple[ColumnSpec, ...], added: dict[str, str]) -> None:
         empty = pd.DataFrame(
             {s.name: pd.Series(dtype="float64" if s.numeric else "str") for s in specs}
         )
-        empty["probability"] = pd.Series(dtype="float64")
-        empty["label"] = pd.Series(dtype="int64")
+        for name, dtype in added.items():
+            empty[name] = pd.Series(dtype=dtype)
         table = pa.Table.from_pandas(empty, preserve_index=False)
         if self.fmt == "parquet":
             pq.write_table(table, self.path)

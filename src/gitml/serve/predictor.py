@@ -1,14 +1,17 @@
 """One way to score, for every way in: the app's request rows and batch predict's chunks.
 
 `Predictor` holds a verified model (gitml.serve.resolve) and, when it compiles, its fast path
-(gitml.serve.fast, checked equal to the Pipeline at load). It gives the probability of the
-positive class for rows (dicts, as requests arrive) or a frame (a typed chunk of a file), the
-label at the model's threshold, and the categories the model never saw. The app and
-`gitml predict` used to do each of these themselves.
+(gitml.serve.fast, checked equal to the Pipeline at load). It gives the model's output for
+rows (dicts, as requests arrive) or a frame (a typed chunk of a file), per `ModelMeta.task`:
+P(positive) (binary, with the label at the model's threshold), one probability per class in
+`ModelMeta.classes` order (multiclass, rows x classes) or the prediction (regression); and the
+categories the model never saw. The app and `gitml predict` used to do each of these
+themselves.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +19,11 @@ import numpy as np
 import pandas as pd
 
 from gitml.core import features
+from gitml.core.tasks import Task
+from gitml.errors import DataError
 from gitml.serve.fast import FastModel
 from gitml.serve.resolve import ResolvedModel
+from gitml.serve.scorers import pipeline_output, task_of
 
 PIPELINE_ONLY = "fast path off (--no-fast-path): predicting through the scikit-learn Pipeline"
 
@@ -27,10 +33,15 @@ class Predictor:
     resolved: ResolvedModel
     fast: FastModel | None = None
     message: str = PIPELINE_ONLY  # what to tell the user about the fast path
-    threshold: float = field(init=False)
+    task: Task = field(init=False)
+    classes: list[str] = field(init=False)  # multiclass: in the order of the output's columns
+    threshold: float = field(init=False)  # binary only (NaN for the other tasks)
 
     def __post_init__(self) -> None:
-        self.threshold = self.resolved.threshold
+        meta = self.resolved.metadata
+        self.task, self.classes = meta.task, list(meta.classes)
+        self.threshold = meta.binary_threshold if self.task is Task.BINARY else math.nan
+        check_task(self.resolved)
 
     @classmethod
     def prepare(cls, resolved: ResolvedModel, fast_path: bool = True) -> Predictor:
@@ -48,10 +59,10 @@ class Predictor:
         order = self.resolved.feature_order
         if list(frame.columns) != order:  # usually already in training order: skip a copy
             frame = frame[order]
-        return np.asarray(self.resolved.model.predict_proba(frame)[:, 1])
+        return pipeline_output(self.resolved.model, frame, self.task)
 
     def proba_rows(self, rows: list[dict[str, Any]]) -> np.ndarray:
-        """P(positive) of request rows (dicts of the input columns)."""
+        """The output for request rows (dicts of the input columns)."""
         if self.fast is not None:
             return np.asarray(self.fast.proba_rows(rows))
         from gitml.serve.requests import to_frame
@@ -59,7 +70,7 @@ class Predictor:
         return self._pipeline(to_frame(rows, self.resolved.specs))
 
     def proba_frame(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(positive) of a typed frame of the input columns (batch predict's chunks)."""
+        """The output for a typed frame of the input columns (batch predict's chunks)."""
         if self.fast is not None:
             return np.asarray(self.fast.proba_frame(frame))
         return self._pipeline(frame)
@@ -89,3 +100,21 @@ class Predictor:
         """The first scoring pays one-off costs (imports, buffers): pay them before /ready."""
         if self.resolved.example:
             self.proba_rows([self.resolved.example])
+
+
+def check_task(resolved: ResolvedModel) -> None:
+    """DataError when model.json's task (or multiclass classes) does not fit the model file:
+    answers would be mislabelled."""
+    meta, model = resolved.metadata, resolved.model
+    found = task_of(model)
+    where = f"model {resolved.version}"
+    if found is not meta.task:
+        raise DataError(
+            f"{where}: model.json says task {meta.task} but the model file is a {found} "
+            "model; run `dvc repro` (train writes both) or serve the matching files"
+        )
+    if meta.task is Task.MULTICLASS and len(meta.classes) != len(model.classes_):
+        raise DataError(
+            f"{where}: model.json names {len(meta.classes)} classes {meta.classes[:10]} but the "
+            f"model predicts {len(model.classes_)}; run `dvc repro` to rewrite model.json"
+        )

@@ -233,7 +233,9 @@ class ServedMetadata(BaseModel):
     model_version: str | None = None
     source: str | None = None
     git_revision: str | None = None
-    threshold: float | None = None
+    task: str = "binary"  # binary | multiclass | regression (gitml.core.tasks)
+    classes: list[str] | None = None  # multiclass: the class names, in probability order
+    threshold: float | None = None  # binary only
     target: str | None = None
     positive_class: bool | int | str | None = None
     family: str | None = None

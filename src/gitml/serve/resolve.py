@@ -58,7 +58,7 @@ class ResolvedModel:
 
     @property
     def threshold(self) -> float:
-        return self.metadata.threshold
+        return self.metadata.binary_threshold
 
     @property
     def derived(self) -> list[str]:

@@ -59,9 +59,10 @@ class Routing:
 
     def score(
         self, rows: list[dict[str, Any]], key: str | None
-    ) -> list[tuple[str, Loaded, float, float]]:
-        """(prediction id, the model that scored the row, its score, the seconds that model's
-        call took) per row, in order. ScoringError when a model raises.
+    ) -> list[tuple[str, Loaded, Any, float]]:
+        """(prediction id, the model that scored the row, its output (a number; a vector of class
+        probabilities for multiclass), the seconds that model's call took) per row, in order.
+        ScoringError when a model raises.
 
         With a key the whole request goes to one version; without one each row is routed by
         its own prediction id. Rows routed to one version are scored in one call, timed with
@@ -71,14 +72,14 @@ class Routing:
         if key is not None or self.canary is None:
             chosen = self.pick(key) if key is not None else self.prod
             scores, took = _timed(chosen, rows)
-            return [(i, chosen, float(s), took) for i, s in zip(ids, scores, strict=True)]
+            return [(i, chosen, s, took) for i, s in zip(ids, scores, strict=True)]
         picks = [self.pick(i) for i in ids]
-        out: list[tuple[str, Loaded, float, float] | None] = [None] * len(rows)
+        out: list[tuple[str, Loaded, Any, float] | None] = [None] * len(rows)
         for loaded in {id(p): p for p in picks}.values():
             where = [n for n, p in enumerate(picks) if p is loaded]
             scores, took = _timed(loaded, [rows[n] for n in where])
             for n, s in zip(where, scores, strict=True):
-                out[n] = (ids[n], loaded, float(s), took)
+                out[n] = (ids[n], loaded, s, took)
         return [o for o in out if o is not None]
 
 

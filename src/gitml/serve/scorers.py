@@ -1,5 +1,7 @@
 """Scoring the compiled matrix exactly as the fitted estimator would: HistGradientBoosting's trees
-(treelite GTIL for a few rows, scikit-learn's own predictors above) and LogisticRegression."""
+(treelite GTIL for a few rows, scikit-learn's own predictors above) and the linear models; and
+what a Pipeline answers for each task (`task_of`, `pipeline_output`), which the load check and
+the Pipeline path share."""
 
 from __future__ import annotations
 
@@ -12,17 +14,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import sparse, special
+from sklearn.base import is_classifier
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+from gitml.core.tasks import Task
 
 THREADED_ROWS = 2_000
 # Up to this many rows, trees are walked by treelite's GTIL in one call (for one row: 0.02 ms
 # against 0.25 ms for scikit-learn's 40-80 per-tree calls); above, by scikit-learn's trees.
 GTIL_ROWS = 32
 log = logging.getLogger(__name__)
+_CLASSIFIER_LOSSES = ("HalfBinomialLoss", "HalfMultinomialLoss")
 
 
 class NotCompilableError(Exception):
@@ -73,68 +81,75 @@ class CategoricalBlock:
 
 
 def hgb_raw(
-    hgb: HistGradientBoostingClassifier, blocks: list[NumericBlock | CategoricalBlock]
+    hgb: BaseHistGradientBoosting, blocks: list[NumericBlock | CategoricalBlock]
 ) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
-    if hgb.n_trees_per_iteration_ != 1:
-        raise NotCompilableError("a multi-class HistGradientBoosting")
+    """The raw predictions (before the loss's link): (rows,) for one tree per iteration
+    (binary, regression), (rows, classes) for a multiclass model."""
+    k = int(hgb.n_trees_per_iteration_)
     order: np.ndarray | None = None
     inner = getattr(hgb, "_preprocessor", None)
     if inner is not None:
-        # HistGradientBoosting re-encodes its categorical inputs (categories first, codes of
-        # the float codes) before its trees see them: fold that into the lookup tables.
-        is_cat = np.asarray(hgb.is_categorical_, dtype=bool)
-        cat_at = np.flatnonzero(is_cat)
-        order = np.concatenate([cat_at, np.flatnonzero(~is_cat)])
-        encoder = inner.named_transformers_["encoder"]
-        at, positions = 0, {}
-        for block in blocks:
-            k = len(block.columns) if isinstance(block, NumericBlock) else block.table.shape[1]
-            if isinstance(block, CategoricalBlock):
-                positions[at] = block
-            at += k
-        if set(positions) != set(cat_at.tolist()):
-            raise NotCompilableError(
-                "HistGradientBoosting categorical columns that are not encoded"
-            )
-        for i, pos in enumerate(cat_at):
-            block = positions[int(pos)]
-            probe = np.zeros((len(block.table), len(cat_at)))
-            probe[:, i] = block.table[:, 0]
-            block.table = np.ascontiguousarray(encoder.transform(probe)[:, i : i + 1])
+        order = _fold_categories(hgb, inner, blocks)
     known_bitsets, f_idx_map = hgb._bin_mapper.make_known_categories_bitsets()
-    predictors = [p[0] for p in hgb._predictors]
-    baseline = float(np.asarray(hgb._baseline_prediction).ravel()[0])
-    if type(hgb._loss).__name__ != "HalfBinomialLoss":
-        raise NotCompilableError(f"HistGradientBoosting with loss {type(hgb._loss).__name__}")
+    iterations = [list(trees) for trees in hgb._predictors]
+    baseline = np.asarray(hgb._baseline_prediction, dtype="float64").ravel()  # (k,)
     per_tree = _treelite_per_tree(hgb, order)
 
     def score(x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x)
         if per_tree is not None and len(x) <= GTIL_ROWS:
-            leaves = per_tree(x)  # (rows, trees): each tree's leaf value, from treelite
+            leaves = per_tree(x)  # (rows, trees), iteration by iteration: each tree's leaf value
         else:
             n_threads = 1 if len(x) < THREADED_ROWS else _openmp_effective_n_threads()
             leaves = None
-        if leaves is not None and len(x) == 1:  # one row: Python floats are IEEE doubles too
-            total = 0.0 + baseline
+        if leaves is not None and len(x) == 1 and k == 1:  # Python floats are IEEE doubles too
+            total = 0.0 + float(baseline[0])
             for value in leaves[0].tolist():
                 total += value
             return np.array([total])
-        raw = np.zeros(len(x))
-        raw += baseline  # as scikit-learn: zeros + baseline, then each tree in turn
+        # as scikit-learn: zeros + baseline, then each iteration's tree of each class in turn
+        raw = np.zeros((len(x), k))
+        raw += baseline
         if leaves is None:
-            for tree in predictors:
-                raw += tree.predict(x, known_bitsets, f_idx_map, n_threads)
+            for trees in iterations:
+                for j, tree in enumerate(trees):
+                    raw[:, j] += tree.predict(x, known_bitsets, f_idx_map, n_threads)
         else:
-            for t in range(leaves.shape[1]):
-                raw += leaves[:, t]
-        return raw
+            for at in range(0, leaves.shape[1], k):
+                raw += leaves[:, at : at + k]
+        return raw[:, 0] if k == 1 else raw
 
     return score, order
 
 
+def _fold_categories(
+    hgb: BaseHistGradientBoosting, inner: Any, blocks: list[NumericBlock | CategoricalBlock]
+) -> np.ndarray:
+    """HistGradientBoosting re-encodes its categorical inputs (categories first, codes of the
+    float codes) before its trees see them: fold that into the lookup tables; the column
+    order the trees want."""
+    is_cat = np.asarray(hgb.is_categorical_, dtype=bool)
+    cat_at = np.flatnonzero(is_cat)
+    order = np.concatenate([cat_at, np.flatnonzero(~is_cat)])
+    encoder = inner.named_transformers_["encoder"]
+    at, positions = 0, {}
+    for block in blocks:
+        k = len(block.columns) if isinstance(block, NumericBlock) else block.table.shape[1]
+        if isinstance(block, CategoricalBlock):
+            positions[at] = block
+        at += k
+    if set(positions) != set(cat_at.tolist()):
+        raise NotCompilableError("HistGradientBoosting categorical columns that are not encoded")
+    for i, pos in enumerate(cat_at):
+        block = positions[int(pos)]
+        probe = np.zeros((len(block.table), len(cat_at)))
+        probe[:, i] = block.table[:, 0]
+        block.table = np.ascontiguousarray(encoder.transform(probe)[:, i : i + 1])
+    return order
+
+
 def _treelite_per_tree(
-    hgb: HistGradientBoostingClassifier, order: np.ndarray | None
+    hgb: BaseHistGradientBoosting, order: np.ndarray | None
 ) -> Callable[[np.ndarray], np.ndarray] | None:
     """treelite's GTIL leaf values per tree, for a few rows: one call instead of one per tree.
 
@@ -188,11 +203,22 @@ def _treelite_per_tree(
 
 
 def hgb_scorer(
-    hgb: HistGradientBoostingClassifier, blocks: list[Any]
+    hgb: BaseHistGradientBoosting, blocks: list[Any]
 ) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray | None]:
-    """P(positive): HalfBinomialLoss.predict_proba is expit(raw), scipy's expit."""
+    """The model's output from its raw predictions, through its own loss as scikit-learn does:
+    binary P(positive) is expit(raw), scipy's expit; multiclass the loss's softmax
+    (`predict_proba`, one column per class); regression the link's inverse (`predict`)."""
+    loss = hgb._loss
+    name = type(loss).__name__
+    if isinstance(hgb, HistGradientBoostingClassifier) and name not in _CLASSIFIER_LOSSES:
+        raise NotCompilableError(f"HistGradientBoosting with loss {name}")
     raw, order = hgb_raw(hgb, blocks)
-    return (lambda x: np.asarray(special.expit(raw(x)))), order
+    if name == "HalfBinomialLoss":
+        return (lambda x: np.asarray(special.expit(raw(x)))), order
+    if name == "HalfMultinomialLoss":
+        return (lambda x: np.asarray(loss.predict_proba(raw(x)))), order
+    inverse = loss.link.inverse  # regression: identity for squared error, exp for poisson...
+    return (lambda x: np.asarray(inverse(raw(x)))), order
 
 
 def calibrated(
@@ -250,13 +276,37 @@ def logreg_raw(
 def logreg_scorer(
     lr: LogisticRegression, pre: ColumnTransformer
 ) -> Callable[[np.ndarray], np.ndarray]:
-    if len(lr.classes_) != 2:
-        raise NotCompilableError("a multi-class LogisticRegression")
+    """P(positive) of a binary model, every class's probability (rows, classes) of a
+    multinomial one: its own predict_proba on the matrix the ColumnTransformer would build
+    (CSR when it builds CSR)."""
     as_sparse = bool(getattr(pre, "sparse_output_", False))
+    binary = len(lr.classes_) == 2
 
     def score(x: np.ndarray) -> np.ndarray:
-        # The matrix the ColumnTransformer would build (CSR when it builds CSR), through the
-        # estimator's own predict_proba.
-        return np.asarray(lr.predict_proba(sparse.csr_matrix(x) if as_sparse else x)[:, 1])
+        proba = lr.predict_proba(sparse.csr_matrix(x) if as_sparse else x)
+        return np.asarray(proba[:, 1] if binary else proba)
 
     return score
+
+
+def linear_scorer(est: Any, pre: ColumnTransformer) -> Callable[[np.ndarray], np.ndarray]:
+    """A linear regressor's own predict on the matrix the ColumnTransformer would build."""
+    as_sparse = bool(getattr(pre, "sparse_output_", False))
+    return lambda x: np.asarray(est.predict(sparse.csr_matrix(x) if as_sparse else x))
+
+
+def task_of(model: Pipeline) -> Task:
+    """What the fitted model predicts: regression (a regressor), binary (two classes) or
+    multiclass; ModelMeta.task must say the same (gitml.serve.predictor checks)."""
+    if not is_classifier(model):
+        return Task.REGRESSION
+    return Task.BINARY if len(model.classes_) == 2 else Task.MULTICLASS
+
+
+def pipeline_output(model: Pipeline, frame: pd.DataFrame, task: Task) -> np.ndarray:
+    """What the Pipeline answers for a frame in its own column order: P(positive) (binary),
+    every class's probability (rows, classes) (multiclass), the prediction (regression)."""
+    if not task.is_classification:
+        return np.asarray(model.predict(frame), dtype="float64")
+    proba = np.asarray(model.predict_proba(frame))
+    return proba[:, 1] if task is Task.BINARY else proba

@@ -1,6 +1,7 @@
 """`gitml report` and `gitml stale` end to end: a temp repo, the pipeline on main and on a branch.
 
-Two pipeline runs in all (main, then the branch); everything else reads what they committed.
+Two pipeline runs in all (main: a copy of the run's shared cold one, tests/helpers.py
+`prepared_repo`; then the branch); everything else reads what they committed.
 Regenerate docs/pr-report-example.md from this test's report with
 `GITML_WRITE_EXAMPLE=1 pytest tests/e2e/review/test_report.py -k example`.
 """
@@ -21,7 +22,7 @@ import yaml
 
 from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.review import make_report, render
-from tests.helpers import ROOT, make_repo, run
+from tests.helpers import ROOT, copy_repo, prepared_repo, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
 
@@ -46,10 +47,12 @@ def repo(tmp_path_factory: pytest.TempPathFactory, adult_sample: pd.DataFrame) -
     """main: the pipeline run on a sample. Branch `wider-search`: another model family and more
     trials, reproduced and committed (tag `reproduced`); then a commit that edits tune.py
     without rerunning (the workspace is at that stale commit)."""
-    repo = make_repo(tmp_path_factory.mktemp("report") / "repo", adult_sample)
-    run(["git", "tag", "no-run"], repo)
-    run(["dvc", "repro"], repo)
-    commit(repo, "run the pipeline")
+    # the run's cold pipeline on the sample, committed on top of the commit without outputs
+    repo = copy_repo(
+        prepared_repo(tmp_path_factory, adult_sample).repo,
+        tmp_path_factory.mktemp("report") / "repo",
+    )
+    run(["git", "tag", "no-run", "HEAD~1"], repo)
     run(["git", "checkout", "-qb", "wider-search"], repo)
     set_params(
         repo,

@@ -1,7 +1,8 @@
 """The shared DVC remote against a real S3 API on loopback (moto server, fake credentials).
 
-One clone runs the pipeline and pushes data, models and the run-cache; a fresh clone pulls and
-`dvc repro` is a no-op; another fresh clone that only fetches the run-cache reruns nothing.
+One clone (a copy of the run's cold pipeline, tests/helpers.py `prepared_repo`) pushes data,
+models and the run-cache; a fresh clone pulls and `dvc repro` is a no-op; another fresh clone
+that only fetches the run-cache reruns nothing.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import make_repo, run
+from tests.helpers import copy_repo, prepared_repo, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scaling")]
 
 BUCKET = "gitml-remote"
 MOTO = Path(sys.executable).with_name("moto_server")
-# Smaller still than FAST_PARAMS: this test is about moving outputs, not about the model.
+# Smaller still than FAST_PARAMS: this test is about moving outputs, not about the model. The
+# same settings as tests/integration/serve/test_serve.py's, so the two share one cold run.
 PARAMS = {"tune": {"n_trials": 2, "cv_folds": 2}, "evaluate": {"permutation_repeats": 1}}
 
 
@@ -74,20 +76,21 @@ def stages_run(output: str) -> list[str]:
 
 
 def test_push_pull_and_run_cache_through_s3(
-    s3: str, tmp_path: Path, adult_sample: pd.DataFrame
+    s3: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, adult_sample: pd.DataFrame
 ) -> None:
     import boto3
 
-    origin = make_repo(tmp_path / "origin", adult_sample, PARAMS)
+    # the run's cold pipeline on these params (tests/helpers.py `prepared_repo`), committed
+    prepared = prepared_repo(tmp_path_factory, adult_sample, PARAMS)
+    origin = copy_repo(prepared.repo, tmp_path / "origin")
     setup = run(["gitml", "remote", "setup", f"s3://{BUCKET}/gitml", "--endpoint-url", s3], origin)
     assert "dvc remote add --default --force storage" in setup.stdout
     config = (origin / ".dvc" / "config").read_text()
     assert f"s3://{BUCKET}/gitml" in config and s3 in config
     assert "testing" not in config  # credentials never land in the committed config
 
-    run(["dvc", "repro"], origin)
     run(["git", "add", "-A"], origin)
-    run(["git", "commit", "-qm", "run pipeline"], origin)
+    run(["git", "commit", "-qm", "the S3 remote"], origin)
     run(["dvc", "push", "--run-cache"], origin)
     keys = [
         o["Key"]

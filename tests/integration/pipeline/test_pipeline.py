@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -21,7 +20,7 @@ from gitml.config import load_params
 from gitml.core import features
 from gitml.core.model_io import load_model
 from gitml.pipeline import dataset
-from tests.helpers import make_repo, run, tool_env
+from tests.helpers import copy_repo, make_repo, prepared_repo, run, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline")]
 
@@ -43,9 +42,10 @@ def lock_hashes(repo: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory, adult_sample: pd.DataFrame) -> Path:
-    repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo", adult_sample)
-    proc = run(["dvc", "repro"], repo)
-    assert stages_run(proc.stdout) == [
+    """A copy of the run's cold pipeline on the sample (tests/helpers.py `prepared_repo`, also
+    what tests/e2e/review starts from), committed; the cold run ran every stage."""
+    prepared = prepared_repo(tmp_path_factory, adult_sample)
+    assert stages_run(prepared.cold_stdout) == [
         "check_params",
         "ingest",
         "validate",
@@ -55,15 +55,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, adult_sample: pd.DataFram
         "train",
         "evaluate",
     ]
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "run pipeline"], repo)
-    return repo
+    return copy_repo(prepared.repo, tmp_path_factory.mktemp("pipeline") / "repo")
 
 
 def copy_of(repo: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "copy"
-    shutil.copytree(repo, dest, symlinks=True)
-    return dest
+    return copy_repo(repo, tmp_path / "copy")
 
 
 def test_outputs_and_metrics(pipeline: Path) -> None:

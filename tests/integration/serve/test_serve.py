@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from gitml.errors import ConfigError, DataError
 from gitml.logstore.logdb import normalise_url
 from gitml.serve.resolve import resolve
-from tests.helpers import BIN, ROOT, make_repo, run, tool_env
+from tests.helpers import BIN, ROOT, copy_repo, prepared_repo, run, tool_env
 from tests.pg import url_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]
@@ -41,13 +41,12 @@ OUTAGE_URL = f"postgresql://gitml:{SECRET}@127.0.0.1:1/test"
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory, adult_sample: pd.DataFrame) -> Path:
-    repo = make_repo(
-        tmp_path_factory.mktemp("serve") / "repo", adult_sample, {"tune": {"n_trials": 2}}
-    )
-    run(["dvc", "repro"], repo)
+    # the run's cold pipeline with two trials (tests/e2e/scale starts from it too), committed
+    prepared = prepared_repo(tmp_path_factory, adult_sample, {"tune": {"n_trials": 2}})
+    repo = copy_repo(prepared.repo, tmp_path_factory.mktemp("serve") / "repo")
     (repo / ".gitignore").write_text("__pycache__/\nlogs/\n")
     run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "run pipeline"], repo)
+    run(["git", "commit", "-qm", "the servers' logs are not committed"], repo)
     run(["gto", "register", "model", "--version", "v0.1.0"], repo)
     run(["gto", "assign", "model", "--version", "v0.1.0", "--stage", "prod"], repo)
     return repo

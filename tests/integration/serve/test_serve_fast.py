@@ -186,7 +186,8 @@ def test_predict_body_is_a_valid_prediction(served: tuple[Path, ResolvedModel]) 
     """/predict builds its JSON itself (no response-model pass): it must still be one."""
     from fastapi.testclient import TestClient
 
-    from gitml.serve.app import Prediction, build
+    from gitml.serve.answers import Prediction
+    from gitml.serve.app import build
 
     _, resolved = served
     app, _, _ = build(resolved, "sqlite://")

@@ -20,6 +20,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from gitml.config import DataConfig, SplitConfig
 from gitml.core import model_io, models
+from gitml.core.tasks import Task
 from gitml.errors import DataError
 from gitml.io.files import file_sha256
 from gitml.pipeline import dataset
@@ -50,7 +51,7 @@ def data(adult_sample: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, models.C
     return dataset.split_xy(adult_sample, DataConfig(), SplitConfig())
 
 
-@pytest.fixture(scope="module", params=sorted(models.FAMILIES))
+@pytest.fixture(scope="module", params=sorted(models.families_for(Task.BINARY)))
 def fitted(
     request: pytest.FixtureRequest, data: tuple[pd.DataFrame, np.ndarray, models.Columns]
 ) -> Pipeline:

@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from gitml.config import DataConfig, SplitConfig
 from gitml.core import models
+from gitml.core.tasks import Task
 from gitml.errors import DataError
 from gitml.pipeline import dataset
 
@@ -68,7 +69,7 @@ def test_positive_class_decides_the_label() -> None:
     assert y.tolist() == [0, 1, 0]
 
 
-@pytest.mark.parametrize("family", sorted(models.FAMILIES))
+@pytest.mark.parametrize("family", sorted(models.families_for(Task.BINARY)))
 def test_each_family_fits_and_predicts_probabilities(
     family: str, xy: tuple[pd.DataFrame, np.ndarray, models.Columns]
 ) -> None:
@@ -92,7 +93,7 @@ def test_each_family_fits_and_predicts_probabilities(
     assert np.isfinite(model.predict_proba(odd)).all()
 
 
-@pytest.mark.parametrize("family", sorted(models.FAMILIES))
+@pytest.mark.parametrize("family", sorted(models.families_for(Task.BINARY)))
 def test_same_seed_same_model(
     family: str, xy: tuple[pd.DataFrame, np.ndarray, models.Columns]
 ) -> None:
@@ -117,12 +118,34 @@ def test_params_reach_the_estimator_and_are_not_mutated() -> None:
 
 
 def test_tunable_parameters_exclude_what_gitml_fixes() -> None:
-    hgb = models.FAMILIES["hist_gradient_boosting"].tunable
+    hgb = models.FAMILIES["hist_gradient_boosting"].tunable()
     assert {"learning_rate", "max_iter", "max_leaf_nodes", "l2_regularization"} <= hgb
     assert not {"random_state", "categorical_features"} & hgb
-    lr = models.FAMILIES["logistic_regression"].tunable
+    lr = models.FAMILIES["logistic_regression"].tunable()
     assert "C" in lr
     assert "random_state" not in lr
+    # per task: the regressor has no class weights, the classifier no quantile
+    hgb_reg = models.FAMILIES["hist_gradient_boosting"].tunable(Task.REGRESSION)
+    assert "quantile" in hgb_reg and "class_weight" not in hgb_reg and "quantile" not in hgb
+    assert "alpha" in models.FAMILIES["linear"].tunable(Task.REGRESSION)
+
+
+def test_families_per_task() -> None:
+    assert models.families_for(Task.BINARY) == ["hist_gradient_boosting", "logistic_regression"]
+    assert models.families_for(Task.MULTICLASS) == models.families_for(Task.BINARY)
+    assert models.families_for(Task.REGRESSION) == ["hist_gradient_boosting", "linear"]
+    cols = models.Columns(["a"], ["b"])
+    reg = models.build("hist_gradient_boosting", {}, cols, 0, task=Task.REGRESSION)
+    assert type(reg.named_steps["model"]).__name__ == "HistGradientBoostingRegressor"
+    ridge = models.build("linear", {"alpha": 2.0}, cols, 0, task=Task.REGRESSION)
+    assert ridge.named_steps["model"].alpha == 2.0
+    with pytest.raises(
+        DataError,
+        match="does not serve a regression target; families for it: hist_gradient_boosting, linear",
+    ):
+        models.build("logistic_regression", {}, cols, 0, task=Task.REGRESSION)
+    with pytest.raises(DataError, match="does not serve a binary target"):
+        models.build("linear", {}, cols, 0)
 
 
 def test_columns_of_by_dtype() -> None:

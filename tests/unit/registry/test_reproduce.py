@@ -33,7 +33,7 @@ def test_leaves_are_numbers_and_nulls_by_dotted_key() -> None:
         "confusion": {"tp": 3, "fn": None},
         "ranked": True,  # a boolean is not a number here
         "name": "x",
-        "curve": [0.1, 0.2],  # lists are not walked
+        "multi": {"classes": ["a", "b"], "matrix": [[3, 1], [0, None]]},  # cell by cell
         "columns": {"gender": {"values": {"Female": {"recall": 0.5}}}},
     }
     assert reproduce._leaves(obj) == {
@@ -41,6 +41,10 @@ def test_leaves_are_numbers_and_nulls_by_dotted_key() -> None:
         "roc_auc": 0.9,
         "confusion.tp": 3,
         "confusion.fn": None,
+        "multi.matrix.0.0": 3,
+        "multi.matrix.0.1": 1,
+        "multi.matrix.1.0": 0,
+        "multi.matrix.1.1": None,
         "columns.gender.values.Female.recall": 0.5,
     }
     assert reproduce._leaves({}) == {}

@@ -47,7 +47,11 @@ def test_promotion_at_a_revision(repo: Path) -> None:
         (params(max_drop=2), "promotion.max_drop = 2"),
         (params(min_gain=0.1), "promotion.min_gain = 0.1"),
         ("promotion: [1, 2]\n", "promotion = [1, 2]"),
-        ("- a list\n", "AttributeError"),
+        ("- a list\n", "the top level must be a mapping, not list"),
+        (
+            "data: {task: regression}\npromotion: {floors: {recall: 0.5}}\n",
+            "promotion.floors.recall: 'recall' is not a metric of a regression model",
+        ),
         ("promotion: {max_drop: [\n", "ParserError"),
     ],
 )

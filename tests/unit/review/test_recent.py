@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gitml.core.model_meta import ModelMeta
 from gitml.review import recent
 
 
@@ -19,6 +20,9 @@ class FakeProd:
     feature_order: list[str]
     threshold: float = 0.5
     version: str = "v1.0.0"
+    metadata: ModelMeta = field(
+        default_factory=lambda: ModelMeta(model_sha256="0" * 64, threshold=0.5)
+    )
 
 
 class Noisy:
@@ -99,3 +103,36 @@ def test_prod_is_scored_whatever_the_type_of_the_positive_class(
     out = recent.section(tmp_path, None, params, _candidate(0.9))
     assert out is not None and out["prod"] is not None, out
     assert 0.6 < out["prod"]["roc_auc"] < 0.99
+
+
+class Linear:
+    """A regressor: predicts 2x."""
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return 2.0 * X["x"].to_numpy()
+
+
+def test_a_regression_prod_is_scored_with_rmse_lower_is_better(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = np.linspace(0.0, 1.0, 300)
+    (tmp_path / "data/features").mkdir(parents=True)
+    pd.DataFrame({"x": x, "price": 2.0 * x + 0.5}).to_parquet(tmp_path / recent.RECENT_FEATURES)
+    import gitml.serve.resolve as resolve_mod
+
+    meta = ModelMeta(model_sha256="0" * 64, task="regression")
+    prod = FakeProd(Linear(), ["x"], metadata=meta)
+    monkeypatch.setattr(resolve_mod, "resolve", lambda repo, stage: prod)
+    params = {
+        "data": {"target": "price", "task": "regression"},
+        "promotion": {"recent_max_drop": 0.1, "recent_min_rows": 100},
+    }
+    candidate = {"rows": 300, "metrics": {"rmse": 0.55, "mae": 0.5, "r2": 0.9}}
+    out = recent.section(tmp_path, None, params, candidate)
+    assert out is not None and out["primary"] == "rmse"
+    assert out["prod"]["rmse"] == pytest.approx(0.5)  # every prediction 0.5 too low
+    assert out["passed"] is True  # 0.05 worse than prod: within 0.1
+    worse = recent.section(tmp_path, None, params, {"rows": 300, "metrics": {"rmse": 0.7}})
+    assert worse is not None and worse["passed"] is False  # 0.2 worse: a higher rmse is worse
+    text = "\n".join(recent.markdown(out, "this branch"))
+    assert "| **rmse** | 0.5000 | 0.5500 |" in text and "roc_auc" not in text

@@ -86,7 +86,7 @@ def run(
         study = create_study(cfg, search, storage)
         done = len(study.get_trials(deepcopy=False, states=FINISHED))
         objective = objective_factory(
-            cfg, search.X, search.y, search.cols, search.cv, search.increasing
+            cfg, search.X, search.y, search.cols, search.cv, search.increasing, search.task
         )
         total = max(0, cfg.n_trials - done)
         with Progress("tuning", total, unit="trials", enabled=show_progress) as progress:

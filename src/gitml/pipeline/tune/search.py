@@ -16,8 +16,10 @@ from sklearn.model_selection import train_test_split
 
 from gitml.config import CategoricalParam, DataConfig, FloatParam, IntParam, SplitConfig, TuneConfig
 from gitml.core import models
+from gitml.core.tasks import Task
 from gitml.pipeline import dataset
 from gitml.pipeline.dataset import folds
+from gitml.pipeline.split import strata
 
 # Settings of *how* a search runs, not *what* it searches: they never change the study name,
 # so a rerun with more workers (or another heartbeat) resumes the same study.
@@ -72,9 +74,11 @@ def _suggest(trial: optuna.Trial, name: str, spec: Any) -> Any:
     raise TypeError(spec)
 
 
-def defaults_in_space(family: str, space: dict[str, Any]) -> dict[str, Any]:
+def defaults_in_space(
+    family: str, space: dict[str, Any], task: Task = Task.BINARY
+) -> dict[str, Any]:
     """The estimator's defaults, clipped into the declared ranges, as an enqueued first trial."""
-    defaults = models.FAMILIES[family].defaults()
+    defaults = models.FAMILIES[family].defaults(task)
     fixed: dict[str, Any] = {"family": family}
     for name, spec in space.items():
         value = defaults.get(name)
@@ -93,7 +97,10 @@ def objective_factory(
     cols: models.Columns,
     cv: list[tuple[np.ndarray, np.ndarray]],
     increasing: list[str],
+    task: Task = Task.BINARY,
 ) -> Any:
+    """The trial's score: the mean of `tune.metric` (a scikit-learn scorer: greater is better,
+    so an error is negated) over the folds, for a model of `task`."""
     scorer = get_scorer(cfg.metric)
     space: dict[str, dict[str, Any]] = {str(k): v for k, v in cfg.search_space.items()}
     families = sorted(space)
@@ -106,7 +113,7 @@ def objective_factory(
         }
         scores: list[float] = []
         for step, (train_idx, valid_idx) in enumerate(cv):
-            model = models.build(family, params, cols, cfg.seed, increasing)
+            model = models.build(family, params, cols, cfg.seed, increasing, task)
             model.fit(X.iloc[train_idx], y[train_idx])
             scores.append(float(scorer(model, X.iloc[valid_idx], y[valid_idx])))
             trial.report(float(np.mean(scores)), step)
@@ -129,6 +136,7 @@ class Search:
     name: str
     fingerprint: str
     rows: int
+    task: Task = Task.BINARY
 
 
 def prepare(
@@ -141,18 +149,21 @@ def prepare(
 ) -> Search:
     X, y, cols = dataset.split_xy(train, data_cfg, split_cfg)
     groups = train[split_cfg.group_column] if split_cfg.group_column else None
+    task = data_cfg.task
     if cfg.subsample is not None and cfg.subsample < len(X):
-        keep = subsample_index(y, cfg.subsample, cfg.seed)
+        keep = subsample_index(y, cfg.subsample, cfg.seed, task)
         X, y = X.iloc[keep].reset_index(drop=True), y[keep]
         groups = None if groups is None else groups.iloc[keep].reset_index(drop=True)
-    cv = folds(X, y, cfg.cv_folds, cfg.seed, groups)
-    context = {
+    cv = folds(X, y, cfg.cv_folds, cfg.seed, groups, task)
+    context: dict[str, Any] = {
         "target": data_cfg.target,
         "positive_class": data_cfg.positive_class,
         "group_column": split_cfg.group_column,
         "time_column": split_cfg.time_column,
         "increasing": sorted(increasing or []),
     }
+    if task is not Task.BINARY:  # a binary study keeps the name it had before tasks existed
+        context["task"] = str(task)
     return Search(
         X,
         y,
@@ -162,12 +173,15 @@ def prepare(
         study_name(cfg, data_hash, context),
         fingerprint(cfg, data_hash, context),
         len(X),
+        task,
     )
 
 
-def subsample_index(y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Sorted positions of a seeded sample of `n` rows with the label balance of `y`."""
+def subsample_index(y: np.ndarray, n: int, seed: int, task: Task = Task.BINARY) -> np.ndarray:
+    """Sorted positions of a seeded sample of `n` rows with the label balance of `y` (a
+    regression target: the balance of its quantile bins, as the split)."""
     if n >= len(y):
         return np.arange(len(y))
-    keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    by = y if task.is_classification else strata(pd.Series(y), task, 1 - n / len(y))
+    keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=by, random_state=seed)
     return np.sort(keep)

@@ -93,7 +93,8 @@ def create_study(
         study.set_user_attr(BUDGET_ATTR, cfg.n_trials)
         if cfg.enqueue_defaults:
             for family in sorted(cfg.search_space):
-                study.enqueue_trial(defaults_in_space(family, cfg.search_space[family]))
+                space = cfg.search_space[family]
+                study.enqueue_trial(defaults_in_space(family, space, search.task))
     return study
 
 

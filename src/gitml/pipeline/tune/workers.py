@@ -125,7 +125,7 @@ def _worker_process(
         pruner=make_pruner(),
     )
     objective = objective_factory(
-        cfg, search.X, search.y, search.cols, search.cv, search.increasing
+        cfg, search.X, search.y, search.cols, search.cv, search.increasing, search.task
     )
     return work(study, objective, cfg.n_trials, heartbeat=journal is None, deadline=deadline)
 
@@ -218,7 +218,7 @@ def join(
     budget = int(study.user_attrs.get(BUDGET_ATTR, cfg.n_trials))
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
     objective = objective_factory(
-        cfg, search.X, search.y, search.cols, search.cv, search.increasing
+        cfg, search.X, search.y, search.cols, search.cv, search.increasing, search.task
     )
     ran = work(study, objective, budget, heartbeat=True, deadline=deadline, max_own=n_trials)
     finished = len(study.get_trials(deepcopy=False, states=FINISHED))

@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.errors import DataError
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"  # an identifier, never fetched
@@ -229,7 +230,8 @@ def primary_history(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
             "encoding": {"x": x, "y": y, "text": {"field": "marker"}},
         },
     ]
-    title = f"{metric} by version (dashed: a prod event; label: what happened)"
+    lower = " (lower is better)" if metric in LOWER_IS_BETTER else ""
+    title = f"{metric}{lower} by version (dashed: a prod event; label: what happened)"
     spec = base_spec(
         {"data": {"values": rows}, "layer": layers}, title, width=max(WIDTH + 120, 40 * len(order))
     )
@@ -244,20 +246,23 @@ def curves(
     x_title: str,
     y_title: str,
     diagonal: bool,
+    span: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
-    """Curves of this version and the previous one on one [0, 1] x [0, 1] chart."""
+    """Curves of this version and the previous one on one [0, 1] x [0, 1] chart (`span` x
+    `span` for a regression model's predicted-versus-actual curve, in the target's units)."""
     rows = [
         p | {"series": name, "order": i} for name, pts in series.items() for i, p in enumerate(pts)
     ]
     domain = list(series)
     scale = {"domain": domain, "range": ["#0969da", "#bf8700"][: len(domain)]}
     colour = {"field": "series", "type": "nominal", "title": None, "scale": scale}
-    unit = {"domain": [0, 1]}
+    lo, hi = span or (0, 1)
+    unit = {"domain": [lo, hi]}
     layers: list[dict[str, Any]] = []
     if diagonal:
         layers.append(
             {
-                "data": {"values": [{"x": 0, "y": 0}, {"x": 1, "y": 1}]},
+                "data": {"values": [{"x": lo, "y": lo}, {"x": hi, "y": hi}]},
                 "mark": {"type": "line", "strokeDash": [4, 4], "color": "#8c959f"},
                 "encoding": {
                     "x": {"field": "x", "type": "quantitative"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gitml.core.metrics import LOWER_IS_BETTER
+from gitml.core.metrics import LOWER_IS_BETTER, TASK_METRICS
 from gitml.review.site.model import METRIC_ORDER, SLICE_METRICS, Version
 
 MAX_CURVE_POINTS = 60  # every 4 pixels of a 220-pixel chart; rendering cost grows with points
@@ -158,7 +158,8 @@ def importance(rows: Any) -> list[dict[str, Any]]:
 
 
 def metric_rows(v: Version, prev: Version | None) -> list[dict[str, Any]]:
-    names = [m for m in METRIC_ORDER if m in v.metrics] + [
+    order = dict.fromkeys((*TASK_METRICS.get(v.task, ()), *METRIC_ORDER))  # the task's first
+    names = [m for m in order if m in v.metrics] + [
         m for m in ("threshold", "rows") if m in v.metrics
     ]
     rows = []
@@ -178,3 +179,22 @@ def metric_rows(v: Version, prev: Version | None) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def class_rows(v: Version, prev: Version | None) -> list[dict[str, Any]]:
+    """A multiclass version's precision and recall per class, next to the previous version's."""
+    mine = v.metrics.get("per_class") if v.task == "multiclass" else None
+    theirs = prev.metrics.get("per_class") if prev is not None else None
+    theirs = theirs if isinstance(theirs, dict) else {}
+    return [
+        {
+            "name": str(name),
+            "rows": m.get("rows"),
+            "precision": m.get("precision"),
+            "recall": m.get("recall"),
+            "prev_precision": (theirs.get(name) or {}).get("precision"),
+            "prev_recall": (theirs.get(name) or {}).get("recall"),
+        }
+        for name, m in (mine if isinstance(mine, dict) else {}).items()
+        if isinstance(m, dict)
+    ]

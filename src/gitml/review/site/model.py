@@ -23,7 +23,7 @@ import yaml
 
 from gitml import layout
 from gitml.contracts.monitoring import MonitoringReport
-from gitml.core.metrics import READING_ORDER, SliceMetric
+from gitml.core.metrics import READING_ORDER, TASK_METRICS, SliceMetric
 from gitml.errors import DataError
 from gitml.registry.gate import RuleResult
 from gitml.registry.record import NOTES_REF
@@ -33,7 +33,10 @@ from gitml.review.site.decisions import Decision, github_url, read_decisions
 from gitml.review.site.gitobjects import CommitInfo, TagRecord
 from gitml.review.site.monitoring import MONITORING, load_monitoring
 
-METRIC_ORDER = READING_ORDER
+# binary's order first, then the other tasks' names (a version shows those it has)
+METRIC_ORDER = tuple(
+    dict.fromkeys((*READING_ORDER, *TASK_METRICS["multiclass"], *TASK_METRICS["regression"]))
+)
 SLICE_METRICS: tuple[str, ...] = get_args(SliceMetric)  # what the gate's max_slice_gap compares
 PLOTS = layout.EVALUATE_DIR / "plots" / "sklearn"
 # name -> path of the small files every version committed (`cache: false` in dvc.yaml)
@@ -110,6 +113,13 @@ class Version:
     def metrics(self) -> dict[str, Any]:
         m = self.files.get("metrics")
         return m if isinstance(m, dict) else {}
+
+    @property
+    def task(self) -> str:
+        """binary | multiclass | regression, as models/model.json says (binary leaves it out)."""
+        meta = self.files.get("model")
+        task = meta.get("task") if isinstance(meta, dict) else None
+        return str(task or "binary")
 
     def metric(self, name: str) -> float | None:
         x = self.metrics.get(name)
@@ -276,9 +286,9 @@ def replay(tags: list[TagRecord]) -> tuple[dict[str, Version], list[Event]]:
 def _settings(params: Any) -> tuple[str, int]:
     promotion = params.get("promotion") if isinstance(params, dict) else None
     promotion = promotion if isinstance(promotion, dict) else {}
-    return str(promotion.get("primary_metric") or "roc_auc"), int(
-        promotion.get("slice_min_rows") or 100
-    )
+    from gitml.config.stages import primary_of
+
+    return primary_of(params), int(promotion.get("slice_min_rows") or 100)
 
 
 def load(repo: Path) -> Site:

@@ -18,12 +18,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from gitml import layout
-from gitml.core.metrics import LOWER_IS_BETTER
+from gitml.core.metrics import LOWER_IS_BETTER, READING_ORDER, TASK_METRICS
 from gitml.core.model_meta import ModelMeta
 from gitml.errors import ConfigError, DataError
 from gitml.registry.versions import PROD
 from gitml.review.site import charts, digest, model, monitor_charts
-from gitml.review.site.model import METRIC_ORDER, Site, Version
+from gitml.review.site.model import Site, Version
 
 MARKER = ".gitml-site"  # marks a folder this module may replace
 CSP = (
@@ -109,6 +109,20 @@ def registry_context(site: Site) -> dict[str, Any]:
     }
 
 
+def _site_metrics(versions: list[Version]) -> tuple[str, ...]:
+    """The metric columns of the history: the task's names that a version holds (binary: all
+    of them, as before)."""
+    held = {m for v in versions for m in v.metrics}
+    for task in ("multiclass", "regression"):
+        if TASK_METRICS[task][0] in held:  # roc_auc_ovr, rmse: only that task writes them
+            return tuple(m for m in TASK_METRICS[task] if m in held)
+    return READING_ORDER
+
+
+def _and(names: list[str]) -> str:
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 def history_context(site: Site) -> dict[str, Any]:
     versions = [v for v in site.versions if v.metrics]
     primary_rows = [
@@ -117,7 +131,7 @@ def history_context(site: Site) -> dict[str, Any]:
         for v in versions
         if v.metric(site.primary) is not None
     ]  # fmt: skip
-    secondary = [m for m in METRIC_ORDER if m != site.primary]
+    secondary = [m for m in _site_metrics(versions) if m != site.primary]
     higher = [m for m in secondary if m not in LOWER_IS_BETTER]
     lower = [m for m in secondary if m in LOWER_IS_BETTER]
 
@@ -146,7 +160,8 @@ def history_context(site: Site) -> dict[str, Any]:
         charts_.append(
             charts.small_multiples(
                 rows_of(higher) + rows_of(lower),
-                "Secondary metrics by version (log_loss and brier: lower is better)",
+                "Secondary metrics by version"
+                + (f" ({_and(lower)}: lower is better)" if lower else ""),
             )
         )
     if gap_rows:
@@ -169,6 +184,36 @@ def history_context(site: Site) -> dict[str, Any]:
     }
 
 
+# What the plot files hold for the other tasks (pipeline.evaluate_tasks.write_plots); a
+# regression model's ROC and precision-recall files are empty, so those charts are left out.
+TASK_TITLES = {
+    "multiclass": {
+        "roc": ("ROC curve (one-vs-rest, micro-averaged)", "false positive rate",
+                "true positive rate", True),
+        "pr": ("Precision-recall curve (one-vs-rest, micro-averaged)", "recall", "precision",
+               False),
+        "calibration": ("Top-label calibration (dashed: perfect)", "probability of the "
+                        "predicted class", "share predicted right", True),
+    },
+    "regression": {
+        "calibration": ("Predicted vs actual, mean per bin of the prediction (dashed: "
+                        "perfect)", "mean predicted", "mean actual", True),
+    },
+}  # fmt: skip
+
+
+# The slice table's columns for the other tasks (binary's are in the template, as before).
+SLICE_COLUMNS = {
+    "multiclass": [("roc_auc_ovr", "roc_auc_ovr"), ("balanced_accuracy", "balanced_accuracy")],
+    "regression": [("target_mean", "target mean"), ("rmse", "rmse"), ("mae", "mae")],
+}
+
+
+def _span(lines: dict[str, list[dict[str, float]]]) -> tuple[float, float]:
+    values = [p[k] for pts in lines.values() for p in pts for k in ("x", "y")]
+    return (min(values), max(values)) if values else (0.0, 1.0)
+
+
 def version_context(site: Site, v: Version) -> dict[str, Any]:
     prev = site.baseline(v)  # the prod it was judged against, not the previous number
     series: dict[str, Callable[[Version], list[dict[str, float]]]] = {
@@ -184,6 +229,7 @@ def version_context(site: Site, v: Version) -> dict[str, Any]:
         "calibration": ("Calibration (dashed: perfect)", "mean predicted probability",
                         "observed positive rate", True),
     }  # fmt: skip
+    titles |= TASK_TITLES.get(v.task, {})
     curve_charts = []
     for key, fn in series.items():
         mine = fn(v)
@@ -194,7 +240,8 @@ def version_context(site: Site, v: Version) -> dict[str, Any]:
         if prev and theirs:
             lines[charts.PREVIOUS + f" ({prev.version})"] = theirs
         title, xt, yt, diag = titles[key]
-        curve_charts.append(charts.curves(lines, title, xt, yt, diag))
+        span = _span(lines) if v.task == "regression" else None
+        curve_charts.append(charts.curves(lines, title, xt, yt, diag, span))
     # three charts, not one side by side: on a phone they stack, each at the full width
     imp = digest.importance(v.files.get("importance"))
     top = max([r["importance"] for r in imp] + [0.0])
@@ -210,6 +257,9 @@ def version_context(site: Site, v: Version) -> dict[str, Any]:
         "metric_rows": digest.metric_rows(v, prev),
         "curve_charts": curve_charts,
         "slices": digest.slice_rows(v.files.get("slices")),
+        "slice_columns": SLICE_COLUMNS.get(v.task, []),
+        "per_class": digest.class_rows(v, prev),
+        "confusion": v.metrics.get("confusion") if v.task == "multiclass" else None,
         "gaps": digest.slice_gaps(v.files.get("slices"), site.slice_min_rows),
         "importance": imp,
         "prev_importance": {r["feature"]: r["importance"] for r in prev_imp},

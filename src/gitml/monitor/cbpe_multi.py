@@ -1,0 +1,126 @@
+"""Multiclass CBPE: estimated accuracy and macro-F1 from calibrated class probabilities.
+
+The binary CBPE (estimate.py) extended to K classes, as NannyML does for multiclass
+(https://nannyml.readthedocs.io, "Confidence-based Performance Estimation"): when row i's
+probabilities P[i, k] are calibrated, its true class is k with probability P[i, k]. The model
+decides pred_i = argmax_k P[i, k] (the first of equals, as scikit-learn's predict), so
+
+    expected accuracy        = mean_i P[i, pred_i]             (the mean top probability)
+    expected confusion C[k, j] = Σ_{i: pred_i = j} P[i, k]      (true k, predicted j)
+
+and per class tp_k = C[k, k], fp_k = (rows predicted k) - tp_k, fn_k = Σ_i P[i, k] - tp_k give
+the expected F1 of each class; macro-F1 is their mean over all the model's classes, with 0 for
+a class whose F1 is undefined (core.metrics: labels = every class, zero_division = 0).
+
+Calibration on the reference, as NannyML's multiclass CBPE does: the probabilities a model
+serves are often not calibrated per class (scikit-learn's CalibratedClassifierCV averages its
+folds' probabilities, which makes the top one under-confident; a model trained without
+calibration may be over-confident). So one isotonic map per class (one-vs-rest, P[:, k] against
+y == k) is fitted on the test split's probabilities and truth (`fit_calibrators`), applied to
+every window and the rows renormalised to sum to 1 (`calibrate`). The DECISIONS stay the
+served probabilities' argmax; only the chance that each is right comes from the calibrated ones.
+
+The sampling band: the labels are independent categorical draws from each row's
+probabilities; the realized metrics' standard deviation over `DRAWS` seeded draws is the band's
+sigma, as for the binary estimate. Written by hand for the reason estimate.py gives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+DRAWS = 400
+MAX_BAND_ROWS = 20_000
+_SEED = 20170614  # fixed: the band is a property of the probabilities, not of a run
+
+
+def _f1_macro(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> float:
+    den = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, den, out=np.zeros_like(den, dtype="float64"), where=den > 0)
+    return float(f1.mean())
+
+
+def fit_calibrators(probs: np.ndarray, y: np.ndarray) -> list[Any]:
+    """One isotonic map per class, from the test split's probabilities and class codes."""
+    from sklearn.isotonic import IsotonicRegression
+
+    p, y = np.asarray(probs, dtype="float64"), np.asarray(y, dtype="int64")
+    return [
+        IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p[:, k], y == k)
+        for k in range(p.shape[1])
+    ]
+
+
+def calibrate(calibrators: list[Any], probs: np.ndarray) -> np.ndarray:
+    """The probabilities through the per-class maps, each row renormalised to sum to 1 (a row
+    the maps send to all zeros keeps its served probabilities)."""
+    p = np.asarray(probs, dtype="float64")
+    if not len(p):
+        return p
+    q = np.column_stack([c.predict(p[:, k]) for k, c in enumerate(calibrators)])
+    total = q.sum(axis=1, keepdims=True)
+    return np.where(total > 0, q / np.where(total > 0, total, 1.0), p)
+
+
+def estimate(probs: np.ndarray, calibrated: np.ndarray | None = None) -> dict[str, float | None]:
+    """Expected accuracy and macro-F1 of the decisions argmax(probs) (rows x classes), each
+    row of class k with probability calibrated[i, k] (default: the probabilities themselves)."""
+    p = np.asarray(probs, dtype="float64")
+    if not len(p):
+        return {"accuracy": None, "f1_macro": None}
+    q = p if calibrated is None else np.asarray(calibrated, dtype="float64")
+    pred = p.argmax(axis=1)
+    k = p.shape[1]
+    tp = q[np.arange(len(q)), pred]
+    tp_k = np.bincount(pred, weights=tp, minlength=k)
+    predicted_k = np.bincount(pred, minlength=k).astype("float64")
+    return {
+        "accuracy": float(tp.mean()),
+        "f1_macro": _f1_macro(tp_k, predicted_k - tp_k, q.sum(axis=0) - tp_k),
+    }
+
+
+def realized(y: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
+    """Accuracy and macro-F1 of argmax(probs) against class codes `y` (= core.metrics')."""
+    p = np.asarray(probs, dtype="float64")
+    if not len(p):
+        return {"accuracy": None, "f1_macro": None}
+    acc, f1 = _metrics_of_labels(np.asarray(y, "int64"), p.argmax(axis=1), p.shape[1])
+    return {"accuracy": acc, "f1_macro": f1}
+
+
+def _metrics_of_labels(y: np.ndarray, pred: np.ndarray, k: int) -> tuple[float, float]:
+    right = y == pred
+    tp = np.bincount(pred[right], minlength=k).astype("float64")
+    fp = np.bincount(pred, minlength=k) - tp
+    fn = np.bincount(y, minlength=k) - tp
+    return float(right.mean()), _f1_macro(tp, fp, fn)
+
+
+def sampling_sd(
+    probs: np.ndarray, calibrated: np.ndarray | None = None, draws: int = DRAWS
+) -> dict[str, float]:
+    """Standard deviation of the realized accuracy and macro-F1 of argmax(probs) when each
+    row's class is drawn from `calibrated` (default: the probabilities). Above MAX_BAND_ROWS
+    rows: a seeded subsample, the deviation scaled by sqrt(subsample / rows)."""
+    p = np.asarray(probs, dtype="float64")
+    if not len(p):
+        return {"accuracy": float("nan"), "f1_macro": float("nan")}
+    q = p if calibrated is None else np.asarray(calibrated, dtype="float64")
+    rng = np.random.default_rng(_SEED)
+    scale = 1.0
+    if len(p) > MAX_BAND_ROWS:
+        scale = float(np.sqrt(MAX_BAND_ROWS / len(p)))
+        keep = rng.choice(len(p), MAX_BAND_ROWS, replace=False)
+        p, q = p[keep], q[keep]
+    pred, k = p.argmax(axis=1), p.shape[1]
+    cum = np.cumsum(q, axis=1)
+    cum[:, -1] = np.inf  # rows summing to 1 - 1e-16 still draw a class
+    out = np.empty((draws, 2))
+    for d in range(draws):
+        y = (rng.random(len(p))[:, None] >= cum).sum(axis=1)
+        out[d] = _metrics_of_labels(y, pred, k)
+    sd = out.std(axis=0) * scale
+    return {"accuracy": float(sd[0]), "f1_macro": float(sd[1])}

@@ -1,0 +1,142 @@
+"""The gate and the params check for regression and multiclass models: rules name the task's
+metrics, errors are ceilings, and lower-is-better metrics are compared the right way round."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gitml.config import Params, PromotionConfig, primary_of, promotion_of
+from gitml.registry.gate import Evaluation, gate
+
+
+def reg_ev(rmse: float, mae: float = 40.0, male_rmse: float = 60.0) -> Evaluation:
+    values = {
+        "f": {"rows": 300, "target_mean": 150.0, "rmse": rmse, "mae": mae, "ranked": True},
+        "m": {"rows": 300, "target_mean": 160.0, "rmse": male_rmse, "mae": 45.0, "ranked": True},
+    }
+    metrics = {"rmse": rmse, "mae": mae, "r2": 0.4, "mape": 0.3, "rows": 600}
+    return Evaluation(metrics, {"columns": {"sex": {"values": values, "gap": {}}}})
+
+
+def rule(decision: Any, name: str) -> Any:
+    return next(r for r in decision.rules if r.name == name)
+
+
+def test_a_regression_project_gets_its_tasks_rules() -> None:
+    p = Params.model_validate({"data": {"task": "regression"}})
+    assert p.promotion.primary_metric == "rmse"
+    assert p.promotion.primary_floor is None and p.promotion.slice_floors == {}
+    assert p.promotion.max_slice_gap is None
+    # keys it sets are kept, and checked against the task
+    kept = Params.model_validate(
+        {"data": {"task": "regression"}, "promotion": {"floors": {"r2": 0.2}}}
+    )
+    assert kept.promotion.floors == {"r2": 0.2} and kept.promotion.primary_metric == "rmse"
+    assert Params().promotion == PromotionConfig()  # binary: as before
+
+
+@pytest.mark.parametrize(
+    ("task", "promotion", "message"),
+    [
+        ("regression", {"primary_metric": "roc_auc"}, "promotion.primary_metric: 'roc_auc'"),
+        ("regression", {"max_drops": {"log_loss": 0.1}}, "promotion.max_drops.log_loss"),
+        ("multiclass", {"floors": {"recall": 0.5}}, "promotion.floors.recall"),
+        ("binary", {"primary_metric": "rmse", "primary_floor": None}, "primary_metric: 'rmse'"),
+        ("multiclass", {"slice_floors": {"recall": 0.5}}, "promotion.slice_floors.recall"),
+    ],
+)
+def test_a_rule_naming_a_metric_the_task_lacks_is_refused(
+    task: str, promotion: dict[str, Any], message: str, tmp_path: Any
+) -> None:
+    import yaml
+
+    from gitml.config import load_params
+    from gitml.core.metrics import TASK_METRICS, TASK_SLICE_METRICS
+    from gitml.errors import ConfigError
+
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"data": {"task": task}, "promotion": promotion}))
+    with pytest.raises(ConfigError) as caught:
+        load_params(path)
+    text = str(caught.value)
+    assert message in text and f"a {task} model (data.task: {task})" in text
+    valid = TASK_SLICE_METRICS[task] if "slice_floors" in message else TASK_METRICS[task]
+    assert f"use one of {', '.join(valid)}" in text
+    with pytest.raises(ValueError, match="is not a"):
+        promotion_of({"data": {"task": task}, "promotion": promotion})
+
+
+def test_a_score_floor_above_one_is_refused_an_error_ceiling_is_not() -> None:
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        PromotionConfig(slice_floors={"recall": 1.5})  # type: ignore[dict-item]
+    assert PromotionConfig(slice_floors={"rmse": 70.0}).slice_floors == {"rmse": 70.0}  # type: ignore[dict-item]
+
+
+def test_rmse_is_gated_lower_is_better() -> None:
+    cfg = promotion_of({"data": {"task": "regression"}, "promotion": {"max_drops": {"mae": 1.0}}})
+    better = gate(reg_ev(55.0), reg_ev(58.0), cfg)
+    assert better.passed, better.summary
+    assert rule(better, "max_drop:rmse").value == -3.0  # 3 better, not 3 worse
+    worse = gate(reg_ev(58.0, mae=42.5), reg_ev(55.0, mae=40.0), cfg)
+    assert not worse.passed
+    assert rule(worse, "max_drop:rmse").value == 3.0
+    assert not rule(worse, "max_drop:mae").passed  # 2.5 worse than allowed 1.0
+    assert "(lower is better)" in rule(worse, "max_drop:rmse").detail
+
+
+def test_error_bounds_and_slice_ceilings_for_regression() -> None:
+    cfg = promotion_of(
+        {
+            "data": {"task": "regression"},
+            "promotion": {
+                "primary_floor": 57.0,
+                "slice_floors": {"rmse": 59.0},
+                "max_slice_gap": 5.0,
+                "slice_min_rows": 100,
+            },
+        }
+    )
+    d = gate(reg_ev(55.0, male_rmse=62.0), None, cfg)
+    assert rule(d, "ceiling:rmse").passed  # 55 <= 57
+    assert rule(d, "slice_ceiling:sex=f:rmse").passed  # 55 <= 59
+    assert not rule(d, "slice_ceiling:sex=m:rmse").passed  # 62 > 59
+    gap = rule(d, "max_slice_gap")
+    assert gap.value == 7.0 and not gap.passed  # rmse 62 vs 55, in the target's units
+    assert not gate(reg_ev(58.0), None, cfg).rules[0].passed  # 58 > the ceiling 57
+
+
+def test_multiclass_rules_read_the_multiclass_metrics() -> None:
+    cfg = promotion_of({"data": {"task": "multiclass"}, "promotion": {"max_slice_gap": 0.1}})
+    values = {
+        "a": {"rows": 200, "roc_auc_ovr": 0.95, "balanced_accuracy": 0.9, "ranked": True},
+        "b": {"rows": 200, "roc_auc_ovr": 0.97, "balanced_accuracy": 0.7, "ranked": True},
+    }
+    metrics = {"roc_auc_ovr": 0.96, "f1_macro": 0.8, "log_loss": 0.3, "rows": 400}
+    cand = Evaluation(metrics, {"columns": {"c": {"values": values, "gap": {}}}})
+    prod = Evaluation(metrics | {"f1_macro": 0.83}, cand.slices)
+    d = gate(cand, prod, cfg)
+    assert [r.name for r in d.rules] == [
+        "max_drop:roc_auc_ovr",
+        "max_drop:f1_macro",
+        "max_slice_gap",
+    ]
+    assert not rule(d, "max_drop:f1_macro").passed  # 0.03 worse, 0.02 allowed
+    assert rule(d, "max_slice_gap").value == pytest.approx(0.2)  # balanced accuracy .9 vs .7
+
+
+def test_the_primary_metric_defaults_to_the_tasks() -> None:
+    assert primary_of({}) == "roc_auc"
+    assert primary_of({"data": {"task": "regression"}}) == "rmse"
+    assert (
+        primary_of({"data": {"task": "multiclass"}, "promotion": {"primary_metric": "accuracy"}})
+        == "accuracy"
+    )
+
+
+def test_binary_rules_on_a_regression_candidate_say_what_it_holds() -> None:
+    from gitml.errors import DataError
+
+    with pytest.raises(DataError, match="it holds a regression model's metrics \\(rmse, mae"):
+        gate(reg_ev(50.0), None, PromotionConfig())
