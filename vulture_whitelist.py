@@ -15,6 +15,19 @@ else it reports is dead code: delete it. Never run: it is not a module of the pa
 _.probability
 _.predicted_class
 _.model_version
+# TypedDict keys of JSON contracts, written as dict literals and read by key (which vulture
+# does not see): src/gitml/registry/reproduce.py `ReproductionJson` (reports/verify.json).
+_.beyond_tolerance
+_.within_tolerance
+_.outputs_differ
+# src/gitml/registry/record.py `DecisionRecord`, `RulesFrom` (reports/promotion.json, notes).
+_.rules_from
+_.candidate_changes_rules
+# src/gitml/serve/requests.py `ServedMetadata`: GET /metadata's body, built by keyword and
+# read by clients; not every field is read back by Python code.
+_.git_revision
+_.training_metrics
+_.prediction_log
 # src/gitml/core/model_meta.py: fields of models/model.json, written by train and shown by
 # /metadata and the model site; not every field is read back by Python code.
 _.ece_bins

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("review", "monitor"),
     ("serve",),
-    ("registry", "scale", "project", "logstore"),
+    ("registry", "scale", "project", "logstore", "contracts"),
     ("pipeline",),
     ("config",),
     ("core",),

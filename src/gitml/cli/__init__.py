@@ -10,7 +10,8 @@ from gitml.cli.app import app
 
 # Importing a group's module adds its commands; `--help` shows the groups in this order.
 # isort: off
-from gitml.cli import pipeline, project, review, registry, serve, keys, monitor, canary, scale  # noqa: F401
+from gitml.cli import pipeline, project, review, registry, serve, simulate  # noqa: F401
+from gitml.cli import keys, monitor, canary, scale  # noqa: F401
 # isort: on
 
 __all__ = ["app", "main"]

@@ -1,8 +1,8 @@
-"""Serve commands: the HTTP service, batch prediction and simulated traffic."""
+"""Serve commands: the HTTP service and batch prediction (simulated traffic: cli/simulate.py)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +27,7 @@ from gitml.cli.serve_options import (
     TlsCertOpt,
     TlsKeyOpt,
     VersionOpt,
+    WorkersOpt,
 )
 from gitml.serve.options import ModelSource, OnError
 
@@ -70,14 +71,7 @@ def serve_cmd(
     log_db: LogDbOpt = "sqlite:///logs/predictions.db",
     max_body_mb: MaxBodyOpt = 10.0,
     fast_path: FastPathOpt = True,
-    workers: Annotated[
-        int,
-        typer.Option(
-            help="worker processes (one per core); each verifies and loads the model and "
-            "writes its own share of the prediction log",
-            min=1,
-        ),
-    ] = 1,
+    workers: WorkersOpt = 1,
     keys: KeysOpt = None,
     open_metrics: OpenMetricsOpt = False,
     tls_cert: TlsCertOpt = None,
@@ -106,7 +100,6 @@ def serve_cmd(
     """
     from gitml.io.dburl import mask_url
     from gitml.logstore.logdb import check_url
-    from gitml.serve.app import serve
     from gitml.serve.auth import Tls, check_bind
     from gitml.serve.ports import check_port
 
@@ -120,40 +113,73 @@ def serve_cmd(
         follow_cfg = replace(follow_cfg, release=release)
     resolved = _resolve_model(stage, version, model, params, release)
     _announce(f"{'https' if tls else 'http'}://{host}:{port}", mask_url(log_db), said, tls, host)
-    max_body_bytes = int(max_body_mb * 1024 * 1024)
+    max_body = int(max_body_mb * 1024 * 1024)
+    run = _Listen(host, port, log_db, max_body, fast_path, access, tls, follow_cfg)
     if workers == 1:
+        run.one(resolved)
+    else:
+        run.many(resolved, workers, stage, version, model, params, release)
+
+
+@dataclass(frozen=True)
+class _Listen:
+    """How the server listens (checked before the model loads), for one process or several."""
+
+    host: str
+    port: int
+    log_db: str
+    max_body_bytes: int
+    fast_path: bool
+    access: Any
+    tls: Any
+    follow: Any
+
+    def one(self, resolved: Any) -> None:
+        from gitml.serve.app import serve
+
         serve(
             resolved,
-            host,
-            port,
-            log_db,
-            max_body_bytes=max_body_bytes,
-            fast_path=fast_path,
-            access=access,
-            tls=tls,
-            follow=follow_cfg,
+            self.host,
+            self.port,
+            self.log_db,
+            max_body_bytes=self.max_body_bytes,
+            fast_path=self.fast_path,
+            access=self.access,
+            tls=self.tls,
+            follow=self.follow,
         )
-        return
-    from gitml.serve import workers as multi
 
-    multi.run(
-        resolved,
-        workers=workers,
-        host=host,
-        port=port,
-        log_url=log_db,
-        max_body_bytes=max_body_bytes,
-        fast_path=fast_path,
-        repo=Path(),
-        stage=stage,
-        version=version,
-        model_path=model,
-        params_path=params,
-        access=access,
-        tls=tls,
-        follow=follow_cfg,
-        release=release,
-    )
+    def many(
+        self,
+        resolved: Any,
+        workers: int,
+        stage: str | None,
+        version: str | None,
+        model: Path | None,
+        params: Path,
+        release: str | None,
+    ) -> None:
+        """Worker processes: each resolves (and verifies) the same model again."""
+        from gitml.serve import workers as multi
+
+        multi.run(
+            resolved,
+            workers=workers,
+            host=self.host,
+            port=self.port,
+            log_url=self.log_db,
+            max_body_bytes=self.max_body_bytes,
+            fast_path=self.fast_path,
+            repo=Path(),
+            stage=stage,
+            version=version,
+            model_path=model,
+            params_path=params,
+            access=self.access,
+            tls=self.tls,
+            follow=self.follow,
+            release=release,
+        )
 
 
 def _release_repo(
@@ -300,16 +326,6 @@ def predict_cmd(
     )
 
 
-def _target() -> dict[str, Any]:
-    """The target, positive class and task of params.yaml, when there is one (simulate's
-    fallback); `data.task` is binary where params.yaml predates tasks."""
-    if not layout.PARAMS.exists():
-        return {}
-    data = load(layout.PARAMS).data
-    task = str(getattr(data, "task", "binary"))
-    return {"target": data.target, "positive_class": data.positive_class, "task": task}
-
-
 def _count_rows(path: Path) -> int | None:
     """Rows in the input for the progress bar (Parquet: from the footer; CSV: unknown)."""
     if path.suffix.lower() in (".parquet", ".pq") and path.is_file():
@@ -320,62 +336,3 @@ def _count_rows(path: Path) -> int | None:
         except Exception:  # unreadable: predict.run reports it properly
             return None
     return None
-
-
-@app.command("simulate", rich_help_panel="Serve")
-@handle_errors
-def simulate_cmd(
-    url: Annotated[str, typer.Option(help="a running `gitml serve`")] = "http://127.0.0.1:8000",
-    rows: Annotated[int, typer.Option(help="rows to send", min=1)] = 1000,
-    shift: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--shift",
-            help="shift the rows: 'age+10', 'age*1.5', 'workclass=Private', "
-            "'occupation=blank', any with '@0.3' for 30% of rows; repeatable",
-        ),
-    ] = None,
-    feedback: Annotated[
-        bool, typer.Option(help="also send each row's true label to POST /feedback")
-    ] = False,
-    data: Annotated[Path, typer.Option(help="rows are drawn from this file")] = layout.SPLIT_DIR
-    / "test.parquet",
-    seed: Annotated[int, typer.Option(help="seed of the draw and of partial shifts")] = 0,
-    batch_size: Annotated[int, typer.Option(help="rows per request", min=1, max=10_000)] = 100,
-    api_key: Annotated[
-        str | None,
-        typer.Option(
-            "--api-key",
-            envvar="GITML_API_KEY",
-            show_envvar=True,
-            help="the key to send (Authorization: Bearer); scope predict, and feedback with "
-            "--feedback; prefer the environment variable (a command line is visible to others)",
-        ),
-    ] = None,
-) -> None:
-    """Send test-split rows (optionally shifted) to a running server, to watch the monitor react."""
-    from gitml.monitor import simulate
-    from gitml.monitor.shift import parse_shift
-
-    shifts = [parse_shift(s) for s in shift or []]
-    result = simulate.run(
-        url,
-        rows,
-        shifts,
-        data,
-        feedback=feedback,
-        seed=seed,
-        batch_size=batch_size,
-        api_key=api_key,
-        data_config=_target(),
-    )
-    for e in result.errors:
-        err.print(f"[red]rejected[/] {e}", highlight=False, soft_wrap=True)
-    mean = f"{result.mean_score:.4f}" if result.mean_score is not None else "n/a"
-    out.print(
-        f"sent {result.sent:,} rows to {url}: {result.predicted:,} predicted, "
-        f"{result.rejected:,} rejected, {result.feedback:,} feedback labels; mean score {mean}"
-        + (f"; shifts: {', '.join(map(str, shifts))}" if shifts else ""),
-        soft_wrap=True,
-    )
-    raise typer.Exit(1 if result.rejected else 0)

@@ -127,3 +127,11 @@ CanaryShareOpt = Annotated[
         max=1.0,
     ),
 ]
+WorkersOpt = Annotated[
+    int,
+    typer.Option(
+        help="worker processes (one per core); each verifies and loads the model and "
+        "writes its own share of the prediction log",
+        min=1,
+    ),
+]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitml.config import MonitorConfig
+from gitml.contracts.monitoring import MonitoringReport
 from gitml.core.duration import parse_since
 from gitml.errors import ConfigError
 from gitml.io.github import append_step_summary, write_outputs
@@ -44,7 +45,6 @@ from gitml.monitor.common import ALARM_LABEL, DEFAULT_OUT, ISSUE_TITLE, SCORE, M
 from gitml.monitor.current import Current, load_file, load_log
 from gitml.monitor.reference import Reference, load_reference
 from gitml.monitor.render import render_markdown
-from gitml.monitor.report import MonitoringReport
 
 __all__ = [
     "ALARM_LABEL", "DEFAULT_OUT", "ISSUE_TITLE", "SCORE", "AlertResult", "Current",

@@ -10,8 +10,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitml.contracts.monitoring import MonitoringReport
 from gitml.monitor.common import ALARM_LABEL, GITHUB_BODY_LIMIT, ISSUE_TITLE, MonitorError
-from gitml.monitor.report import MonitoringReport
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The comparison of the window with the reference: drift, data contract and live quality.
 
-`analyse` returns the typed report (gitml.monitor.report.MonitoringReport); each part of it is
+`analyse` returns the typed report (gitml.contracts.monitoring.MonitoringReport); each part of it is
 built by a function of its own below, in the order the report reads.
 """
 
@@ -13,16 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gitml.config import MonitorConfig
-from gitml.core.calibration import expected_calibration_error
-from gitml.core.tasks import Task
-from gitml.errors import GitmlError
-from gitml.monitor import drift, estimate, task_estimate
-from gitml.monitor import prior as prior_mod
-from gitml.monitor.common import SCORE, MonitorError
-from gitml.monitor.common import rounded as _num
-from gitml.monitor.current import Current
-from gitml.monitor.reference import Reference
-from gitml.monitor.report import (
+from gitml.contracts.monitoring import (
     Contract,
     ContractColumn,
     CurrentInfo,
@@ -32,6 +23,14 @@ from gitml.monitor.report import (
     ReferenceInfo,
     Rule,
 )
+from gitml.core.calibration import expected_calibration_error
+from gitml.core.tasks import Task
+from gitml.errors import GitmlError
+from gitml.monitor import drift, estimate, task_estimate
+from gitml.monitor import prior as prior_mod
+from gitml.monitor.common import SCORE, MonitorError, significant
+from gitml.monitor.current import Current
+from gitml.monitor.reference import Reference
 
 
 def featurize(cur: Current, ref: Reference) -> pd.DataFrame:
@@ -47,8 +46,9 @@ def featurize(cur: Current, ref: Reference) -> pd.DataFrame:
 
         names = InputNames.of(inputs, ref.meta.original_names)
         matched = names.match([str(c) for c in cur.frame.columns], inputs, strict=False)
+        own = [names.original.get(c, c) for c in missing]
         raise MonitorError(
-            f"{cur.source}: lacks the model's input column(s) {missing}: "
+            f"{cur.source}: lacks the model's input column(s) {own}: "
             + "; ".join(message for _, _, message in matched.problems)
         )
     frame = cur.frame.copy()
@@ -87,6 +87,9 @@ def analyse(
             other_versions=cur.other_versions,
         ),
         notes=[*ref.notes, *_version_notes(ref, cur)],
+        input_names={
+            c: own for c, own in ref.meta.original_names.items() if c in ref.columns and own != c
+        },
     )
     if len(cur.frame) < cfg.min_rows:
         report.status = "insufficient_data"
@@ -99,7 +102,7 @@ def analyse(
     _drift(report, ref, cur, cfg, current, profiles)
     if ref.schema is not None:
         report.contract = contract_violations(ref.schema, cur.frame, ref.meta.target)
-        report.alarms += _contract_alarms(report.contract, cfg)
+        report.alarms += _contract_alarms(report, cfg)
     report.quality, notes = live_quality(ref, cur, cfg)
     report.notes += notes
     if report.quality:
@@ -151,7 +154,7 @@ def _drift(
     report.rule = Rule(
         alpha=cfg.alpha,
         tests=n_tests,
-        p_threshold=_num(p_floor),
+        p_threshold=significant(p_floor),
         psi_threshold=cfg.psi_threshold,
         missing_rate_delta=cfg.missing_rate_delta,
         max_unseen_share=cfg.max_unseen_share,
@@ -164,7 +167,7 @@ def _drift(
     )
     for name, r in results.items():
         entry = _feature_entry(r, cfg, p_floor)
-        report.alarms += [f"{name}: {a}" for a in entry.alarms]
+        report.alarms += [f"{report.shown(name)}: {a}" for a in entry.alarms]
         report.features.append(entry)
     if score_drift is not None:
         entry = _feature_entry(score_drift, cfg, p_floor)
@@ -173,10 +176,11 @@ def _drift(
         report.prediction = entry
 
 
-def _contract_alarms(contract: Contract, cfg: MonitorConfig) -> list[str]:
-    if contract.share <= cfg.max_invalid_share:
+def _contract_alarms(report: MonitoringReport, cfg: MonitorConfig) -> list[str]:
+    contract = report.contract
+    if contract is None or contract.share <= cfg.max_invalid_share:
         return []
-    worst = ", ".join(f"{c} ({v.rows})" for c, v in contract.columns.items())
+    worst = ", ".join(f"{report.shown(c)} ({v.rows})" for c, v in contract.columns.items())
     return [
         f"data contract: {contract.share:.1%} of rows break the schema "
         f"(> {cfg.max_invalid_share:.1%}): {worst}"
@@ -275,18 +279,18 @@ def _feature_entry(r: drift.ColumnDrift, cfg: MonitorConfig, p_floor: float) -> 
         name=r.name,
         kind=r.kind,
         test=r.test,
-        statistic=_num(r.statistic),
-        p_value=_num(r.p_value),
-        psi=_num(r.psi),
-        ref_missing_rate=_num(r.ref_missing_rate),
-        cur_missing_rate=_num(r.cur_missing_rate),
-        missing_p_value=_num(r.missing_p_value),
-        unseen_share=_num(r.unseen_share),
+        statistic=significant(r.statistic),
+        p_value=significant(r.p_value),
+        psi=significant(r.psi),
+        ref_missing_rate=significant(r.ref_missing_rate),
+        cur_missing_rate=significant(r.cur_missing_rate),
+        missing_p_value=significant(r.missing_p_value),
+        unseen_share=significant(r.unseen_share),
         unseen_values=r.unseen_values,
         rows=r.rows,
         bins=r.bins,
-        ref_shares=[_num(x, 4) for x in r.ref_shares],
-        cur_shares=[_num(x, 4) for x in r.cur_shares],
+        ref_shares=[significant(x, 4) for x in r.ref_shares],
+        cur_shares=[significant(x, 4) for x in r.cur_shares],
         alarms=flags,
     )
 
@@ -329,7 +333,7 @@ def contract_violations(schema: Any, frame: pd.DataFrame, target: str | None) ->
             rows=len(rows) or len(frame), rules=rules, examples=examples
         )
     out.invalid_rows = len(bad)
-    out.share = (_num(len(bad) / len(frame)) or 0.0) if len(frame) else 0.0
+    out.share = (significant(len(bad) / len(frame)) or 0.0) if len(frame) else 0.0
     return out
 
 
@@ -359,9 +363,9 @@ def live_quality(
     s = cur.scores[has]
     labels = cur.labels[has] if cur.labels is not None else (s >= 0.5).astype("int64")
     live: dict[str, float | None] = {
-        "accuracy": _num(float(skm.accuracy_score(y, labels))),
-        "calibration_error": _num(expected_calibration_error(y, s, cfg.calibration_bins)),
-        "roc_auc": _num(float(skm.roc_auc_score(y, s))) if 0 < y.sum() < len(y) else None,
+        "accuracy": significant(float(skm.accuracy_score(y, labels))),
+        "calibration_error": significant(expected_calibration_error(y, s, cfg.calibration_bins)),
+        "roc_auc": significant(float(skm.roc_auc_score(y, s))) if 0 < y.sum() < len(y) else None,
     }
     if live["roc_auc"] is None:
         notes.append("feedback has one class only: live ROC-AUC undefined")
@@ -371,7 +375,7 @@ def live_quality(
         "calibration_error": None,
     }
     if ref.scores is not None and ref.y_true is not None and len(ref.y_true):
-        evaluation["calibration_error"] = _num(
+        evaluation["calibration_error"] = significant(
             expected_calibration_error(ref.y_true, ref.scores, cfg.calibration_bins)
         )
     out.live, out.evaluation = live, evaluation

@@ -29,7 +29,7 @@ import numpy as np
 from gitml.config import CanaryConfig
 from gitml.core.duration import parse_since
 from gitml.monitor import canary_health, drift
-from gitml.monitor.common import rounded
+from gitml.monitor.common import significant
 from gitml.monitor.estimate import estimate, sampling_sd
 
 N_RESAMPLES = 1999
@@ -179,7 +179,7 @@ def _bootstrap(
             return Interval(None, None, None)
         lo, hi = (float(low[i]), float(high[i])) if np.isfinite([low[i], high[i]]).all() else (
             None, None)  # fmt: skip
-        return Interval(rounded(float(point[i])), rounded(lo), rounded(hi))
+        return Interval(significant(float(point[i])), significant(lo), significant(hi))
 
     return interval(0), interval(1), (point[2], point[3]), (point[4], point[5])
 
@@ -188,11 +188,11 @@ def _bootstrap(
 
 
 def _finite(x: float) -> float | None:
-    return rounded(float(x)) if np.isfinite(x) else None
+    return significant(float(x)) if np.isfinite(x) else None
 
 
 def _interval(t: canary_health.Triple) -> Interval:
-    return Interval(*(rounded(x) for x in t))
+    return Interval(*(significant(x) for x in t))
 
 
 def _estimated(c: Sample, p: Sample, metric: str, confidence: float) -> tuple[Interval, ...]:
@@ -213,9 +213,9 @@ def _estimated(c: Sample, p: Sample, metric: str, confidence: float) -> tuple[In
     z = float(norm.ppf(0.5 + confidence / 2))
     diff = ec - ep
     return (
-        Interval(rounded(ec), None, None),
-        Interval(rounded(ep), None, None),
-        Interval(rounded(diff), rounded(diff - z * sd), rounded(diff + z * sd)),
+        Interval(significant(ec), None, None),
+        Interval(significant(ep), None, None),
+        Interval(significant(diff), significant(diff - z * sd), significant(diff + z * sd)),
     )
 
 
@@ -250,8 +250,8 @@ def compare(canary: Sample, prod: Sample, cfg: CanaryConfig, age: timedelta) -> 
             Side(
                 s.version, len(s.scores), len(y), _finite(m), _finite(1 - a), e.point,
                 _finite(float(np.mean(s.scores))) if len(s.scores) else None,
-                h.timed_rows, rounded(h.latency_p50_ms), rounded(h.latency_p99_ms),
-                h.failed_rows, rounded(h.failure_rate),
+                h.timed_rows, significant(h.latency_p50_ms), significant(h.latency_p99_ms),
+                h.failed_rows, significant(h.failure_rate),
             )
         )  # fmt: skip
     p50, p99 = canary_health.latency_differences(

@@ -22,8 +22,9 @@ class MonitorError(GitmlError):
     job never mistakes an error for an alarm or for all-clear."""
 
 
-def rounded(x: float | None, digits: int = 6) -> float | None:
-    """A finite number rounded to `digits` significant digits for monitoring.json; else None."""
+def significant(x: float | None, digits: int = 6) -> float | None:
+    """A finite number rounded to `digits` significant digits for monitoring.json; else None.
+    (`gitml.core.metrics.rounded` rounds to decimal places, for the pipeline's reports.)"""
     if x is None or not np.isfinite(x):
         return None
     return float(f"{x:.{digits}g}")

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gitml.monitor.common import rounded as _num
+from gitml.contracts.monitoring import Estimate, Feedback
+from gitml.monitor.common import significant
 from gitml.monitor.prior import PriorShift, adjust
-from gitml.monitor.report import Estimate, Feedback
 
 if TYPE_CHECKING:
     from gitml.config import MonitorConfig
@@ -176,10 +176,10 @@ def section(
         threshold=threshold,
         rows=len(scores),
         band_sigmas=cfg.band_sigmas,
-        estimated={k: _num(v) for k, v in est.items()},
-        band={k: _num(cfg.band_sigmas * sd[k]) for k in METRICS},
+        estimated={k: significant(v) for k, v in est.items()},
+        band={k: significant(cfg.band_sigmas * sd[k]) for k in METRICS},
         reference=_reference_estimate(ref, threshold),
-        evaluation={k: _num((ref.metrics or {}).get(k)) for k in METRICS},
+        evaluation={k: significant((ref.metrics or {}).get(k)) for k in METRICS},
         calibration=ref.meta.calibration.method,
         prior=prior.report() if prior is not None else None,
         alarms=list(prior.alarms) if prior is not None else [],
@@ -211,9 +211,9 @@ def _concept(
     bands = {k: cfg.band_sigmas * fb_sd[k] for k in METRICS}
     out.feedback = Feedback(
         rows=len(y),
-        estimated={k: _num(v) for k, v in fb_est.items()},
-        realized={k: _num(v) for k, v in fb_real.items()},
-        band={k: _num(bands[k]) for k in METRICS},
+        estimated={k: significant(v) for k, v in fb_est.items()},
+        realized={k: significant(v) for k, v in fb_real.items()},
+        band={k: significant(bands[k]) for k in METRICS},
     )
     off = []
     for k in METRICS:
@@ -236,7 +236,7 @@ def _reference_estimate(ref: Reference, threshold: float) -> dict[str, float | N
     metric on unshifted data)."""
     if ref.scores is None or not len(ref.scores):
         return {k: None for k in METRICS}
-    return {k: _num(v) for k, v in estimate(ref.scores, threshold).items()}
+    return {k: significant(v) for k, v in estimate(ref.scores, threshold).items()}
 
 
 def _drop_alarm(

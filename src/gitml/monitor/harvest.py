@@ -192,30 +192,65 @@ def run(
     `test_split` (relative to `repo`): the rows written are compared with it (`test_overlap`);
     `exclude`: columns that are not model inputs (split.group_column/time_column)."""
     from gitml.core import schema as schema_mod
-    from gitml.io.files import write_json
 
     now = now or datetime.now(UTC)
     date = date or now.strftime("%Y-%m-%d")
     schema = schema_mod.load(repo / schema_file)
-    negative, positive = _class_names(schema, target, positive_class)
+    classes = _class_names(schema, target, positive_class)
     start = now - since if since is not None else None
+    counts: dict[str, int] = {}
+    rows, labels_by_key = _labelled_rows(log_url, start, now, version, keys, counts)
+    frame = _training_rows(rows, schema, target, classes, _harvested_ids(repo / out_dir), counts)
+    result = HarvestResult(None, len(frame), counts, version, labels_by_key=labels_by_key)
+    result.test_overlap = compare_with_test(frame, target, test_split, exclude, repo)
+    report = repo / REPORT_DIR / f"{date}.json"
+    result.report = _write_report(report, result, start, now, log_url, keys)
+    if frame.empty:
+        return result
+    result.path = _merge(repo / out_dir / f"{date}.parquet", frame)
+    if dvc_add:
+        _dvc_add(result.path, repo)
+        result.dvc_added = True
+    return result
+
+
+def _labelled_rows(
+    log_url: str,
+    start: datetime | None,
+    now: datetime,
+    version: str | None,
+    keys: list[str] | None,
+    counts: dict[str, int],
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The log's rows whose label arrived in the window, of `version` (None: every one) and
+    sent with `keys`; counts what is left out; the labels per key."""
     rows = read_log(
         log_url, start, now, ["id", "created_at", "model_version", "features"], by="feedback"
     )
-    counts = {"logged": len(rows)}
+    counts["logged"] = len(rows)
     labelled = rows["y_true"].notna()
     counts["unlabelled"] = int((~labelled).sum())
-    rows = rows.loc[labelled]
-    rows, labels_by_key = _by_key(rows, keys, counts)
+    rows, labels_by_key = _by_key(rows.loc[labelled], keys, counts)
+    counts["other_version"] = 0
     if version is not None:
         mine = rows["model_version"] == version
         counts["other_version"] = int((~mine).sum())
         rows = rows.loc[mine]
-    else:
-        counts["other_version"] = 0
-    out = repo / out_dir
-    seen = _harvested_ids(out)
-    again = rows["id"].astype(str).isin(seen)
+    return rows, labels_by_key
+
+
+def _training_rows(
+    rows: pd.DataFrame,
+    schema: Any,
+    target: str,
+    classes: tuple[str, str],
+    seen: set[str],
+    counts: dict[str, int],
+) -> pd.DataFrame:
+    """The logged rows as ingest's columns (the target as its class names, `classes` =
+    (negative, positive)), with their id and prediction time; ids in `seen` (harvested before)
+    and rows breaking the contract left out and counted."""
+    negative, positive = classes
     inputs = pd.DataFrame.from_records(
         [f if isinstance(f, dict) else json.loads(f) for f in rows["features"]],
         index=range(len(rows)),
@@ -226,7 +261,7 @@ def run(
     frame = frame[columns]
     # Only ids decide: identical inputs are legitimate distinct requests (Adult itself has
     # 10.6% exact duplicate rows), so they are kept; an id harvested before is not.
-    dup = again.to_numpy()
+    dup = rows["id"].astype(str).isin(seen).to_numpy()
     counts["duplicate"] = int(dup.sum())
     bad = _contract_failures(schema, frame)
     contract = pd.Series(frame.index.isin(sorted(bad)), index=frame.index).to_numpy() & ~dup
@@ -236,23 +271,28 @@ def run(
     frame[ID] = rows["id"].astype(str).to_numpy()[keep]
     frame[LOGGED_AT] = pd.to_datetime(rows["created_at"], utc=True).to_numpy()[keep]
     counts["written"] = len(frame)
-    result = HarvestResult(None, len(frame), counts, version, labels_by_key=labels_by_key)
-    result.test_overlap = compare_with_test(frame, target, test_split, exclude, repo)
-    result.report = write_json(
-        repo / REPORT_DIR / f"{date}.json",
-        {"date": date, "window": "feedback time (when the label arrived)",
+    return frame
+
+
+def _write_report(
+    path: Path,
+    result: HarvestResult,
+    start: datetime | None,
+    now: datetime,
+    log_url: str,
+    keys: list[str] | None,
+) -> Path:
+    """reports/harvest/DATE.json."""
+    from gitml.io.files import write_json
+
+    return write_json(
+        path,
+        {"date": path.stem, "window": "feedback time (when the label arrived)",
          "window_start": None if start is None else start.isoformat(timespec="seconds"),
-         "window_end": now.isoformat(timespec="seconds"), "version": version,
-         "log": _masked(log_url), "counts": counts, "test_overlap": result.test_overlap,
-         "keys": keys, "labels_by_key": labels_by_key},
+         "window_end": now.isoformat(timespec="seconds"), "version": result.version,
+         "log": _masked(log_url), "counts": result.counts, "test_overlap": result.test_overlap,
+         "keys": keys, "labels_by_key": result.labels_by_key},
     )  # fmt: skip
-    if frame.empty:
-        return result
-    result.path = _merge(out / f"{date}.parquet", frame)
-    if dvc_add:
-        _dvc_add(result.path, repo)
-        result.dvc_added = True
-    return result
 
 
 def _merge(path: Path, frame: pd.DataFrame) -> Path:

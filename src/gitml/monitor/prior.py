@@ -34,10 +34,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from gitml.contracts.monitoring import PriorReport
 from gitml.monitor import drift
-from gitml.monitor.common import SCORE
-from gitml.monitor.common import rounded as _num
-from gitml.monitor.report import PriorReport
+from gitml.monitor.common import SCORE, significant
 
 if TYPE_CHECKING:
     from gitml.config import MonitorConfig
@@ -138,10 +137,10 @@ class PriorShift:
     def report(self) -> PriorReport:
         return PriorReport(
             method="EM (Saerens, Latinne and Decaestecker 2002) on the calibrated scores",
-            reference=_num(self.reference),
-            estimated=_num(self.estimated),
+            reference=significant(self.reference),
+            estimated=significant(self.estimated),
             worst_input=self.worst_input,
-            worst_input_psi=_num(self.worst_psi),
+            worst_input_psi=significant(self.worst_psi),
             fits_label_shift=self.explained,
             label_shift=self.label_shift,
         )
@@ -208,7 +207,8 @@ def judge(
             f"label shift: the share of positives is estimated at {out.estimated:.1%} against "
             f"{prior_ref:.1%} at evaluation (moved by more than {cfg.max_prior_shift:.0%}), "
             f"while the inputs keep the evaluation's shape once re-weighted by class (largest "
-            f"PSI {worst[0]:.3f}, {worst[1]}, < {cfg.psi_threshold}): the same kinds of rows "
+            f"PSI {worst[0]:.3f}, {ref.meta.original_names.get(worst[1], worst[1])}, "
+            f"< {cfg.psi_threshold}): the same kinds of rows "
             "with other proportions of outcomes. The estimated metrics are corrected for it"
         )
     return out

@@ -1,10 +1,10 @@
-"""monitoring.md: the report (gitml.monitor.report.MonitoringReport) as Markdown, with Mermaid
+"""monitoring.md: the report (gitml.contracts.monitoring.MonitoringReport) as Markdown, with Mermaid
 charts."""
 
 from __future__ import annotations
 
+from gitml.contracts.monitoring import Contract, Estimate, FeatureDrift, MonitoringReport, Quality
 from gitml.core.metrics import fmt
-from gitml.monitor.report import Contract, Estimate, FeatureDrift, MonitoringReport, Quality
 
 
 def render_markdown(report: MonitoringReport) -> str:
@@ -32,8 +32,8 @@ def render_markdown(report: MonitoringReport) -> str:
         lines += [f"- {a}" for a in report.alarms]
     lines += _feature_lines(report)
     lines += _quality_lines(report.quality)
-    lines += _estimate_lines(report.estimate)
-    lines += _contract_lines(report.contract)
+    lines += _estimate_lines(report.estimate, report)
+    lines += _contract_lines(report.contract, report)
     if report.notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
     return "\n".join(lines) + "\n"
@@ -53,7 +53,7 @@ def _feature_lines(report: MonitoringReport) -> list[str]:
         rows = report.features + ([report.prediction] if report.prediction else [])
         for f in rows:
             lines.append(
-                f"| {f.name} | {f.kind} | {f.test} | {fmt(f.statistic, '.3f')} | "
+                f"| {report.shown(f.name)} | {f.kind} | {f.test} | {fmt(f.statistic, '.3f')} | "
                 f"{fmt(f.p_value, '.2g')} | {fmt(f.psi, '.3f')} | "
                 f"{fmt(f.ref_missing_rate, '.1%')} → {fmt(f.cur_missing_rate, '.1%')} | "
                 f"{fmt(f.unseen_share, '.1%')} | {'**drift**' if f.alarms else 'ok'} |"
@@ -83,7 +83,7 @@ def _quality_lines(q: Quality | None) -> list[str]:
     return lines
 
 
-def _contract_lines(contract: Contract | None) -> list[str]:
+def _contract_lines(contract: Contract | None, report: MonitoringReport) -> list[str]:
     if not contract or not contract.columns:
         return []
     lines = [
@@ -94,11 +94,12 @@ def _contract_lines(contract: Contract | None) -> list[str]:
         "|---|---|---|---|",
     ]
     for col, v in contract.columns.items():
-        lines.append(f"| {col} | {v.rows} | {', '.join(v.rules)} | {', '.join(v.examples)} |")
+        rules, examples = ", ".join(v.rules), ", ".join(v.examples)
+        lines.append(f"| {report.shown(col)} | {v.rows} | {rules} | {examples} |")
     return lines
 
 
-def _estimate_lines(e: Estimate | None) -> list[str]:
+def _estimate_lines(e: Estimate | None, report: MonitoringReport) -> list[str]:
     """Estimated metrics of the window (no labels needed) next to the reference's estimate."""
     if not e:
         return []
@@ -118,7 +119,7 @@ def _estimate_lines(e: Estimate | None) -> list[str]:
             f"{fits[prior.fits_label_shift]} a label shift"
             + (
                 f" (largest PSI against the class-re-weighted reference: "
-                f"{fmt(prior.worst_input_psi, '.3f')}, {prior.worst_input})"
+                f"{fmt(prior.worst_input_psi, '.3f')}, {report.shown(prior.worst_input)})"
                 if prior.worst_input
                 else ""
             )
@@ -188,7 +189,7 @@ def _psi_chart(report: MonitoringReport) -> list[str]:
         _PALETTE,
         "xychart-beta horizontal",  # horizontal: long feature names stay readable
         f'    title "PSI per feature (blue bars) vs the alarm floor {floor} (red line)"',
-        "    x-axis [" + ", ".join(f'"{f.name}"' for f in feats) + "]",
+        "    x-axis [" + ", ".join(f'"{report.shown(f.name)}"' for f in feats) + "]",
         f'    y-axis "PSI" 0 --> {top:.3g}',
         "    bar [" + ", ".join(f"{p:.4f}" for p in psis) + "]",
         "    line [" + ", ".join(str(floor) for _ in feats) + "]",

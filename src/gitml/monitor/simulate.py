@@ -34,6 +34,7 @@ from gitml.core import labels
 from gitml.errors import DataError
 from gitml.io.files import read_parquet
 from gitml.monitor.shift import Shift, apply_shift
+from gitml.serve.requests import ServedMetadata
 
 
 @dataclass
@@ -73,13 +74,12 @@ def _json_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
-def _described(client: httpx.Client, data: dict[str, Any]) -> dict[str, Any]:
+def _described(client: httpx.Client, data: dict[str, Any]) -> ServedMetadata:
     """What simulate needs of the server: /metadata, or (without the admin scope) the columns
     and ranges of the request model in /openapi.json, the target from `data` (params.yaml)."""
     resp = client.get("/metadata")
     if resp.status_code not in (401, 403):
-        meta: dict[str, Any] = resp.raise_for_status().json()
-        return meta
+        return ServedMetadata.model_validate(resp.raise_for_status().json())
     if resp.status_code == 401:  # no key or a bad one: /predict would refuse it too
         raise DataError(f"{client.base_url}: {resp.json().get('detail')}; pass --api-key")
     doc = client.get("/openapi.json").raise_for_status().json()
@@ -91,7 +91,9 @@ def _described(client: httpx.Client, data: dict[str, Any]) -> dict[str, Any]:
         for name, p in props.items()
         if "minimum" in p or "maximum" in p
     }
-    return {"input_columns": list(props), "schema": {"columns": columns}, **data}
+    return ServedMetadata.model_validate(
+        {"input_columns": list(props), "schema": {"columns": columns}, **data}
+    )
 
 
 def run(
@@ -120,9 +122,9 @@ def run(
                 f"cannot reach a gitml server at {base} ({type(exc).__name__}: {exc}); "
                 "start one with `gitml serve`"
             ) from None
-        columns: list[str] = meta["input_columns"]
-        target, positive = meta.get("target"), meta.get("positive_class")
-        schema_cols = (meta.get("schema") or {}).get("columns", {})
+        columns = meta.input_columns
+        target, positive = meta.target, meta.positive_class
+        schema_cols = (meta.schema_ or {}).get("columns", {})
         bounds = {
             name: (
                 (spec.get("in_range") or {}).get("min_value"),
@@ -135,7 +137,7 @@ def run(
         missing = [c for c in columns if c not in data.columns]
         if missing:
             raise DataError(f"{data_path}: lacks the model's input columns {missing}")
-        task = meta.get("task", "binary")
+        task = meta.task
         if feedback and (target not in data.columns or (positive is None and task == "binary")):
             raise DataError(f"{data_path}: no target column {target!r}; cannot send --feedback")
         sample = draw(data, rows, shifts, seed, bounds)

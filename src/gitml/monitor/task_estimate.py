@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from gitml.contracts.monitoring import Estimate, Feedback, Quality
 from gitml.core.tasks import Task
 from gitml.monitor import cbpe_multi, dle
-from gitml.monitor.common import rounded as _num
-from gitml.monitor.report import Estimate, Feedback, Quality
+from gitml.monitor.common import significant
 from gitml.monitor.tasks import ESTIMATED, LOWER_IS_BETTER, alarm_metric, realized
 
 if TYPE_CHECKING:
@@ -107,10 +107,10 @@ def section(
         threshold=None,
         rows=len(out),
         band_sigmas=cfg.band_sigmas,
-        estimated={k: _num(est[k]) for k in metrics},
-        band={k: _num(cfg.band_sigmas * sd[k]) for k in metrics},
-        reference={k: _num(estimator.reference().get(k)) for k in metrics},
-        evaluation={k: _num((ref.metrics or {}).get(k)) for k in metrics},
+        estimated={k: significant(est[k]) for k in metrics},
+        band={k: significant(cfg.band_sigmas * sd[k]) for k in metrics},
+        reference={k: significant(estimator.reference().get(k)) for k in metrics},
+        evaluation={k: significant((ref.metrics or {}).get(k)) for k in metrics},
         calibration=ref.meta.calibration.method,
     )
     notes = []
@@ -166,9 +166,9 @@ def _concept(
     bands = {k: e.band_sigmas * sd[k] for k in e.estimated}
     e.feedback = Feedback(
         rows=len(y),
-        estimated={k: _num(est[k]) for k in e.estimated},
-        realized={k: _num(real[k]) for k in e.estimated},
-        band={k: _num(bands[k]) for k in e.estimated},
+        estimated={k: significant(est[k]) for k in e.estimated},
+        realized={k: significant(real[k]) for k in e.estimated},
+        band={k: significant(bands[k]) for k in e.estimated},
     )
     off = []
     for k in e.estimated:
@@ -201,8 +201,8 @@ def live_quality(
             "live quality not judged"
         ]
     live = realized(task, cur.y_true[has], out[has])
-    quality.live = {k: _num(live[k]) for k in ESTIMATED[task]}
-    quality.evaluation = {k: _num((ref.metrics or {}).get(k)) for k in ESTIMATED[task]}
+    quality.live = {k: significant(live[k]) for k in ESTIMATED[task]}
+    quality.evaluation = {k: significant((ref.metrics or {}).get(k)) for k in ESTIMATED[task]}
     limit = cfg.max_accuracy_drop
     for k in ESTIMATED[task]:
         lv, ev = quality.live[k], quality.evaluation[k]

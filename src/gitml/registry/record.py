@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from gitml import layout
 from gitml.config import PromotionConfig
@@ -25,7 +25,7 @@ from gitml.io import github as github_io
 from gitml.io.files import write_atomic, write_json
 from gitml.io.git import git
 from gitml.registry import reproduce
-from gitml.registry.gate import GateDecision, fmt_metric
+from gitml.registry.gate import GateDecision, RuleResult, fmt_metric
 from gitml.registry.rules import GateRules
 
 RECORD = Path("reports/promotion.json")
@@ -38,6 +38,51 @@ RECORD_MD = Path("reports/promotion.md")
 Outcome = Literal[
     "promoted", "refused", "dry-run", "unchanged", "already-prod", "already-canary", "superseded"
 ]
+
+
+class RuleRow(TypedDict):
+    name: str
+    value: float | None
+    threshold: float | None
+    passed: bool
+    detail: str
+
+
+class RulesFrom(TypedDict):
+    source: str
+    commit: str | None
+    candidate_changes_rules: bool
+    note: str | None
+
+
+class Candidate(TypedDict):
+    ref: str
+    commit: str
+    version: str | None
+
+
+class DecisionRecord(TypedDict):
+    """reports/promotion.json and each line of a decision note: written by `record_dict`, read
+    by `render_markdown`, `read_notes` and the model site (gitml.review.site.decisions)."""
+
+    timestamp: str
+    outcome: str
+    stage: str
+    passed: bool | None
+    summary: str | None
+    note: str
+    candidate: Candidate
+    prod: dict[str, str | None]  # version, commit
+    rules: list[RuleRow]
+    tags: list[str]
+    pushed: bool
+    config: dict[str, Any]  # promotion: of params.yaml, as the gate read it
+    model: dict[str, str | None]  # path, sha256
+    rules_from: RulesFrom | None
+    reproduction: reproduce.ReproductionJson | None
+    identity: dict[str, str | None] | None
+    decided_by: dict[str, str] | None  # name, email
+    ci: dict[str, str | None] | None
 
 
 @dataclass(frozen=True)
@@ -81,7 +126,7 @@ def _ci() -> dict[str, str | None] | None:
 
 def record_dict(
     result: PromotionResult, cfg: PromotionConfig, ref: str, repo: Path | None = None
-) -> dict[str, Any]:
+) -> DecisionRecord:
     d = result.decision
     return {
         "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -95,7 +140,7 @@ def record_dict(
             "version": None if d is None else d.prod_version,
             "commit": None if d is None else d.prod_commit,
         },
-        "rules": [] if d is None else [asdict(r) for r in d.rules],
+        "rules": [] if d is None else [_rule_row(r) for r in d.rules],
         "tags": result.tags,
         "pushed": result.pushed,
         "config": cfg.model_dump(mode="json"),
@@ -108,7 +153,13 @@ def record_dict(
     }
 
 
-def _rules_from(rules: GateRules | None) -> dict[str, Any] | None:
+def _rule_row(r: RuleResult) -> RuleRow:
+    return RuleRow(
+        name=r.name, value=r.value, threshold=r.threshold, passed=r.passed, detail=r.detail
+    )
+
+
+def _rules_from(rules: GateRules | None) -> RulesFrom | None:
     if rules is None:
         return None
     return {
@@ -119,7 +170,7 @@ def _rules_from(rules: GateRules | None) -> dict[str, Any] | None:
     }
 
 
-def render_markdown(record: dict[str, Any]) -> str:
+def render_markdown(record: DecisionRecord) -> str:
     verdict = {
         "promoted": f"✅ promoted to {record.get('stage') or 'prod'} as "
         f"`{record['candidate']['version']}`"
@@ -145,7 +196,7 @@ def render_markdown(record: dict[str, Any]) -> str:
         "",
         f"Candidate `{record['candidate']['commit'][:12]}` ({record['candidate']['ref']}) vs "
         + (
-            f"prod `{prod['version']}` (`{prod['commit'][:12]}`)"
+            f"prod `{prod['version']}` (`{(prod['commit'] or '')[:12]}`)"
             if prod["version"]
             else "no prod yet"
         ),
@@ -166,7 +217,7 @@ def render_markdown(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _markdown_provenance(record: dict[str, Any]) -> list[str]:
+def _markdown_provenance(record: DecisionRecord) -> list[str]:
     """Where the rules came from, what CI reproduced, the model's sha256 (when recorded)."""
     lines: list[str] = []
     src = record.get("rules_from")
@@ -216,7 +267,7 @@ def write_record(repo: Path, result: PromotionResult, cfg: PromotionConfig, ref:
     return path
 
 
-def add_note(repo: Path, commit: str, record: dict[str, Any]) -> None:
+def add_note(repo: Path, commit: str, record: DecisionRecord) -> None:
     """Append the record as one JSON line to the candidate commit's note."""
     old = git(repo, "notes", f"--ref={NOTES_REF}", "show", commit, check=False)
     line = json.dumps(record, sort_keys=True, separators=(",", ":"))
@@ -241,9 +292,10 @@ def reset_notes(repo: Path, head: str) -> None:
         git(repo, "update-ref", "-d", NOTES_REF, check=False)
 
 
-def read_notes(repo: Path) -> list[dict[str, Any]]:
-    """Every decision record kept in git, in no particular order (for tests and tools)."""
-    out = []
+def read_notes(repo: Path) -> list[DecisionRecord]:
+    """Every decision record kept in git, in no particular order (for tests and tools); each
+    line was written by `add_note` from `record_dict`, hence its type."""
+    out: list[DecisionRecord] = []
     for line in git(repo, "notes", f"--ref={NOTES_REF}", "list", check=False).splitlines():
         blob, _, _ = line.partition(" ")
         for row in git(repo, "cat-file", "blob", blob).splitlines():

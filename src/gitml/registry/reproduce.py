@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import yaml
 
@@ -39,6 +39,39 @@ LOCK = Path("dvc.lock")
 VERIFY = layout.VERIFY_REPORT
 
 Number = float | int | None
+
+
+class MetricRow(TypedDict):
+    """A MetricDiff in reports/verify.json and the promotion record."""
+
+    file: str
+    key: str
+    committed: Number
+    reproduced: Number
+    difference: float | None
+    within: bool
+
+
+class OutputRow(TypedDict):
+    path: str
+    committed_md5: str | None
+    reproduced_md5: str | None
+
+
+class ReproductionJson(TypedDict):
+    """A Comparison as JSON: `reproduction` of the promotion record, and reports/verify.json
+    (with `workspace`), which the PR report (gitml.review) reads."""
+
+    rev: str
+    commit: str
+    tolerance: float
+    compared: int
+    ok: bool
+    summary: str
+    beyond_tolerance: list[MetricRow]
+    within_tolerance: list[MetricRow]
+    outputs_differ: list[OutputRow]
+    workspace: NotRequired[dict[str, str | None]]  # verify.json: sha256 of the files compared
 
 
 @dataclass(frozen=True)
@@ -109,7 +142,17 @@ class Comparison:
             head = f"all {self.compared} numbers agree exactly (tolerance {self.tolerance:g})"
         return f"{head}; {len(self.outputs)} output(s) with another md5 than dvc.lock"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ReproductionJson:
+        def row(m: MetricDiff) -> MetricRow:
+            return MetricRow(
+                file=m.file,
+                key=m.key,
+                committed=m.committed,
+                reproduced=m.reproduced,
+                difference=m.difference,
+                within=m.within,
+            )
+
         return {
             "rev": self.rev,
             "commit": self.commit,
@@ -117,9 +160,14 @@ class Comparison:
             "compared": self.compared,
             "ok": self.ok,
             "summary": self.summary(),
-            "beyond_tolerance": [asdict(m) for m in self.beyond],
-            "within_tolerance": [asdict(m) for m in self.metrics if m.within],
-            "outputs_differ": [asdict(o) for o in self.outputs],
+            "beyond_tolerance": [row(m) for m in self.beyond],
+            "within_tolerance": [row(m) for m in self.metrics if m.within],
+            "outputs_differ": [
+                OutputRow(
+                    path=o.path, committed_md5=o.committed_md5, reproduced_md5=o.reproduced_md5
+                )
+                for o in self.outputs
+            ],
         }
 
 
@@ -242,7 +290,7 @@ def _workspace_hashes(repo: Path) -> dict[str, str | None]:
     }
 
 
-def is_current(repo: Path | str, verify: dict[str, Any]) -> bool:
+def is_current(repo: Path | str, verify: ReproductionJson) -> bool:
     """Whether a verify file describes this workspace as it is: written for the checked-out
     commit, from the metrics files the workspace holds now (a later `dvc repro`, a checkout of
     another branch or a hand edit makes it stale)."""
@@ -251,13 +299,17 @@ def is_current(repo: Path | str, verify: dict[str, Any]) -> bool:
     return verify.get("commit") == head and verify.get("workspace") == _workspace_hashes(repo)
 
 
-def load(path: Path) -> dict[str, Any] | None:
-    """A verify file written by `gitml verify`, or None when there is none (or it is not one)."""
+def load(path: Path) -> ReproductionJson | None:
+    """A verify file written by `gitml verify`, or None when there is none (or it is not one:
+    a file without every key of the contract)."""
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    return obj if isinstance(obj, dict) and "beyond_tolerance" in obj else None
+    if not isinstance(obj, dict) or not ReproductionJson.__required_keys__ <= obj.keys():
+        return None
+    found: ReproductionJson = obj  # type: ignore[assignment]  # keys checked above
+    return found
 
 
 def json_object(raw: bytes | str, where: str) -> dict[str, Any]:

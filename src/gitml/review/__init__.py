@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gitml.errors import ConfigError, DataError, GitmlError
+from gitml.registry.reproduce import ReproductionJson
 from gitml.review import recent, render, snapshot
 from gitml.review.compare import Report, build
 from gitml.review.stale import StaleStage, find_stale
@@ -70,7 +71,7 @@ def make_report(
     return report
 
 
-def verify_result(repo: Path) -> dict[str, Any] | None:
+def verify_result(repo: Path) -> ReproductionJson | None:
     """reports/verify.json as `gitml verify` wrote it for this workspace, or None: none, or a
     stale one (another commit, or metrics files that changed since; it is not in git)."""
     from gitml.registry import reproduce

@@ -8,6 +8,7 @@ from typing import Any, get_args
 
 from gitml.core.metrics import READING_ORDER, TASK_METRICS, SliceMetric, direction
 from gitml.io.github import run_url
+from gitml.registry.reproduce import ReproductionJson
 from gitml.review.curves import GRID, Curve, curves, resample_pr, resample_roc
 from gitml.review.snapshot import Snapshot
 from gitml.review.stale import StaleStage
@@ -118,7 +119,7 @@ class Report:
     stale_error: str | None = None  # why the staleness check could not run
     run_url: str | None = None
     images: dict[str, Path] = field(default_factory=dict)
-    verify: dict[str, Any] | None = None  # reports/verify.json (`gitml verify`), when present
+    verify: ReproductionJson | None = None  # reports/verify.json (`gitml verify`), when present
     warnings: list[str] = field(default_factory=list)  # ⚠️ too good to be true (leakage)
     recent: dict[str, Any] | None = None  # the recent-traffic section (review/recent.py)
 

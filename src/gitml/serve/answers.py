@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from gitml.core.tasks import Task
+from gitml.serve.requests import feedback_model as binary_feedback
 
 _ID = Field(description="pass it to POST /feedback when the truth is known")
 _UNSEEN = Field(description="columns whose category the model never saw")
@@ -45,13 +46,6 @@ class RegressionPrediction(BaseModel):
     prediction: float = Field(description="the predicted value of the target")
     model_version: str
     unseen: list[str] = _UNSEEN
-
-
-class FeedbackIn(BaseModel):
-    """The truth of a binary prediction."""
-
-    prediction_id: str = Field(min_length=1, max_length=36)
-    label: int = Field(ge=0, le=1, description="the true outcome, 0 or 1")
 
 
 class RegressionFeedback(BaseModel):
@@ -91,10 +85,13 @@ def response_model(task: Task, classes: list[str]) -> type[BaseModel]:
     )
 
 
-def feedback_model(task: Task, classes: list[str]) -> type[BaseModel]:
-    """POST /feedback's body for the task: 0/1, a number, or one of the class names."""
+def feedback_model(
+    task: Task, classes: list[str], class_labels: dict[str, int] | None = None
+) -> type[BaseModel]:
+    """POST /feedback's body for the task: 0/1 (or a binary target's class name, as
+    `class_labels` maps it: "yes" -> 1), a number, or one of the class names."""
     if task is Task.BINARY:
-        return FeedbackIn
+        return binary_feedback(class_labels or {})
     if task is Task.REGRESSION:
         return RegressionFeedback
     return create_model(

@@ -47,11 +47,9 @@ from gitml.serve.follow import FollowConfig, Follower, admin_routes
 from gitml.serve.guard import DEFAULT_MAX_BODY_BYTES, BodyGuard, validation_error_handler
 from gitml.serve.metrics import Metrics, MetricsMiddleware, exposed_registry
 from gitml.serve.predictor import Predictor
-from gitml.serve.requests import request_model
+from gitml.serve.requests import ServedMetadata, request_model
 from gitml.serve.resolve import ResolvedModel
 from gitml.serve.routing import Loaded, Routing, ScoringError
-
-MAX_ROWS = 10_000
 
 
 def _dumps(value: Any) -> bytes:
@@ -62,6 +60,7 @@ def _dumps(value: Any) -> bytes:
 # Apps started and not yet stopped in this process: the garbage collector's frozen heap is the
 # process's, so only the last one to stop unfreezes it.
 _RUNNING = [0]
+MAX_ROWS = 10_000  # rows per request; more go to `gitml predict`
 IN_LOOP_ROWS = 64  # more rows than this are predicted in a worker thread
 ACK_TIMEOUT = 2.0  # seconds an answer waits for its rows to be committed to the log
 
@@ -167,25 +166,27 @@ class Answers:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(future, self.ack_timeout)
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> ServedMetadata:
         prod = self.routing.prod
         resolved = prod.predictor.resolved
-        return {
-            "model_version": self.version,
-            "source": resolved.source,
-            "git_revision": resolved.revision,
+        return ServedMetadata(
+            model_version=self.version,
+            source=resolved.source,
+            git_revision=resolved.revision,
             **describe(prod.predictor.task, prod.predictor.classes, prod.predictor.threshold),
-            "target": resolved.metadata.target,
-            "positive_class": prod.positive,
-            "family": resolved.metadata.family,
-            "model_sha256": resolved.metadata.model_sha256,
-            "training_metrics": resolved.metrics,
-            "schema": yaml.safe_load(resolved.schema_yaml),
-            "input_columns": [s.name for s in resolved.specs],
-            "derived_features": resolved.derived,
-            "example": resolved.example,
-            "prediction_log": {"written": self.log.written, "dropped": self.log.dropped},
-        } | {name: state() for name, state in self.extra_metadata.items()}
+            target=resolved.metadata.target,
+            positive_class=prod.positive,
+            family=resolved.metadata.family,
+            model_sha256=resolved.metadata.model_sha256,
+            training_metrics=resolved.metrics,
+            schema=yaml.safe_load(resolved.schema_yaml),
+            input_columns=[s.name for s in resolved.specs],
+            input_names=resolved.own_names,
+            derived_features=resolved.derived,
+            example=resolved.own_example,
+            prediction_log={"written": self.log.written, "dropped": self.log.dropped},
+            **{name: state() for name, state in self.extra_metadata.items()},
+        )
 
 
 def create_app(
@@ -216,8 +217,8 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     task, classes = predictor.task, predictor.classes
     Answer = response_model(task, classes)
-    _add_predict(app, request_model(resolved.specs), Answer, resolved.example, answers)
-    _add_feedback(app, feedback_model(task, classes), answers)
+    _add_predict(app, request_model(resolved.specs), Answer, resolved.own_example, answers)
+    _add_feedback(app, feedback_model(task, classes, resolved.class_labels), answers)
     _add_the_rest(app, answers)
     if follower is not None:
         # with keys, the key middleware already asks /admin/* for the admin scope; an open
@@ -322,7 +323,7 @@ def _add_the_rest(app: FastAPI, answers: Answers) -> None:
         return {"status": "ready", "model_version": answers.version}
 
     @app.get("/metadata", summary="Model version, revision, training metrics, schema, example")
-    async def metadata() -> dict[str, Any]:
+    async def metadata() -> ServedMetadata:
         return answers.metadata()
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)

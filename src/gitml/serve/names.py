@@ -88,5 +88,5 @@ class InputNames:
         for column in required:
             if column not in given and column not in explained:
                 message = f"column {self.shown(column)} is missing"
-                result.problems.append((column, "missing", message))
+                result.problems.append((self.original.get(column, column), "missing", message))
         return result

@@ -258,7 +258,8 @@ def run(
                     raise DataError(_bad_message(input_path, result))
                 if good.any():
                     kept = typed[good] if nbad else typed  # all good: no copy
-                    out.write(_scored(predictor, kept, chunk[good] if nbad else chunk, result))
+                    rows = _as_numbers(chunk[good] if nbad else chunk, kept, found, specs)
+                    out.write(_scored(predictor, kept, rows, result))
                 if progress is not None:
                     progress(len(chunk))
             if out.writer is None:  # no row kept: still a valid, empty output with the columns
@@ -270,6 +271,23 @@ def run(
     _atomic(out_path, write)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _as_numbers(
+    rows: pd.DataFrame, kept: pd.DataFrame, found: dict[str, str], specs: tuple[ColumnSpec, ...]
+) -> pd.DataFrame:
+    """`rows` with each numeric input the file gave as text (a CSV's columns are read as text)
+    replaced by its validated number: written back as text, a CSV output would quote every
+    number ("17.99"), which a spreadsheet reads as text."""
+    numeric = {s.name for s in specs if s.numeric}
+    as_text = [
+        name
+        for name, column in found.items()
+        if column in numeric and not pd.api.types.is_numeric_dtype(rows[name])
+    ]
+    if not as_text:
+        return rows
+    return rows.assign(**{name: kept[found[name]].to_numpy() for name in as_text})
 
 
 def output_columns(predictor: Predictor) -> dict[str, str]:

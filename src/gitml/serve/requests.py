@@ -4,8 +4,10 @@ One pydantic field per input column: numeric columns become floats bounded by th
 `in_range` (or `ge`/`le`/`gt`/`lt`) checks; text columns become strings; a column that may be
 missing (`nullable: true`) accepts null and may be left out, every other column is required.
 A column ingest renamed is accepted under the user's own name too (`mean radius` as well as
-`mean_radius`, gitml.serve.names). Unknown fields are refused (the schema is strict): one error
-per problem, naming the column (and the expected name for a near miss), never echoing the row.
+`mean_radius`, gitml.serve.names). A field the model does not use is ignored, as `gitml
+predict` ignores (and copies to its output) such a column: a row in the training file's own
+format (an id, the target) is accepted. A near miss of an input's name is refused, one error per
+problem naming the expected name, never echoing the row, as is a column missing or given twice.
 Allowed categories (`isin`) are NOT enforced: an unseen category is accepted, handled by the
 model's encoder and counted for the monitor; they are listed in the JSON schema as `examples`
 so /docs shows them. A text value is at most `max_length` characters: the schema's
@@ -17,12 +19,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
 from pydantic import model_validator as _model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -140,7 +150,7 @@ def request_model(specs: tuple[ColumnSpec, ...], name: str = "Row") -> type[Base
         be a `missing` echoing the whole row plus an `extra_forbidden`, for each column)."""
         if not isinstance(data, dict):
             return data
-        matched = names.match(data, required, strict=True)
+        matched = names.match(data, required, strict=False)  # others: ignored
         if matched.problems:
             raise ValidationError.from_exception_data(
                 name,
@@ -161,7 +171,7 @@ def request_model(specs: tuple[ColumnSpec, ...], name: str = "Row") -> type[Base
     validator: Any = _model_validator(mode="before")(check_names)
     return create_model(
         name,
-        __config__=ConfigDict(extra="forbid"),
+        __config__=ConfigDict(extra="ignore"),
         __validators__={"check_names": validator},
         **fields,
     )
@@ -211,3 +221,59 @@ def example_row(specs: tuple[ColumnSpec, ...]) -> dict[str, Any]:
         else:
             row[spec.name] = spec.categories[0] if spec.categories else None
     return row
+
+
+class ServedMetadata(BaseModel):
+    """GET /metadata's body, one typed contract: the server writes it (gitml.serve.app) and
+    `gitml simulate` (gitml.monitor.simulate) reads it. Extra keys are a server's state (with
+    --follow, `follow`)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    model_version: str | None = None
+    source: str | None = None
+    git_revision: str | None = None
+    task: str = "binary"  # binary | multiclass | regression (gitml.core.tasks)
+    classes: list[str] | None = None  # multiclass: the class names, in probability order
+    threshold: float | None = None  # binary only
+    target: str | None = None
+    positive_class: bool | int | str | None = None
+    family: str | None = None
+    model_sha256: str | None = None
+    training_metrics: dict[str, Any] | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")  # the pandera schema (YAML)
+    input_columns: list[str] = []
+    input_names: dict[str, str] = {}  # canonical -> the name in the user's file
+    derived_features: list[str] = []
+    example: dict[str, Any] = {}  # a valid request body, in the user's names
+    prediction_log: dict[str, int] | None = None  # rows written and dropped
+
+
+class FeedbackIn(BaseModel):
+    prediction_id: str = Field(min_length=1, max_length=36)
+    label: int = Field(ge=0, le=1, description="the true outcome, 0 or 1")
+
+
+def feedback_model(class_labels: dict[str, int]) -> type[FeedbackIn]:
+    """POST /feedback's body. `label` is 0 or 1, or a class name as /predict's
+    `predicted_class` gives it (`class_labels`: `"yes"` -> 1, `"no"` -> 0)."""
+    names = ", ".join(f"{n!r} ({v})" for n, v in sorted(class_labels.items(), key=lambda x: -x[1]))
+
+    def to_number(value: Any) -> Any:
+        if isinstance(value, str) and value in class_labels:
+            return class_labels[value]
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                also = f" nor a class name: {names}" if names else ""
+                raise ValueError(f"label {value!r} is neither 0 nor 1{also}") from None
+        return value  # numbers (and "1", "NaN") as pydantic checks them
+
+    label: Any = Annotated[int, BeforeValidator(to_number)]
+    also = f", or a class name: {names}" if names else ""
+    return create_model(
+        "FeedbackIn",
+        __base__=FeedbackIn,
+        label=(label, Field(ge=0, le=1, description=f"the true outcome: 0 or 1{also}")),
+    )

@@ -53,6 +53,8 @@ class ResolvedModel:
     schema_yaml: str = ""
     example: dict[str, Any] = field(default_factory=dict)
     known_categories: dict[str, frozenset[str]] = field(default_factory=dict)
+    # the target's class names (the schema's isin) -> 0/1, for POST /feedback's label
+    class_labels: dict[str, int] = field(default_factory=dict)
 
     @property
     def threshold(self) -> float:
@@ -61,6 +63,16 @@ class ResolvedModel:
     @property
     def derived(self) -> list[str]:
         return list(self.metadata.derived_features)
+
+    @property
+    def own_names(self) -> dict[str, str]:
+        """Canonical input name -> the user's own name, where ingest renamed it."""
+        return {s.name: s.original for s in self.specs if s.original}
+
+    @property
+    def own_example(self) -> dict[str, Any]:
+        """The example row in the user's own column names (requests accept either)."""
+        return {self.own_names.get(k, k): v for k, v in self.example.items()}
 
     @property
     def feature_order(self) -> list[str]:
@@ -219,7 +231,26 @@ def _finish(
     row = {k: v for k, v in (example or {}).items() if k in needed}
     resolved.example = row if len(row) == len(specs) else example_row(specs)
     resolved.known_categories = known_categories(model)
+    resolved.class_labels = _class_labels(schema, target, metadata.positive_class)
     return resolved
+
+
+def _class_labels(schema: Any, target: str, positive: object) -> dict[str, int]:
+    """{class name: 0 or 1} from the target's allowed values when they are two, one of them the
+    positive class (`yes` -> 1, `no` -> 0); else {} (feedback then takes 0/1 only)."""
+    from gitml.core import labels
+
+    column = schema.columns.get(target)
+    allowed = [
+        str(v)
+        for check in getattr(column, "checks", None) or []
+        if check.name == "isin"
+        for v in check.statistics.get("allowed_values", [])
+    ]
+    if positive is None or len(allowed) != 2:
+        return {}
+    found = {v: int(labels.matches(v, positive)) for v in allowed}  # type: ignore[arg-type]
+    return found if sorted(found.values()) == [0, 1] else {}
 
 
 def known_categories(model: Pipeline) -> dict[str, frozenset[str]]:

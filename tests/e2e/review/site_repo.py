@@ -188,7 +188,7 @@ def monitoring_report(day: int = 30, age_psi: float = 0.4123) -> dict[str, Any]:
             "rows": 900,
             "invalid_rows": 12,
             "share": 0.013333,
-            "columns": {"age": {"rows": 12, "rules": ["≥ 17"], "examples": [-1, 3, SCRIPT]}},
+            "columns": {"age": {"rows": 12, "rules": ["≥ 17"], "examples": ["-1", "3", SCRIPT]}},
         },
         "estimate": {
             "method": "CBPE (confidence-based performance estimation; NannyML, Guo et al. 2017)",

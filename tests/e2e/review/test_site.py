@@ -89,7 +89,7 @@ def test_the_registry_is_what_gto_says(built: tuple[Path, Path, dict[str, str]])
     assert ROLLBACK_REASON in rollback.message and rollback.reason == ROLLBACK_REASON
     assert rollback.rollback == ("v0.3.0", "v0.2.0") and rollback.who == OPS_NAME
     assert site.versions[2].rolled_back is not None and site.versions[1].rolled_back is None
-    assert [h["generated_at"][:10] for h in site.monitoring_history] == ["2026-11-29", "2026-11-30"]
+    assert [h.generated_at[:10] for h in site.monitoring_history] == ["2026-11-29", "2026-11-30"]
 
 
 def test_refusals_forgeries_and_what_a_version_was_judged_against(
@@ -419,3 +419,25 @@ def test_a_clone_without_the_notes_says_so_instead_of_crying_forgery(
     html = (build(clone, tmp_path / "out").out / "index.html").read_text()
     assert 'id="no-records"' in html and 'data-gate="unverified"' not in html
     assert 'data-gate="ci"' not in html  # nothing is vouched for either
+
+
+def test_monitoring_json_is_read_through_its_contract(tmp_path: Path) -> None:
+    """The site reads monitoring.json as gitml.contracts.monitoring.MonitoringReport: an
+    earlier report that does not fit (an older gitml's) is left out of the history charts; the
+    current one that does not fit is an error naming the key."""
+    from gitml.contracts.monitoring import MonitoringReport
+    from gitml.errors import DataError
+    from gitml.review.site.monitoring import MONITORING, load_monitoring
+    from tests.unit.registry.gitrepo import commit, init_repo
+
+    repo = init_repo(tmp_path / "repo")
+    old = {k: v for k, v in monitoring_report(day=28).items() if k != "reference"}
+    commit(repo, {MONITORING.as_posix(): old})
+    commit(repo, {MONITORING.as_posix(): monitoring_report(day=29)})
+    (repo / MONITORING).write_text(json.dumps(monitoring_report(day=30)))
+    report, source, history = load_monitoring(repo, None)
+    assert isinstance(report, MonitoringReport) and source.endswith("(workspace)")
+    assert [h.generated_at[:10] for h in history] == ["2026-11-29", "2026-11-30"]
+    (repo / MONITORING).write_text(json.dumps(old))
+    with pytest.raises(DataError, match=r"monitoring\.json \(workspace\): .*\(reference: field"):
+        load_monitoring(repo, None)

@@ -33,11 +33,11 @@ from typer.testing import CliRunner
 from gitml import monitor
 from gitml.cli import app
 from gitml.config import MonitorConfig, Params
+from gitml.contracts.monitoring import CurrentInfo, ReferenceInfo
 from gitml.core import features
 from gitml.core.model_meta import ModelMeta
 from gitml.logstore import logdb
 from gitml.monitor import prior
-from gitml.monitor.report import CurrentInfo, ReferenceInfo
 from gitml.monitor.shift import apply_shift, parse_shift
 from tests.helpers import ROOT, run, tool_env
 from tests.pg import url_with

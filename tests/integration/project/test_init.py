@@ -105,6 +105,7 @@ def test_breast_cancer_in_its_own_column_names_end_to_end(tmp_path: Path) -> Non
     scored = pd.read_csv(repo / "scored.csv")
     assert list(scored.columns[:3]) == ["Patient ID", "mean radius", "mean texture"]
     assert len(scored) == len(own) and scored["probability"].between(0, 1).all()
+    assert re.search(r'"-?[0-9][0-9.e+-]*"', (repo / "scored.csv").read_text()) is None  # unquoted
     misspelt = own.rename(columns={"mean radius": "Mean Radius"})
     misspelt.to_csv(repo / "misspelt.csv", index=False)
     proc = run(["gitml", "predict", "misspelt.csv", "--out", "x.csv"], repo, check=False)
@@ -116,7 +117,10 @@ def test_breast_cancer_in_its_own_column_names_end_to_end(tmp_path: Path) -> Non
     assert proc.returncode in (0, 1), proc.stderr  # a verdict (alarm or not), not an error
     report = json.loads((repo / "reports" / "monitoring" / "monitoring.json").read_text())
     assert report["current"]["rows"] == len(own)
-    assert "mean_radius" in {f["name"] for f in report["features"]}
+    assert "mean_radius" in {f["name"] for f in report["features"]}  # JSON keys: canonical
+    assert report["input_names"]["mean_radius"] == "mean radius"  # ... and the mapping
+    md = (repo / "reports" / "monitoring" / "monitoring.md").read_text()
+    assert "| mean radius | numeric |" in md and "| mean_radius |" not in md  # the user reads
 
 
 def _serve_in_own_names(repo: Path, own: pd.DataFrame) -> None:
@@ -137,9 +141,20 @@ def _serve_in_own_names(repo: Path, own: pd.DataFrame) -> None:
         answer = client.post("/predict", json=rows)
         assert answer.status_code == 200, answer.text
         assert {a["model_version"] for a in answer.json()} == {"v0.1.0"}
+        # a row in the training file's own format (id and target) is accepted, as gitml
+        # predict accepts the file: the columns the model does not use are ignored by both
+        full = json.loads(own.head(2).to_json(orient="records"))
+        assert client.post("/predict", json=full).status_code == 200
+        meta = client.get("/metadata").json()
+        assert meta["input_names"]["mean_radius"] == "mean radius"
+        assert "mean radius" in meta["example"] and "mean_radius" not in meta["example"]
+        assert client.post("/predict", json=meta["example"]).status_code == 200
         one = client.post("/predict", json=rows[0]).json()
         label = client.post("/feedback", json={"prediction_id": one["prediction_id"], "label": 1})
         assert label.status_code == 202
+        # ... or the class name as the answer gives it (`predicted_class`)
+        by_name = {"prediction_id": one["prediction_id"], "label": one["predicted_class"] or "no"}
+        assert client.post("/feedback", json=by_name).status_code == 202
         typo = {("mean radiuss" if k == "mean radius" else k): v for k, v in rows[0].items()}
         bad = client.post("/predict", json=typo)
     assert bad.status_code == 422

@@ -153,6 +153,8 @@ def test_prod_stage_is_resolved_verified_and_described(
     metrics = json.loads((repo / "reports/evaluate/metrics.json").read_text())
     assert meta["training_metrics"] == metrics
     assert set(meta["schema"]["columns"]) >= set(meta["input_columns"])
+    # the sample's columns are snake_case already: nothing renamed, the example in those names
+    assert meta["input_names"] == {}
     assert list(meta["example"]) == meta["input_columns"]
     # the example is a training row, and a valid request
     train = pd.read_parquet(repo / "data/split/train.parquet")
@@ -197,7 +199,7 @@ def test_serving_batch_and_evaluate_probabilities_are_identical(
         ({"age": 200}, "age", "less_than_equal"),
         ({"hours_per_week": 0}, "hours_per_week", "greater_than_equal"),
         ({"education": None}, "education", "string_type"),
-        ({"shoe_size": 44}, "shoe_size", "extra_forbidden"),
+        ({"hours_per_week": "__drop__", "hours_per_weak": 40}, "hours_per_weak", "extra_forbidden"),
         ({"gender": "__drop__"}, "gender", "missing"),
     ],
 )

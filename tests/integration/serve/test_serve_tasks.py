@@ -181,7 +181,11 @@ def test_hostile_bodies_get_a_422_naming_the_problem(app: Served) -> None:
         "nan": (_with(ex, **{num: math.nan}), [num, "finite number"]),
         "infinity": (_with(ex, **{num: math.inf}), [num, "finite number"]),
         "text for a number": (_with(ex, **{num: "lots"}), [num, "valid number"]),
-        "unknown column": (_with(ex, extra_column=1), ["unknown column 'extra_column'"]),
+        # a field that is not an input is ignored (an id, the target); a near miss is refused
+        "misspelt column": (
+            json.dumps({**{k: v for k, v in ex.items() if k != num}, num + "x": 1}).encode(),
+            [f"did you mean '{num}'?"],
+        ),
         "empty list": (b"[]", ["the list of rows is empty"]),
         "duplicate key": (f'{{"{num}": 1, "{num}": 2}}'.encode(), [f"duplicate key '{num}'"]),
         "a number for the body": (b"42", ["model_attributes_type", "valid dictionary"]),

@@ -245,3 +245,28 @@ def test_markdown_report_has_the_table_and_a_readable_chart(rng: np.random.Gener
     psi_bars = re.search(r"bar \[(.*)\]", blocks[0])
     assert psi_bars is not None
     assert len(psi_bars[1].split(",")) == len(report["features"])
+
+
+def test_the_report_names_columns_as_the_users_file_does(rng: np.random.Generator) -> None:
+    """Where ingest renamed a column (model.json's original_names), the alarms, monitoring.md
+    and the missing-column error use the user's name; the JSON keys stay canonical."""
+    meta = META.model_copy(update={"original_names": {"x": "X value", "c": "colour code"}})
+    frame = raw(5000, rng)
+    frame["log_capital_gain"] = np.log1p(frame["capital_gain"])
+    ref = monitor.Reference(frame, meta, "test reference")
+    cur = raw(1000, rng, 0.5)
+    cur.loc[:299, "c"] = "never-seen"
+    report = monitor.analyse(ref, monitor.Current(cur, "s"), CFG)
+    assert report.input_names == {"x": "X value", "c": "colour code"}
+    assert report.alarms[0].startswith("X value: distribution (ks p = ")
+    assert any(a.startswith("colour code: 30.0% of rows") for a in report.alarms)
+    assert {f.name for f in report.features if f.alarms} == {"x", "c"}  # keys: canonical
+    md = monitor.render_markdown(report)
+    assert "| X value | numeric | ks |" in md and "| x |" not in md
+    assert '"X value"' in md  # the PSI chart's axis
+    assert monitor.MonitoringReport.model_validate(report.to_json()) == report
+    # a table without renamed columns writes no input_names key (its JSON is unchanged)
+    plain = monitor.analyse(reference(rng), monitor.Current(raw(1000, rng), "s"), CFG)
+    assert "input_names" not in plain.to_json()
+    with pytest.raises(monitor.MonitorError, match=r"column\(s\) \['colour code'\]"):
+        monitor.analyse(ref, monitor.Current(raw(200, rng).drop(columns=["c"]), "f.csv"), CFG)

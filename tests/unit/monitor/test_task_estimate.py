@@ -168,8 +168,8 @@ def test_a_multiclass_file_without_probabilities_is_named(tmp_path: Path) -> Non
 
 
 def _log(tmp_path: Path, probabilities: list[str | None], values: list[float | None]) -> str:
-    """A prediction log with the tasks' columns (added by hand: the server that writes them,
-    branch t23serve, extends logdb's tables; the monitor reads them by name)."""
+    """A prediction log with the tasks' columns (logdb's tables: `probabilities` JSON text as
+    the server writes it, feedback `value`); the monitor reads them by name."""
     from datetime import UTC, datetime
 
     import sqlalchemy as sa
@@ -182,8 +182,6 @@ def _log(tmp_path: Path, probabilities: list[str | None], values: list[float | N
     metadata.create_all(engine)
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN probabilities JSON"))
-        conn.execute(sa.text("ALTER TABLE feedback ADD COLUMN value FLOAT"))
         for i, (probs, value) in enumerate(zip(probabilities, values, strict=True)):
             conn.execute(
                 predictions.insert().values(

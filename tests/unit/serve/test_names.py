@@ -91,15 +91,29 @@ def test_request_errors_one_per_problem_without_the_row() -> None:
             ("mean radiuss",),
             "extra_forbidden",
             "unknown column 'mean radiuss': did you mean 'mean radius'?",
-        ),
-        (("colour",), "extra_forbidden", "unknown column 'colour'"),
-    ]
+        )
+    ]  # 'colour' is no input's near miss: ignored, as gitml predict ignores it
     (missing,) = _errors({"mean radius": 12.0})
     assert (missing["loc"], missing["type"]) == (("grade",), "missing")
+    # a missing renamed column is located by the user's name, as they would send it
+    (missing,) = _errors({"mean_texture": 1.0, "grade": "A"})
+    assert (missing["loc"], missing["msg"]) == (
+        ("mean radius",),
+        "column 'mean radius' (or 'mean_radius') is missing",
+    )
     assert all(not isinstance(e["input"], dict) for e in errors)
     # a value error still names the column under the name it was sent as
     errors = _errors({"mean radius": 99.0, "grade": "A"})
     assert [(e["loc"], e["type"]) for e in errors] == [(("mean radius",), "less_than_equal")]
+
+
+def test_a_row_in_the_training_file_s_format_is_accepted() -> None:
+    """Columns the model does not use (an id, the target) are ignored over HTTP, as gitml
+    predict ignores them (it copies them to its output); the answer uses the inputs only."""
+    Row = request_model(SPECS)
+    row = Row.model_validate({"id": 842302, "mean radius": 12.0, "grade": "A", "Diagnosis": "M"})
+    assert row.model_dump() == {"mean_radius": 12.0, "mean_texture": None, "grade": "A"}
+    assert "additionalProperties" not in Row.model_json_schema()
 
 
 def test_a_model_without_original_names_takes_the_canonical_ones() -> None:

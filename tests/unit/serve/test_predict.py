@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gitml.errors import ConfigError
-from gitml.serve.predict import file_format, in_own_names, validate_chunk
+from gitml.serve.predict import _as_numbers, _Output, file_format, in_own_names, validate_chunk
 from gitml.serve.requests import ColumnSpec
 
 pytestmark = pytest.mark.xdist_group("serving")
@@ -67,6 +67,26 @@ def test_bad_rows_are_named_by_the_file_s_own_columns() -> None:
     shown = {(b.line, b.column) for b in in_own_names(bad, found)}
     assert shown == {(2, "Hours per week"), (3, "Age")}
     assert str(in_own_names(bad, found)[0]).startswith("2: Hours per week: must be > 0")
+
+
+def test_numbers_read_as_text_are_written_as_numbers(tmp_path: Path) -> None:
+    """A CSV's columns are read as text; written back so, every number came out quoted
+    ("17.99"). The numeric inputs are written as their numbers, other columns as they were."""
+    chunk = pd.DataFrame({"Age": ["30", "41.50"], "hours": [None, "1e1"], "job": ["a", "b,c"]})
+    chunk["sex"], chunk["id"] = "F", ["x1", "x2"]
+    found = {"Age": "age", "hours": "hours", "job": "job", "sex": "sex"}
+    typed, good, _, _ = validate_chunk(chunk.rename(columns=found), SPECS, first_line=2)
+    assert good.all()
+    out = _Output(tmp_path / "out.csv", "csv")
+    out.write(_as_numbers(chunk, typed, found, SPECS))
+    out.close()
+    assert (tmp_path / "out.csv").read_text().splitlines() == [
+        '"Age","hours","job","sex","id"',
+        '30,,"a","F","x1"',
+        '41.5,10,"b,c","F","x2"',
+    ]
+    numbers = chunk.assign(Age=[30.0, 41.5])  # already numbers (a Parquet file): left alone
+    assert _as_numbers(numbers, typed, found, SPECS)["Age"].dtype == "float64"
 
 
 def test_file_type_comes_from_the_suffix() -> None:

@@ -63,7 +63,8 @@ def test_generated_model_enforces_the_contract(small_schema: pa.DataFrameSchema)
     assert fields_of(color="red") == {"age"}  # missing required column
     assert fields_of(age=30, color=None) == {"color"}  # not nullable
     assert fields_of(age=math.inf, color="red") == {"age"}
-    assert fields_of(age=30, color="red", shoe=1) == {"shoe"}  # strict: no unknown fields
+    assert fields_of(age=30, color="red", hour=1) == {"hour"}  # a near miss of an input
+    assert "shoe" not in Row(age=30, color="red", shoe=1).model_dump()  # another: ignored
     # An unseen category is NOT refused: the model handles it, the server counts it.
     assert Row(age=30, color="green").model_dump()["color"] == "green"
 
@@ -215,3 +216,36 @@ def test_text_fields_are_bounded_by_str_length_or_256() -> None:
         Row(code="abcdef", name="n")
     with pytest.raises(ValidationError, match="at most 256 characters"):
         Row(code="a", name="n" * 257)
+
+
+def test_feedback_takes_the_class_name_the_answer_gave() -> None:
+    """/predict answers `predicted_class: "yes"`; /feedback takes that name (and the other
+    class's) besides 0/1, and says which names it knows when given another."""
+    from gitml.serve.requests import feedback_model
+
+    Feedback = feedback_model({"yes": 1, "no": 0})
+    assert Feedback(prediction_id="p", label="yes").label == 1  # type: ignore[arg-type]
+    assert Feedback(prediction_id="p", label="no").label == 0  # type: ignore[arg-type]
+    assert Feedback(prediction_id="p", label=1).label == 1
+    expected = r"label 'maybe' is neither 0 nor 1 nor a class name: 'yes' \(1\), 'no' \(0\)"
+    with pytest.raises(ValidationError, match=expected):
+        Feedback(prediction_id="p", label="maybe")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="finite_number"):  # as before: bad-inputs row 5
+        Feedback.model_validate({"prediction_id": "p", "label": math.nan})
+    with pytest.raises(ValidationError, match="less_than_equal"):
+        Feedback(prediction_id="p", label=2)
+    plain = feedback_model({})  # no class names known: 0/1 only
+    with pytest.raises(
+        ValidationError, match=r"label 'yes' is neither 0 nor 1$|neither 0 nor 1 \["
+    ):
+        plain(prediction_id="p", label="yes")  # type: ignore[arg-type]
+
+
+def test_class_labels_come_from_the_target_s_allowed_values() -> None:
+    from gitml.serve.resolve import _class_labels
+
+    adult = schema.load(ROOT / "schema/adult.schema.yaml")  # income isin ['<=50K', '>50K']
+    assert _class_labels(adult, "income", ">50K") == {"<=50K": 0, ">50K": 1}
+    assert _class_labels(adult, "income", "rich") == {}  # no allowed value is positive
+    assert _class_labels(adult, "income", None) == {}
+    assert _class_labels(adult, "age", ">50K") == {}  # not two allowed values

@@ -22,6 +22,7 @@ from typing import Any, get_args
 import yaml
 
 from gitml import layout
+from gitml.contracts.monitoring import MonitoringReport
 from gitml.core.metrics import READING_ORDER, TASK_METRICS, SliceMetric
 from gitml.errors import DataError
 from gitml.registry.gate import RuleResult
@@ -147,9 +148,9 @@ class Site:
     slice_min_rows: int
     versions: list[Version]  # oldest first
     events: list[Event]  # every registry event, oldest first
-    monitoring: dict[str, Any] | None = None
+    monitoring: MonitoringReport | None = None
     monitoring_source: str = ""
-    monitoring_history: list[dict[str, Any]] = field(default_factory=list)  # oldest first
+    monitoring_history: list[MonitoringReport] = field(default_factory=list)  # oldest first
     head: CommitInfo | None = None
     decisions: list[Decision] = field(default_factory=list)  # every record, oldest first
     github: str | None = None  # https://github.com/OWNER/REPO when the remote is GitHub

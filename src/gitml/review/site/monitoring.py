@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 from pathlib import Path
-from typing import Any
 
 from gitml import layout
+from gitml.contracts.monitoring import MonitoringReport
 from gitml.errors import DataError
 from gitml.review.site import gitobjects
 
@@ -16,12 +16,13 @@ MONITORING_HISTORY = layout.MONITORING_DIR / "history"  # earlier reports CI dow
 
 def load_monitoring(
     repo: Path, committed: bytes | None
-) -> tuple[dict[str, Any] | None, str, list[dict[str, Any]]]:
+) -> tuple[MonitoringReport | None, str, list[MonitoringReport]]:
     """The workspace's monitoring.json (what `gitml monitor` just wrote), else the committed
     one; plus the committed history of the file for the over-time charts: (the report, where
-    it came from, the history oldest first)."""
-    monitoring: dict[str, Any] | None = None
-    history: list[dict[str, Any]] = []
+    it came from, the history oldest first). All read through the typed contract: the current
+    report must fit it (else a DataError naming the key); an earlier one that does not (an
+    older gitml's) is left out of the history charts rather than stopping the site."""
+    monitoring: MonitoringReport | None = None
     local = repo / MONITORING
     raw, source = None, ""
     if local.is_file():
@@ -29,37 +30,22 @@ def load_monitoring(
     elif committed is not None:
         raw, source = committed, f"{MONITORING} at HEAD"
     if raw is not None:
-        try:
-            report = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(
-                f"{source}: not valid JSON ({exc}); rerun `gitml monitor` or delete it"
-            ) from None
-        if isinstance(report, dict):
-            monitoring = report
+        monitoring = MonitoringReport.parse(raw, source)
+    blobs: list[bytes] = []
     commits = gitobjects.file_history(repo, MONITORING.as_posix())
     if commits:
-        blobs = gitobjects.cat_files(repo, [f"{c}:{MONITORING.as_posix()}" for c in commits])
-        history = []
-        for c in reversed(commits):
-            try:
-                history.append(json.loads(blobs.get(f"{c}:{MONITORING.as_posix()}") or b""))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-        history = [h for h in history if isinstance(h, dict)]
+        found = gitobjects.cat_files(repo, [f"{c}:{MONITORING.as_posix()}" for c in commits])
+        blobs = [found.get(f"{c}:{MONITORING.as_posix()}") or b"" for c in reversed(commits)]
     # reports CI keeps outside git (the monitor's artifacts, downloaded by the site workflow)
-    seen = {h.get("generated_at") for h in history}
     for path in sorted((repo / MONITORING_HISTORY).glob("**/monitoring.json")):
-        try:
-            h = json.loads(path.read_bytes())
-        except (ValueError, OSError):
-            continue
-        if isinstance(h, dict) and h.get("generated_at") not in seen:
-            seen.add(h.get("generated_at"))
-            history.append(h)
-    history.sort(key=lambda h: str(h.get("generated_at") or ""))
-    if monitoring is not None and (
-        not history or history[-1].get("generated_at") != monitoring.get("generated_at")
-    ):
-        history.append(monitoring)
+        with contextlib.suppress(OSError):
+            blobs.append(path.read_bytes())
+    by_time: dict[str, MonitoringReport] = {}
+    for blob in blobs:
+        with contextlib.suppress(DataError):
+            report = MonitoringReport.parse(blob, "history")
+            by_time.setdefault(report.generated_at, report)
+    if monitoring is not None:
+        by_time.setdefault(monitoring.generated_at, monitoring)
+    history = [by_time[when] for when in sorted(by_time)]
     return monitoring, (source if monitoring is not None else ""), history

@@ -17,8 +17,10 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from gitml import layout
 from gitml.core.metrics import LOWER_IS_BETTER, READING_ORDER, TASK_METRICS
-from gitml.errors import ConfigError
+from gitml.core.model_meta import ModelMeta
+from gitml.errors import ConfigError, DataError
 from gitml.registry.versions import PROD
 from gitml.review.site import charts, digest, model, monitor_charts
 from gitml.review.site.model import Site, Version
@@ -247,8 +249,7 @@ def version_context(site: Site, v: Version) -> dict[str, Any]:
         r["width"] = round(100 * max(r["importance"], 0.0) / top, 1) if top > 0 else 0.0
     prev_imp = digest.importance(prev.files.get("importance")) if prev else []
     params = v.files.get("params")
-    raw_meta = v.files.get("model")
-    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+    meta = _model_meta(v)
     return {
         "v": v,
         "prev": prev,
@@ -268,47 +269,58 @@ def version_context(site: Site, v: Version) -> dict[str, Any]:
         "hash_changes": (
             digest.hash_changes(prev.files.get("lock"), v.files.get("lock")) if prev else []
         ),
-        "model_meta": meta,
-        "sha256": (v.record.model_sha256 if v.record else None) or meta.get("model_sha256"),
+        "model_meta": meta.to_json() if meta else {},  # the card reads model.json's keys
+        "sha256": (v.record.model_sha256 if v.record else None)
+        or (meta.model_sha256 if meta else None),
         "compared_with": (
             "judged" if v.record is not None or v.judged_against is not None else "previous"
         ),
     }
 
 
+def _model_meta(v: Version) -> ModelMeta | None:
+    """The version's model.json through its contract; None when absent, or when it does not fit
+    (a version an older gitml trained): the card then shows dashes, and the page still renders."""
+    raw = v.files.get("model")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return ModelMeta.parse(raw, f"{layout.MODEL_META}@{v.commit[:10]}")
+    except DataError:
+        return None
+
+
 def monitoring_context(site: Site) -> dict[str, Any]:
+    """The monitoring page: the report (gitml.contracts.monitoring.MonitoringReport, given to
+    the template as its JSON) and its charts, the over-time ones from the earlier reports."""
     report = site.monitoring
-    out: dict[str, Any] = {"report": report, "source": site.monitoring_source, "mon_charts": []}
+    out: dict[str, Any] = {"report": None, "source": site.monitoring_source, "mon_charts": []}
     if report is None:
         return out
-    feats = [f for f in report.get("features") or [] if isinstance(f, dict)]
-    rule = report.get("rule") or {}
-    if feats and isinstance(rule.get("psi_threshold"), int | float):
-        out["mon_charts"].append(monitor_charts.psi_bars(feats, float(rule["psi_threshold"])))
-    pred = report.get("prediction")
-    if isinstance(pred, dict) and pred.get("ref_shares"):
+    feats = [f.model_dump(mode="json") for f in report.features]
+    if feats and report.rule is not None:
+        out["mon_charts"].append(monitor_charts.psi_bars(feats, report.rule.psi_threshold))
+    if report.prediction is not None and report.prediction.ref_shares:
         out["mon_charts"].append(
-            monitor_charts.shares(pred, "Prediction score distribution: training vs the window")
+            monitor_charts.shares(
+                report.prediction.model_dump(mode="json"),
+                "Prediction score distribution: training vs the window",
+            )
         )
     quality_rows, drift_rows = [], []
     out["runs"] = len(site.monitoring_history)
     for h in site.monitoring_history if len(site.monitoring_history) > 1 else []:
-        when = (h.get("current") or {}).get("window_end") or h.get("generated_at")
-        if not when:
-            continue
-        live = ((h.get("quality") or {}).get("live")) or {}
+        when = h.current.window_end or h.generated_at
+        live = h.quality.live if h.quality else {}
         for m in ("roc_auc", "accuracy"):
-            if isinstance(live.get(m), int | float):
+            if live.get(m) is not None:
                 quality_rows.append({"when": when, "value": live[m], "series": f"live {m}"})
-        raw_est = h.get("estimate")
-        est: dict[str, Any] = raw_est if isinstance(raw_est, dict) else {}
-        metric = est.get("metric") or "roc_auc"
-        value = (est.get("estimated") or {}).get(metric)
-        if isinstance(value, int | float):
+        if h.estimate is not None and h.estimate.estimated.get(h.estimate.metric) is not None:
+            metric = h.estimate.metric
+            value = h.estimate.estimated[metric]
             quality_rows.append({"when": when, "value": value, "series": f"estimated {metric}"})
-        hfeats = [f for f in h.get("features") or [] if isinstance(f, dict)]
-        if hfeats:
-            drift_rows.append({"when": when, "value": max(f.get("psi") or 0.0 for f in hfeats),
+        if h.features:
+            drift_rows.append({"when": when, "value": max(f.psi or 0.0 for f in h.features),
                                "series": "largest feature PSI"})  # fmt: skip
     if quality_rows:
         out["mon_charts"].append(
@@ -320,10 +332,14 @@ def monitoring_context(site: Site) -> dict[str, Any]:
         out["mon_charts"].append(
             monitor_charts.over_time(drift_rows, "Drift over the monitoring runs", "PSI")
         )
+    shown = report.model_dump(mode="json")  # what the template reads
+    out["report"] = shown
     out["features"] = feats
-    out["quality"] = report.get("quality") if isinstance(report.get("quality"), dict) else None
-    out["estimate"] = report.get("estimate") if isinstance(report.get("estimate"), dict) else None
-    out["contract"] = report.get("contract") if isinstance(report.get("contract"), dict) else None
+    out["quality"], out["estimate"], out["contract"] = (
+        shown["quality"],
+        shown["estimate"],
+        shown["contract"],
+    )
     return out
 
 

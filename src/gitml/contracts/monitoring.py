@@ -1,10 +1,10 @@
 """reports/monitoring/monitoring.json: what `gitml monitor` found, as one typed contract.
 
 `gitml.monitor.analyse` returns a `MonitoringReport`; the writer (`gitml.monitor.run`), the
-Markdown renderer, the CLI, `gitml monitor alert` and the benchmarks read its fields, never keys
-of a dict. `MonitoringReport.read` gives a file that does not fit (an older gitml's, a hand
-edit) an error naming the key. Numbers are rounded to six significant digits as they are set
-(`gitml.monitor.common.rounded`), so the JSON stays small and stable.
+Markdown renderer, the CLI, `gitml monitor alert`, the model site and the benchmarks read its
+fields, never keys of a dict. `MonitoringReport.parse`/`read` give a file that does not fit (an
+older gitml's, a hand edit) an error naming the key. Numbers are rounded to six significant
+digits as they are set (`gitml.monitor.common.significant`), so the JSON stays small and stable.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from gitml.monitor.common import MonitorError
+from gitml.errors import DataError
 
 Number = float | None
 Metrics = dict[str, Number]  # metric name -> value (None: undefined, e.g. one class only)
@@ -146,20 +146,37 @@ class MonitoringReport(_Part):
     quality: Quality | None = None
     estimate: Estimate | None = None
     contract: Contract | None = None
+    # canonical input name -> the user's own name where ingest renamed it (model.json's
+    # original_names). Keys of the JSON (features' `name`, contract columns) stay canonical for
+    # the programs that read them; the alarms and monitoring.md show the user's names.
+    input_names: dict[str, str] = {}
+
+    def shown(self, name: str) -> str:
+        """A column as the user's file names it."""
+        return self.input_names.get(name, name)
 
     def to_json(self) -> dict[str, object]:
-        return self.model_dump(mode="json")
+        """The JSON written; `input_names` only when a column was renamed, so a table already
+        in snake_case writes what it used to."""
+        return self.model_dump(mode="json", exclude=set() if self.input_names else {"input_names"})
+
+    @classmethod
+    def parse(cls, raw: bytes, where: str) -> MonitoringReport:
+        """A monitoring.json's content; DataError naming `where`, the key and the fix."""
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"]) or "(top)"
+            raise DataError(
+                f"{where}: not a monitoring report this gitml can read ({key}: "
+                f"{first['msg'].lower()}); run `gitml monitor` again to rewrite it"
+            ) from None
 
     @classmethod
     def read(cls, path: Path) -> MonitoringReport:
         try:
-            return cls.model_validate_json(path.read_bytes())
+            raw = path.read_bytes()
         except FileNotFoundError:
-            raise MonitorError(f"{path}: not found; run `gitml monitor` first") from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(top)"
-            raise MonitorError(
-                f"{path}: not a monitoring report this gitml can read ({where}: "
-                f"{first['msg'].lower()}); run `gitml monitor` again to rewrite it"
-            ) from None
+            raise DataError(f"{path}: not found; run `gitml monitor` first") from None
+        return cls.parse(raw, str(path))
