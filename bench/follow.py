@@ -1,6 +1,6 @@
 """Swapping models under load, and the canary split: `gitml serve --stage prod --follow`.
 
-    python -m bench.follow [--clients 50] [--workers 2] [--interval 10] [--pace 0.55]
+    python -m bench.follow [--clients 50] [--workers 2] [--interval 10] [--pace 0.55 | --rate R]
                            [--out bench/follow.json]
 
 A real registry (bench/registry_repo.py: a bare origin, a dev clone that fits, registers and
@@ -12,7 +12,8 @@ a promotion and a rollback:
 1. **saturated** (closed loop): each client sends its next request as soon as the last one is
    answered, so the machine (server and clients share its cores) runs flat out, and the p99 is
    mostly queueing. Its baseline throughput is the run's capacity;
-2. **paced** (open loop): each client on a fixed schedule, together PACE x that capacity; a
+2. **paced** (open loop): each client on a fixed schedule, together PACE x that capacity (or
+   RATE requests a second: the same load in runs whose capacity differs, on a shared machine); a
    request's latency counts from when it was due, so a stall shows up in every request it
    delays. With spare capacity the p99 is service time, and what a swap adds to it.
 
@@ -297,8 +298,8 @@ def _phase(reg: Registry, url: str, example: dict[str, Any], clients: int, rate:
     }
 
 
-def run(clients: int, workers: int, interval: float, pace: float, keep: Path | None
-        ) -> dict[str, Any]:  # fmt: skip
+def run(clients: int, workers: int, interval: float, pace: float, keep: Path | None,
+        rate: float | None = None) -> dict[str, Any]:  # fmt: skip
     import httpx
     import pandas as pd
 
@@ -325,7 +326,7 @@ def run(clients: int, workers: int, interval: float, pace: float, keep: Path | N
         # loop's baseline throughput; the paced load runs at a share of it
         capacity = saturated["baseline_window"]["requests_per_second"]
         time.sleep(3.0)
-        paced = _phase(reg, url, example, clients, pace * capacity, "v0.3.0", timeout)
+        paced = _phase(reg, url, example, clients, rate or pace * capacity, "v0.3.0", timeout)
         load_during = list(os.getloadavg())
         reg.assign("v0.2.0", "canary")
         # every worker routes to the canary: a key in the canary's share, answered by it 40
@@ -353,11 +354,11 @@ def run(clients: int, workers: int, interval: float, pace: float, keep: Path | N
     arrival = max(p[s]["last_answer_by_old_s"] for p in phases for s in ("promotion", "rollback"))
     return {
         "command": f"python -m bench.follow --clients {clients} --workers {workers} "
-        f"--interval {interval:g} --pace {pace:g}",
+        f"--interval {interval:g} " + (f"--rate {rate:g}" if rate else f"--pace {pace:g}"),
         "clients": clients,
         "workers": workers,
         "interval_s": interval,
-        "pace_share_of_capacity": pace,
+        "pace_share_of_capacity": None if rate else pace,
         "capacity_requests_per_second": capacity,
         "load_average": {
             "start": load_before,
@@ -391,10 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--interval", type=float, default=10.0)
     ap.add_argument("--pace", type=float, default=PACE, help="paced load, share of capacity")
+    ap.add_argument("--rate", type=float, default=None, help="paced load, requests a second")
     ap.add_argument("--out", type=Path, default=Path("bench/follow.json"))
     ap.add_argument("--keep", type=Path, default=None, help="keep the repositories, under this")
     args = ap.parse_args(argv)
-    result = run(args.clients, args.workers, args.interval, args.pace, args.keep)
+    result = run(args.clients, args.workers, args.interval, args.pace, args.keep, args.rate)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0

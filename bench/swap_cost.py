@@ -18,9 +18,12 @@ The process starts as a server does (gc.collect and gc.freeze, as the app's life
 freezes after each load (as the follower does after a swap).
 
 Figures: the ticks' p50, p99, p99.9 and max during the loads, and p99 ÷ idle p99; the garbage
-collections during each round and the longest (gc.callbacks); the load's
-wall and thread-CPU seconds, and where they go (resolve: the DVC read, hash checks and skops
-load; prepare: compile and check against the Pipeline; warm-up), timed once on their own.
+collections during each round and the longest (gc.callbacks); the load's wall seconds and the
+CPU seconds of the loading thread (what the requests' process spends: the read and checks run
+in the follower's child process, gitml.serve.candidate, started before the rounds as a server
+starts it), and the parts of a load timed once on their own in one thread (resolve: the DVC
+read, hash checks and skops load, now the child's work; prepare: compile and check against the
+Pipeline; warm-up).
 """
 
 from __future__ import annotations
@@ -147,6 +150,7 @@ def run(rounds: int, keep: Path | None) -> dict[str, Any]:
         served = Predictor.prepare(resolve(reg.server, version="v0.1.0"))
         target = _Target(Routing(Loaded.of(served)))
         follower = Follower(FollowConfig(str(reg.server), "prod"), target, CollectorRegistry())
+        follower._loader.start()  # the child process, started with the follower as in a server
         follower.check(forced=True)  # GTO and DVC imported, as in a server running for a while
         gc.collect()  # as the app's lifespan does at start-up: the heap frozen, out of gc's way
         gc.freeze()

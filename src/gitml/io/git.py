@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -40,16 +43,41 @@ def read_git_file(repo: Path | str, rev: str, path: str | Path) -> bytes:
 
 def read_dvc_file(repo: Path | str, rev: str, path: str | Path) -> bytes:
     """A DVC-tracked output as recorded at `rev`, from the local cache or the DVC remote."""
-    import dvc.api
+    with dvc_reader(repo, rev) as read:
+        return read(path)
+
+
+@contextlib.contextmanager
+def dvc_reader(repo: Path | str, rev: str) -> Iterator[Callable[[str | Path], bytes]]:
+    """`read(path)` for several DVC-tracked outputs at `rev`, the repository opened once, at
+    the first read (dvc.api.read opens it for every file; this is what it does, kept open)."""
+    opened: list[Any] = []  # [the Repo, its DVCFileSystem] once opened
+
+    def read(path: str | Path) -> bytes:
+        from dvc.exceptions import PathMissingError
+        from dvc.fs import DVCFileSystem
+        from dvc.repo import Repo
+
+        try:
+            if not opened:
+                dvc_repo = Repo.open(str(repo), rev=rev, subrepos=True, uninitialized=True)
+                opened.extend([dvc_repo, DVCFileSystem(repo=dvc_repo, subrepos=True)])
+            fs = opened[1]
+            data: bytes = fs.read_bytes(fs.from_os_path(Path(path).as_posix()))
+        except Exception as exc:  # DVC raises many types: missing cache, no remote, bad rev
+            if isinstance(exc, FileNotFoundError):  # as dvc.api.read names it
+                exc = PathMissingError(Path(path).as_posix(), str(repo))
+            raise DataError(
+                f"cannot read {path} at {rev} through DVC ({type(exc).__name__}: {exc}); "
+                "run `dvc pull` or configure a DVC remote"
+            ) from None
+        return data
 
     try:
-        data: bytes = dvc.api.read(Path(path).as_posix(), repo=str(repo), rev=rev, mode="rb")
-    except Exception as exc:  # DVC raises many types: missing cache, no remote, bad rev
-        raise DataError(
-            f"cannot read {path} at {rev} through DVC ({type(exc).__name__}: {exc}); "
-            "run `dvc pull` or configure a DVC remote"
-        ) from None
-    return data
+        yield read
+    finally:
+        if opened:
+            opened[0].close()
 
 
 def locked_md5(repo: Path | str, rev: str, path: str | Path) -> str | None:

@@ -13,8 +13,10 @@ or a check asked for by another worker of the same server):
    `release`, from the version's GitHub release, gitml.serve.release), its
    sha256 checked against the one in the version's tag message when there is one, its input
    contract checked equal to the one served (the request model cannot change in a running
-   server), its fast path compiled and checked against the Pipeline, and warmed up; all of it
-   with the GIL's switch interval at 0.5 ms, so requests wait less for the loading thread;
+   server): all of that in a child process at a lower OS priority (gitml.serve.candidate), so
+   the requests keep the GIL; then, in this process, its fast path compiled and checked
+   against the Pipeline, and warmed up, with the GIL's switch interval at 0.5 ms, so requests
+   wait less for the loading thread;
 5. only then the app's `Routing` (gitml.serve.routing) is replaced, whole, between two requests.
 
 A candidate that fails any step is not served: the current model goes on answering, and the
@@ -50,7 +52,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gitml.errors import DataError, UnavailableError
 from gitml.registry import versions as registry
-from gitml.registry.tags import SHA256_LABEL
+from gitml.serve.candidate import CandidateLoader
 from gitml.serve.gil import short_gil_slices
 from gitml.serve.predictor import Predictor
 from gitml.serve.routing import Loaded, Routing
@@ -94,16 +96,6 @@ def canary_share_from_params(params_path: Path) -> float | None:
     return float(share) if isinstance(share, int | float) and 0 <= share <= 1 else None
 
 
-def tag_sha256(repo: str, version: str) -> str | None:
-    """The `model sha256:` line of the version's annotated tag message; None when it has none."""
-    ref = f"refs/tags/{registry.ARTIFACT}@{registry.normalise_version(version)}"
-    message = _git(repo, "for-each-ref", "--format=%(contents)", ref)
-    for line in message.splitlines():
-        if line.startswith(SHA256_LABEL):
-            return line[len(SHA256_LABEL) :].strip()
-    return None
-
-
 def _git(repo: str, *args: str, timeout: float = 30.0) -> str:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # never wait for a password
     proc = subprocess.run(
@@ -145,6 +137,7 @@ class Follower:
         self._checked = threading.Condition()
         self._generation = 0  # checks finished, so a caller can wait for the next one
         self._thread: threading.Thread | None = None
+        self._loader = CandidateLoader()
         self._marker: str | None = None  # the registry's tags at the last check
         self._refused: dict[str, tuple[str, str]] = {}  # stage -> (version, the stage's tags)
         self._retry = False  # a candidate failed outside gitml: check again without a new tag
@@ -163,6 +156,10 @@ class Follower:
             self.remote = None
         if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
             signal.signal(signal.SIGHUP, lambda *_: self.request_check())
+        try:  # the first candidate costs what the next ones do (gitml.serve.candidate)
+            self._loader.start()
+        except UnavailableError as exc:
+            log.warning("follow: %s", exc)
         self._thread = threading.Thread(target=self._run, name="gitml-follow", daemon=True)
         self._thread.start()
         log.info(
@@ -175,6 +172,7 @@ class Follower:
         self._wake.set()
         if self._thread is not None:  # a check under way ends with the process (a daemon)
             self._thread.join(timeout=STOP_WAIT)
+        self._loader.close()
 
     def request_check(self) -> int:
         """Ask this follower and every other one on the repository (other workers) for a check
@@ -301,25 +299,9 @@ class Follower:
             return None
 
     def _load(self, version: str, reference: Loaded) -> Loaded:
-        from gitml.serve.resolve import resolve
-
-        with self._repo_lock():
-            # md5 (dvc.lock) or the release's checks, sha256 (meta)
-            resolved = resolve(self.cfg.repo, version=version, release=self.cfg.release)
-            recorded = tag_sha256(self.cfg.repo, version)
-        sha = resolved.metadata.model_sha256
-        if recorded is not None and recorded != sha:
-            raise DataError(
-                f"the model file of {version} has sha256 {str(sha)[:12]}…, not the "
-                f"{recorded[:12]}… recorded in its tag: not the model the gate judged"
-            )
-        served = reference.predictor.resolved.specs
-        if resolved.specs != served:
-            names = sorted({s.name for s in resolved.specs} ^ {s.name for s in served})
-            raise DataError(
-                f"{version}'s input contract differs from the served one "
-                f"({', '.join(names) or 'same columns, other rules'}); a running server "
-                "cannot change its request model: restart it to serve this version"
+        with self._repo_lock():  # read and checked in the child process (gitml.serve.candidate)
+            resolved = self._loader.load(
+                self.cfg.repo, version, self.cfg.release, reference.predictor.resolved.specs
             )
         meta, was = resolved.metadata, reference.predictor.resolved.metadata
         if (meta.task, meta.classes) != (was.task, was.classes):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,12 @@ from gitml.core.model_io import load_model
 from gitml.core.model_meta import ModelMeta
 from gitml.core.schema import load as load_schema
 from gitml.errors import ConfigError, DataError
-from gitml.io.git import git, locked_md5, read_dvc_file, read_git_file
+from gitml.io.git import dvc_reader, git, locked_md5, read_git_file
 from gitml.registry import versions as registry
 from gitml.serve.requests import ColumnSpec, column_specs, example_row
 
 WORKSPACE = "workspace"
+DvcRead = Callable[[str | Path], bytes]  # gitml.io.git.dvc_reader's: a file at one revision
 
 
 @dataclass
@@ -134,36 +136,37 @@ def _from_registry(
         assert version is not None
         found = registry.find_version(repo, version)
     rev = found.commit
-    if release is not None:
-        from gitml.serve.release import model_from_release, release_tag
+    with dvc_reader(repo, rev) as dvc:  # one DVC repository open for every file
+        if release is not None:
+            from gitml.serve.release import model_from_release, release_tag
 
-        raw, meta_raw = model_from_release(repo, found, release)
-        meta_where = f"{layout.MODEL_META.name} of release {release_tag(found.version)}"
-    else:
-        raw = _committed_model(repo, found)
-        meta_raw, meta_where = (
-            _read_at(repo, rev, layout.MODEL_META),
-            f"{layout.MODEL_META}@{rev[:10]}",
+            raw, meta_raw = model_from_release(repo, found, release)
+            meta_where = f"{layout.MODEL_META.name} of release {release_tag(found.version)}"
+        else:
+            raw = _committed_model(repo, found, dvc)
+            meta_raw, meta_where = (
+                _read_at(repo, rev, layout.MODEL_META, dvc),
+                f"{layout.MODEL_META}@{rev[:10]}",
+            )
+        metadata = _metadata(meta_raw, meta_where)
+        params_text = read_git_file(repo, rev, layout.PARAMS).decode()
+        import yaml
+
+        schema_rel = (
+            (yaml.safe_load(params_text) or {})
+            .get("validate", {})
+            .get("schema_file", "schema/adult.schema.yaml")
         )
-    metadata = _metadata(meta_raw, meta_where)
-    params_text = read_git_file(repo, rev, layout.PARAMS).decode()
-    import yaml
-
-    schema_rel = (
-        (yaml.safe_load(params_text) or {})
-        .get("validate", {})
-        .get("schema_file", "schema/adult.schema.yaml")
-    )
-    schema_text = read_git_file(repo, rev, schema_rel).decode()
-    try:
-        train_bytes: bytes | None = read_dvc_file(repo, rev, layout.SPLIT_DIR / "train.parquet")
-    except DataError:
-        train_bytes = None
+        schema_text = read_git_file(repo, rev, schema_rel).decode()
+        try:
+            train_bytes: bytes | None = dvc(layout.SPLIT_DIR / "train.parquet")
+        except DataError:
+            train_bytes = None
+        metrics_raw = _try_read_at(repo, rev, layout.METRICS, dvc)
     with tempfile.TemporaryDirectory(prefix="gitml-serve-") as tmp:
         path = Path(tmp) / "model.skops"
         path.write_bytes(raw)
         model = load_model(path, expected_sha256=metadata.model_sha256)
-    metrics_raw = _try_read_at(repo, rev, layout.METRICS)
     metrics = json.loads(metrics_raw) if metrics_raw else None
     src = f"{found.artifact}@{found.version}" + (f" (stage {stage})" if stage else "")
     src += f" from the GitHub release of {release}" if release else ""
@@ -172,10 +175,10 @@ def _from_registry(
     )
 
 
-def _committed_model(repo: Path, found: registry.ModelVersion) -> bytes:
+def _committed_model(repo: Path, found: registry.ModelVersion, dvc: DvcRead) -> bytes:
     """The model file at the version's commit through DVC, checked against dvc.lock's md5."""
     rev = found.commit
-    raw = read_dvc_file(repo, rev, layout.MODEL)
+    raw = dvc(layout.MODEL)
     recorded = locked_md5(repo, rev, layout.MODEL)
     if recorded is None:
         raise DataError(f"dvc.lock at {rev[:10]} records no hash for {layout.MODEL}; cannot verify")
@@ -280,17 +283,17 @@ def _read_text(path: Path) -> str:
         raise ConfigError(f"{path}: schema file not found (validate.schema_file)") from None
 
 
-def _read_at(repo: Path, rev: str, path: Path) -> bytes:
+def _read_at(repo: Path, rev: str, path: Path, dvc: DvcRead) -> bytes:
     """A pipeline output at a revision: from git when committed (cache: false), else DVC."""
     try:
         return read_git_file(repo, rev, path)
     except DataError:
-        return read_dvc_file(repo, rev, path)
+        return dvc(path)
 
 
-def _try_read_at(repo: Path, rev: str, path: Path) -> bytes | None:
+def _try_read_at(repo: Path, rev: str, path: Path, dvc: DvcRead) -> bytes | None:
     try:
-        return _read_at(repo, rev, path)
+        return _read_at(repo, rev, path, dvc)
     except DataError:
         return None
 
