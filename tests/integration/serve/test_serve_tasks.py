@@ -261,7 +261,7 @@ def test_a_follower_refuses_a_version_of_another_task(
     from prometheus_client import CollectorRegistry
 
     from gitml.errors import DataError
-    from gitml.serve import follow, resolve
+    from gitml.serve import follow
     from gitml.serve.predictor import Predictor
     from gitml.serve.routing import Loaded, Routing
 
@@ -275,13 +275,13 @@ def test_a_follower_refuses_a_version_of_another_task(
     follower = follow.Follower(
         follow.FollowConfig(str(tmp_path), "prod", remote=None), Target(), CollectorRegistry()
     )
-    monkeypatch.setattr(follow, "tag_sha256", lambda repo, version: None)
     renamed = multiclass.metadata.model_copy(update={"classes": ["a", "b", "c"]})
     for candidate in (
         served("mixed-regression", "hist_gradient_boosting"),
         ResolvedModel(**{**multiclass.__dict__, "metadata": renamed}),
     ):
-        monkeypatch.setattr(resolve, "resolve", lambda *a, candidate=candidate, **k: candidate)
+        # the candidate as the child process (gitml.serve.candidate) hands it back, verified
+        monkeypatch.setattr(follower._loader, "load", lambda *a, candidate=candidate: candidate)
         with pytest.raises(DataError, match="cannot change its answers' schema"):
             follower._load("v2.0.0", serving)
 
