@@ -212,6 +212,7 @@ def harvest(
         dvc_add=dvc,
         exclude=split_columns(p.split),
         keys=key or None,
+        task=p.data.task,
     )
     _print_harvest(result)
 

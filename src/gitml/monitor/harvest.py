@@ -6,7 +6,8 @@ not the prediction's: labels often come weeks late, and a weekly `--since 7d` ru
 pick up a label that arrived this week for a prediction made last month. It writes the rows
 whose label arrived in the window to
 `data/raw/production/DATE.parquet`: the canonical ingest columns (the request's input columns
-and the target, as its class names), plus `prediction_id` and `logged_at` (the prediction time,
+and the target, as text: binary the class name of the 0/1 label, regression the number,
+multiclass the class name; TRUTH_COLUMN), plus `prediction_id` and `logged_at` (the prediction time,
 UTC), so each row can be traced back to the request. The file is then added to DVC.
 
 Left out, and counted (printed and recorded in reports/harvest/DATE.json):
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,6 +53,7 @@ import pandas as pd
 from gitml import layout
 from gitml.core import labels
 from gitml.core.labels import PositiveClass
+from gitml.core.tasks import Task
 from gitml.errors import UnavailableError
 from gitml.monitor.common import MonitorError
 from gitml.monitor.current import read_log
@@ -58,6 +61,14 @@ from gitml.pipeline import production
 from gitml.pipeline.production import ID, LOGGED_AT
 
 REPORT_DIR = Path("reports/harvest")
+# The feedback table's truth per task (gitml.serve.answers.feedback_fields), as read_log names
+# it: a regression label row holds 0 and the value; a multiclass one the class's index and name.
+TRUTH = ("value", "class_name")
+TRUTH_COLUMN = {
+    Task.BINARY: "y_true",
+    Task.REGRESSION: "feedback_value",
+    Task.MULTICLASS: "feedback_class_name",
+}
 TEST_SPLIT = layout.SPLIT_DIR / "test.parquet"
 NO_KEY = "(none)"  # labels_by_key's name for labels sent to a server without keys
 
@@ -91,6 +102,23 @@ def _class_names(schema: Any, target: str, positive: PositiveClass) -> tuple[str
             f"them data.positive_class {positive!r}; found {allowed or 'no isin check'}"
         )
     return others[0], mine[0]
+
+
+def _truth(
+    task: Task, schema: Any, target: str, positive: PositiveClass | None
+) -> Callable[[pd.DataFrame], list[str]]:
+    """The target's text for each labelled log row, as ingest stores a target (text): binary
+    the class name of 0/1, regression the number (`repr`, which reads back exactly), multiclass
+    the class name /feedback validated against the model's classes."""
+    column = TRUTH_COLUMN[task]
+    if task is Task.REGRESSION:
+        return lambda rows: [repr(float(v)) for v in rows[column]]
+    if task is Task.MULTICLASS:
+        return lambda rows: [str(v) for v in rows[column]]
+    if positive is None:
+        raise MonitorError("data.positive_class: a binary target needs it to name its labels")
+    negative, positive_name = _class_names(schema, target, positive)
+    return lambda rows: [positive_name if int(v) == 1 else negative for v in rows[column]]
 
 
 def _by_key(
@@ -173,7 +201,7 @@ def run(
     since: timedelta | None,
     schema_file: Path,
     target: str,
-    positive_class: PositiveClass,
+    positive_class: PositiveClass | None,  # binary's data.positive_class; None otherwise
     *,
     version: str | None = None,
     out_dir: Path = layout.PRODUCTION_DIR,
@@ -184,10 +212,14 @@ def run(
     test_split: Path = TEST_SPLIT,
     exclude: list[str] | None = None,
     keys: list[str] | None = None,
+    task: Task = Task.BINARY,
 ) -> HarvestResult:
     """`since`: the window of the labels' arrival (feedback time), ending at `now`.
 
     `keys`: keep only the labels sent with these API keys (by name; None: every label).
+
+    `task` (data.task) says where the truth is: binary the feedback's 0/1 `label`, written as
+    the class name; regression its `value`; multiclass its `class_name` (TRUTH_COLUMN).
 
     `test_split` (relative to `repo`): the rows written are compared with it (`test_overlap`);
     `exclude`: columns that are not model inputs (split.group_column/time_column)."""
@@ -196,11 +228,13 @@ def run(
     now = now or datetime.now(UTC)
     date = date or now.strftime("%Y-%m-%d")
     schema = schema_mod.load(repo / schema_file)
-    classes = _class_names(schema, target, positive_class)
+    to_target = _truth(task, schema, target, positive_class)  # checked before the log is read
     start = now - since if since is not None else None
     counts: dict[str, int] = {}
-    rows, labels_by_key = _labelled_rows(log_url, start, now, version, keys, counts)
-    frame = _training_rows(rows, schema, target, classes, _harvested_ids(repo / out_dir), counts)
+    window = (start, now, TRUTH_COLUMN[task])
+    rows, labels_by_key = _labelled_rows(log_url, window, version, keys, counts)
+    seen = _harvested_ids(repo / out_dir)
+    frame = _training_rows(rows, schema, target, to_target, seen, counts)
     result = HarvestResult(None, len(frame), counts, version, labels_by_key=labels_by_key)
     result.test_overlap = compare_with_test(frame, target, test_split, exclude, repo)
     report = repo / REPORT_DIR / f"{date}.json"
@@ -216,19 +250,19 @@ def run(
 
 def _labelled_rows(
     log_url: str,
-    start: datetime | None,
-    now: datetime,
+    window: tuple[datetime | None, datetime, str],
     version: str | None,
     keys: list[str] | None,
     counts: dict[str, int],
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """The log's rows whose label arrived in the window, of `version` (None: every one) and
-    sent with `keys`; counts what is left out; the labels per key."""
-    rows = read_log(
-        log_url, start, now, ["id", "created_at", "model_version", "features"], by="feedback"
-    )
+    """The log's rows whose label arrived in the window (start, end, the task's truth column:
+    a row without it is unlabelled), of `version` (None: every one) and sent with `keys`;
+    counts what is left out; the labels per key."""
+    start, now, truth = window
+    columns = ["id", "created_at", "model_version", "features"]
+    rows = read_log(log_url, start, now, columns, by="feedback", feedback_columns=TRUTH)
     counts["logged"] = len(rows)
-    labelled = rows["y_true"].notna()
+    labelled = rows[truth].notna()
     counts["unlabelled"] = int((~labelled).sum())
     rows, labels_by_key = _by_key(rows.loc[labelled], keys, counts)
     counts["other_version"] = 0
@@ -243,21 +277,20 @@ def _training_rows(
     rows: pd.DataFrame,
     schema: Any,
     target: str,
-    classes: tuple[str, str],
+    to_target: Callable[[pd.DataFrame], list[str]],
     seen: set[str],
     counts: dict[str, int],
 ) -> pd.DataFrame:
-    """The logged rows as ingest's columns (the target as its class names, `classes` =
-    (negative, positive)), with their id and prediction time; ids in `seen` (harvested before)
-    and rows breaking the contract left out and counted."""
-    negative, positive = classes
+    """The logged rows as ingest's columns (the target as `to_target` writes it, text), with
+    their id and prediction time; ids in `seen` (harvested before) and rows breaking the
+    contract left out and counted."""
     inputs = pd.DataFrame.from_records(
         [f if isinstance(f, dict) else json.loads(f) for f in rows["features"]],
         index=range(len(rows)),
     )
     columns = list(schema.columns)
     frame = inputs.reindex(columns=[c for c in columns if c != target])
-    frame[target] = [positive if int(v) == 1 else negative for v in rows["y_true"]]
+    frame[target] = to_target(rows)
     frame = frame[columns]
     # Only ids decide: identical inputs are legitimate distinct requests (Adult itself has
     # 10.6% exact duplicate rows), so they are kept; an id harvested before is not.

@@ -1,0 +1,72 @@
+"""`gitml harvest` for a regression and a multiclass model: the truth /feedback stored (the
+number in `feedback.value`, the class name in `feedback.class_name`) becomes the target of the
+harvested row, as ingest stores a target (text), and the rows join training."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gitml.core import schema
+from gitml.core.names import normalise_name
+from gitml.core.tasks import Task
+from gitml.logstore import logdb
+from gitml.monitor import harvest
+from gitml.pipeline import production
+from gitml.serve.answers import feedback_fields
+from tests.unit.pipeline import tasks_data
+
+CASES = {
+    "regression": (tasks_data.diabetes, "progression", Task.REGRESSION),
+    "multiclass": (tasks_data.wine, "cultivar", Task.MULTICLASS),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_harvest_writes_each_tasks_truth_as_the_target(tmp_path: Path, name: str) -> None:
+    make, target, task = CASES[name]
+    table = make().rename(columns=normalise_name)
+    contract, _ = schema.infer(table, target, 50)
+    schema.write(contract, tmp_path / "schema.yaml")
+    classes = sorted(table[target].unique())
+    truth: list = (
+        table[target].astype(float).tolist() if task is Task.REGRESSION
+        else table[target].tolist()
+    )  # fmt: skip
+    now = datetime.now(UTC)
+    predictions, feedback = [], []
+    for i, features in enumerate(table.drop(columns=[target]).head(12).to_dict("records")):
+        pid = f"00000000-0000-0000-0000-{i:012d}"
+        predictions.append({"id": pid, "created_at": now - timedelta(minutes=20 - i),
+                            "model_version": "v1", "features": features, "score": 0.5,
+                            "label": 0, "threshold": 0.0, "unseen": [],
+                            "task": task.value})  # fmt: skip
+        if i < 10:  # two still without a label
+            fields = feedback_fields(task, classes, truth[i])  # what POST /feedback logs
+            feedback.append({"prediction_id": pid, "created_at": now, **fields})
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    engine = logdb.engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(logdb.predictions.insert(), predictions)
+        conn.execute(logdb.feedback.insert(), feedback)
+    engine.dispose()
+
+    result = harvest.run(url, None, Path("schema.yaml"), target, None, date="d",
+                         dvc_add=False, repo=tmp_path, task=task)  # fmt: skip
+    assert result.counts["unlabelled"] == 2 and result.counts["contract"] == 0
+    assert result.written == 10
+    rows = pd.read_parquet(tmp_path / "data/raw/production/d.parquet")
+    assert rows[target].tolist() == table[target].head(10).tolist()  # as ingest stores it
+    if task is Task.REGRESSION:
+        assert [float(v) for v in rows[target]] == truth[:10]
+
+    # the rows join training (the split stage's rule), the target in the train split's dtype
+    train = table.iloc[100:110]
+    joined = production.join(
+        train, table.iloc[150:160], ["data/raw/production"], 0.25, target, root=tmp_path
+    )
+    assert len(joined.train) == 10 + 7 and len(joined.recent) == 3
+    assert joined.train[target].tail(7).tolist() == table[target].iloc[:7].tolist()
