@@ -206,7 +206,7 @@ def harvest(
         window,
         Path(p.validate_.schema_file),
         p.data.target,
-        p.data.positive,
+        p.data.positive_class,  # None for regression and multiclass
         version=version,
         date=date,
         dvc_add=dvc,

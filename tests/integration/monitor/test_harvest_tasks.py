@@ -4,6 +4,7 @@ harvested row, as ingest stores a target (text), and the rows join training."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from gitml.logstore import logdb
 from gitml.monitor import harvest
 from gitml.pipeline import production
 from gitml.serve.answers import feedback_fields
+from tests.helpers import run
 from tests.unit.pipeline import tasks_data
 
 CASES = {
@@ -70,3 +72,34 @@ def test_harvest_writes_each_tasks_truth_as_the_target(tmp_path: Path, name: str
     )
     assert len(joined.train) == 10 + 7 and len(joined.recent) == 3
     assert joined.train[target].tail(7).tolist() == table[target].iloc[:7].tolist()
+
+
+def test_the_cli_harvests_a_regression_log(tmp_path: Path) -> None:
+    """`gitml harvest` on a regression project: no data.positive_class to ask for."""
+    table = tasks_data.diabetes()
+    contract, _ = schema.infer(table, "progression", 50)
+    schema.write(contract, tmp_path / "schema.yaml")
+    pid = "00000000-0000-0000-0000-000000000001"
+    features = table.drop(columns=["progression"]).iloc[0].to_dict()
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    engine = logdb.engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(logdb.predictions.insert(), [{"id": pid, "created_at": datetime.now(UTC),
+                     "model_version": "v1", "features": features, "score": 150.0, "label": 0,
+                     "threshold": 0.0, "unseen": [], "task": "regression"}])  # fmt: skip
+        fields = feedback_fields(Task.REGRESSION, [], 151.5)
+        conn.execute(logdb.feedback.insert(), [{"prediction_id": pid, **fields,
+                                                "created_at": datetime.now(UTC)}])  # fmt: skip
+    engine.dispose()
+    params = tmp_path / "params.yaml"
+    data = {
+        "source": "d.csv",
+        "target": "progression",
+        "task": "regression",
+        "positive_class": None,
+    }
+    params.write_text(json.dumps({"data": data, "validate": {"schema_file": "schema.yaml"}}))
+    run(["gitml", "harvest", "--log-db", url, "--since", "all", "--all-versions", "--no-dvc",
+         "--date", "d"], tmp_path)  # fmt: skip
+    rows = pd.read_parquet(tmp_path / "data/raw/production/d.parquet")
+    assert rows["progression"].tolist() == ["151.5"]
