@@ -61,13 +61,23 @@ class PredictResult:
     unseen: dict[str, int] = field(default_factory=dict)
     positives: int = 0  # binary: rows labelled 1
     classes: dict[str, int] = field(default_factory=dict)  # multiclass: rows per predicted class
+    # regression: the predictions' sum, lowest and highest, accumulated chunk by chunk
+    total: float = 0.0
+    low: float = float("inf")
+    high: float = float("-inf")
     task: Task = Task.BINARY
     seconds: float = 0.0  # wall time of reading, checking, predicting and writing
 
     def counts(self) -> str:
-        """What was predicted, in a few words (binary: the positives; multiclass: per class)."""
+        """What was predicted, in a few words (binary: the positives; multiclass: per class;
+        regression: the predictions' range and mean)."""
         if self.task is Task.BINARY:
             return f"{self.positives:,} predicted positive, "
+        if self.task is Task.REGRESSION:
+            if not self.rows_out:
+                return ""
+            mean = self.total / self.rows_out
+            return f"predictions {self.low:.4g} to {self.high:.4g}, mean {mean:.4g}; "
         top = sorted(self.classes.items(), key=lambda kv: -kv[1])[:5]
         return "".join(f"{n:,} predicted {name}, " for name, n in top)
 
@@ -313,6 +323,10 @@ def _scored(
         result.positives += int(out["label"].sum())
     elif predictor.task is Task.REGRESSION:
         out["prediction"] = scores
+        if len(scores):
+            result.total += float(np.sum(scores))
+            result.low = min(result.low, float(np.min(scores)))
+            result.high = max(result.high, float(np.max(scores)))
     else:  # the most probable class (the first of equals, as scikit-learn's predict)
         names = np.asarray(predictor.classes, dtype=object)
         out["label"] = names[np.argmax(scores, axis=1)]
