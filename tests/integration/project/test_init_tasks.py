@@ -17,10 +17,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.core.model_io import load_model
 from gitml.core.model_meta import ModelMeta
 from gitml.core.tasks import Task
-from tests.integration.project.test_init import init_repo, repro, run
+from tests.integration.project.test_init import init_repo, metrics, repro, run
 from tests.unit.pipeline import tasks_data
 
 pytestmark = pytest.mark.slow
@@ -121,6 +122,7 @@ def test_own_data_path_end_to_end_per_task(tmp_path: Path, name: str) -> None:
     report = run(["gitml", "report", "--base", base, "--format", "markdown"], repo).stdout
     assert walk.primary in report, report
     print(report[:3000])
+    first = metrics(repo)[walk.primary]
     promoted = run(["gitml", "promote"], repo).stdout
     print(promoted)
     assert "tags: model@v0.1.0, model#prod#1" in promoted, promoted
@@ -160,6 +162,15 @@ def test_own_data_path_end_to_end_per_task(tmp_path: Path, name: str) -> None:
     joined = re.search(r"\+(\d+) production rows in train, (\d+) held out as recent traffic, "
                        r"(\d+) left out", " ".join(out.split()))  # fmt: skip
     assert joined and sum(map(int, joined.groups())) == 5, out
+    # the retrained model against prod, in the primary metric's direction (rmse: lower wins)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "retrain on the harvested rows"], repo)
+    again = run(["gitml", "promote"], repo, check=False)
+    print(again.stdout)
+    now = metrics(repo)[walk.primary]
+    worse = now > first if walk.primary in LOWER_IS_BETTER else now < first  # type: ignore[operator]
+    assert ("REFUSE: " if worse else "PROMOTE: ") in again.stdout, again.stdout + again.stderr
+    assert "vs prod v0.1.0" in again.stdout
 
 
 def _serve(repo: Path, walk: Walk, raw: pd.DataFrame) -> None:
