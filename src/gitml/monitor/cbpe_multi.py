@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from gitml.monitor.common import band_sample
+
 DRAWS = 400
-MAX_BAND_ROWS = 20_000
-_SEED = 20170614  # fixed: the band is a property of the probabilities, not of a run
 
 
 def _f1_macro(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> float:
@@ -109,12 +109,7 @@ def sampling_sd(
     if not len(p):
         return {"accuracy": float("nan"), "f1_macro": float("nan")}
     q = p if calibrated is None else np.asarray(calibrated, dtype="float64")
-    rng = np.random.default_rng(_SEED)
-    scale = 1.0
-    if len(p) > MAX_BAND_ROWS:
-        scale = float(np.sqrt(MAX_BAND_ROWS / len(p)))
-        keep = rng.choice(len(p), MAX_BAND_ROWS, replace=False)
-        p, q = p[keep], q[keep]
+    rng, scale, (p, q) = band_sample(p, q)
     pred, k = p.argmax(axis=1), p.shape[1]
     cum = np.cumsum(q, axis=1)
     cum[:, -1] = np.inf  # rows summing to 1 - 1e-16 still draw a class

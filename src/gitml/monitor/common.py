@@ -28,3 +28,23 @@ def significant(x: float | None, digits: int = 6) -> float | None:
     if x is None or not np.isfinite(x):
         return None
     return float(f"{x:.{digits}g}")
+
+
+# The sampling bands (binary and multiclass CBPE) draw labels for at most this many rows: a
+# seeded subsample above it, the deviation scaled by sqrt(subsample / rows) (it shrinks as
+# 1/sqrt(n)), which keeps memory bounded. Fixed seed: a band is a property of the scores.
+MAX_BAND_ROWS = 20_000
+BAND_SEED = 20170614
+
+
+def band_sample(
+    *arrays: np.ndarray,
+) -> tuple[np.random.Generator, float, tuple[np.ndarray, ...]]:
+    """The band's generator, the deviation's scale and the rows it draws for (same rows of
+    every array)."""
+    rng = np.random.default_rng(BAND_SEED)
+    n = len(arrays[0])
+    if n <= MAX_BAND_ROWS:
+        return rng, 1.0, arrays
+    keep = rng.choice(n, MAX_BAND_ROWS, replace=False)
+    return rng, float(np.sqrt(MAX_BAND_ROWS / n)), tuple(a[keep] for a in arrays)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gitml.contracts.monitoring import Estimate, Feedback
-from gitml.monitor.common import significant
+from gitml.monitor.common import band_sample, significant
 from gitml.monitor.prior import PriorShift, adjust
 
 if TYPE_CHECKING:
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 
 METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
 DRAWS = 400
-MAX_BAND_ROWS = 20_000
-_SEED = 20170614  # fixed: the band is a property of the scores, not of a run
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -140,12 +138,7 @@ def sampling_sd(
     sqrt(subsample / rows) (it shrinks as 1/sqrt(n)), which keeps memory bounded."""
     s = np.asarray(scores, dtype="float64")
     p = s if probs is None else np.asarray(probs, dtype="float64")
-    rng = np.random.default_rng(_SEED)
-    scale = 1.0
-    if len(p) > MAX_BAND_ROWS:
-        scale = float(np.sqrt(MAX_BAND_ROWS / len(p)))
-        keep = rng.choice(len(p), MAX_BAND_ROWS, replace=False)
-        s, p = s[keep], p[keep]
+    rng, scale, (s, p) = band_sample(s, p)
     y = (rng.random((draws, len(p))) < p).astype("float64")
     out = _metrics_of_labels(y, s, threshold)
     return {
