@@ -136,3 +136,26 @@ def copy_repo(src: Path, dest: Path) -> Path:
 
     shutil.copytree(src, dest, symlinks=True, ignore=dvc_tmp)
     return dest
+
+
+def hostile_rows(
+    specs: Any, base: list[dict[str, Any]], *, nulls_everywhere: bool = False
+) -> list[dict[str, Any]]:
+    """`base` with missing values, unseen categories and the extreme numbers the request model
+    allows (`specs`: a ResolvedModel's), cycling over the columns. A column the contract does
+    not let be null gets None only with `nulls_everywhere` (the Pipeline path accepts it)."""
+    rows = []
+    for i, row in enumerate(base):
+        row = dict(row)
+        for j, spec in enumerate(specs):
+            kind = (i + j) % 5
+            if kind == 0 and (nulls_everywhere or spec.nullable):
+                row[spec.name] = None
+            elif kind == 1 and not spec.numeric:
+                row[spec.name] = f"never-seen-{i}"
+            elif kind == 2 and spec.numeric:
+                row[spec.name] = spec.le if spec.le is not None else 1e300
+            elif kind == 3 and spec.numeric:
+                row[spec.name] = spec.ge if spec.ge is not None else -1e300
+        rows.append(row)
+    return rows

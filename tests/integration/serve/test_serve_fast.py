@@ -25,6 +25,7 @@ from gitml.errors import DataError
 from gitml.serve import fast
 from gitml.serve.requests import to_frame
 from gitml.serve.resolve import ResolvedModel, resolve
+from tests.helpers import hostile_rows
 from tests.served_model import model_repo
 
 pytestmark = pytest.mark.xdist_group("serving")
@@ -61,31 +62,12 @@ def records(df: pd.DataFrame, resolved: ResolvedModel) -> list[dict[str, Any]]:
     return rows
 
 
-def hostile_rows(resolved: ResolvedModel, base: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Missing values, unseen categories and the extreme numbers the request model allows."""
-    rows = []
-    for i, row in enumerate(base):
-        row = dict(row)
-        for j, spec in enumerate(resolved.specs):
-            kind = (i + j) % 5
-            if kind == 0 and spec.nullable:
-                row[spec.name] = None
-            elif kind == 1 and not spec.numeric:
-                row[spec.name] = f"never-seen-{i}"
-            elif kind == 2 and spec.numeric:
-                row[spec.name] = spec.le if spec.le is not None else 1e300
-            elif kind == 3 and spec.numeric:
-                row[spec.name] = spec.ge if spec.ge is not None else -1e300
-        rows.append(row)
-    return rows
-
-
 def test_fast_path_equals_the_pipeline(served: tuple[Path, ResolvedModel]) -> None:
     repo, resolved = served
     model = fast.compile_model(resolved.model, resolved.specs, resolved.derived)
     assert isinstance(model, fast.FastModel), model
     test = records(pd.read_parquet(repo / "data/split/test.parquet"), resolved)
-    hostile = hostile_rows(resolved, test[:300])
+    hostile = hostile_rows(resolved.specs, test[:300])
     assert any(v is None for r in hostile for v in r.values())
     for rows in (test, hostile):
         expected = pipeline_proba(resolved, rows)

@@ -26,6 +26,7 @@ from gitml.serve import fast
 from gitml.serve.predictor import Predictor
 from gitml.serve.requests import to_frame
 from gitml.serve.resolve import ResolvedModel
+from tests.helpers import hostile_rows
 from tests.task_models import DATASETS, FAMILIES, pipeline_output, rows_of, served, table
 
 CASES = [(d, f) for d in DATASETS for f in FAMILIES]
@@ -36,29 +37,10 @@ def model(request: pytest.FixtureRequest) -> ResolvedModel:
     return served(*request.param)
 
 
-def hostile(resolved: ResolvedModel, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Missing values, unseen categories, the extremes the request model allows."""
-    out = []
-    for i, row in enumerate(rows):
-        row = dict(row)
-        for j, spec in enumerate(resolved.specs):
-            kind = (i + j) % 5
-            if kind == 0:
-                row[spec.name] = None
-            elif kind == 1 and not spec.numeric:
-                row[spec.name] = f"never-seen-{i}"
-            elif kind == 2 and spec.numeric:
-                row[spec.name] = spec.le if spec.le is not None else 1e300
-            elif kind == 3 and spec.numeric:
-                row[spec.name] = spec.ge if spec.ge is not None else -1e300
-        out.append(row)
-    return out
-
-
 def test_compiled_output_equals_the_pipeline(model: ResolvedModel) -> None:
     name = model.version.split("-hist")[0].split("-linear")[0]
     rows = rows_of(table(name))
-    rows += hostile(model, rows[:200])
+    rows += hostile_rows(model.specs, rows[:200], nulls_everywhere=True)
     compiled = fast.compile_model(model.model, model.specs, model.derived)
     assert isinstance(compiled, fast.FastModel), compiled
     expected = pipeline_output(model, rows)
@@ -157,6 +139,6 @@ def test_other_regression_losses_go_through_their_own_link(loss: str) -> None:
     resolved = ResolvedModel(**{**base.__dict__, "model": model})
     predictor = Predictor.prepare(resolved)
     assert predictor.fast is not None, predictor.message
-    rows = hostile(resolved, rows_of(t, 100))
+    rows = hostile_rows(resolved.specs, rows_of(t, 100), nulls_everywhere=True)
     got = np.array([predictor.proba_rows([r])[0] for r in rows])
     assert np.array_equal(got, pipeline_output(resolved, rows))
