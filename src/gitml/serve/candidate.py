@@ -84,6 +84,21 @@ def verified_candidate(
     return resolved
 
 
+def _in_child(fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args) in the child, its exception made one the parent can rebuild: a GitmlError as
+    it is; any other (a library's, whose class may not unpickle with its arguments and would
+    break the pool) as a DataError naming it, which refuses the version as the in-process
+    follower did."""
+    from gitml.errors import GitmlError
+
+    try:
+        return fn(*args)
+    except GitmlError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{type(exc).__name__}: {exc}") from None
+
+
 def _child_start() -> None:
     """In the child: a lower priority; SIGINT is the server's (its follower ends the child); and
     the child ends when the server process does, even killed (its pipe would not tell it)."""
@@ -136,8 +151,8 @@ class CandidateLoader:
                 )
             pool = self._pool
         try:
-            return pool.submit(fn, *args).result()
-        except BrokenProcessPool as exc:
+            return pool.submit(_in_child, fn, *args).result()
+        except (BrokenProcessPool, RuntimeError) as exc:  # RuntimeError: closed meanwhile
             self.close()
             raise UnavailableError(
                 f"the process that reads and checks candidates ended ({exc}); a new one is "
@@ -145,8 +160,14 @@ class CandidateLoader:
             ) from None
 
     def close(self) -> None:
-        """End the child (after the candidate it may be reading)."""
+        """End the child now, even in the middle of a read (a hung DVC remote must not hold
+        the server's exit): the waiting `call` gets BrokenProcessPool, so UnavailableError."""
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is None:
+            return
+        # The executor has no public way to stop a running task before Python 3.14's
+        # terminate_workers(); its worker processes are in `_processes`.
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)

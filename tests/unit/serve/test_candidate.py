@@ -44,3 +44,50 @@ def test_a_child_that_dies_is_unavailable_then_replaced(loader: CandidateLoader)
         loader.call(os._exit, 1)
     second = loader.call(os.getpid)
     assert second != first
+
+
+class _UnpicklableError(Exception):
+    """Like many libraries' errors: its __init__ needs arguments pickle does not pass back."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+
+
+def _raise_library_error() -> None:
+    raise _UnpicklableError("model.skops", "bad header")
+
+
+def test_a_library_error_refuses_the_version_without_breaking_the_child(
+    loader: CandidateLoader,
+) -> None:
+    first = loader.call(os.getpid)
+    with pytest.raises(DataError, match=r"_UnpicklableError: model.skops: bad header"):
+        loader.call(_raise_library_error)
+    assert loader.call(os.getpid) == first  # the same child: nothing to restart
+
+
+def test_close_ends_a_child_in_the_middle_of_a_hung_read(loader: CandidateLoader) -> None:
+    import threading
+    import time
+
+    child = loader.call(os.getpid)
+    outcome: list[BaseException] = []
+
+    def hung() -> None:
+        try:
+            loader.call(time.sleep, 600)  # a DVC remote that never answers
+        except BaseException as exc:
+            outcome.append(exc)
+
+    waiting = threading.Thread(target=hung)
+    waiting.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    loader.close()
+    waiting.join(timeout=30)
+    assert not waiting.is_alive() and time.monotonic() - started < 30
+    assert isinstance(outcome[0], UnavailableError)
+    with pytest.raises(ProcessLookupError):  # the child is gone, not left reading
+        for _ in range(100):
+            os.kill(child, 0)
+            time.sleep(0.1)
