@@ -242,3 +242,14 @@ def test_an_unreadable_dvc_lock_is_a_data_error_not_a_traceback(
     sha = commit(repo, {"dvc.lock": lock})
     with pytest.raises(DataError, match=rf"dvc.lock at {sha[:12]} cannot be read \({why}: "):
         locked_md5(repo, sha, "models/model.skops")
+
+
+def test_a_canary_is_refused_for_a_model_that_is_not_binary(tmp_path: Path) -> None:
+    """canary decide judges roc_auc/accuracy on 0/1 feedback: meaningless for other tasks."""
+    repo = init_repo(tmp_path / "repo")
+    meta = {"model_sha256": "0" * 64, "threshold": 0.5}
+    binary = commit(repo, {"models/model.json": meta})
+    promote._canary_task_check(repo, binary)  # a binary model may go to canary
+    regression = commit(repo, {"models/model.json": meta | {"task": "regression"}})
+    with pytest.raises(ConfigError, match=r"promotion.canary.enabled: .* regression model"):
+        promote._canary_task_check(repo, regression)
