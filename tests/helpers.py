@@ -113,7 +113,8 @@ def prepared_repo(
     # the same settings (after make_repo's merge with FAST_PARAMS) and rows: the same repo
     settings = deep_update(FAST_PARAMS, params or {})
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    digest.update(pd.util.hash_pandas_object(raw).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(raw).to_numpy().tobytes())  # values and index
+    digest.update(json.dumps([[str(c), str(t)] for c, t in raw.dtypes.items()]).encode())
     repo = root / f"prepared-{digest.hexdigest()[:12]}"
     out = repo.with_suffix(".repro.txt")  # written last: its presence means the repo is whole
     with FileLock(repo.with_suffix(".lock")):

@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from gitml.contracts.monitoring import Estimate, Feedback, Quality
+from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.core.tasks import Task
 from gitml.monitor import cbpe_multi, dle
 from gitml.monitor.common import significant
-from gitml.monitor.tasks import ESTIMATED, LOWER_IS_BETTER, alarm_metric, realized
+from gitml.monitor.tasks import ESTIMATED, alarm_metric, realized
 
 if TYPE_CHECKING:
     from gitml.config import MonitorConfig

@@ -23,7 +23,6 @@ PROBA_PREFIXES = ("proba_", "probability_")
 
 # What is estimated before labels and measured on feedback (names of core.metrics).
 ESTIMATED = {Task.MULTICLASS: ("accuracy", "f1_macro"), Task.REGRESSION: ("mae", "rmse")}
-LOWER_IS_BETTER = {"mae", "rmse"}
 
 
 def alarm_metric(task: Task, cfg: MonitorConfig) -> str:

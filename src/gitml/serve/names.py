@@ -27,10 +27,16 @@ class Matched:
     problems: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+SUGGESTED_MAX = 1024
+
+
 @dataclass(frozen=True)
 class InputNames:
     columns: tuple[str, ...]  # canonical, in the model's order
     original: Mapping[str, str] = field(default_factory=dict)  # canonical -> the user's name
+    # suggest()'s answers: a request in the training file's format sends the same extra names
+    # (an id, the target) in every row, and difflib costs ~15 µs a name on the event loop
+    _suggested: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, columns: Iterable[str], original: Mapping[str, str]) -> InputNames:
@@ -51,11 +57,17 @@ class InputNames:
 
     def suggest(self, name: str) -> str | None:
         """The accepted name that `name` (not accepted) most likely means, if any."""
+        if name in self._suggested:
+            return self._suggested[name]
         canonical = normalise_name(name)
         if canonical in self.columns:
-            return self.original.get(canonical, canonical)
-        close = difflib.get_close_matches(name, list(self.aliases), n=1, cutoff=CUTOFF)
-        return close[0] if close else None
+            guess: str | None = self.original.get(canonical, canonical)
+        else:
+            close = difflib.get_close_matches(name, list(self.aliases), n=1, cutoff=CUTOFF)
+            guess = close[0] if close else None
+        if len(self._suggested) < SUGGESTED_MAX:  # bounded: names come from clients
+            self._suggested[name] = guess
+        return guess
 
     def match(self, names: Iterable[str], required: Iterable[str], *, strict: bool) -> Matched:
         """Map `names` to the columns; a problem per column given twice, per unknown name

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gitml.serve.names import InputNames
+from gitml.serve.names import SUGGESTED_MAX, InputNames
 from gitml.serve.requests import ColumnSpec, request_model
 
 NAMES = InputNames.of(
@@ -126,3 +126,13 @@ def _errors_of(specs: tuple[ColumnSpec, ...], body: dict[str, Any]) -> list[dict
     with pytest.raises(ValidationError) as info:
         request_model(specs).model_validate(body)
     return info.value.errors()
+
+
+def test_suggestions_are_remembered_within_a_bound() -> None:
+    names = InputNames.of(["mean_radius", "age"], {"mean_radius": "mean radius"})
+    assert names.suggest("mean radus") == "mean radius"
+    assert names.suggest("mean radus") == "mean radius"  # from the memo
+    for i in range(SUGGESTED_MAX + 500):  # a client sending ever new names
+        names.suggest(f"extra_{i}")
+    assert len(names._suggested) == SUGGESTED_MAX
+    assert names.suggest("agee") == "age"  # past the bound: still answered, not remembered
