@@ -164,7 +164,8 @@ class FeaturesConfig(Section):
     )
     monotonic_increasing: list[str] = Field(
         default_factory=list,
-        description="numeric inputs whose increase may never lower P(positive)",
+        description="numeric inputs whose increase may never lower P(positive) (regression: "
+        "the prediction); not for multiclass",
     )
 
     @field_validator("derived")

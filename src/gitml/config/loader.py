@@ -100,6 +100,16 @@ class Params(Section):
         bad = sorted(c for c in self.evaluate.slices if c in reserved)
         if bad:
             raise ValueError(f"evaluate.slices cannot use the target/group/time column {bad}")
+        if self.features.monotonic_increasing and self.data.task is Task.MULTICLASS:
+            # Refused here, not deep in the fit: HistGradientBoostingClassifier rejects
+            # monotonic_cst for more than two classes, and "never lowers P(positive)" has no
+            # meaning without one positive class.
+            raise ValueError(
+                f"features.monotonic_increasing = {self.features.monotonic_increasing!r}: a "
+                "multiclass target (data.task: multiclass) has no single positive class to be "
+                "monotonic in, and scikit-learn's gradient boosting refuses monotonic "
+                "constraints for more than two classes; set it to []"
+            )
         problems = task_metric_problems(self.promotion, self.data.task)
         if problems:
             raise ValueError("\n  ".join(problems))

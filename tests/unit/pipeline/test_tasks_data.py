@@ -258,3 +258,27 @@ def test_tune_subsample_of_a_regression_target_keeps_its_spread() -> None:
     share = np.bincount(np.searchsorted(edges, y[keep]), minlength=10) / 200
     assert np.abs(share - 0.1).max() <= 0.02  # stratified by the deciles
     assert (subsample_index(y, 200, 0, Task.REGRESSION) == keep).all()  # seeded
+
+
+def test_monotonic_constraints_are_refused_for_multiclass_at_the_params_check(
+    tmp_path: Any,
+) -> None:
+    import yaml
+
+    from gitml.config import load_params
+    from gitml.errors import ConfigError
+
+    def write(task: str) -> Any:
+        raw = params(task) | {"features": {"monotonic_increasing": ["age"]}}
+        path = tmp_path / f"{task}.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        return path
+
+    with pytest.raises(ConfigError) as exc:
+        load_params(write("multiclass"))
+    text = str(exc.value)
+    assert "features.monotonic_increasing = ['age']" in text
+    assert "multiclass target (data.task: multiclass)" in text and "set it to []" in text
+    # binary and regression models take the constraint (HGB supports it for both)
+    assert load_params(write("regression")).features.monotonic_increasing == ["age"]
+    assert load_params(write("binary")).features.monotonic_increasing == ["age"]
