@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gitml.config.base import Section
 from gitml.core.metrics import (
@@ -12,6 +12,7 @@ from gitml.core.metrics import (
     TASK_METRICS,
     TASK_PRIMARY,
     TASK_SLICE_METRICS,
+    UNIT_INTERVAL,
     GateMetric,
     SliceMetric,
 )
@@ -57,7 +58,13 @@ class EvaluateConfig(Section):
 
 
 Bound = Annotated[float, Field(ge=0)]
-Drop = Annotated[float, Field(ge=-1, le=1)]
+# How much worse than prod a metric may be, in the metric's units: within ±1 for a metric
+# bounded in [0, 1], any finite number for the others (PromotionConfig._drops_fit_their_metric).
+Drop = Annotated[float, Field(allow_inf_nan=False)]
+_DROP_UNITS = (
+    "in the metric's units: between -1 and 1 for a score in [0, 1], any finite number for rmse, "
+    "mae, mape, log_loss, r2"
+)
 
 
 def _metric_map(**bounds: float) -> Any:  # typed as the field it fills (a dict of Literal keys)
@@ -115,6 +122,18 @@ class CanaryConfig(Section):
     _durations = field_validator("min_duration", "max_duration")(_duration)
 
 
+def _check_drop(metric: str, drop: float, role: str) -> None:
+    """A score bounded in [0, 1] cannot get worse by more than 1: a larger allowance is a
+    mistake (a percentage, or a bound meant for an error metric). Errors in the target's units
+    (rmse, mae) and the other unbounded metrics take any finite number."""
+    if metric in UNIT_INTERVAL and not -1 <= drop <= 1:
+        raise ValueError(
+            f"{metric}{role} is a score between 0 and 1, so how much worse it may be lies "
+            f"between -1 and 1 (got {drop}); only metrics without that bound (e.g. rmse, mae "
+            "in the target's units) take a larger number"
+        )
+
+
 class PromotionConfig(Section):
     """The gate `gitml promote` applies before a candidate replaces prod (docs/promotion.md)."""
 
@@ -125,7 +144,9 @@ class PromotionConfig(Section):
         "mae, mape); null = none",
     )
     max_drop: Drop = Field(
-        0.0, description="how much worse than prod the primary may be; negative = required gain"
+        0.0,
+        description="how much worse than prod the primary may be; negative = required gain; "
+        + _DROP_UNITS,
     )
     floors: dict[GateMetric, Bound] = Field(
         default_factory=lambda: _metric_map(recall=0.5),
@@ -133,7 +154,7 @@ class PromotionConfig(Section):
     )
     max_drops: dict[GateMetric, Drop] = Field(
         default_factory=lambda: _metric_map(pr_auc=0.01, recall=0.05),
-        description="how much worse than prod each secondary metric may be",
+        description="how much worse than prod each secondary metric may be; " + _DROP_UNITS,
     )
     slice_floors: dict[SliceMetric, Bound] = Field(
         default_factory=lambda: _metric_map(roc_auc=0.75, recall=0.5),
@@ -155,7 +176,8 @@ class PromotionConfig(Section):
     recent_max_drop: Drop | None = Field(
         None,
         description="recent traffic (the newest labelled production rows): how much worse than "
-        "prod on the same rows the candidate's primary metric may be; null = not gated",
+        "prod on the same rows the candidate's primary metric may be (" + _DROP_UNITS + "); "
+        "null = not gated",
     )
     recent_min_rows: int = Field(
         200, ge=1, description="fewer recent-traffic rows: reported, not gated"
@@ -171,6 +193,21 @@ class PromotionConfig(Section):
         if over:
             raise ValueError(f"{over[0]} is a score between 0 and 1: its floor must be <= 1")
         return floors
+
+    @field_validator("max_drop", "recent_max_drop")
+    @classmethod
+    def _primary_drop_fits(cls, drop: float | None, info: ValidationInfo) -> float | None:
+        primary = info.data.get("primary_metric")  # absent: its own error is reported
+        if drop is not None and primary is not None:
+            _check_drop(str(primary), drop, " (the primary_metric)")
+        return drop
+
+    @field_validator("max_drops")
+    @classmethod
+    def _drops_fit_their_metric(cls, drops: dict[str, float]) -> dict[str, float]:
+        for metric, drop in drops.items():
+            _check_drop(metric, drop, "")
+        return drops
 
     @model_validator(mode="after")
     def _primary_once(self) -> PromotionConfig:

@@ -73,6 +73,27 @@ HIGHER_IS_BETTER = frozenset(
         "r2",
     }
 )
+# The metrics bounded in [0, 1] (scores, shares, the Brier score and calibration errors): how
+# much worse one may get is within ±1. The others are unbounded on at least one side (rmse,
+# mae in the target's units; mape, log_loss; r2 has no lower bound), so any finite change can
+# be meant (params: promotion.max_drop, max_drops, recent_max_drop).
+UNIT_INTERVAL = frozenset(
+    {
+        "roc_auc",
+        "pr_auc",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "brier",
+        "ece",
+        "ece_uncalibrated",
+        "roc_auc_ovr",
+        "balanced_accuracy",
+        "f1_macro",
+        "f1_weighted",
+    }
+)
 # Facts of the run, neither better nor worse: a count, the chosen threshold, a slice's share of
 # positives (or mean target), the confusion matrix's cells, a slice gap's size (gaps are judged
 # by the gate).

@@ -86,3 +86,10 @@ def test_every_task_metric_has_one_direction() -> None:
     assert not LOWER_IS_BETTER & HIGHER_IS_BETTER
     assert TASK_PRIMARY["regression"] in LOWER_IS_BETTER
     assert all(TASK_PRIMARY[t] in TASK_METRICS[t] for t in TASK_METRICS)
+
+
+def test_unit_interval_metrics_have_a_direction_and_errors_are_not_among_them() -> None:
+    from gitml.core.metrics import UNIT_INTERVAL
+
+    assert UNIT_INTERVAL <= HIGHER_IS_BETTER | LOWER_IS_BETTER
+    assert not UNIT_INTERVAL & {"rmse", "mae", "mape", "log_loss", "r2"}

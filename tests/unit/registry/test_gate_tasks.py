@@ -140,3 +140,56 @@ def test_binary_rules_on_a_regression_candidate_say_what_it_holds() -> None:
 
     with pytest.raises(DataError, match="it holds a regression model's metrics \\(rmse, mae"):
         gate(reg_ev(50.0), None, PromotionConfig())
+
+
+def test_an_error_metric_may_be_allowed_to_worsen_by_more_than_one_unit(tmp_path: Any) -> None:
+    import yaml
+
+    from gitml.config import load_params
+
+    promotion = {"max_drop": 2.5, "max_drops": {"mae": 1.5}, "recent_max_drop": 4.0}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"data": {"task": "regression"}, "promotion": promotion}))
+    cfg = load_params(path).promotion
+    assert (cfg.max_drop, cfg.max_drops, cfg.recent_max_drop) == (2.5, {"mae": 1.5}, 4.0)
+    d = gate(reg_ev(57.5, mae=41.5), reg_ev(55.0, mae=40.0), cfg)
+    assert d.passed, d.summary  # rmse 2.5 worse and mae 1.5 worse: both allowed
+    # log_loss is unbounded too (a multiclass secondary metric)
+    multi = promotion_of(
+        {"data": {"task": "multiclass"}, "promotion": {"max_drops": {"log_loss": 2}}}
+    )
+    assert multi.max_drops == {"log_loss": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("task", "promotion", "line"),
+    [
+        ("binary", {"max_drop": 2.5}, "promotion.max_drop = 2.5: roc_auc (the primary_metric)"),
+        ("binary", {"recent_max_drop": -3}, "promotion.recent_max_drop = -3: roc_auc (the"),
+        ("multiclass", {"max_drops": {"f1_macro": 1.5}}, "f1_macro is a score between 0 and 1"),
+        (
+            "regression",
+            {"primary_metric": "r2", "max_drops": {"rmse": 3.0}, "max_drop": 1.5},
+            None,  # r2 has no lower bound: a drop of 1.5 can be meant
+        ),
+        ("regression", {"max_drop": float("inf")}, "promotion.max_drop = inf: Input should be a"),
+    ],
+)
+def test_a_score_cannot_be_allowed_to_drop_by_more_than_one(
+    task: str, promotion: dict[str, Any], line: str | None, tmp_path: Any
+) -> None:
+    import yaml
+
+    from gitml.config import load_params
+    from gitml.errors import ConfigError
+
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"data": {"task": task}, "promotion": promotion}))
+    if line is None:
+        load_params(path)
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_params(path)
+    assert line in str(caught.value)
+    if "inf" not in line:
+        assert "between -1 and 1" in str(caught.value)

@@ -71,7 +71,7 @@ def test_invalid_rules_at_a_revision_say_where_and_how_to_go_on(
 
 def test_invalid_rules_at_a_revision_name_the_key(repo: Path) -> None:
     sha = commit(repo, {"params.yaml": params(max_drop=2)})
-    with pytest.raises(ConfigError, match=r"promotion\.max_drop = 2: .*less than or equal to 1"):
+    with pytest.raises(ConfigError, match=r"promotion\.max_drop = 2: .*between -1 and 1"):
         rules._promotion_at(repo, sha)
 
 
