@@ -139,6 +139,15 @@ def run(
         from gitml.errors import ConfigError
 
         raise ConfigError(f"evaluate.slices: columns {missing} are not in the data")
+    if metadata.task is not params.data.task:
+        # The target is encoded by data.task (dataset.split_xy): a model of another task
+        # (params changed, train not rerun) would be scored against the wrong kind of y.
+        from gitml.errors import DataError
+
+        raise DataError(
+            f"the model is a {metadata.task} model (model.json) but data.task is "
+            f"{params.data.task}: retrain it (`dvc repro`) before evaluating"
+        )
     if metadata.task is not Task.BINARY:
         return _run_task(params, test, model, metadata, out_dir, predictions_path, recent)
     X, y, _ = dataset.split_xy(test, params.data, params.split)
@@ -186,7 +195,7 @@ def _run_task(
 ) -> EvaluateResult:
     """evaluate for a multiclass or a regression model (the pieces: pipeline.evaluate_tasks)."""
     cfg, task = params.evaluate, meta.task
-    X, y = tasks.split_xy(test, params.data, params.split, meta)
+    X, y, _ = dataset.split_xy(test, params.data, params.split, meta.classes or None)
     out = tasks.predict(model, X, task)
     result = tasks.metrics(task, y, out, meta.classes)
     if task is Task.MULTICLASS:

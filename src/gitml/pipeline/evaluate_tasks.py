@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-from gitml.config import DataConfig, Params, SplitConfig
+from gitml.config import Params
 from gitml.core.calibration import expected_calibration_error
 from gitml.core.metrics import (
     LOWER_IS_BETTER,
@@ -29,9 +29,9 @@ from gitml.core.metrics import (
     rounded,
 )
 from gitml.core.model_meta import ModelMeta
-from gitml.core.names import normalise_name
-from gitml.core.tasks import Task, encode_target
+from gitml.core.tasks import Task
 from gitml.io.files import write_json
+from gitml.pipeline import dataset
 
 # The permutation-importance scorer (scikit-learn's names) and how its drop reads in the report.
 SCORING = {
@@ -41,18 +41,6 @@ SCORING = {
 }
 # The "too good to be true" score evaluate.max_roc_auc is compared with.
 TOO_GOOD = {Task.BINARY: "roc_auc", Task.MULTICLASS: "roc_auc_ovr", Task.REGRESSION: "r2"}
-
-
-def split_xy(
-    frame: pd.DataFrame, data: DataConfig, split: SplitConfig, meta: ModelMeta
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Features and the target as the model's `y` (core.tasks.encode_target, with the model's
-    own class names, so the codes are its probability columns)."""
-    target = normalise_name(data.target)
-    excluded = {target} | {normalise_name(c) for c in (split.group_column, split.time_column) if c}
-    X = frame[[c for c in frame.columns if c not in excluded]]
-    y = encode_target(frame[target], meta.task, meta.positive_class, meta.classes or None)
-    return X, y
 
 
 def predict(model: Any, X: pd.DataFrame, task: Task) -> np.ndarray:
@@ -93,7 +81,7 @@ def recent_metrics(
     """recent.json for a multiclass or a regression model (see recent_metrics)."""
     if recent.empty:
         return {"rows": 0, "metrics": None}
-    X, y = split_xy(recent, params.data, params.split, meta)
+    X, y, _ = dataset.split_xy(recent, params.data, params.split, meta.classes or None)
     out = predict(model, X, meta.task)
     return {"rows": len(y), "metrics": metrics(meta.task, y, out, meta.classes)}
 

@@ -34,10 +34,10 @@ from gitml.pipeline import evaluate
 Case = tuple[Params, pd.DataFrame, Path, ModelMeta]
 
 
-def _params(target: str, slices: list[str]) -> Params:
+def _params(target: str, slices: list[str], task: str) -> Params:
     return Params.model_validate(
         {
-            "data": {"target": target},
+            "data": {"target": target, "task": task},
             "evaluate": {
                 "slices": slices,
                 "permutation_repeats": 2,
@@ -72,7 +72,7 @@ def regression(tmp_path_factory: pytest.TempPathFactory) -> Case:
     path, meta = _save(
         model, tmp_path_factory.mktemp("reg"), task=Task.REGRESSION, family="hist_gradient_boosting"
     )
-    return _params("progress", ["sex"]), test, path, meta
+    return _params("progress", ["sex"], "regression"), test, path, meta
 
 
 def _wine() -> pd.DataFrame:
@@ -103,7 +103,7 @@ def multiclass(tmp_path_factory: pytest.TempPathFactory) -> Case:
         classes=classes,
         family="logistic_regression",
     )
-    return _params("cultivar", ["cellar"]), test, path, meta
+    return _params("cultivar", ["cellar"], "multiclass"), test, path, meta
 
 
 def _run(case: Case, tmp_path: Path, recent: bool = False) -> tuple[Path, Any]:
@@ -246,12 +246,12 @@ def test_row_order_does_not_change_predictions(
     """The model's output for a row does not depend on the rows around it, and what evaluate
     logged is what the model says."""
     from gitml.core.model_io import load_model
-    from gitml.pipeline import evaluate_tasks
+    from gitml.pipeline import dataset, evaluate_tasks
 
     p, test, path, meta = request.getfixturevalue(case)
     _run((p, test, path, meta), tmp_path)
     model = load_model(path, expected_sha256=meta.model_sha256)
-    X, _ = evaluate_tasks.split_xy(test, p.data, p.split, meta)
+    X, _, _ = dataset.split_xy(test, p.data, p.split, meta.classes or None)
     out = evaluate_tasks.predict(model, X, meta.task)
     order = np.random.default_rng(0).permutation(len(X))
     shuffled = evaluate_tasks.predict(model, X.iloc[order].reset_index(drop=True), meta.task)
@@ -273,3 +273,21 @@ def test_a_linear_regressor_is_evaluated_too(regression: Case, tmp_path: Path) -
     path, meta = _save(model, tmp_path, task=Task.REGRESSION, family="linear")
     _, result = _run((p, test, path, meta), tmp_path)
     assert result.metrics["r2"] > 0.3
+
+
+@pytest.mark.parametrize("case", ["regression", "multiclass"])
+def test_a_model_of_another_task_than_data_task_is_refused(
+    case: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The target is encoded by data.task: a model trained for another task (params changed,
+    train not rerun) is refused instead of scored against the wrong kind of target."""
+    from gitml.errors import DataError
+
+    p, test, path, meta = request.getfixturevalue(case)
+    other = "multiclass" if case == "regression" else "regression"
+    stale = p.model_copy(update={"data": p.data.model_copy(update={"task": Task(other)})})
+    with pytest.raises(
+        DataError, match=f"a {case} model \\(model.json\\) but data.task is {other}"
+    ):
+        _run((stale, test, path, meta), tmp_path)
+    assert not (tmp_path / "evaluate").exists()  # nothing written
