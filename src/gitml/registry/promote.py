@@ -86,6 +86,17 @@ def _with_reproduction(decision: GateDecision, rule: RuleResult) -> GateDecision
     return replace(decision, passed=False, rules=rules, summary=summary)
 
 
+def with_reproduction(
+    decision: GateDecision, comparison: reproduce.Comparison | None
+) -> GateDecision:
+    """The decision as `gitml promote` records it: with CI's reproduction check as its first
+    rule when the workspace was compared with the commit. The PR report applies it too, so both
+    count the same rules."""
+    if comparison is None:
+        return decision
+    return _with_reproduction(decision, _reproduction_rule(comparison))
+
+
 def promote(
     repo: Path,
     cfg: PromotionConfig | None = None,
@@ -183,9 +194,7 @@ def _promote(
     candidate, comparison, sha256 = _candidate(
         repo, commit, reproduced, cfg.reproduce_tolerance, ref
     )
-    decision = decide(repo, candidate, cfg)
-    if comparison is not None:
-        decision = _with_reproduction(decision, _reproduction_rule(comparison))
+    decision = with_reproduction(decide(repo, candidate, cfg), comparison)
     notes = [rules.note] if rules.note else []
     if not reproduced:
         recorded = (

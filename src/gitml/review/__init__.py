@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gitml.errors import ConfigError, DataError, GitmlError
-from gitml.registry.reproduce import ReproductionJson
+from gitml.registry.reproduce import Comparison, ReproductionJson
 from gitml.review import recent, render, snapshot
 from gitml.review.compare import Report, build
 from gitml.review.stale import StaleStage, find_stale
@@ -91,6 +91,7 @@ def promotion_gate(
     from gitml.config import promotion_of
     from gitml.io.git import resolve_rev
     from gitml.registry import gate as promote
+    from gitml.registry.promote import with_reproduction
 
     try:
         # only the `promotion:` section (for data.task): all of Params would import scikit-learn
@@ -108,7 +109,26 @@ def promotion_gate(
         decision = promote.decide(repo, candidate, cfg)
     except GitmlError as exc:  # no prod evaluation in git, a registry problem: say so, go on
         return f"the promotion gate could not run: {exc}", None
+    decision = with_reproduction(decision, _reproduction(repo, head_rev, cfg.reproduce_tolerance))
     return str(decision.summary), bool(decision.passed)
+
+
+def _reproduction(repo: Path, head_rev: str | None, tolerance: float) -> Comparison | None:
+    """The check `gitml promote` adds as its first rule when it judges the workspace (the
+    candidate commit checked out and rebuilt by CI): the workspace's numbers against HEAD's
+    committed ones. Without it the report said "0/0 rules pass" where promote said "1/1" for a
+    project whose gate has no rule yet (a first regression version). None where promote makes
+    no such check: a committed revision is judged as committed, and a workspace whose numbers
+    are not HEAD's, with no current `gitml verify`, is a local run not committed yet."""
+    from gitml.registry import reproduce
+
+    if head_rev is not None:
+        return None
+    try:
+        comparison = reproduce.compare(repo, "HEAD", tolerance)
+    except GitmlError:  # no commit, or no committed metrics yet: nothing to reproduce
+        return None
+    return comparison if comparison.ok or verify_result(repo) is not None else None
 
 
 def _branch(repo: Path) -> str:
