@@ -8,7 +8,9 @@ metric names; the alarm rules mirror estimate.py's:
 - estimated drop: multiclass, the alarm metric more than monitor.max_estimated_drop below the
   same estimate on the test split; regression, the estimated MAE more than
   max_estimated_drop (as a fraction of it) above the test split's AND beyond the band;
-- concept drift: on the rows with feedback, a realized metric outside its band;
+- concept drift: on the rows with feedback, a realized metric worse than its estimate by more
+  than the band (MAE/RMSE above it, accuracy/macro-F1 below it: core.metrics' directions; a
+  model doing better than estimated is no alarm);
 - live quality: multiclass accuracy or macro-F1 below the evaluation's by more than
   monitor.max_accuracy_drop; regression MAE or RMSE above the evaluation's by more than that
   fraction (0.05: 5 %).
@@ -160,8 +162,9 @@ def _drop_alarm(e: Estimate, cfg: MonitorConfig) -> None:
 def _concept(
     e: Estimate, estimator: _Estimator, frame: pd.DataFrame, out: np.ndarray, y: np.ndarray
 ) -> None:
-    """On the rows with feedback: estimate and realized side by side; a realized metric
-    outside its band is the concept-drift alarm."""
+    """On the rows with feedback: estimate and realized side by side; a realized metric worse
+    than its estimate by more than the band is the concept-drift alarm. One-sided: a realized
+    error below the estimate (or an accuracy above it) is the model doing better than feared."""
     est, sd = estimator.run(frame, out)
     real = realized(estimator.task, y, out)
     bands = {k: e.band_sigmas * sd[k] for k in e.estimated}
@@ -174,12 +177,15 @@ def _concept(
     off = []
     for k in e.estimated:
         ev, rv = est[k], real[k]
-        if ev is not None and rv is not None and np.isfinite(bands[k]) and abs(rv - ev) > bands[k]:
-            off.append(f"{k} {rv:.4g} {'below' if rv < ev else 'above'} {ev:.4g} ± {bands[k]:.4g}")
+        if ev is None or rv is None or not np.isfinite(bands[k]):
+            continue
+        lower = k in LOWER_IS_BETTER
+        if (rv - ev if lower else ev - rv) > bands[k]:
+            off.append(f"{k} {rv:.4g} {'above' if lower else 'below'} {ev:.4g} ± {bands[k]:.4g}")
     if off:
         e.alarms.append(
-            f"concept drift: on {len(y)} rows with feedback the realized metrics are outside "
-            f"what the model's own outputs predict ({'; '.join(off)}). The relation between "
+            f"concept drift: on {len(y)} rows with feedback the realized metrics are worse "
+            f"than the model's own outputs predict ({'; '.join(off)}). The relation between "
             "inputs and outcome changed, which estimation cannot see: retrain on recent "
             "labelled traffic"
         )

@@ -288,3 +288,74 @@ def test_the_workspace_reference_reads_each_tasks_test_predictions(tmp_path: Pat
     assert ref.probs is not None and np.array_equal(ref.probs, p) and ref.test_frame is None
     assert ref.scores.tolist() == p.max(1).tolist()  # type: ignore[union-attr]
     assert ref.y_true.dtype == np.int64  # type: ignore[union-attr]
+
+
+def _concept_alarms(report: monitor.MonitoringReport) -> list[str]:
+    return [a for a in report.alarms if "concept drift" in a]
+
+
+def test_regression_concept_drift_alarms_only_on_errors_above_the_estimate(
+    tmp_path: Path,
+) -> None:
+    """Truth closer to the predictions than DLE expects is the model doing better: no alarm;
+    truth farther away is."""
+    rng = np.random.default_rng(11)
+    test = _regression_rows(4000, rng)
+    ref = monitor.Reference(
+        test[["x", "c"]],
+        _meta("regression"),
+        "test",
+        scores=test["prediction"].to_numpy(),
+        y_true=test["y"].to_numpy(),
+        metrics={"mae": 1.0, "rmse": 1.5},
+        test_frame=test,
+    )
+    window = _regression_rows(1000, rng)
+    noise = window["y"] - window["prediction"]
+
+    def judged(scale: float, name: str) -> monitor.MonitoringReport:
+        rows = window.assign(y=window["prediction"] + scale * noise)
+        rows.to_csv(tmp_path / name, index=False)
+        return monitor.analyse(ref, monitor.load_file(tmp_path / name, ref.meta), CFG)
+
+    better = judged(0.1, "better.csv")
+    fb = better.estimate.feedback  # type: ignore[union-attr]
+    assert fb is not None and fb.realized["mae"] < fb.estimated["mae"] - fb.band["mae"]  # type: ignore[operator]
+    assert _concept_alarms(better) == []
+    assert not any(a.startswith("live quality") for a in better.alarms)
+    worse = judged(3.0, "worse.csv")
+    assert len(_concept_alarms(worse)) == 1 and "mae " in _concept_alarms(worse)[0]
+    assert " above " in _concept_alarms(worse)[0]
+
+
+def test_multiclass_concept_drift_alarms_only_on_metrics_below_the_estimate(
+    tmp_path: Path,
+) -> None:
+    """Labels that always agree with the most probable class: accuracy above what the
+    probabilities predict, no alarm; labels that never do: the alarm."""
+    rng = np.random.default_rng(12)
+    test = _multiclass_rows(3000, rng)
+    probs = test[[f"probability_{c}" for c in CLASSES]].to_numpy()
+    ref = monitor.Reference(
+        test[["x", "c"]],
+        _meta("multiclass"),
+        "test",
+        scores=probs.max(1),
+        probs=probs,
+        y_true=test["y"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy(),
+        metrics={"accuracy": 0.5, "f1_macro": 0.4},
+    )
+    window = _multiclass_rows(2000, rng)
+
+    def judged(truth: pd.Series, name: str) -> monitor.MonitoringReport:
+        window.assign(y=truth).to_parquet(tmp_path / name)
+        return monitor.analyse(ref, monitor.load_file(tmp_path / name, ref.meta), CFG)
+
+    better = judged(window["label"], "better.parquet")  # the argmax: every label right
+    fb = better.estimate.feedback  # type: ignore[union-attr]
+    assert fb is not None and fb.realized["accuracy"] == 1.0
+    assert fb.realized["accuracy"] > fb.estimated["accuracy"] + fb.band["accuracy"]  # type: ignore[operator]
+    assert _concept_alarms(better) == []
+    wrong = window["label"].map({"high": "low", "low": "mid one", "mid one": "high"})
+    worse = judged(wrong, "worse.parquet")
+    assert len(_concept_alarms(worse)) == 1 and "accuracy 0 below" in _concept_alarms(worse)[0]
