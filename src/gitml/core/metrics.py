@@ -123,6 +123,17 @@ def direction(name: str) -> Literal["higher", "lower", "neutral"] | None:
     return "neutral" if name in NEUTRAL else None
 
 
+def task_of_metrics(*files: Any) -> str:
+    """The task whose numbers metrics.json (or a slice's metrics) hold, told by the names: only
+    a multiclass model writes roc_auc_ovr, only a regression one rmse. A fallback for files
+    with no recorded task (no models/model.json, no params.yaml beside them: older versions);
+    where the task is recorded (core.tasks.recorded_task), that is read instead."""
+    for task in ("multiclass", "regression"):
+        if any(isinstance(f, dict) and TASK_PRIMARY[task] in f for f in files):
+            return task
+    return "binary"
+
+
 def rounded(x: float | None, digits: int = 6) -> float | None:
     """A number as the reports store it: rounded, and None when missing or not finite (NaN
     would not survive JSON and would compare unequal to itself in the reproduction check)."""

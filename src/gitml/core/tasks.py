@@ -13,7 +13,7 @@ assume a binary label asks this module instead:
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gitml.errors import DataError
 
@@ -32,6 +32,25 @@ class Task(StrEnum):
     @property
     def is_classification(self) -> bool:
         return self is not Task.REGRESSION
+
+
+def recorded_task(model: Any = None, params: Any = None) -> Task | None:
+    """The task as a project recorded it: models/model.json's `task` (ModelMeta; binary when
+    the file leaves it out), else params.yaml's `data.task` (binary when left out: the only
+    task before it existed). `model` and `params` are the parsed files (None: absent). None when
+    neither is there or names no task gitml knows: the caller then falls back on the metric
+    names (core.metrics.task_of_metrics), for older files only."""
+    data = params.get("data") if isinstance(params, dict) else None
+    for found, value in (
+        (isinstance(model, dict), model.get("task") if isinstance(model, dict) else None),
+        (isinstance(params, dict), data.get("task") if isinstance(data, dict) else None),
+    ):
+        if found:
+            try:
+                return Task(value or Task.BINARY)
+            except ValueError:
+                return None
+    return None
 
 
 def class_names(values: pd.Series) -> list[str]:

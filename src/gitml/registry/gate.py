@@ -24,14 +24,19 @@ records, gitml.registry.servable) is not registered again: there is nothing new 
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
+import yaml
+
 from gitml import layout
-from gitml.config import PromotionConfig
-from gitml.core.metrics import LOWER_IS_BETTER, TASK_METRICS, TASK_PRIMARY, SliceMetric, fmt
+from gitml.config import PromotionConfig, read_yaml
+from gitml.core.metrics import LOWER_IS_BETTER, TASK_METRICS, SliceMetric, fmt, task_of_metrics
+from gitml.core.tasks import recorded_task
 from gitml.errors import DataError
 from gitml.io.git import read_git_file
 from gitml.registry import versions as registry
@@ -43,23 +48,34 @@ SLICE_METRICS: tuple[SliceMetric, ...] = get_args(SliceMetric)
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What evaluate wrote for one model: metrics.json and slices.json."""
+    """What evaluate wrote for one model: metrics.json and slices.json, and the model's task
+    as recorded beside them (models/model.json, else params.yaml's data.task; None: neither)."""
 
     metrics: dict[str, Any]
     slices: dict[str, Any]
+    task: str | None = None
 
     @classmethod
     def at_rev(cls, repo: Path, rev: str) -> Evaluation:
         """Both files as committed at `rev` (they are `cache: false`, so they live in git)."""
+
+        def read(path: Path) -> bytes | None:
+            try:
+                return read_git_file(repo, rev, path)
+            except DataError:
+                return None
+
         return cls._parse(
             read_git_file(repo, rev, METRICS),
             read_git_file(repo, rev, SLICES),
             f"at {rev[:12]}",
+            _recorded(read),
         )
 
     @classmethod
-    def from_dir(cls, folder: Path) -> Evaluation:
-        """Both files from a folder of the workspace (normally reports/evaluate)."""
+    def from_dir(cls, folder: Path, root: Path | None = None) -> Evaluation:
+        """Both files from a folder of the workspace (normally reports/evaluate); the task from
+        models/model.json or params.yaml under `root` (the workspace), when given."""
         folder = Path(folder)
         raw = []
         for name in (METRICS.name, SLICES.name):
@@ -69,17 +85,38 @@ class Evaluation:
                 raise DataError(
                     f"{folder / name}: not found; run `dvc repro` (stage evaluate writes it)"
                 ) from None
-        return cls._parse(raw[0], raw[1], f"in {folder}")
+
+        def read(path: Path) -> bytes | None:
+            file = None if root is None else Path(root) / path
+            return file.read_bytes() if file is not None and file.is_file() else None
+
+        return cls._parse(raw[0], raw[1], f"in {folder}", _recorded(read))
 
     @classmethod
-    def _parse(cls, metrics_raw: bytes, slices_raw: bytes, where: str) -> Evaluation:
+    def _parse(
+        cls, metrics_raw: bytes, slices_raw: bytes, where: str, task: str | None = None
+    ) -> Evaluation:
         metrics = json_object(metrics_raw, f"{METRICS} {where}")
         slices = json_object(slices_raw, f"{SLICES} {where}")
         if not isinstance(slices.get("columns"), dict):
             raise DataError(
                 f"{SLICES} {where} has no 'columns' mapping: not written by `gitml evaluate`"
             )
-        return cls(metrics, slices)
+        return cls(metrics, slices, task)
+
+
+def _recorded(read: Callable[[Path], bytes | None]) -> str | None:
+    """The task models/model.json records, else params.yaml's data.task; None when neither is
+    readable (`read`: a file's bytes, None when absent)."""
+    parsed: list[Any] = []
+    for path, parse in ((layout.MODEL_META, json.loads), (layout.PARAMS, read_yaml)):
+        raw = read(path)
+        try:
+            parsed.append(None if raw is None else parse(raw))
+        except (ValueError, yaml.YAMLError):  # unreadable: as good as absent for a hint
+            parsed.append(None)
+    task = recorded_task(*parsed)
+    return None if task is None else str(task)
 
 
 @dataclass(frozen=True)
@@ -102,9 +139,9 @@ class GateDecision:
 
 def _metric(ev: Evaluation, name: str, who: str, setting: str) -> float | None:
     if name not in ev.metrics:
-        other = next(
-            (t for t in ("multiclass", "regression") if TASK_PRIMARY[t] in ev.metrics), None
-        )
+        # the task recorded beside the files; the metric names only for older ones without
+        task = ev.task or task_of_metrics(ev.metrics)
+        other = task if task != "binary" else None
         hint = (
             f"; it holds a {other} model's metrics ({', '.join(TASK_METRICS[other])}): the rules "
             f"must name those (data.task: {other})"

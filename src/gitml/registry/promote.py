@@ -320,7 +320,7 @@ def _candidate(
         return Evaluation.at_rev(repo, commit), None, sha256
     comparison = reproduce.compare(repo, commit, tolerance)
     sha256 = servable.judged_sha256(repo, commit, ref)
-    return Evaluation.from_dir(repo / layout.EVALUATE_DIR), comparison, sha256
+    return Evaluation.from_dir(repo / layout.EVALUATE_DIR, repo), comparison, sha256
 
 
 def _tag_message(

@@ -103,7 +103,7 @@ def promotion_gate(
         ) from None
     try:
         if head_rev is None:
-            candidate = promote.Evaluation.from_dir(repo / snapshot.FILES["metrics"].parent)
+            candidate = promote.Evaluation.from_dir(repo / snapshot.FILES["metrics"].parent, repo)
         else:
             candidate = promote.Evaluation.at_rev(repo, resolve_rev(repo, head_rev))
         decision = promote.decide(repo, candidate, cfg)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
-from gitml.core.metrics import READING_ORDER, TASK_METRICS, SliceMetric, direction
+from gitml.core.metrics import READING_ORDER, TASK_METRICS, TASK_SLICE_METRICS, direction
 from gitml.io.github import run_url
 from gitml.registry.reproduce import ReproductionJson
 from gitml.review.curves import GRID, Curve, curves, resample_pr, resample_roc
@@ -21,7 +21,6 @@ METRIC_ORDER = (
     "threshold",
     "rows",
 )
-SLICE_METRICS: tuple[str, ...] = get_args(SliceMetric)
 
 
 @dataclass(frozen=True)
@@ -169,24 +168,12 @@ def metric_rows(base: dict[str, Any] | None, head: dict[str, Any], primary: str)
     return [r for r in rows if r.base is not None or r.head is not None]
 
 
-def slice_metric_names(*sides: dict[str, Any] | None) -> tuple[str, ...]:
-    """The slice metrics the files hold (the task's), in SliceMetric order; binary's when none."""
-    found = {
-        k
-        for side in sides
-        for info in ((side or {}).get("columns") or {}).values()
-        for m in (info.get("values") or {}).values()
-        for k in m
-    }
-    return tuple(n for n in SLICE_METRICS if n in found) or ("roc_auc", "recall")
-
-
 def slice_rows(
-    base: dict[str, Any] | None, head: dict[str, Any] | None
+    base: dict[str, Any] | None, head: dict[str, Any] | None, names: tuple[str, ...]
 ) -> tuple[list[SliceRow], list[GapRow]]:
+    """The slice table's rows, one column pair per metric in `names` (the task's)."""
     bcols = (base or {}).get("columns", {})
     hcols = (head or {}).get("columns", {})
-    names = slice_metric_names(base, head)
     rows: list[SliceRow] = []
     gaps: list[GapRow] = []
     for col in list(hcols) + [c for c in bcols if c not in hcols]:
@@ -305,7 +292,10 @@ def build(base: Snapshot, head: Snapshot, head_label: str) -> Report:
         verdict = "unknown"
     else:
         verdict = primary_row.change or "unknown"
-    slices, gaps = slice_rows(base.get("slices") if base.has_run else None, head.get("slices"))
+    slice_metrics = TASK_SLICE_METRICS[head.task]
+    slices, gaps = slice_rows(
+        base.get("slices") if base.has_run else None, head.get("slices"), slice_metrics
+    )
     b_val, h_val = base.get("validation"), head.get("validation")
     data = [
         MetricRow(
@@ -332,9 +322,7 @@ def build(base: Snapshot, head: Snapshot, head_label: str) -> Report:
         params=changed_params(base.get("params"), head.get("params")),
         metrics=metrics,
         slices=slices,
-        slice_metrics=slice_metric_names(
-            base.get("slices") if base.has_run else None, head.get("slices")
-        ),
+        slice_metrics=slice_metrics,
         gaps=gaps,
         per_class=class_rows(base_metrics, head_metrics),
         data=[d for d in data if d.base is not None or d.head is not None],

@@ -73,7 +73,7 @@ def _symmetric(*series: list[float] | None) -> tuple[float, float]:
 
 
 def curves(base: Snapshot | None, head: Snapshot) -> list[Curve]:
-    if "rmse" in (head.get("metrics") or {}):  # regression: no ROC or precision-recall
+    if head.task == "regression":  # no ROC or precision-recall
         rows = [
             _curve_rows(s.get("calibration"), "calibration") if s else None for s in (base, head)
         ]
@@ -89,7 +89,7 @@ def curves(base: Snapshot | None, head: Snapshot) -> list[Curve]:
             )
         ][: 1 if h or b else 0]
     # multiclass: micro-averaged one-vs-rest curves (pipeline.evaluate_tasks)
-    micro = " (one-vs-rest, micro-averaged)" if "roc_auc_ovr" in (head.get("metrics") or {}) else ""
+    micro = " (one-vs-rest, micro-averaged)" if head.task == "multiclass" else ""
     # the note goes in the axis labels: the title names the chart's PNG (review.charts)
 
     def pick(snap: Snapshot | None, name: str, key: str, fn: Any) -> list[float] | None:

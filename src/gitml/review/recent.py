@@ -51,6 +51,7 @@ def section(
     primary = cfg.primary_metric
     out: dict[str, Any] = {
         "rows": int(candidate["rows"]),
+        "task": str(data.task),  # the table's metrics are the task's
         "primary": primary,
         "candidate": candidate.get("metrics"),
         "prod": None,
@@ -108,12 +109,13 @@ def _prod_metrics(prod: Any, rows: pd.DataFrame, data: Any) -> dict[str, Any] | 
     return evaluate_tasks.metrics(meta.task, y, predicted, meta.classes)
 
 
-def _names(*sides: dict[str, Any]) -> tuple[str, ...]:
-    """The metrics of the table: the binary ones, or the task's when the files hold those."""
-    for task in ("multiclass", "regression"):
-        if any(TASK_METRICS[task][0] in side for side in sides):
-            return TASK_METRICS[task]
-    return ("roc_auc", "pr_auc", "log_loss", "accuracy", "recall", "f1")
+# The metrics of the table per task (data.task, which section() records): binary's short list,
+# the other tasks' headline metrics.
+NAMES = {
+    "binary": ("roc_auc", "pr_auc", "log_loss", "accuracy", "recall", "f1"),
+    "multiclass": TASK_METRICS["multiclass"],
+    "regression": TASK_METRICS["regression"],
+}
 
 
 def markdown(recent: dict[str, Any] | None, head: str) -> list[str]:
@@ -127,7 +129,7 @@ def markdown(recent: dict[str, Any] | None, head: str) -> list[str]:
     cand = recent["candidate"] or {}
     label = f"prod ({recent['prod_version']})" if recent["prod_version"] else "prod"
     lines += [f"| metric | {label} | {head} |", "|---|---|---|"]
-    for m in _names(prod, cand):
+    for m in NAMES[recent["task"]]:
         name = f"**{m}**" if m == recent["primary"] else m
         lines.append(f"| {name} | {fmt(prod.get(m))} | {fmt(cand.get(m))} |")
     lines.append("")

@@ -211,9 +211,10 @@ def _slices_md(r: Report, b: str, h: str) -> list[str]:
 
 def _ranked_slices(r: Report) -> str:
     """Which slices evaluate ranks (gitml.pipeline.evaluate*), in the task's words."""
-    if "roc_auc_ovr" in r.slice_metrics:
+    task = r.head.task
+    if task == "multiclass":
         return "enough rows, every class"
-    return "enough rows" if "rmse" in r.slice_metrics else "enough rows, both classes"
+    return "enough rows" if task == "regression" else "enough rows, both classes"
 
 
 def _data_md(r: Report, b: str, h: str) -> list[str]:

@@ -16,7 +16,9 @@ import yaml
 
 from gitml import layout
 from gitml.config import read_yaml
+from gitml.core.metrics import task_of_metrics
 from gitml.core.model_meta import ModelMeta
+from gitml.core.tasks import recorded_task
 from gitml.errors import DataError
 from gitml.io.git import read_git_file, resolve_rev
 
@@ -66,6 +68,14 @@ class Snapshot:
             return ModelMeta.parse(raw, f"{layout.MODEL_META} in {self.describe()}")
         except DataError:
             return None
+
+    @property
+    def task(self) -> str:
+        """binary | multiclass | regression as this revision recorded it: models/model.json,
+        else params.yaml's data.task. Only a revision with neither (older files) is told by the
+        metric names its metrics.json holds."""
+        recorded = recorded_task(self.files.get("model"), self.files.get("params"))
+        return str(recorded) if recorded is not None else task_of_metrics(self.get("metrics"))
 
     def describe(self) -> str:
         return self.label if self.commit is None else f"{self.label} ({self.short})"

@@ -23,7 +23,8 @@ import yaml
 
 from gitml import layout
 from gitml.contracts.monitoring import MonitoringReport
-from gitml.core.metrics import READING_ORDER, TASK_METRICS, SliceMetric
+from gitml.core.metrics import READING_ORDER, TASK_METRICS, SliceMetric, task_of_metrics
+from gitml.core.tasks import recorded_task
 from gitml.errors import DataError
 from gitml.registry.gate import RuleResult
 from gitml.registry.record import NOTES_REF
@@ -116,10 +117,11 @@ class Version:
 
     @property
     def task(self) -> str:
-        """binary | multiclass | regression, as models/model.json says (binary leaves it out)."""
-        meta = self.files.get("model")
-        task = meta.get("task") if isinstance(meta, dict) else None
-        return str(task or "binary")
+        """binary | multiclass | regression, as the version recorded it: models/model.json
+        (binary leaves it out), else params.yaml's data.task; told by its metric names only for
+        a version with neither file (older ones)."""
+        recorded = recorded_task(self.files.get("model"), self.files.get("params"))
+        return str(recorded) if recorded is not None else task_of_metrics(self.metrics)
 
     def metric(self, name: str) -> float | None:
         x = self.metrics.get(name)

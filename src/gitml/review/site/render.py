@@ -110,11 +110,12 @@ def registry_context(site: Site) -> dict[str, Any]:
 
 
 def _site_metrics(versions: list[Version]) -> tuple[str, ...]:
-    """The metric columns of the history: the task's names that a version holds (binary: all
-    of them, as before)."""
+    """The metric columns of the history: the names of the versions' task (Version.task, as
+    recorded) that a version holds (binary: all of them, as before)."""
     held = {m for v in versions for m in v.metrics}
+    tasks = {v.task for v in versions}
     for task in ("multiclass", "regression"):
-        if TASK_METRICS[task][0] in held:  # roc_auc_ovr, rmse: only that task writes them
+        if task in tasks:
             return tuple(m for m in TASK_METRICS[task] if m in held)
     return READING_ORDER
 
