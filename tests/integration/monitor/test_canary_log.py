@@ -4,6 +4,7 @@ older than both (no latency_ms column, no failures table) read as it is, then up
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from gitml.config import CanaryConfig
 from gitml.core.tasks import Task
@@ -178,3 +180,44 @@ def test_multiclass_rows_read_the_true_class_by_name(tmp_path: Path) -> None:
     compared = compare(c, p, cfg, NOW - SINCE)
     assert (compared.canary.error_rate, compared.canary.metric) == (0.5, 0.5)  # cat right
     assert compared.prod.error_rate == 0.5  # right on cat, wrong on ant
+
+
+def test_gitml_canary_compares_a_regression_project_by_its_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gitml canary` reads data.task from params.yaml: a regression project's canary is judged
+    by MAE on the feedback values (the registry's state is a fake; the log and CLI are real)."""
+    from gitml.registry import canary as stage
+    from gitml.registry.versions import ModelVersion
+    from tests.unit.cli.runner import gitml
+
+    monkeypatch.chdir(tmp_path)
+    # the task's canary metric (mae) is the default: not named here
+    canary = {"enabled": True, "min_rows": 100, "min_labelled_rows": 100, "max_drop": 1.0,
+              "min_duration": "1s"}  # fmt: skip
+    params = {"data": {"task": "regression", "positive_class": None},
+              "promotion": {"canary": canary}}  # fmt: skip
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = logdb.PredictionLog(url)
+    rng = np.random.default_rng(7)
+    truth = {v: rng.normal(100, 30, 400) for v in ("v2", "v1")}
+    written = {v: task_rows(v, "regression", list(truth[v] + rng.normal(0, 5, 400)))
+               for v in ("v2", "v1")}  # fmt: skip
+    for version, rows_ in written.items():
+        log.log_predictions(rows_)
+        for row, value in zip(rows_, truth[version], strict=True):
+            log.log_feedback(row["id"], 0, value=float(value))
+    log.close()
+    now = stage.CanaryState(ModelVersion("model", "v2", "c" * 40, "canary"),
+                            ModelVersion("model", "v1", "p" * 40, "prod"), SINCE)  # fmt: skip
+    monkeypatch.setattr(stage, "state", lambda repo: now)
+    result = gitml("canary", "--log-db", url)
+    assert result.exit_code == 0, result.output
+    assert "canary v2 vs prod v1: PROMOTE" in result.output
+    assert re.search(
+        r"v2: 400 rows, 400 with feedback; live mae [34]\.\d{4}, mean prediction", result.output
+    )
+    assert "upper end below +max_drop +1" in result.output
+    assert "no estimate before labels" in result.output
+    assert '"task": "regression"' in (tmp_path / "reports/canary/canary.json").read_text()
