@@ -16,11 +16,13 @@ canary_app = typer.Typer(
         "A canary earns prod (`promotion.canary` in params.yaml).\n\n"
         "`gitml canary` compares the version in stage `canary` with the one in `prod` over the "
         "prediction log since the canary's assignment: live quality on rows with feedback "
-        "(ROC-AUC or accuracy, and the misclassification rate) with bootstrap intervals of "
-        "canary minus prod, the CBPE estimate on every row before labels arrive, the score "
-        "distributions (PSI, KS), and per version the latency of its model calls (p50, p99, "
-        "bootstrap intervals) and the rate of requests it failed to score (500s, Newcombe "
-        "interval), shown but not ruled on. `gitml canary decide --apply` carries out the rules' "
+        "(the task's `promotion.canary.metric`: ROC-AUC or accuracy for binary, accuracy or "
+        "macro-F1 for multiclass, MAE or RMSE for regression; and the misclassification rate) "
+        "with bootstrap intervals of canary minus prod, the CBPE estimate on every row before "
+        "labels arrive (none for regression), the score distributions (PSI, KS), and per "
+        "version the latency of its model calls (p50, p99, bootstrap intervals) and the rate "
+        "of requests it failed to score (500s, Newcombe interval), shown but not ruled on. "
+        "`gitml canary decide --apply` carries out the rules' "
         "decision: promote (prod moves to the canary's version), end (the version leaves "
         "canary, the reason in the tag message) or wait. Writes reports/canary/canary.json and "
         "canary.md.\n\n"
@@ -37,8 +39,11 @@ def _show(apply: bool, push: bool, log_db: str | None, params: Path) -> None:
     from gitml.logstore.logdb import DEFAULT_LOG_URL
     from gitml.monitor import canary_run
 
-    cfg = load(params).promotion.canary
-    result = canary_run.run(Path.cwd(), cfg, log_db or DEFAULT_LOG_URL, apply=apply, push=push)
+    loaded = load(params)
+    result = canary_run.run(
+        Path.cwd(), loaded.promotion.canary, log_db or DEFAULT_LOG_URL,
+        task=loaded.data.task, apply=apply, push=push,
+    )  # fmt: skip
     if result is None:
         out.print(
             "no version is in stage canary: nothing to compare (`gitml promote` assigns it "
@@ -77,12 +82,12 @@ def decide(
     log_db: LogDbOpt = None,
     params: ParamsOpt = layout.PARAMS,
 ) -> None:
-    """Decide by `promotion.canary`: promote (lower end of canary - prod above -max_drop with
-    enough rows, labels and time), end (clearly worse, or undecided after max_duration) or
-    wait. With --apply, promote assigns prod to the canary's version (the old prod version
-    leaves prod) and unassigns canary; end unassigns canary. Each tag's message holds the
-    comparison. Writes `decision`, `applied`, `version`, `prod_version` and `promoted` to
-    $GITHUB_OUTPUT."""
+    """Decide by `promotion.canary`: promote (lower end of canary - prod above -max_drop, upper
+    end below +max_drop for MAE and RMSE, with enough rows, labels and time), end (clearly
+    worse, or undecided after max_duration) or wait. With --apply, promote assigns prod to the
+    canary's version (the old prod version leaves prod) and unassigns canary; end unassigns
+    canary. Each tag's message holds the comparison. Writes `decision`, `applied`, `version`,
+    `prod_version` and `promoted` to $GITHUB_OUTPUT."""
     if push and not apply:
         raise typer.BadParameter("--push needs --apply")
     _show(apply, push, log_db, params)

@@ -93,19 +93,21 @@ class CanaryConfig(Section):
     share: float = Field(
         0.1, gt=0, lt=1, description="share of requests the following server sends to the canary"
     )
-    metric: Literal["roc_auc", "accuracy"] = Field(
-        "roc_auc", description="the live metric (rows with feedback) canary and prod compete on"
+    metric: Literal["roc_auc", "accuracy", "f1_macro", "mae", "rmse"] = Field(
+        "roc_auc",
+        description="the live metric (rows with feedback) canary and prod compete on: binary "
+        "roc_auc | accuracy, multiclass accuracy | f1_macro, regression mae | rmse (the "
+        "default follows data.task)",
     )
     max_drop: float = Field(
         0.01,
         ge=0,
-        le=1,
-        description="how much worse than prod the canary may be (the interval's "
-        "lower end must stay above -max_drop)",
+        description="how much worse than prod the canary may be (the interval of canary - prod "
+        "must stay above -max_drop; below +max_drop for mae and rmse, in the target's units)",
     )
     max_error_rate_increase: Annotated[float, Field(ge=0, le=1)] | None = Field(
         None, description="misclassification rate (labelled rows), canary minus prod: the "
-        "interval's upper end must stay below it; null = not gated",
+        "interval's upper end must stay below it; null = not gated (regression: must be null)",
     )  # fmt: skip
     confidence: float = Field(
         0.95, gt=0.5, lt=1, description="two-sided level of the bootstrap intervals"
@@ -120,6 +122,37 @@ class CanaryConfig(Section):
     )
 
     _durations = field_validator("min_duration", "max_duration")(_duration)
+
+    @model_validator(mode="after")
+    def _score_drop(self) -> CanaryConfig:
+        if self.max_drop > 1 and self.metric not in LOWER_IS_BETTER:
+            raise ValueError(f"max_drop: {self.metric} is a score between 0 and 1: at most 1")
+        return self
+
+
+# The metrics `gitml canary` can compare per task: each a mean over rows (or a ratio of such
+# sums) that the weighted bootstrap of gitml.monitor.canary computes without re-sorting.
+CANARY_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "accuracy"),
+    "multiclass": ("accuracy", "f1_macro"),
+    "regression": ("mae", "rmse"),
+}
+
+
+def canary_problems(cfg: CanaryConfig, task: str) -> list[str]:
+    """promotion.canary's settings a model of `task` cannot be judged by."""
+    problems = []
+    if cfg.metric not in CANARY_METRICS[task]:
+        problems.append(
+            f"promotion.canary.metric: {cfg.metric!r} is not a canary metric of a {task} model "
+            f"(data.task: {task}); use one of {', '.join(CANARY_METRICS[task])}"
+        )
+    if task == "regression" and cfg.max_error_rate_increase is not None:
+        problems.append(
+            "promotion.canary.max_error_rate_increase: a regression model has no "
+            "misclassification rate (data.task: regression); set it to null"
+        )
+    return problems
 
 
 def _check_drop(metric: str, drop: float, role: str) -> None:
@@ -230,6 +263,7 @@ TASK_PROMOTION: dict[str, dict[str, Any]] = {
         "floors": {},
         "max_drops": {"f1_macro": 0.02},
         "slice_floors": {},
+        "canary": {"metric": "accuracy"},
     },
     "regression": {
         "primary_metric": "rmse",
@@ -238,6 +272,7 @@ TASK_PROMOTION: dict[str, dict[str, Any]] = {
         "max_drops": {},
         "slice_floors": {},
         "max_slice_gap": None,
+        "canary": {"metric": "mae"},
     },
 }
 
@@ -246,11 +281,22 @@ def with_task_defaults(section: Any, task: Any) -> Any:
     """`promotion:` as written, the keys it leaves out taken from the task's defaults."""
     if not isinstance(section, dict | None):
         return section  # not a mapping: PromotionConfig's own validation says so
-    return TASK_PROMOTION.get(str(task), {}) | (section or {})
+    defaults = TASK_PROMOTION.get(str(task), {})
+    out = defaults | (section or {})
+    canary = out.get("canary")
+    if "canary" in defaults and isinstance(canary, dict):  # `canary: {enabled: true}` keeps
+        out["canary"] = defaults["canary"] | canary  # the task's metric
+    return out
 
 
 def task_metric_problems(cfg: PromotionConfig, task: str) -> list[str]:
-    """Each rule naming a metric that a model of `task` does not have, with the valid names."""
+    """Each rule naming a metric that a model of `task` does not have, with the valid names:
+    the gate's and the canary's."""
+    return gate_metric_problems(cfg, task) + canary_problems(cfg.canary, str(task))
+
+
+def gate_metric_problems(cfg: PromotionConfig, task: str) -> list[str]:
+    """Each gate rule naming a metric that a model of `task` does not have."""
     task = str(task)
     valid, valid_slices = TASK_METRICS[task], TASK_SLICE_METRICS[task]
     named = [("primary_metric", cfg.primary_metric)]

@@ -3,23 +3,35 @@
 Both versions answer requests in the same window (the following server sends
 `promotion.canary.share` of them to the canary), so their logged rows are two independent
 samples of the same traffic. Per version: rows, rows with feedback, the live metric and the
-misclassification rate on those rows, the CBPE estimate on every row (before labels arrive,
-`gitml.monitor.estimate`), the scores' distribution (PSI and KS, canary against prod), and the
-serving side: latency p50/p99 and the rate of failed requests (`gitml.monitor.canary_health`).
+misclassification rate on those rows, the estimate before labels on every row, the scores'
+distribution (PSI and KS, canary against prod), and the serving side: latency p50/p99 and the
+rate of failed requests (`gitml.monitor.canary_health`).
+
+Per task (`Sample.task`, the project's data.task):
+- binary: ROC-AUC or accuracy at the threshold; the estimate is CBPE (`gitml.monitor.estimate`);
+- multiclass: accuracy or macro-F1 of the top class against the true class; the estimate is
+  multiclass CBPE on the served probabilities (`gitml.monitor.cbpe_multi`, without the
+  monitor's per-class calibration: that needs each version's test split);
+- regression: MAE or RMSE of the prediction (lower is better); no estimate before labels (DLE
+  needs a reference to train its error model on, and the canary has none), and no
+  misclassification rate. The scores are the predictions.
 
 The intervals of canary minus prod come from a bootstrap (scipy.stats.bootstrap, percentile
 method, the two samples resampled independently). Its statistic is vectorised with weights: a
 resample is a vector of counts per row, so ROC-AUC is the count-weighted Mann-Whitney sum over
-the rows sorted by score once, and accuracy a weighted mean; no resample is re-sorted.
+the rows sorted by score once, accuracy and MAE weighted means, RMSE the root of one, macro-F1
+per-class weighted counts; no resample is re-sorted.
 
 `decide` is pure: a comparison and `CanaryConfig` in, "promote", "end" or "wait" out, with one
-reason per rule. Conservative by construction: it promotes only when the LOWER end of the
-interval of canary minus prod is above -max_drop. Latency and failures are shown, not decided
-on: no rule of `CanaryConfig` reads them.
+reason per rule. Conservative by construction: it promotes only when the interval's worse end
+is within max_drop of prod (canary - prod above -max_drop; below +max_drop for the
+lower-is-better MAE and RMSE). Latency and failures are shown, not decided on: no rule of
+`CanaryConfig` reads them.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -27,9 +39,13 @@ from typing import Any, Literal
 import numpy as np
 
 from gitml.config import CanaryConfig
+from gitml.config.stages import CANARY_METRICS
 from gitml.core.duration import parse_since
-from gitml.monitor import canary_health, drift
-from gitml.monitor.common import significant
+from gitml.core.metrics import LOWER_IS_BETTER
+from gitml.core.tasks import Task
+from gitml.monitor import canary_health, cbpe_multi, drift
+from gitml.monitor.canary_rows import Classes, Errors, Rows, Sorted, counts
+from gitml.monitor.common import MonitorError, significant
 from gitml.monitor.estimate import estimate, sampling_sd
 
 N_RESAMPLES = 1999
@@ -43,7 +59,12 @@ Decision = Literal["promote", "end", "wait"]
 class Sample:
     """One version's logged rows: scores, ground truth (NaN: no feedback yet), threshold;
     the model call's time per row (NaN: not logged) and the rows it failed to score (None: the
-    log records no failures)."""
+    log records no failures).
+
+    Per task: binary scores are P(positive) and the truth 0/1; multiclass scores the top
+    class's probability, `probs` the rows x classes probabilities and the truth the class's
+    index among them (-1: a class this model does not have); regression scores the
+    predictions and the truth the true values (the threshold means nothing)."""
 
     version: str
     scores: np.ndarray
@@ -51,10 +72,25 @@ class Sample:
     threshold: float
     latency_ms: np.ndarray | None = None
     failed: int | None = None
+    task: Task = Task.BINARY
+    probs: np.ndarray | None = None
 
     def labelled(self) -> tuple[np.ndarray, np.ndarray]:
         has = ~np.isnan(self.y_true)
-        return self.scores[has], self.y_true[has].astype("int64")
+        y = self.y_true[has]
+        return self.scores[has], y if self.task is Task.REGRESSION else y.astype("int64")
+
+    def rows(self) -> Rows:
+        """The labelled rows as the bootstrap's statistic reads them."""
+        has = ~np.isnan(self.y_true)
+        if self.task is Task.REGRESSION:
+            return Errors.of(self.scores[has], self.y_true[has])
+        if self.task is Task.MULTICLASS:
+            if self.probs is None:
+                raise ValueError("a multiclass Sample needs its probabilities")
+            return Classes.of(self.probs[has], self.y_true[has].astype("int64"))
+        s, y = self.labelled()
+        return Sorted.of(s, y, self.threshold)
 
 
 @dataclass(frozen=True)
@@ -107,6 +143,7 @@ class Comparison:
     failure_rate_difference: Interval = Interval(None, None, None)  # Newcombe
     decision: Decision = "wait"
     reasons: list[str] = field(default_factory=list)
+    task: str = Task.BINARY.value
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,63 +152,28 @@ class Comparison:
 # --------------------------------------------------------------------------- the bootstrap
 
 
-@dataclass(frozen=True)
-class _Sorted:
-    """Labelled rows sorted by score once: tie groups, labels and correctness per row."""
-
-    y: np.ndarray
-    starts: np.ndarray  # first row of each group of equal scores
-    correct: np.ndarray
-
-    @staticmethod
-    def of(scores: np.ndarray, y: np.ndarray, threshold: float) -> _Sorted:
-        order = np.argsort(scores, kind="stable")
-        s, yy = scores[order], y[order].astype("float64")
-        starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-        correct = ((s >= threshold).astype("int64") == yy).astype("float64")
-        return _Sorted(yy, starts, correct)
-
-
-def _counts(idx: np.ndarray, n: int) -> np.ndarray:
-    """Resampled row indices (batch x n) as counts per row (batch x n)."""
-    idx = np.atleast_2d(idx)
-    offsets = (np.arange(idx.shape[0]) * n)[:, None]
-    flat = np.bincount((idx + offsets).ravel(), minlength=idx.shape[0] * n)
-    return flat.reshape(idx.shape[0], n).astype("float64")
-
-
-def _weighted(data: _Sorted, w: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(metric, accuracy) of each row of count weights `w` (batch x rows)."""
-    acc = (w @ data.correct) / w.sum(axis=1)
-    if metric == "accuracy":
-        return acc, acc
-    pos = np.add.reduceat(w * data.y, data.starts, axis=1)
-    neg = np.add.reduceat(w * (1 - data.y), data.starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg  # negatives strictly below each score group
-    with np.errstate(divide="ignore", invalid="ignore"):
-        auc = (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
-    return auc, acc
-
-
 def _bootstrap(
-    canary: _Sorted, prod: _Sorted, metric: str, confidence: float
+    canary: Rows, prod: Rows, metric: str, confidence: float
 ) -> tuple[Interval, Interval, tuple[float, float], tuple[float, float]]:
     """Intervals of canary minus prod (metric; misclassification rate); each side's point."""
-    from scipy.stats import bootstrap
+    from scipy.stats import DegenerateDataWarning, bootstrap
 
     def statistic(ic: np.ndarray, ip: np.ndarray, axis: int = -1) -> np.ndarray:
         del axis  # scipy passes it; the resamples are always along the last axis
-        mc, ac = _weighted(canary, _counts(ic, len(canary.y)), metric)
-        mp, ap = _weighted(prod, _counts(ip, len(prod.y)), metric)
+        mc, ac = canary.weighted(counts(ic, len(canary)), metric)
+        mp, ap = prod.weighted(counts(ip, len(prod)), metric)
         out = np.stack([mc - mp, (1 - ac) - (1 - ap), mc, mp, ac, ap])
         return out[:, 0] if np.ndim(ic) == 1 else out
 
-    res = bootstrap(
-        (np.arange(len(canary.y)), np.arange(len(prod.y))), statistic, paired=False,
-        vectorized=True, n_resamples=N_RESAMPLES, batch=BATCH, method="percentile",
-        confidence_level=confidence, rng=np.random.default_rng(SEED),
-    )  # fmt: skip
-    point = statistic(np.arange(len(canary.y)), np.arange(len(prod.y)))
+    with warnings.catch_warnings():
+        # regression has no misclassification rate: its NaN statistic is degenerate by design
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        res = bootstrap(
+            (np.arange(len(canary)), np.arange(len(prod))), statistic, paired=False,
+            vectorized=True, n_resamples=N_RESAMPLES, batch=BATCH, method="percentile",
+            confidence_level=confidence, rng=np.random.default_rng(SEED),
+        )  # fmt: skip
+    point = statistic(np.arange(len(canary)), np.arange(len(prod)))
     low, high = res.confidence_interval.low, res.confidence_interval.high
 
     def interval(i: int) -> Interval:
@@ -195,21 +197,27 @@ def _interval(t: canary_health.Triple) -> Interval:
     return Interval(*(significant(x) for x in t))
 
 
+def _estimate(s: Sample, metric: str) -> tuple[float | None, float]:
+    """The task's estimate before labels on every row of `s`, and its sampling deviation."""
+    if s.task is Task.MULTICLASS:
+        assert s.probs is not None  # Sample.rows says so
+        return cbpe_multi.estimate(s.probs)[metric], cbpe_multi.sampling_sd(s.probs)[metric]
+    return estimate(s.scores, s.threshold)[metric], sampling_sd(s.scores, s.threshold)[metric]
+
+
 def _estimated(c: Sample, p: Sample, metric: str, confidence: float) -> tuple[Interval, ...]:
-    """CBPE on every row of each version, and the difference with a normal interval from the
-    labels' sampling spread (what the realized difference may still turn out to be)."""
+    """The estimate before labels (CBPE) on every row of each version, and the difference with a
+    normal interval from the labels' sampling spread (what the realized difference may still
+    turn out to be). None for regression: no label-free estimate without a reference."""
     from scipy.stats import norm
 
-    if not len(c.scores) or not len(p.scores):
-        return Interval(None, None, None), Interval(None, None, None), Interval(None, None, None)
-    ec, ep = estimate(c.scores, c.threshold)[metric], estimate(p.scores, p.threshold)[metric]
+    none = Interval(None, None, None)
+    if not len(c.scores) or not len(p.scores) or c.task is Task.REGRESSION:
+        return none, none, none
+    (ec, sdc), (ep, sdp) = _estimate(c, metric), _estimate(p, metric)
     if ec is None or ep is None:
-        return Interval(ec, None, None), Interval(ep, None, None), Interval(None, None, None)
-    sd = float(
-        np.hypot(
-            sampling_sd(c.scores, c.threshold)[metric], sampling_sd(p.scores, p.threshold)[metric]
-        )
-    )
+        return Interval(ec, None, None), Interval(ep, None, None), none
+    sd = float(np.hypot(sdc, sdp))
     z = float(norm.ppf(0.5 + confidence / 2))
     diff = ec - ep
     return (
@@ -230,16 +238,27 @@ def _scores(c: Sample, p: Sample) -> tuple[float | None, float | None, float | N
 
 
 def compare(canary: Sample, prod: Sample, cfg: CanaryConfig, age: timedelta) -> Comparison:
-    """The comparison of the two versions' rows, decided by `decide`."""
+    """The comparison of the two versions' rows, decided by `decide`. MonitorError when the
+    two are of different tasks or the metric is not one of their task's."""
+    if canary.task is not prod.task:
+        raise MonitorError(
+            f"canary {canary.version} is a {canary.task} model and prod {prod.version} a "
+            f"{prod.task} one: a canary is compared with a prod of the same task"
+        )
+    task = canary.task.value
+    if cfg.metric not in CANARY_METRICS[task]:
+        raise MonitorError(
+            f"promotion.canary.metric: {cfg.metric!r} is not a canary metric of a {task} model;"
+            f" use one of {', '.join(CANARY_METRICS[task])}"
+        )
     nan = Interval(None, None, None)
-    sc, yc = canary.labelled()
-    sp, yp = prod.labelled()
+    _, yc = canary.labelled()
+    _, yp = prod.labelled()
     diff, err, metrics, accs = nan, nan, (float("nan"),) * 2, (float("nan"),) * 2
     if min(len(yc), len(yp)) >= 2:
         diff, err, metrics, accs = _bootstrap(
-            _Sorted.of(sc, yc, canary.threshold), _Sorted.of(sp, yp, prod.threshold),
-            cfg.metric, cfg.confidence,
-        )  # fmt: skip
+            canary.rows(), prod.rows(), cfg.metric, cfg.confidence
+        )
     est_c, est_p, est_diff = _estimated(canary, prod, cfg.metric, cfg.confidence)
     psi, ks, pvalue = _scores(canary, prod)
     serving = [canary_health.Serving.of(s.latency_ms, s.failed) for s in (canary, prod)]
@@ -261,9 +280,14 @@ def compare(canary: Sample, prod: Sample, cfg: CanaryConfig, age: timedelta) -> 
     out = Comparison(
         cfg.metric, cfg.confidence, round(age.total_seconds(), 1), sides[0], sides[1],
         diff, err, est_diff, psi, ks, pvalue, _interval(p50), _interval(p99), _interval(failed),
+        task=task,
     )  # fmt: skip
     out.decision, out.reasons = decide(out, cfg)
     return out
+
+
+def _neg(x: float | None) -> float | None:
+    return None if x is None else -x
 
 
 def _age(age: timedelta) -> str:
@@ -273,8 +297,9 @@ def _age(age: timedelta) -> str:
 
 def decide(c: Comparison, cfg: CanaryConfig) -> tuple[Decision, list[str]]:
     """promote / end / wait, with the reasons. End as soon as the canary is clearly worse with
-    enough labels; promote only with enough rows, labels and time AND an interval whose lower end
-    is above -max_drop; end an undecided canary after max_duration; else wait."""
+    enough labels; promote only with enough rows, labels and time AND an interval whose worse
+    end is within max_drop of prod (lower end above -max_drop; for a lower-is-better metric
+    the upper end below +max_drop); end an undecided canary after max_duration; else wait."""
     age = timedelta(seconds=c.age_seconds)
     waits = []
     for side in (c.canary, c.prod):
@@ -289,11 +314,18 @@ def decide(c: Comparison, cfg: CanaryConfig) -> tuple[Decision, list[str]]:
     young = age < (parse_since(cfg.min_duration) or timedelta())
     if young:
         waits.append(f"the canary is {_age(age)} old < min_duration {cfg.min_duration}")
-    d, e, limit = c.difference, c.error_rate_difference, -cfg.max_drop
+    d, e = c.difference, c.error_rate_difference
+    # The interval of canary - prod as a gain (positive = the canary is better): for an error
+    # (MAE, RMSE) that is prod - canary, so its ends swap. The rules then read the same.
+    lower = c.metric in LOWER_IS_BETTER
+    gain_low, gain_high = (_neg(d.high), _neg(d.low)) if lower else (d.low, d.high)
+    worse_end, bound = ("upper end", "+max_drop") if lower else ("lower end", "-max_drop")
+    limit = cfg.max_drop if lower else -cfg.max_drop  # as shown, on canary - prod's scale
+    words = ("above", "below") if lower else ("below", "above")  # worse than the limit, better
     level = f"{c.confidence:.0%} interval"
     what = f"{c.metric} canary - prod {d.text()} ({level})"
-    if labels_ok and d.high is not None and d.high < limit:
-        return "end", [f"worse: {what}, entirely below -max_drop {limit:+g}"]
+    if labels_ok and gain_high is not None and gain_high < -cfg.max_drop:
+        return "end", [f"worse: {what}, entirely {words[0]} {bound} {limit:+g}"]
     gate_err = cfg.max_error_rate_increase
     if labels_ok and gate_err is not None and e.low is not None and e.low > gate_err:
         return "end", [
@@ -301,16 +333,16 @@ def decide(c: Comparison, cfg: CanaryConfig) -> tuple[Decision, list[str]]:
             f"above max_error_rate_increase {gate_err:g}"
         ]
     reasons = list(waits)
-    if not waits and d.low is not None and d.low > limit:
+    if not waits and gain_low is not None and gain_low > -cfg.max_drop:
         if gate_err is None or (e.high is not None and e.high <= gate_err):
-            ok = [f"{what}: lower end above -max_drop {limit:+g}"]
+            ok = [f"{what}: {worse_end} {words[1]} {bound} {limit:+g}"]
             if gate_err is not None:
                 ok.append(f"misclassification rate canary - prod {e.text()} <= {gate_err:g}")
             return "promote", ok
         reasons.append(f"misclassification rate canary - prod {e.text()}: upper end above "
                        f"max_error_rate_increase {gate_err:g}")  # fmt: skip
     elif not waits:
-        reasons.append(f"undecided: {what} reaches below -max_drop {limit:+g}")
+        reasons.append(f"undecided: {what} reaches {words[0]} {bound} {limit:+g}")
     if age >= (parse_since(cfg.max_duration) or age + timedelta(seconds=1)):
         return "end", [f"undecided after max_duration {cfg.max_duration}", *reasons]
     return "wait", reasons

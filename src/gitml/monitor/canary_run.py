@@ -7,19 +7,23 @@ canary's) and `prod_version` (prod's after the decision).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from gitml.config import CanaryConfig
 from gitml.core.metrics import fmt
+from gitml.core.tasks import Task
 from gitml.io import github as github_io
 from gitml.io.files import write_atomic, write_json
 from gitml.monitor.canary import Comparison, Sample, compare
 from gitml.monitor.common import MonitorError
+from gitml.monitor.current_tasks import logged_probabilities
 from gitml.registry import canary as stage
 
 REPORT_DIR = Path("reports/canary")
@@ -38,28 +42,81 @@ class CanaryRun:
     md_path: Path | None = None
 
 
-def load_samples(url: str, canary: str, prod: str, since: datetime, now: datetime) -> list[Sample]:
+# The log's columns each task reads beyond the binary ones: (predictions', feedback's)
+TASK_COLUMNS = {
+    Task.BINARY: ((), ()),
+    Task.MULTICLASS: (("task", "probabilities"), ("class_name",)),
+    Task.REGRESSION: (("task",), ("value",)),
+}
+
+
+def load_samples(
+    url: str, canary: str, prod: str, since: datetime, now: datetime, task: Task = Task.BINARY
+) -> list[Sample]:
     """Each version's logged rows since the canary's assignment (the same window for both),
-    with each row's latency and the rows each version failed to score in that window."""
+    with each row's latency and the rows each version failed to score in that window.
+
+    The truth per task: binary the feedback's 0/1 label; multiclass the feedback's class NAME
+    (not its index: the two versions may have different classes); regression its value."""
     from gitml.monitor.current import read_failures, read_log
 
-    rows = read_log(url, since, now, ["model_version", "score", "threshold", "latency_ms"])
+    extra, truth = TASK_COLUMNS[task]
+    rows = read_log(
+        url, since, now, ["model_version", "score", "threshold", "latency_ms", *extra],
+        feedback_columns=truth,
+    )  # fmt: skip
     failed = read_failures(url, since, now)
     out = []
     for version in (canary, prod):
         mine = rows.loc[rows["model_version"] == version]
         thresholds = mine["threshold"].to_numpy("float64")
+        y, probs = _truth(mine, version, task)
         out.append(
             Sample(
                 version,
-                mine["score"].to_numpy("float64"),
-                mine["y_true"].astype("float64").to_numpy("float64"),
+                mine["score"].to_numpy("float64") if probs is None else probs.max(axis=1),
+                y,
                 float(np.median(thresholds)) if len(thresholds) else 0.5,
                 mine["latency_ms"].astype("float64").to_numpy("float64"),
                 None if failed is None else failed.get(version, 0),
+                task,
+                probs,
             )
         )
     return out
+
+
+def _truth(rows: pd.DataFrame, version: str, task: Task) -> tuple[np.ndarray, np.ndarray | None]:
+    """A version's truth per row (NaN: no feedback) and, multiclass, its probabilities. A row
+    logged by a model of another task (the log's `task`; NULL is binary) is refused."""
+    if task is Task.BINARY:
+        return rows["y_true"].astype("float64").to_numpy("float64"), None
+    logged = rows["task"].fillna(Task.BINARY.value).astype(str)
+    other = logged[logged != task.value]
+    if len(other):
+        raise MonitorError(
+            f"prediction log: {len(other)} row(s) of {version} were scored by a "
+            f"{other.iloc[0]} model, but data.task is {task}: canary and prod are compared on "
+            "the project's task (re-run `gitml canary` once the canary is a model of it)"
+        )
+    if task is Task.REGRESSION:
+        return pd.to_numeric(rows["feedback_value"], errors="coerce").to_numpy("float64"), None
+    if not len(rows):  # no rows of this version yet
+        return np.empty(0), np.empty((0, 1))
+    maps = [v if isinstance(v, dict) else json.loads(v) for v in rows["probabilities"].dropna()]
+    classes = sorted({name for m in maps for name in m})  # this version's model's classes
+    if not classes:
+        raise MonitorError(
+            f"prediction log: the {len(rows)} multiclass row(s) of {version} hold no class "
+            "probabilities"
+        )
+    probs = logged_probabilities(rows["probabilities"], classes)
+    code = {name: i for i, name in enumerate(classes)}
+    y = np.array(
+        [np.nan if pd.isna(v) else code.get(str(v), -1) for v in rows["feedback_class_name"]],
+        dtype="float64",
+    )  # -1: a true class the model does not have (a wrong answer)
+    return y, probs
 
 
 def run(
@@ -67,6 +124,7 @@ def run(
     cfg: CanaryConfig,
     log_url: str,
     *,
+    task: Task = Task.BINARY,
     apply: bool = False,
     push: bool = False,
     now: datetime | None = None,
@@ -90,7 +148,9 @@ def run(
             f"{state.canary.version} is in {stage.CANARY} but its assignment tag is not an "
             "annotated tag with a date: fetch the tags again (`git fetch --force --tags origin`)"
         )
-    samples = load_samples(log_url, state.canary.version, state.prod.version, state.since, now)
+    samples = load_samples(
+        log_url, state.canary.version, state.prod.version, state.since, now, task
+    )
     comparison = compare(samples[0], samples[1], cfg, now - state.since)
     result = CanaryRun(state.canary.version, state.prod.version, state.since, comparison)
     if apply and comparison.decision != "wait":
@@ -114,21 +174,37 @@ def render_lines(r: CanaryRun) -> list[str]:
         f"window: since the canary's assignment {r.since:%Y-%m-%d %H:%M} UTC "
         f"({c.age_seconds / 3600:.1f} h)",
     ]
+    regression = c.task == Task.REGRESSION
     for side in (c.canary, c.prod):
+        if regression:
+            lines.append(
+                f"{side.version}: {side.rows} rows, {side.labelled} with feedback; live "
+                f"{c.metric} {_shown(side.metric)}, mean prediction {_shown(side.mean_score)}"
+            )
+            continue
         lines.append(
             f"{side.version}: {side.rows} rows, {side.labelled} with feedback; live {c.metric} "
             f"{_shown(side.metric)}, misclassification {_shown(side.error_rate)}, estimated "
-            f"{c.metric} (CBPE, all rows) {_shown(side.estimated)}, mean score "
+            f"{c.metric} (CBPE, all rows) {_shown(side.estimated)}, mean "
+            f"{'top probability' if c.task == Task.MULTICLASS else 'score'} "
             f"{_shown(side.mean_score)}"
         )
-    lines += [
-        f"live {c.metric}, canary - prod: {c.difference.text()} ({level}, bootstrap)",
-        f"misclassification rate, canary - prod: {c.error_rate_difference.text()} ({level})",
-        f"estimated {c.metric}, canary - prod: {c.estimated_difference.text()} ({level} of the "
-        "labels' sampling spread)",
-        f"scores, canary vs prod: PSI {_shown(c.score_psi)}, KS {_shown(c.score_ks)} "
-        f"(p {_shown(c.score_ks_pvalue)})",
-    ]
+    lines.append(f"live {c.metric}, canary - prod: {c.difference.text()} ({level}, bootstrap)")
+    if regression:
+        lines += [
+            "no estimate before labels: a regression canary is judged on feedback only (the "
+            "error estimate, DLE, needs a reference the canary lacks)",
+            f"predictions, canary vs prod: PSI {_shown(c.score_psi)}, KS {_shown(c.score_ks)} "
+            f"(p {_shown(c.score_ks_pvalue)})",
+        ]
+    else:
+        lines += [
+            f"misclassification rate, canary - prod: {c.error_rate_difference.text()} ({level})",
+            f"estimated {c.metric}, canary - prod: {c.estimated_difference.text()} ({level} of "
+            "the labels' sampling spread)",
+            f"scores, canary vs prod: PSI {_shown(c.score_psi)}, KS {_shown(c.score_ks)} "
+            f"(p {_shown(c.score_ks_pvalue)})",
+        ]
     for side in (c.canary, c.prod):
         failed = (
             "failures not logged (a log older than them)"

@@ -51,13 +51,15 @@ def from_log(rows: pd.DataFrame, meta: ModelMeta) -> Outputs:
     if meta.task is Task.REGRESSION:
         truth = pd.to_numeric(rows["feedback_value"], errors="coerce").to_numpy("float64")
         return Outputs(scores=scores, y_true=truth)
-    probs = _logged_probabilities(rows["probabilities"], meta.classes)
+    probs = logged_probabilities(rows["probabilities"], meta.classes)
     # the feedback label is the class's index in `classes` (NaN: no feedback yet)
     truth = pd.to_numeric(rows["y_true"], errors="coerce").to_numpy("float64")
     return Outputs(probs.max(axis=1), probs.argmax(axis=1), probs, truth)
 
 
-def _logged_probabilities(values: pd.Series, classes: list[str]) -> np.ndarray:
+def logged_probabilities(values: pd.Series, classes: list[str]) -> np.ndarray:
+    """rows x classes from the log's `probabilities` (class name -> probability), in `classes`
+    order; MonitorError when a row lacks one (also used by gitml.monitor.canary_run)."""
     probs = np.full((len(values), len(classes)), np.nan)
     for i, value in enumerate(values):
         if value is None or (isinstance(value, float) and np.isnan(value)):

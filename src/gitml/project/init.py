@@ -13,18 +13,21 @@ Every other key of params.yaml, and its comments, are kept (ruamel.yaml round-tr
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from gitml.config import DEFAULT_PARAMS, format_validation_error, read_yaml
-from gitml.config.stages import TASK_PROMOTION, PromotionConfig, task_metric_problems
+from gitml.config.stages import (
+    CANARY_METRICS,
+    TASK_PROMOTION,
+    PromotionConfig,
+    gate_metric_problems,
+)
 from gitml.config.tune import TUNE_METRICS, default_space
 from gitml.core import labels, schema
 from gitml.core.features import REGISTRY
@@ -35,6 +38,15 @@ from gitml.errors import ConfigError, DataError
 from gitml.io.files import write_atomic
 from gitml.project import profile
 from gitml.project.limits import Decision, Limits
+from gitml.project.params_yaml import (
+    COMMENT_COLUMN,
+    dump_doc,
+    flow_map,
+    flow_seq,
+    load_doc,
+    set_key,
+    yaml_section,
+)
 from gitml.project.task import choose_positive, propose
 
 __all__ = ["Decision", "InitResult", "choose_positive", "pick_slices", "run"]
@@ -46,7 +58,6 @@ SENSITIVE = re.compile(
 MAX_SLICE_VALUES = 10
 MAX_SLICES = 3
 TEMPLATE_SOURCE = "builtin:adult"  # a params.yaml still on the template's data is not reviewed
-COMMENT_COLUMN = 33  # where params.yaml's end-of-line comments start
 
 
 @dataclass
@@ -77,53 +88,6 @@ def pick_slices(frame: Any, candidates: list[profile.Column]) -> tuple[list[str]
     return [], f"no column with 2 to {MAX_SLICE_VALUES} values: no slices"
 
 
-def _load_params(path: Path) -> tuple[YAML, CommentedMap]:
-    rt = YAML()
-    rt.preserve_quotes = True
-    rt.width = 100
-    rt.indent(mapping=2, sequence=2, offset=0)  # as DVC writes it: `dvc exp run -S` keeps the rest
-    # No representer for None: ruamel's add_representer changes the class for every YAML in the
-    # process (DVC's too), and its default (an empty value) is what `dvc exp run -S` writes.
-    if not path.exists():
-        return rt, CommentedMap()
-    doc = rt.load(path.read_text(encoding="utf-8"))
-    return rt, doc if isinstance(doc, CommentedMap) else CommentedMap()
-
-
-def _section(doc: CommentedMap, name: str) -> CommentedMap:
-    if not isinstance(doc.get(name), CommentedMap):
-        doc[name] = CommentedMap()
-    return doc[name]
-
-
-def _set(section: CommentedMap, key: str, value: Any, why: str | None = None) -> None:
-    """Set a key; its end-of-line comment (the template's, about Adult) becomes `why`."""
-    section[key] = value
-    section.ca.items.pop(key, None)
-    if why:
-        section.yaml_add_eol_comment(why, key, column=COMMENT_COLUMN)
-
-
-def _dump(rt: YAML, doc: CommentedMap) -> str:
-    buf = io.StringIO()
-    rt.dump(doc, buf)
-    # one blank line before each section, whatever comments the edits moved
-    text = re.sub(r"\n+(?=[A-Za-z_]+:)", "\n\n", buf.getvalue())
-    return text.lstrip("\n")
-
-
-def _flow_map(items: dict[str, Any]) -> CommentedMap:
-    mapping = CommentedMap(items)
-    mapping.fa.set_flow_style()
-    return mapping
-
-
-def _flow(items: list[Any]) -> CommentedSeq:
-    seq = CommentedSeq(items)
-    seq.fa.set_flow_style()
-    return seq
-
-
 def run(
     data: str,
     target: str,
@@ -136,7 +100,7 @@ def run(
     max_rows: int = profile.MAX_ROWS,
     task: str | None = None,
 ) -> InitResult:
-    rt, doc = _load_params(params_path)
+    rt, doc = load_doc(params_path)
     stem = normalise_name(re.sub(r"(\.[A-Za-z0-9]+)+$", "", Path(data).name)) or "data"
     schema_path = schema_path or Path("schema") / f"{stem}.schema.yaml"
     source_before = (doc.get("data") or {}).get("source", TEMPLATE_SOURCE)
@@ -187,13 +151,13 @@ def run(
     d += _edit_tune(doc, kind)
     d += _edit_promotion(doc, kind)
     _edit_validate(doc, limits.settings(schema_path), why)
-    split = _section(doc, "split")
-    _set(split, "time_column", time, why.get("split.time_column"))
+    split = yaml_section(doc, "split")
+    set_key(split, "time_column", time, why.get("split.time_column"))
     if time:
-        _set(split, "group_column", None)
-    _set(_section(doc, "features"), "derived", _flow(derived), why["features.derived"])
-    _set(_section(doc, "evaluate"), "slices", _flow(slices), why["evaluate.slices"])
-    text_params = _dump(rt, doc)
+        set_key(split, "group_column", None)
+    set_key(yaml_section(doc, "features"), "derived", flow_seq(derived), why["features.derived"])
+    set_key(yaml_section(doc, "evaluate"), "slices", flow_seq(slices), why["evaluate.slices"])
+    text_params = dump_doc(rt, doc)
     _check(text_params, params_path)
     drafts = {schema_path: schema.HEADER + text, params_path: text_params}
     result.unchanged = _write_drafts(
@@ -323,11 +287,11 @@ def _positive(
 def _edit_tune(doc: CommentedMap, task: Task) -> list[Decision]:
     """tune.metric and tune.search_space, where the file's do not fit the task (the template's
     are binary's): the task's defaults (config/tune.py)."""
-    tune = _section(doc, "tune")
+    tune = yaml_section(doc, "tune")
     decisions = []
     if tune.get("metric", "roc_auc") not in TUNE_METRICS[task]:
         metric = TUNE_METRICS[task][0]
-        _set(tune, "metric", metric, f"the default objective of a {task} target")
+        set_key(tune, "metric", metric, f"the default objective of a {task} target")
         decisions.append(Decision("tune.metric", metric, f"the default for a {task} target"))
     space = tune.get("search_space") or {}
     if not set(space) <= set(families_for(task)):
@@ -338,7 +302,7 @@ def _edit_tune(doc: CommentedMap, task: Task) -> list[Decision]:
             }
             for family, params in default_space(task).items()
         }
-        _set(tune, "search_space", plain)
+        set_key(tune, "search_space", plain)
         listed = ", ".join(plain)
         decisions.append(Decision("tune.search_space", listed, f"the families of a {task} target"))
     return decisions
@@ -348,39 +312,60 @@ def _edit_promotion(doc: CommentedMap, task: Task) -> list[Decision]:
     """The gate's rules, where the file's name metrics a model of `task` lacks (the template's
     are binary's; a re-run may change the task): the task's defaults, binary's being
     PromotionConfig's own (config/stages.TASK_PROMOTION). Other keys stay."""
-    section = _section(doc, "promotion")
-    keys = TASK_PROMOTION["regression"].keys()  # every key a task's defaults set
+    section = yaml_section(doc, "promotion")
+    decisions = _edit_canary(section, task)
+    keys = TASK_PROMOTION["regression"].keys() - {"canary"}  # every gate key a task's defaults set
     current = PromotionConfig.model_validate({k: v for k, v in section.items() if k in keys})
-    if not task_metric_problems(current, task):
-        return []
+    if not gate_metric_problems(current, task):
+        return decisions
     binary = PromotionConfig().model_dump(include=set(keys))
     rules = TASK_PROMOTION.get(str(task), binary)
     for key, value in rules.items():
-        _set(section, key, _flow_map(value) if isinstance(value, dict) else value)
-    _set(section, "primary_metric", rules["primary_metric"], f"the gate of a {task} model")
+        if key in keys:
+            set_key(section, key, flow_map(value) if isinstance(value, dict) else value)
+    set_key(section, "primary_metric", rules["primary_metric"], f"the gate of a {task} model")
     shown = f"{rules['primary_metric']}, max_drops {rules['max_drops'] or 'none'}"
-    return [Decision("promotion", shown, f"the gate's rules for a {task} target")]
+    return [*decisions, Decision("promotion", shown, f"the gate's rules for a {task} target")]
+
+
+def _edit_canary(promotion: CommentedMap, task: Task) -> list[Decision]:
+    """promotion.canary's metric where the file's is not one of the task's (the template's is
+    binary's roc_auc); no misclassification gate for regression. The other keys stay."""
+    section, out = promotion.get("canary"), list[Decision]()
+    if not isinstance(section, CommentedMap):
+        return out  # none in the file: the task's metric applies when it is read
+    metric = CANARY_METRICS[task][0]  # = TASK_PROMOTION's (tests/unit/monitor/test_canary_tasks)
+    if section.get("metric", "roc_auc") not in CANARY_METRICS[task]:
+        out.append(Decision("promotion.canary.metric", metric, f"a {task} canary's metric"))
+        set_key(section, "metric", metric, out[-1].why)
+    if task is Task.REGRESSION and section.get("max_error_rate_increase") is not None:
+        why = "no misclassification rate in regression"
+        out.append(Decision("promotion.canary.max_error_rate_increase", "null", why))
+        set_key(section, "max_error_rate_increase", None, why)
+    return out
 
 
 def _edit_data(
     doc: CommentedMap, values: dict[str, Any], dropped: list[Any], why: dict[str, str]
 ) -> None:
-    data_sec = _section(doc, "data")
+    data_sec = yaml_section(doc, "data")
     for key, value in values.items():
-        _set(data_sec, key, value, why[f"data.{key}"])
-    drops = CommentedSeq([c.name for c in dropped]) if dropped else _flow([])
+        set_key(data_sec, key, value, why[f"data.{key}"])
+    drops = CommentedSeq([c.name for c in dropped]) if dropped else flow_seq([])
     for i, c in enumerate(dropped):
         drops.yaml_add_eol_comment(c.drop_reason, i, column=COMMENT_COLUMN)
-    _set(data_sec, "drop_columns", drops)
+    set_key(data_sec, "drop_columns", drops)
 
 
 def _edit_validate(doc: CommentedMap, settings: dict[str, Any], why: dict[str, str]) -> None:
-    val = _section(doc, "validate")
+    val = yaml_section(doc, "validate")
     for key, setting in settings.items():
-        _set(val, key, setting, why[f"validate.{key}"])
+        set_key(val, key, setting, why[f"validate.{key}"])
     if "leakage" not in val:
-        _set(
-            val, "leakage", CommentedMap(max_single_feature_auc=0.95, mode="error", allow=_flow([]))
+        set_key(
+            val,
+            "leakage",
+            CommentedMap(max_single_feature_auc=0.95, mode="error", allow=flow_seq([])),
         )
 
 

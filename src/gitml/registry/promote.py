@@ -243,31 +243,12 @@ def _promote(
     # merge -> canary -> prod: prod stays until `gitml canary decide`; the first version (no prod
     # to compare a canary with) goes straight to prod
     if cfg.canary.enabled and prod is not None:
-        _canary_task_check(repo, commit)
         message = _tag_message(version, commit, base, rules, canary.CANARY)
         tags = canary.register_canary(repo, version, commit, message)
         return replace(base, outcome="promoted", version=version, tags=tags, stage=canary.CANARY)
     message = _tag_message(version, commit, base, rules)
     tags = _register(repo, version, commit, message, prod, decision)
     return replace(base, outcome="promoted", version=version, tags=tags)
-
-
-def _canary_task_check(repo: Path, commit: str) -> None:
-    """A canary is judged on a binary model's log (roc_auc or accuracy against 0/1 feedback):
-    refuse one for a regression or multiclass model rather than decide on meaningless numbers."""
-    from gitml.core.model_meta import ModelMeta
-    from gitml.io.git import read_git_file
-
-    try:
-        meta = ModelMeta.parse(read_git_file(repo, commit, layout.MODEL_META), "model.json")
-    except GitmlError:
-        return  # no readable model.json here: the gate's own checks speak of it
-    if meta.task != "binary":
-        raise ConfigError(
-            f"promotion.canary.enabled: a canary is judged on binary metrics (roc_auc, "
-            f"accuracy) and this is a {meta.task} model; set promotion.canary.enabled: false "
-            "(merge -> prod) until canaries speak the task's metrics"
-        )
 
 
 def _already_decided(

@@ -11,7 +11,8 @@ from sklearn.metrics import roc_auc_score
 
 from gitml.config import CanaryConfig
 from gitml.monitor import canary_health
-from gitml.monitor.canary import Sample, _counts, _Sorted, _weighted, compare
+from gitml.monitor.canary import Sample, compare
+from gitml.monitor.canary_rows import Sorted, binary_weighted, counts
 
 DAY = timedelta(days=2)
 CFG = CanaryConfig(enabled=True, min_labelled_rows=2000, min_rows=2000)
@@ -33,15 +34,15 @@ def simulated(
 def test_weighted_statistic_is_sklearns_roc_auc_and_accuracy() -> None:
     sample = simulated("v", 3000, 1)
     s, y = sample.labelled()
-    data = _Sorted.of(s, y, 0.4)
-    auc, acc = _weighted(data, np.ones((1, len(y))), "roc_auc")
+    data = Sorted.of(s, y, 0.4)
+    auc, acc = binary_weighted(data, np.ones((1, len(y))), "roc_auc")
     assert auc[0] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
     assert acc[0] == pytest.approx(np.mean((s >= 0.4) == y), abs=1e-12)
     # counts of a resample = the metric of the resampled rows themselves
     idx = np.random.default_rng(2).integers(0, len(y), (3, len(y)))
-    w = _counts(idx, len(y))
+    w = counts(idx, len(y))
     order = np.argsort(s, kind="stable")
-    auc_w, _ = _weighted(data, w, "roc_auc")
+    auc_w, _ = binary_weighted(data, w, "roc_auc")
     for row in range(3):
         picked = order[idx[row]]
         assert auc_w[row] == pytest.approx(roc_auc_score(y[picked], s[picked]), abs=1e-12)

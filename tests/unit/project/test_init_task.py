@@ -109,6 +109,10 @@ def test_init_writes_a_regression_project(project: Path) -> None:
     assert params.promotion.primary_metric == "rmse" and not params.promotion.floors
     assert not params.promotion.slice_floors and params.promotion.max_slice_gap is None
     assert "# Every key is validated" in (project / "params.yaml").read_text()
+    # the template's canary metric (roc_auc) too: written as the task's, the other keys kept
+    assert raw["promotion"]["canary"]["metric"] == "mae" == params.promotion.canary.metric
+    assert decisions["promotion.canary.metric"].value == "mae"
+    assert raw["promotion"]["canary"]["min_labelled_rows"] == 5000
 
 
 def test_init_writes_a_multiclass_project_and_keeps_class_names(project: Path) -> None:
@@ -122,6 +126,7 @@ def test_init_writes_a_multiclass_project_and_keeps_class_names(project: Path) -
     assert params.data.task is Task.MULTICLASS and params.tune.metric == "roc_auc_ovr"
     assert params.promotion.primary_metric == "roc_auc_ovr"
     assert params.promotion.max_drops == {"f1_macro": 0.02}
+    assert params.promotion.canary.metric == "accuracy"
     assert params.tune.search_space == load_params(DEFAULT_PARAMS).tune.search_space
     contract = yaml.safe_load((project / "schema" / "animals.schema.yaml").read_text())
     assert "animal" in contract["columns"]
@@ -134,6 +139,7 @@ def test_init_writes_a_multiclass_project_and_keeps_class_names(project: Path) -
     assert params.data.task is Task.BINARY and params.tune.metric == "roc_auc"
     assert params.data.positive_class == "dog"
     assert params.promotion.primary_metric == "roc_auc"  # binary's gate again
+    assert params.promotion.canary.metric == "accuracy"  # a binary canary metric too: kept
 
 
 @pytest.mark.parametrize(

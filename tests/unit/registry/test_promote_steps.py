@@ -244,12 +244,33 @@ def test_an_unreadable_dvc_lock_is_a_data_error_not_a_traceback(
         locked_md5(repo, sha, "models/model.skops")
 
 
-def test_a_canary_is_refused_for_a_model_that_is_not_binary(tmp_path: Path) -> None:
-    """canary decide judges roc_auc/accuracy on 0/1 feedback: meaningless for other tasks."""
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_a_passed_gate_assigns_canary_to_a_model_of_any_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str
+) -> None:
+    """canary decide judges each task by its own metrics, so a passed gate with
+    promotion.canary.enabled assigns canary whatever the model's task (no refusal)."""
     repo = init_repo(tmp_path / "repo")
-    meta = {"model_sha256": "0" * 64, "threshold": 0.5}
-    binary = commit(repo, {"models/model.json": meta})
-    promote._canary_task_check(repo, binary)  # a binary model may go to canary
-    regression = commit(repo, {"models/model.json": meta | {"task": "regression"}})
-    with pytest.raises(ConfigError, match=r"promotion.canary.enabled: .* regression model"):
-        promote._canary_task_check(repo, regression)
+    meta = {"model_sha256": "0" * 64, "threshold": 0.5, "task": task}
+    if task == "multiclass":
+        meta |= {"classes": ["a", "b", "c"], "threshold": 0.0}
+    sha = commit(repo, {"models/model.json": meta})
+    prod = registry.ModelVersion("model", "v0.2.0", "p" * 40, "prod")
+    made: list[tuple[str, str]] = []
+    monkeypatch.setattr(registry, "find_stage", lambda repo: prod)
+    monkeypatch.setattr(promote, "_already_decided", lambda *a: None)
+    monkeypatch.setattr(promote, "_candidate", lambda *a: (None, None, "ab" * 32))
+    monkeypatch.setattr(promote, "decide", lambda *a: GATE)
+    monkeypatch.setattr(promote, "next_version", lambda repo, bump: "v0.3.0")
+    monkeypatch.setattr(servable, "model_identity", lambda repo, commit: None)
+    monkeypatch.setattr(promote, "_tag_message", lambda *a: "message")
+
+    def register(repo: Path, version: str, commit: str, message: str) -> list[str]:
+        made.append((version, commit))
+        return ["model#canary#3"]
+
+    monkeypatch.setattr(promote.canary, "register_canary", register)
+    rules = GateRules(PromotionConfig.model_validate({"canary": {"enabled": True}}), "prod", None)
+    result = promote._promote(repo, rules, "HEAD", sha, dry_run=False, bump="minor")
+    assert (result.outcome, result.stage, result.version) == ("promoted", "canary", "v0.3.0")
+    assert made == [("v0.3.0", sha)] and result.tags == ["model#canary#3"]
