@@ -27,9 +27,8 @@ from gitml.config.stages import (
     MonitorConfig,
     PromotionConfig,
     TrainConfig,
-    primary_of,
-    promotion_of,
 )
+from gitml.config.task_rules import primary_of, promotion_of
 from gitml.config.tune import CategoricalParam, FloatParam, IntParam, SearchParam, TuneConfig
 
 __all__ = [

@@ -19,9 +19,8 @@ from gitml.config.stages import (
     MonitorConfig,
     PromotionConfig,
     TrainConfig,
-    task_metric_problems,
-    with_task_defaults,
 )
+from gitml.config.task_rules import task_metric_problems, with_task_defaults
 from gitml.config.tune import TUNE_METRICS, TuneConfig, check_task, default_space
 from gitml.core.tasks import Task
 from gitml.errors import ConfigError

@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 
 from gitml.config import CanaryConfig
-from gitml.config.stages import CANARY_METRICS
+from gitml.config.task_rules import CANARY_METRICS
 from gitml.core.duration import parse_since
 from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.core.tasks import Task

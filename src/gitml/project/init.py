@@ -22,12 +22,8 @@ import pandas as pd
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from gitml.config import DEFAULT_PARAMS, format_validation_error, read_yaml
-from gitml.config.stages import (
-    CANARY_METRICS,
-    TASK_PROMOTION,
-    PromotionConfig,
-    gate_metric_problems,
-)
+from gitml.config.stages import PromotionConfig
+from gitml.config.task_rules import CANARY_METRICS, TASK_PROMOTION, gate_metric_problems
 from gitml.config.tune import TUNE_METRICS, default_space
 from gitml.core import labels, schema
 from gitml.core.features import REGISTRY
@@ -311,7 +307,7 @@ def _edit_tune(doc: CommentedMap, task: Task) -> list[Decision]:
 def _edit_promotion(doc: CommentedMap, task: Task) -> list[Decision]:
     """The gate's rules, where the file's name metrics a model of `task` lacks (the template's
     are binary's; a re-run may change the task): the task's defaults, binary's being
-    PromotionConfig's own (config/stages.TASK_PROMOTION). Other keys stay."""
+    PromotionConfig's own (config/task_rules.TASK_PROMOTION). Other keys stay."""
     section = yaml_section(doc, "promotion")
     decisions = _edit_canary(section, task)
     keys = TASK_PROMOTION["regression"].keys() - {"canary"}  # every gate key a task's defaults set

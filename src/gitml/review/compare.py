@@ -128,7 +128,7 @@ class Report:
 
 def primary_metric(params: dict[str, Any] | None) -> str:
     """`promotion.primary_metric` of the head's params.yaml, else its task's (roc_auc)."""
-    from gitml.config.stages import primary_of
+    from gitml.config.task_rules import primary_of
 
     return primary_of(params or {})
 

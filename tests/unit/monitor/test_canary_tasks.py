@@ -14,7 +14,7 @@ import yaml
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_squared_error
 
 from gitml.config import CanaryConfig, Params, load_params, promotion_of
-from gitml.config.stages import CANARY_METRICS, TASK_PROMOTION
+from gitml.config.task_rules import CANARY_METRICS, TASK_PROMOTION
 from gitml.core.tasks import Task
 from gitml.errors import ConfigError
 from gitml.monitor import canary_run

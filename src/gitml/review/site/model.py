@@ -288,7 +288,7 @@ def replay(tags: list[TagRecord]) -> tuple[dict[str, Version], list[Event]]:
 def _settings(params: Any) -> tuple[str, int]:
     promotion = params.get("promotion") if isinstance(params, dict) else None
     promotion = promotion if isinstance(promotion, dict) else {}
-    from gitml.config.stages import primary_of
+    from gitml.config.task_rules import primary_of
 
     return primary_of(params), int(promotion.get("slice_min_rows") or 100)
 
