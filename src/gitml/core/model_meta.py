@@ -36,9 +36,12 @@ class Calibration(_Part):
     method: str = "none"  # isotonic | sigmoid | none
     rule: str | None = None  # train.calibration: auto | isotonic | sigmoid | none
     ece_bins: int | None = None
+    # out of fold; multiclass: top-label. After = before where multiclass auto kept "none".
     ece_before: float | None = None
     ece_after: float | None = None
-    cv_log_loss: dict[str, float] | None = None  # per candidate method (rule auto)
+    # per option incl. "none" (the raw scores); binary auto picks isotonic or sigmoid,
+    # multiclass auto any of the three
+    cv_log_loss: dict[str, float] | None = None
 
 
 class FeatureKinds(_Part):

@@ -14,9 +14,14 @@ expected calibration error before and after (out of fold) goes to models/model.j
 
 The task (data.task, core.tasks) decides the rest. Binary: as above. Multiclass: the model's
 probability columns are the classes of `ModelMeta.classes` in order; no threshold (the label is
-the most probable class) and no calibration map yet (`train.calibration` applies to binary
-models; the out-of-fold top-label ECE is recorded so its need shows). Regression: the model
-predicts the target; no threshold, no calibration.
+the most probable class). `train.calibration` applies too, with one map per class on the
+estimator's decision function, the rows then normalised (CalibratedClassifierCV's one-vs-rest
+maps), but `auto` chooses among none, isotonic and sigmoid: on a 4-class HistGradientBoosting
+(40,000 rows) either map made test log loss and top-label ECE worse at 6x the fit time, so a
+map is applied only when its cross-validated log loss, on the out-of-fold decision function
+and probabilities, is lower than the model's own (core.calibration.choose_multiclass). The ECE
+recorded is top-label (out of fold). Regression: the model predicts the target; no threshold,
+no calibration.
 """
 
 from __future__ import annotations
@@ -35,7 +40,12 @@ from sklearn.pipeline import Pipeline
 
 from gitml.config import Params, TrainConfig
 from gitml.core import models
-from gitml.core.calibration import ECE_BINS, choose_method, expected_calibration_error
+from gitml.core.calibration import (
+    ECE_BINS,
+    choose_method,
+    choose_multiclass,
+    expected_calibration_error,
+)
 from gitml.core.model_io import save_model
 from gitml.core.model_meta import Calibration, FeatureKinds, ModelMeta
 from gitml.core.schema import schema_hash
@@ -87,19 +97,55 @@ def out_of_fold(
 ) -> np.ndarray:
     """Out-of-fold predictions: P(positive) (binary), the (n, n_classes) probabilities
     (multiclass), the predicted target (regression)."""
-    oof = np.zeros((len(y), n_classes)) if task is Task.MULTICLASS else np.zeros(len(y))
+    if task is Task.MULTICLASS:
+        proba, _ = multiclass_out_of_fold(
+            family, params, X, y, cols, cv, seed, increasing, n_classes
+        )
+        return proba
+    oof = np.zeros(len(y))
     for train_idx, valid_idx in cv:
         fold_model = models.build(family, params, cols, seed, increasing, task)
         fold_model.fit(X.iloc[train_idx], y[train_idx])
         rows = X.iloc[valid_idx]
         if task is Task.REGRESSION:
             oof[valid_idx] = fold_model.predict(rows)
-        elif task is Task.MULTICLASS:
-            # a fold's model knows only the classes in its rows: place its columns by code
-            oof[np.ix_(valid_idx, fold_model.classes_)] = fold_model.predict_proba(rows)
         else:
             oof[valid_idx] = fold_model.predict_proba(rows)[:, 1]
     return oof
+
+
+def multiclass_out_of_fold(
+    family: str,
+    params: dict[str, Any],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    cols: models.Columns,
+    cv: list[tuple[np.ndarray, np.ndarray]],
+    seed: int,
+    increasing: list[str],
+    n_classes: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The out-of-fold (n, n_classes) probabilities, and the out-of-fold response that
+    CalibratedClassifierCV fits its maps on: decision_function when the estimator has one, else
+    predict_proba (as its `cross_val_predict` call: a class a fold never saw gets the float's
+    minimum as its decision value, 0 as its probability)."""
+    proba = np.zeros((len(y), n_classes))
+    response = np.zeros((len(y), n_classes))
+    for train_idx, valid_idx in cv:
+        fold_model = models.build(family, params, cols, seed, increasing, Task.MULTICLASS)
+        fold_model.fit(X.iloc[train_idx], y[train_idx])
+        rows = X.iloc[valid_idx]
+        # a fold's model knows only the classes in its rows: place its columns by code
+        seen = np.ix_(valid_idx, fold_model.classes_)
+        proba[seen] = fold_model.predict_proba(rows)
+        if hasattr(fold_model, "decision_function"):
+            response[valid_idx] = np.finfo(np.float64).min
+            decision = fold_model.decision_function(rows)
+            if decision.ndim == 2:  # 1-D: a fold with two classes, which sklearn refuses too
+                response[seen] = decision
+        else:
+            response[seen] = proba[seen]
+    return proba, response
 
 
 def calibrate(
@@ -145,12 +191,18 @@ def run(
     groups = train[params.split.group_column] if params.split.group_column else None
     cv = dataset.folds(X, y, cfg.cv_folds, cfg.seed, groups, task)
     increasing = params.features.monotonic_increasing
-    oof = out_of_fold(family, hyper, X, y, cols, cv, cfg.seed, increasing, task, len(classes))
     model = models.build(family, hyper, cols, cfg.seed, increasing, task)
-    if task is Task.BINARY:
-        fitted = _fit_binary(model, cfg, X, y, oof, cv)
+    if task is Task.MULTICLASS:
+        proba, response = multiclass_out_of_fold(
+            family, hyper, X, y, cols, cv, cfg.seed, increasing, len(classes)
+        )
+        fitted = _fit_multiclass(model, cfg, X, y, proba, response, cv)
     else:
-        fitted = _Fitted(model.fit(X, y), _uncalibrated(y, oof, task))
+        oof = out_of_fold(family, hyper, X, y, cols, cv, cfg.seed, increasing, task)
+        if task is Task.BINARY:
+            fitted = _fit_binary(model, cfg, X, y, oof, cv)
+        else:  # regression: nothing to calibrate
+            fitted = _Fitted(model.fit(X, y), Calibration())
     sha = save_model(fitted.model, model_path)
     binary = task is Task.BINARY
     metadata = ModelMeta(
@@ -214,11 +266,40 @@ def _fit_binary(
     return _Fitted(model, calibration.model_copy(update={"rule": cfg.calibration}), threshold)
 
 
-def _uncalibrated(y: np.ndarray, oof: np.ndarray, task: Task) -> Calibration:
-    """Multiclass: the out-of-fold top-label ECE (confidence of the most probable class against
-    whether it was right; Guo et al. 2017); regression: nothing to calibrate."""
-    if task is not Task.MULTICLASS:
-        return Calibration()
-    right = (oof.argmax(axis=1) == y).astype(float)
-    ece = expected_calibration_error(right, oof.max(axis=1))
-    return Calibration(method="none", ece_bins=ECE_BINS, ece_before=round(ece, 6))
+def _fit_multiclass(
+    model: Pipeline,
+    cfg: TrainConfig,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    proba: np.ndarray,
+    response: np.ndarray,
+    cv: list[tuple[np.ndarray, np.ndarray]],
+) -> _Fitted:
+    """A multiclass model, calibrated per train.calibration: `auto` keeps it as it is unless
+    isotonic or sigmoid maps lower the cross-validated log loss. The ECE is top-label."""
+    calibration = Calibration(
+        method="none", rule=cfg.calibration, ece_bins=ECE_BINS, ece_before=_top_label(y, proba)
+    )
+    if cfg.calibration == "none":
+        return _Fitted(model.fit(X, y), calibration)
+    fixed = None if cfg.calibration == "auto" else cfg.calibration
+    choice = choose_multiclass(proba, response, y, cv, fixed)
+    if choice.method == "none":
+        model.fit(X, y)
+    else:
+        model = calibrate(model, choice.method, X, y, cv)
+    calibration = calibration.model_copy(
+        update={
+            "method": choice.method,
+            "ece_after": _top_label(y, choice.calibrated),  # = ece_before when none is kept
+            "cv_log_loss": {k: round(v, 6) for k, v in choice.log_loss.items()},
+        }
+    )
+    return _Fitted(model, calibration)
+
+
+def _top_label(y: np.ndarray, proba: np.ndarray) -> float:
+    """The top-label ECE (Guo et al. 2017): the confidence of the most probable class against
+    whether it was right."""
+    right = (proba.argmax(axis=1) == y).astype(float)
+    return round(expected_calibration_error(right, proba.max(axis=1)), 6)

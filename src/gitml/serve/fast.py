@@ -21,7 +21,11 @@ bookkeeping once:
   iteration, for a multiclass model), then its own loss link (binary, multiclass softmax,
   regression's inverse link); LogisticRegression (binary or multinomial) through its own
   `predict_proba`, Ridge and LinearRegression through their own `predict`, on the matrix the
-  ColumnTransformer would have built (sparse when it is).
+  ColumnTransformer would have built (sparse when it is);
+- **calibration** (train.calibration, CalibratedClassifierCV with ensemble=False): the
+  estimator's decision function (HGB's raw sums, LogisticRegression's own), then its calibrators'
+  arithmetic: one map (binary), or map k on column k and the rows normalised as
+  `_CalibratedClassifier.predict_proba` does (multiclass; core.calibration.normalise).
 
 The output follows the task (`task_of`, `pipeline_output`): P(positive) for binary, one
 probability per class (rows, classes) for multiclass, the prediction for regression. So the
@@ -68,6 +72,7 @@ from gitml.serve.scorers import (
     NotCompilableError,
     NumericBlock,
     calibrated,
+    calibrated_classes,
     hgb_raw,
     hgb_scorer,
     linear_scorer,
@@ -268,27 +273,38 @@ def _scorer(
     est: Any, pre: ColumnTransformer, blocks: list[NumericBlock | CategoricalBlock]
 ) -> tuple[str, Any, np.ndarray | None]:
     """(family, the scoring function, the column order it wants) of the final estimator, with
-    train's calibrator (one, ensemble=False) applied to its raw scores when there is one."""
-    calibrator = None
-    if isinstance(est, CalibratedClassifierCV):  # train.calibration: one calibrator, binary
+    train's calibrators (ensemble=False: one for a binary model, one per class for a multiclass
+    one) applied to its raw scores when there are some."""
+    calibrators: list[Any] = []
+    if isinstance(est, CalibratedClassifierCV):  # train.calibration
         if len(est.calibrated_classifiers_) != 1 or est.method not in ("sigmoid", "isotonic"):
-            raise NotCompilableError("CalibratedClassifierCV other than ensemble=False, binary")
+            raise NotCompilableError("CalibratedClassifierCV other than ensemble=False")
         inner = est.calibrated_classifiers_[0]
-        if len(inner.calibrators) != 1:
-            raise NotCompilableError("CalibratedClassifierCV with more than one calibrator")
-        calibrator, est = inner.calibrators[0], inner.estimator
+        calibrators, est = list(inner.calibrators), inner.estimator
+        k = len(inner.classes)
+        # calibrator j maps the estimator's column j to class j: the estimator saw every class
+        if len(calibrators) != (1 if k == 2 else k) or not np.array_equal(
+            est.classes_, inner.classes
+        ):
+            raise NotCompilableError("CalibratedClassifierCV with one calibrator per class missing")
+
+    def with_maps(raw: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+        if len(calibrators) == 1:
+            return calibrated(calibrators[0], raw)
+        return calibrated_classes(calibrators, raw)
+
     if isinstance(est, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
-        if calibrator is None:
+        if not calibrators:
             score, order = hgb_scorer(est, blocks)
         else:
             raw, order = hgb_raw(est, blocks)
-            score = calibrated(calibrator, raw)
+            score = with_maps(raw)
         return "hist_gradient_boosting", score, order
     if isinstance(est, LogisticRegression):
-        if calibrator is None:
+        if not calibrators:
             return "logistic_regression", logreg_scorer(est, pre), None
-        return "logistic_regression", calibrated(calibrator, logreg_raw(est, pre)), None
-    if isinstance(est, Ridge | LinearRegression) and calibrator is None:
+        return "logistic_regression", with_maps(logreg_raw(est, pre)), None
+    if isinstance(est, Ridge | LinearRegression) and not calibrators:
         return "linear", linear_scorer(est, pre), None
     raise NotCompilableError(f"estimator {type(est).__name__}")
 

@@ -75,7 +75,10 @@ def test_each_task_trains_a_model_that_predicts_for_its_task(trained: dict[str, 
         assert model.classes_.tolist() == list(range(len(meta.classes)))
         assert np.allclose(proba.sum(axis=1), 1)
         assert roc_auc_score(y, proba, multi_class="ovr") > 0.85
-        assert meta.calibration.method == "none" and meta.calibration.ece_before is not None
+        # train.calibration auto: a map only where its cross-validated log loss is lower
+        cal = meta.calibration
+        assert cal.rule == "auto" and cal.ece_before is not None and cal.cv_log_loss is not None
+        assert cal.method == min(("none", "isotonic", "sigmoid"), key=cal.cv_log_loss.__getitem__)
     written = (trained["dir"] / "model.json").read_text()
     assert f'"task": "{meta.task}"' in written
 
