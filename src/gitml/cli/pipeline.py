@@ -222,7 +222,9 @@ def metrics(
                 table.add_row(f"{name} (class)", f"precision {fmt(got.get('precision'))}, "
                               f"recall {fmt(got.get('recall'))}")  # fmt: skip
             continue
-        if isinstance(value, dict):
+        if value is None:  # e.g. ece_uncalibrated of a model train.calibration left as it was
+            value = "— (no calibration map)" if key == "ece_uncalibrated" else "—"
+        elif isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
         elif isinstance(value, float):
             value = f"{value:.4f}"

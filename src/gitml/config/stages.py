@@ -24,8 +24,10 @@ class TrainConfig(Section):
     cv_folds: int = Field(5, ge=2, le=20, description="folds for the out-of-fold predictions")
     calibration: Literal["auto", "isotonic", "sigmoid", "none"] = Field(
         "auto",
-        description="calibrate scores out of fold (CalibratedClassifierCV); auto = isotonic or "
-        "sigmoid, whichever has the lower cross-validated log loss; none = raw scores",
+        description="calibrate scores out of fold (CalibratedClassifierCV); auto = binary: "
+        "isotonic or sigmoid, whichever has the lower cross-validated log loss; multiclass: "
+        "none, isotonic or sigmoid, the same way (a map is applied only where it helps); "
+        "none = raw scores; regression: not used",
     )
     seed: int = Field(42, description="seed of the folds and the estimator")
 

@@ -118,6 +118,10 @@ def test_metrics_prints_the_file_and_names_a_missing_one(workdir: Path) -> None:
     text = flat(res.stdout)
     assert "test metrics (m.json)" in text
     assert "roc_auc 0.9123" in text and "rows 6513" in text and "confusion tp 1, fn 2" in text
+    (workdir / "u.json").write_text('{"ece": 0.0286, "ece_uncalibrated": null, "mape": null}')
+    text = flat(gitml("metrics", "u.json").stdout)  # a model train left uncalibrated
+    assert "ece_uncalibrated — (no calibration map)" in text and "mape —" in text
+    assert "None" not in text
     res = gitml("metrics", "missing.json")
     assert res.exit_code == 1
     assert (
