@@ -71,7 +71,6 @@ from gitml.serve.scorers import (
     CategoricalBlock,
     NotCompilableError,
     NumericBlock,
-    calibrated,
     calibrated_classes,
     hgb_raw,
     hgb_scorer,
@@ -288,22 +287,17 @@ def _scorer(
         ):
             raise NotCompilableError("CalibratedClassifierCV with one calibrator per class missing")
 
-    def with_maps(raw: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-        if len(calibrators) == 1:
-            return calibrated(calibrators[0], raw)
-        return calibrated_classes(calibrators, raw)
-
     if isinstance(est, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
         if not calibrators:
             score, order = hgb_scorer(est, blocks)
         else:
             raw, order = hgb_raw(est, blocks)
-            score = with_maps(raw)
+            score = calibrated_classes(calibrators, raw)
         return "hist_gradient_boosting", score, order
     if isinstance(est, LogisticRegression):
         if not calibrators:
             return "logistic_regression", logreg_scorer(est, pre), None
-        return "logistic_regression", with_maps(logreg_raw(est, pre)), None
+        return "logistic_regression", calibrated_classes(calibrators, logreg_raw(est, pre)), None
     if isinstance(est, Ridge | LinearRegression) and not calibrators:
         return "linear", linear_scorer(est, pre), None
     raise NotCompilableError(f"estimator {type(est).__name__}")

@@ -244,7 +244,10 @@ def calibrated_classes(
     """CalibratedClassifierCV(ensemble=False) on a multiclass estimator: calibrator k applied to
     column k of the decision function (rows, classes), then the rows normalised as
     `_CalibratedClassifier.predict_proba` does (core.calibration.normalise: divided by their
-    sum, uniform where every map gave 0, a hair above 1 clipped)."""
+    sum, uniform where every map gave 0, a hair above 1 clipped). One calibrator: `calibrated`
+    (a binary model)."""
+    if len(calibrators) == 1:
+        return calibrated(calibrators[0], raw)
     predicts = [calibration_of(c) for c in calibrators]
     k = len(predicts)
 
