@@ -17,8 +17,10 @@ serves are often not calibrated per class (scikit-learn's CalibratedClassifierCV
 folds' probabilities, which makes the top one under-confident; a model trained without
 calibration may be over-confident). So one isotonic map per class (one-vs-rest, P[:, k] against
 y == k) is fitted on the test split's probabilities and truth (`fit_calibrators`), applied to
-every window and the rows renormalised to sum to 1 (`calibrate`). The DECISIONS stay the
-served probabilities' argmax; only the chance that each is right comes from the calibrated ones.
+every window and the rows renormalised to sum to 1 (`calibrate`). Where the test split is
+large enough, gitml.monitor.cbpe_inputs first corrects the probabilities by region of the inputs
+(a covariate shift selects a region). The DECISIONS stay the served probabilities' argmax; only
+the chance that each is right comes from the calibrated ones.
 
 The sampling band: the labels are independent categorical draws from each row's
 probabilities; the realized metrics' standard deviation over `DRAWS` seeded draws is the band's

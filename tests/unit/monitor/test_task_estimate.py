@@ -285,6 +285,6 @@ def test_the_workspace_reference_reads_each_tasks_test_predictions(tmp_path: Pat
     for i, name in enumerate(CLASSES):
         preds[f"proba_{name}"] = p[:, i]
     ref = monitor.load_reference(_workspace(tmp_path / "m", _meta("multiclass"), preds, test))
-    assert ref.probs is not None and np.array_equal(ref.probs, p) and ref.test_frame is None
+    assert ref.probs is not None and np.array_equal(ref.probs, p) and ref.test_frame is not None
     assert ref.scores.tolist() == p.max(1).tolist()  # type: ignore[union-attr]
     assert ref.y_true.dtype == np.int64  # type: ignore[union-attr]
