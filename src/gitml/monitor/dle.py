@@ -34,12 +34,40 @@ PREDICTION = "__prediction__"  # the model's prediction, one more input of the l
 SEED = 0
 
 
+@dataclass(frozen=True)
+class InputTable:
+    """How a second model (DLE's loss models, multiclass CBPE's conditional calibration) reads
+    rows: numeric inputs as they are; categories as their code among the test split's
+    categories (unknown or missing: NaN, which the trees send down their missing-value branch)."""
+
+    columns: dict[str, drift.Kind]
+    categories: dict[str, list[Any]]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, columns: dict[str, drift.Kind]) -> InputTable:
+        categories = {
+            c: sorted(frame[c].dropna().astype("string").unique().tolist())
+            for c, k in columns.items()
+            if k == "categorical"
+        }
+        return cls(columns, categories)
+
+    def matrix(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        out = {}
+        for c, kind in self.columns.items():
+            if kind == "numeric":
+                out[c] = pd.to_numeric(frame[c], errors="coerce").to_numpy("float64")
+            else:
+                codes = pd.Categorical(frame[c].astype("string"), categories=self.categories[c])
+                out[c] = np.where(codes.codes < 0, np.nan, codes.codes).astype("float64")
+        return out
+
+
 @dataclass
 class LossModels:
     """The fitted absolute- and squared-error models and what they need to read rows."""
 
-    columns: dict[str, drift.Kind]
-    categories: dict[str, list[Any]]
+    inputs: InputTable
     abs_model: Any
     sq_model: Any
     abs_spread: float  # sd of (|e| - predicted |e|) on the test split
@@ -48,15 +76,8 @@ class LossModels:
 
 
 def _design(frame: pd.DataFrame, prediction: np.ndarray, models: LossModels) -> pd.DataFrame:
-    """Numeric inputs as they are; categories as their code in the test split's categories
-    (unknown or missing: NaN, which the trees send down their missing-value branch)."""
-    out = {}
-    for c, kind in models.columns.items():
-        if kind == "numeric":
-            out[c] = pd.to_numeric(frame[c], errors="coerce").to_numpy("float64")
-        else:
-            codes = pd.Categorical(frame[c].astype("string"), categories=models.categories[c])
-            out[c] = np.where(codes.codes < 0, np.nan, codes.codes).astype("float64")
+    """The inputs (InputTable) and the model's prediction."""
+    out = models.inputs.matrix(frame)
     out[PREDICTION] = np.asarray(prediction, "float64")
     return pd.DataFrame(out)
 
@@ -77,12 +98,7 @@ def fit(
     frame: pd.DataFrame, prediction: np.ndarray, y: np.ndarray, columns: dict[str, drift.Kind]
 ) -> LossModels:
     """The loss models from the test split's features, predictions and truth."""
-    categories = {
-        c: sorted(frame[c].dropna().astype("string").unique().tolist())
-        for c, k in columns.items()
-        if k == "categorical"
-    }
-    models = LossModels(columns, categories, _regressor(), _regressor(), 0.0, 0.0, {})
+    models = LossModels(InputTable.of(frame, columns), _regressor(), _regressor(), 0.0, 0.0, {})
     X = _design(frame, prediction, models)
     err = np.asarray(prediction, "float64") - np.asarray(y, "float64")
     models.abs_model.fit(X, np.abs(err))

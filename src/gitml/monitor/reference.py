@@ -43,10 +43,11 @@ class Reference:
     # `scores` is then their maximum, `y_true` the class codes. Regression: `scores` is the
     # predicted value, `y_true` the true one.
     probs: np.ndarray | None = None
-    # regression: the test split's features, row for row with `scores` (DLE trains on them)
+    # regression and multiclass: the test split's features, row for row with `scores` (DLE's
+    # loss models and multiclass CBPE's conditional calibration train on them)
     test_frame: pd.DataFrame | None = None
     # what the monitor fits on the test split, once per Reference (many windows reuse it):
-    # DLE's loss models (regression), the per-class calibration maps (multiclass)
+    # DLE's loss models (regression), the calibration (multiclass, monitor.cbpe_inputs)
     fitted: Any = None
     metrics: dict[str, Any] | None = None  # reports/evaluate/metrics.json
     schema: Any = None  # the data contract (pandera DataFrameSchema) the model was trained under
@@ -153,7 +154,7 @@ def _prod_reference(repo: Path, version: str, commit: str) -> Reference:
             read_dvc_file(repo, commit, layout.PREDICTIONS), str(layout.PREDICTIONS)
         )
         _prediction_columns(ref, preds)
-        if meta.task is Task.REGRESSION:
+        if meta.task is not Task.BINARY:
             test = layout.FEATURES_DIR / "test.parquet"
             ref.test_frame = _read_table(read_dvc_file(repo, commit, test), str(test))
     except GitmlError as exc:
@@ -192,7 +193,7 @@ def _workspace_reference(repo: Path, path: Path) -> Reference:
     test_path = repo / layout.FEATURES_DIR / "test.parquet"
     if preds_path.exists():
         _prediction_columns(ref, _read_table(preds_path, str(preds_path)))
-        if meta.task is Task.REGRESSION and test_path.exists():
+        if meta.task is not Task.BINARY and test_path.exists():
             ref.test_frame = _read_table(test_path, str(test_path))
     else:
         ref.notes.append(f"no {layout.PREDICTIONS} in the workspace: no score reference")

@@ -1,6 +1,7 @@
 """Estimated performance and live quality of a multiclass or a regression model.
 
-Multiclass: CBPE on the class probabilities (gitml.monitor.cbpe_multi), accuracy and macro-F1.
+Multiclass: CBPE on the class probabilities (gitml.monitor.cbpe_multi), calibrated on the test
+split (gitml.monitor.cbpe_inputs), accuracy and macro-F1.
 Regression: DLE, a loss model trained on the test split (gitml.monitor.dle), MAE and RMSE.
 The report's parts are the binary ones (report.Estimate, report.Quality) with the task's
 metric names; the alarm rules mirror estimate.py's:
@@ -26,7 +27,7 @@ import pandas as pd
 from gitml.contracts.monitoring import Estimate, Feedback, Quality
 from gitml.core.metrics import LOWER_IS_BETTER
 from gitml.core.tasks import Task
-from gitml.monitor import cbpe_multi, dle
+from gitml.monitor import cbpe_inputs, cbpe_multi, dle
 from gitml.monitor.common import significant
 from gitml.monitor.tasks import ESTIMATED, alarm_metric, realized
 
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 
 METHODS = {
     Task.MULTICLASS: "CBPE on class probabilities (confidence-based performance estimation; "
-    "NannyML, Guo et al. 2017), re-calibrated per class on the test split",
+    "NannyML, Guo et al. 2017), re-calibrated on the test split per class and, where that "
+    "split is large enough, conditional on the inputs (gitml.monitor.cbpe_inputs)",
     Task.REGRESSION: "DLE (direct loss estimation; NannyML): a loss model trained on the test "
     "split predicts each row's absolute and squared error",
 }
@@ -61,17 +63,23 @@ class _Estimator:
         models: dle.LossModels | None = ref.fitted
         return models
 
-    def calibrated(self, probs: np.ndarray) -> np.ndarray | None:
-        """The window's probabilities through the per-class maps fitted on the test split
-        (None without the test split's probabilities and truth)."""
+    def calibration(self) -> cbpe_inputs.Calibration | None:
+        """The multiclass calibration, fitted on the test split once per Reference (None
+        without the test split's probabilities and truth)."""
         ref = self.ref
         if ref.fitted is None and ref.probs is not None and ref.y_true is not None:
-            ref.fitted = cbpe_multi.fit_calibrators(ref.probs, ref.y_true)
-        return None if ref.fitted is None else cbpe_multi.calibrate(ref.fitted, probs)
+            ref.fitted = cbpe_inputs.fit(ref.test_frame, ref.probs, ref.y_true, ref.columns)
+        fitted: cbpe_inputs.Calibration | None = ref.fitted
+        return fitted
+
+    def calibrated(self, frame: pd.DataFrame, probs: np.ndarray) -> np.ndarray | None:
+        """The window's probabilities calibrated as the test split's (cbpe_inputs)."""
+        cal = self.calibration()
+        return None if cal is None else cbpe_inputs.apply(cal, frame, probs)
 
     def run(self, frame: pd.DataFrame, out: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
         if self.task is Task.MULTICLASS:
-            q = self.calibrated(out)
+            q = self.calibrated(frame, out)
             return cbpe_multi.estimate(out, q), cbpe_multi.sampling_sd(out, q)
         models = self.loss_models()
         assert models is not None  # section() checked
@@ -80,8 +88,14 @@ class _Estimator:
 
     def reference(self) -> dict[str, float | None]:
         if self.task is Task.MULTICLASS:
-            p = self.ref.probs
-            return cbpe_multi.estimate(p, self.calibrated(p)) if p is not None else {}
+            p, cal = self.ref.probs, self.calibration()
+            if p is None:
+                return {}
+            # the conditional calibration's own out-of-fold probabilities on the test split
+            q = None if cal is None else cal.reference
+            if q is None and cal is not None:
+                q = cbpe_inputs.apply(cal, self.ref.test_frame, p)
+            return cbpe_multi.estimate(p, q)
         models = self.loss_models()
         return models.reference if models is not None else {}
 
@@ -123,6 +137,9 @@ def section(
             "are taken as calibrated (not re-calibrated on the test split) and the estimate "
             "may be biased"
         )
+    cal = estimator.calibration() if task is Task.MULTICLASS else None
+    if cal is not None:
+        notes.append(cal.note())
     _drop_alarm(result, cfg)
     if cur.y_true is not None:
         has = ~np.isnan(cur.y_true)
