@@ -13,8 +13,9 @@ from gitml.config import DataConfig
 from gitml.pipeline.ingest import normalise, read_source
 from tests.helpers import make_repo
 
-# The `postgres_url` fixture: GITML_TEST_PG_URL's server, or a temporary one (tests/pg.py).
-pytest_plugins = ["tests.pg"]
+# The `postgres_url` fixture: GITML_TEST_PG_URL's server, or a temporary one (tests/pg.py);
+# the order of `--dist loadgroup`'s work, longest first (tests/schedule.py).
+pytest_plugins = ["tests.pg", "tests.schedule"]
 
 
 @pytest.fixture(scope="session")

@@ -24,9 +24,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scaling")]
 
 BUCKET = "gitml-remote"
 MOTO = Path(sys.executable).with_name("moto_server")
-# Smaller still than FAST_PARAMS: this test is about moving outputs, not about the model. The
-# same settings as tests/integration/serve/test_serve.py's, so the two share one cold run.
-PARAMS = {"tune": {"n_trials": 2, "cv_folds": 2}, "evaluate": {"permutation_repeats": 1}}
 
 
 def _free_port() -> int:
@@ -81,7 +78,8 @@ def test_push_pull_and_run_cache_through_s3(
     import boto3
 
     # the run's cold pipeline on these params (tests/helpers.py `prepared_repo`), committed
-    prepared = prepared_repo(tmp_path_factory, adult_sample, PARAMS)
+    # the run's one cold pipeline (FAST_PARAMS), which the serve, pipeline and report tests share
+    prepared = prepared_repo(tmp_path_factory, adult_sample)
     origin = copy_repo(prepared.repo, tmp_path / "origin")
     setup = run(["gitml", "remote", "setup", f"s3://{BUCKET}/gitml", "--endpoint-url", s3], origin)
     assert "dvc remote add --default --force storage" in setup.stdout

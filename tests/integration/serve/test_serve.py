@@ -41,8 +41,9 @@ OUTAGE_URL = f"postgresql://gitml:{SECRET}@127.0.0.1:1/test"
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory, adult_sample: pd.DataFrame) -> Path:
-    # the run's cold pipeline with two trials (tests/e2e/scale starts from it too), committed
-    prepared = prepared_repo(tmp_path_factory, adult_sample, {"tune": {"n_trials": 2}})
+    # the run's one cold pipeline on FAST_PARAMS (tests/integration/pipeline, tests/e2e/review
+    # and tests/e2e/scale start from it too: a second run of fewer trials cost more than it saved)
+    prepared = prepared_repo(tmp_path_factory, adult_sample)
     repo = copy_repo(prepared.repo, tmp_path_factory.mktemp("serve") / "repo")
     (repo / ".gitignore").write_text("__pycache__/\nlogs/\n")
     run(["git", "add", "-A"], repo)
