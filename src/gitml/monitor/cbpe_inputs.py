@@ -15,8 +15,8 @@ model's log-probabilities: where the model is too confident or too shy for some 
 learns by how much.
 - **Cross-fitted in FOLDS folds**, because gradient-boosted trees are over-confident on the
   rows they fitted. The per-class isotonic maps are then fitted on its out-of-fold
-  probabilities. A window's probabilities are the mean of the fold models' outputs, through
-  those maps.
+  probabilities. A window's probabilities are the mean over the fold models of each one's
+  output through those maps.
 - **Used only where it helps**: the test split must have at least MIN_ROWS rows and at least
   FOLDS of each class, and its cross-validated log loss (at one of two sizes, SIZES) must beat
   the maps alone. Otherwise the maps are used alone; a small test split such as load_wine's 36
@@ -162,5 +162,10 @@ def apply(cal: Calibration, frame: pd.DataFrame | None, probs: np.ndarray) -> np
     if frame is None:
         raise ValueError("the conditional calibration needs the rows' inputs")
     X = _design(cal.inputs, frame.reset_index(drop=True), p)
-    mean = np.mean([_class_probs(m, X, p.shape[1]) for m in cal.models], axis=0)
-    return cbpe_multi.calibrate(cal.maps, mean)
+    # Each fold model's output through the maps, then the mean: a fold model's output is what
+    # the maps were fitted on (its out-of-fold rows); the mean of the fold models' raw outputs
+    # is smoother than that, and the maps then under-stated the accuracy (by 0.005 on the bench)
+    calibrated = [
+        cbpe_multi.calibrate(cal.maps, _class_probs(m, X, p.shape[1])) for m in cal.models
+    ]
+    return np.asarray(np.mean(calibrated, axis=0))
