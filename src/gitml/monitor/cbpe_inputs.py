@@ -152,9 +152,8 @@ def apply(cal: Calibration, frame: pd.DataFrame | None, probs: np.ndarray) -> np
     if frame is None:
         raise ValueError("the conditional calibration needs the rows' inputs")
     X = _design(cal.inputs, frame.reset_index(drop=True), p)
-    # Each fold model's output through the maps, then the mean: a fold model's output is what
-    # the maps were fitted on (its out-of-fold rows); the mean of the fold models' raw outputs
-    # is smoother than that, and the maps then under-stated the accuracy (by 0.005 on the bench)
+    # Each fold model's output through the maps, then the mean: the maps were fitted on single
+    # fold models' (out-of-fold) output, and the mean of the raw outputs is smoother than that
     calibrated = [
         cbpe_multi.calibrate(cal.maps, _class_probs(m, X, p.shape[1])) for m in cal.models
     ]
