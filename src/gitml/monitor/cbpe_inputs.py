@@ -18,9 +18,9 @@ learns by how much.
   probabilities. A window's probabilities are the mean over the fold models of each one's
   output through those maps.
 - **Used only where it helps**: the test split must have at least MIN_ROWS rows and at least
-  FOLDS of each class, and its cross-validated log loss (at one of two sizes, SIZES) must beat
-  the maps alone. Otherwise the maps are used alone; a small test split such as load_wine's 36
-  rows cannot train a second model.
+  FOLDS of each class, and its cross-validated log loss must beat the maps alone. Otherwise the
+  maps are used alone; a small test split such as load_wine's 36 rows cannot train a second
+  model.
 
 No library does this: NannyML's multiclass CBPE stops at the per-class maps. Deterministic:
 fixed seeds, and no early stopping (no random validation split).
@@ -62,22 +62,15 @@ class Calibration:
         return f"multiclass CBPE calibration: {self.method}{why}"
 
 
-# Two sizes of the second classifier, the one with the lower cross-validated log loss kept:
-# small trees with many rows per leaf learn a correction from a few thousand rows, where DLE's
-# larger trees over-fitted and lost to the maps alone (6,000 synthetic rows); on the bench's
-# 30,000 the larger ones win (log loss 0.503 against 0.510 for the maps and the small trees).
-SIZES: dict[str, dict[str, Any]] = {
-    "small trees": {"learning_rate": 0.05, "max_iter": 100, "max_leaf_nodes": 8,
-                    "min_samples_leaf": 100},
-    "larger trees": {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 16,
-                     "min_samples_leaf": 50},
-}  # fmt: skip
-
-
-def _classifier(size: str) -> Any:
+def _classifier() -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    return HistGradientBoostingClassifier(early_stopping=False, random_state=SEED, **SIZES[size])
+    # Small trees with many rows per leaf: it learns a correction, not the classes again (on a
+    # 6,000-row test split, DLE's larger trees over-fitted and lost to the maps alone)
+    return HistGradientBoostingClassifier(
+        learning_rate=0.05, max_iter=100, max_leaf_nodes=8, min_samples_leaf=100,
+        early_stopping=False, random_state=SEED,
+    )  # fmt: skip
 
 
 def _design(inputs: InputTable, frame: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
@@ -133,24 +126,21 @@ def fit(
     folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=SEED).split(p, y))
     inputs = InputTable.of(frame, columns)
     X = _design(inputs, frame.reset_index(drop=True), p)
-    losses = {MAPS: _log_loss(y, _cross_fitted_maps(p, y, folds))}
-    fitted: dict[str, tuple[np.ndarray, list[Any]]] = {}
-    for size in SIZES:
-        oof, models = np.zeros_like(p), []
-        for fit_idx, apply_idx in folds:
-            model = _classifier(size).fit(X.iloc[fit_idx], y[fit_idx])
-            oof[apply_idx] = _class_probs(model, X.iloc[apply_idx], p.shape[1])
-            models.append(model)
-        losses[f"{CONDITIONAL} ({size})"] = _log_loss(y, _cross_fitted_maps(oof, y, folds))
-        fitted[f"{CONDITIONAL} ({size})"] = oof, models
-    best = min(losses, key=lambda m: losses[m])  # the first of equals: the maps alone
-    if best == MAPS:
+    oof, models = np.zeros_like(p), []
+    for fit_idx, apply_idx in folds:
+        model = _classifier().fit(X.iloc[fit_idx], y[fit_idx])
+        oof[apply_idx] = _class_probs(model, X.iloc[apply_idx], p.shape[1])
+        models.append(model)
+    losses = {
+        MAPS: _log_loss(y, _cross_fitted_maps(p, y, folds)),
+        CONDITIONAL: _log_loss(y, _cross_fitted_maps(oof, y, folds)),
+    }
+    if losses[CONDITIONAL] >= losses[MAPS]:
         maps.log_loss = losses
         return maps
-    oof, models = fitted[best]
     cond_maps = cbpe_multi.fit_calibrators(oof, y)
     return Calibration(
-        cond_maps, best, inputs, models, losses, cbpe_multi.calibrate(cond_maps, oof)
+        cond_maps, CONDITIONAL, inputs, models, losses, cbpe_multi.calibrate(cond_maps, oof)
     )
 
 
@@ -162,9 +152,8 @@ def apply(cal: Calibration, frame: pd.DataFrame | None, probs: np.ndarray) -> np
     if frame is None:
         raise ValueError("the conditional calibration needs the rows' inputs")
     X = _design(cal.inputs, frame.reset_index(drop=True), p)
-    # Each fold model's output through the maps, then the mean: a fold model's output is what
-    # the maps were fitted on (its out-of-fold rows); the mean of the fold models' raw outputs
-    # is smoother than that, and the maps then under-stated the accuracy (by 0.005 on the bench)
+    # Each fold model's output through the maps, then the mean: the maps were fitted on single
+    # fold models' (out-of-fold) output, and the mean of the raw outputs is smoother than that
     calibrated = [
         cbpe_multi.calibrate(cal.maps, _class_probs(m, X, p.shape[1])) for m in cal.models
     ]

@@ -37,10 +37,8 @@ def test_the_conditional_calibration_follows_a_region_the_average_maps_miss() ->
     rng = np.random.default_rng(7)
     frame, served, true = _rows(10_000, rng)
     cal = cbpe_inputs.fit(frame, served, _draw(true, rng), COLUMNS)  # type: ignore[arg-type]
-    assert cal.method.startswith(cbpe_inputs.CONDITIONAL) and cal.inputs is not None
-    assert cal.log_loss[cal.method] == min(cal.log_loss.values())
-    assert cal.log_loss[cal.method] < cal.log_loss[cbpe_inputs.MAPS]
-    assert len(cal.log_loss) == 1 + len(cbpe_inputs.SIZES)
+    assert cal.method == cbpe_inputs.CONDITIONAL and cal.inputs is not None
+    assert cal.log_loss[cbpe_inputs.CONDITIONAL] < cal.log_loss[cbpe_inputs.MAPS]
     assert cal.reference is not None and cal.reference.shape == served.shape
     assert "conditional on the inputs" in cal.note()
 
