@@ -4,7 +4,7 @@ people read it, which way is better, and which metric is primary unless params s
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,23 +77,10 @@ HIGHER_IS_BETTER = frozenset(
 # much worse one may get is within ±1. The others are unbounded on at least one side (rmse,
 # mae in the target's units; mape, log_loss; r2 has no lower bound), so any finite change can
 # be meant (params: promotion.max_drop, max_drops, recent_max_drop).
-UNIT_INTERVAL = frozenset(
-    {
-        "roc_auc",
-        "pr_auc",
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "brier",
-        "ece",
-        "ece_uncalibrated",
-        "roc_auc_ovr",
-        "balanced_accuracy",
-        "f1_macro",
-        "f1_weighted",
-    }
-)
+UNIT_INTERVAL = (frozenset(get_args(GateMetric)) - {"rmse", "mae", "mape", "log_loss", "r2"}) | {
+    "ece",
+    "ece_uncalibrated",
+}
 # Facts of the run, neither better nor worse: a count, the chosen threshold, a slice's share of
 # positives (or mean target), the confusion matrix's cells, a slice gap's size (gaps are judged
 # by the gate).
