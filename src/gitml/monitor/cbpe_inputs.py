@@ -55,11 +55,12 @@ class Calibration:
     models: list[Any] = field(default_factory=list)
     log_loss: dict[str, float] = field(default_factory=dict)  # cross-validated, per method
     reference: np.ndarray | None = None  # the test split's own calibrated probabilities
+    why_not: str = ""  # why the conditional calibration was not tried
 
     def note(self) -> str:
         losses = ", ".join(f"{m} {v:.4f}" for m, v in self.log_loss.items())
-        why = f" (cross-validated log loss on the test split: {losses})" if losses else ""
-        return f"multiclass CBPE calibration: {self.method}{why}"
+        why = f"cross-validated log loss on the test split: {losses}" if losses else self.why_not
+        return f"multiclass CBPE calibration: {self.method}" + (f" ({why})" if why else "")
 
 
 def _classifier() -> Any:
@@ -117,9 +118,15 @@ def fit(
     maps = Calibration(cbpe_multi.fit_calibrators(p, y))
     counts = np.bincount(y, minlength=p.shape[1])
     present = counts[counts > 0]
-    if frame is None or len(frame) != len(p) or len(p) < MIN_ROWS or len(present) < 2:
-        return maps
-    if present.min() < FOLDS:
+    if frame is None or len(frame) != len(p):
+        maps.why_not = "no test-split inputs row for row with its predictions"
+    elif len(p) < MIN_ROWS or len(present) < 2 or present.min() < FOLDS:
+        maps.why_not = (
+            f"the test split has {len(p):,} rows, {present.min() if len(present) else 0} of its "
+            f"rarest class: a calibration conditional on the inputs needs {MIN_ROWS:,} rows "
+            f"and {FOLDS} of each class"
+        )
+    if maps.why_not or frame is None:
         return maps
     from sklearn.model_selection import StratifiedKFold
 

@@ -61,6 +61,7 @@ def test_a_small_or_inputless_test_split_keeps_the_per_class_maps() -> None:
     for f in (frame, None):
         cal = cbpe_inputs.fit(f, served, y, COLUMNS)  # type: ignore[arg-type]
         assert cal.method == cbpe_inputs.MAPS and cal.inputs is None and not cal.models
+        assert ("1,000 rows" in cal.note()) == (f is not None), cal.note()
         expected = cbpe_multi.calibrate(cbpe_multi.fit_calibrators(served, y), served)
         assert np.array_equal(cbpe_inputs.apply(cal, None, served), expected)
 
