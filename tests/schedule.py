@@ -62,6 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)  # before xdist appends "@group" to the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # only where the order is the queue's: an xdist worker of a loadgroup run
-    if os.environ.get("PYTEST_XDIST_WORKER") and config.getvalue("loadgroup"):
+    # (a pytest started inside a test inherits PYTEST_XDIST_WORKER, but not xdist's option)
+    if os.environ.get("PYTEST_XDIST_WORKER") and getattr(config.option, "loadgroup", False):
         ranks = rank(items)
         items.sort(key=lambda item: ranks[item.nodeid])  # stable: collection order within

@@ -43,7 +43,7 @@ def ordered(items: list[Any], monkeypatch: pytest.MonkeyPatch, *, worker: bool =
         monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
     else:
         monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
-    config = SimpleNamespace(getvalue=lambda name: name == "loadgroup")
+    config = SimpleNamespace(option=SimpleNamespace(loadgroup=True))
     schedule.pytest_collection_modifyitems(config, items)
     return [item.nodeid for item in items]
 
@@ -101,3 +101,12 @@ def test_every_listed_group_exists() -> None:
     assert set(schedule.GROUP_ORDER) <= marked
     root = Path(__file__).resolve().parents[2]
     assert all((root / module).is_file() for module in schedule.LONGEST_MODULES)
+
+
+def test_a_pytest_started_inside_a_worker_keeps_its_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It inherits PYTEST_XDIST_WORKER but has no xdist option (test_suite_on_own_data)."""
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    items = collection()
+    before = [item.nodeid for item in items]
+    schedule.pytest_collection_modifyitems(SimpleNamespace(option=SimpleNamespace()), items)  # type: ignore[arg-type]
+    assert [item.nodeid for item in items] == before

@@ -96,7 +96,7 @@ def test_load_check_refuses_a_compiled_model_that_differs(
         score = right_logreg(*args)
         return lambda x: 1.0 - score(x)
 
-    right_calibrated = fast.calibrated
+    right_calibrated = fast.calibrated_classes  # one calibrator (binary) or one per class
 
     def flipped_calibrated(*args: Any) -> Any:
         score = right_calibrated(*args)
@@ -104,7 +104,7 @@ def test_load_check_refuses_a_compiled_model_that_differs(
 
     monkeypatch.setattr(fast, "hgb_scorer", flipped_hgb)
     monkeypatch.setattr(fast, "logreg_scorer", flipped_logreg)
-    monkeypatch.setattr(fast, "calibrated", flipped_calibrated)
+    monkeypatch.setattr(fast, "calibrated_classes", flipped_calibrated)
     with pytest.raises(DataError, match="differs from the model's Pipeline"):
         fast.prepare(resolved.model, resolved.specs, resolved.derived, resolved.example)
 
