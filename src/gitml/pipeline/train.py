@@ -27,6 +27,7 @@ no calibration.
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -103,10 +104,8 @@ def out_of_fold(
         )
         return proba
     oof = np.zeros(len(y))
-    for train_idx, valid_idx in cv:
-        fold_model = models.build(family, params, cols, seed, increasing, task)
-        fold_model.fit(X.iloc[train_idx], y[train_idx])
-        rows = X.iloc[valid_idx]
+    for valid_idx, rows, fold_model in _fold_models(family, params, X, y, cols, cv, seed,
+                                                    increasing, task):  # fmt: skip
         if task is Task.REGRESSION:
             oof[valid_idx] = fold_model.predict(rows)
         else:
@@ -131,10 +130,8 @@ def multiclass_out_of_fold(
     minimum as its decision value, 0 as its probability)."""
     proba = np.zeros((len(y), n_classes))
     response = np.zeros((len(y), n_classes))
-    for train_idx, valid_idx in cv:
-        fold_model = models.build(family, params, cols, seed, increasing, Task.MULTICLASS)
-        fold_model.fit(X.iloc[train_idx], y[train_idx])
-        rows = X.iloc[valid_idx]
+    for valid_idx, rows, fold_model in _fold_models(family, params, X, y, cols, cv, seed,
+                                                    increasing, Task.MULTICLASS):  # fmt: skip
         # a fold's model knows only the classes in its rows: place its columns by code
         seen = np.ix_(valid_idx, fold_model.classes_)
         proba[seen] = fold_model.predict_proba(rows)
@@ -146,6 +143,24 @@ def multiclass_out_of_fold(
         else:
             response[seen] = proba[seen]
     return proba, response
+
+
+def _fold_models(
+    family: str,
+    params: dict[str, Any],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    cols: models.Columns,
+    cv: list[tuple[np.ndarray, np.ndarray]],
+    seed: int,
+    increasing: list[str],
+    task: Task,
+) -> Iterator[tuple[np.ndarray, pd.DataFrame, Pipeline]]:
+    """Per fold: its held-out row indices, those rows, and the model fitted on the others."""
+    for train_idx, valid_idx in cv:
+        fold_model = models.build(family, params, cols, seed, increasing, task)
+        fold_model.fit(X.iloc[train_idx], y[train_idx])
+        yield valid_idx, X.iloc[valid_idx], fold_model
 
 
 def calibrate(
