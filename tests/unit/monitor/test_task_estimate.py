@@ -80,6 +80,20 @@ def _regression_rows(n: int, rng: np.random.Generator, shift: float = 0.0) -> pd
     return pd.DataFrame({"x": x, "c": c, "y": x + noise, "prediction": x})
 
 
+def _regression_reference(rng: np.random.Generator) -> monitor.Reference:
+    """A regression model's reference: 4,000 test rows with their predictions and truth."""
+    test = _regression_rows(4000, rng)
+    return monitor.Reference(
+        test[["x", "c"]],
+        _meta("regression"),
+        "test",
+        scores=test["prediction"].to_numpy(),
+        y_true=test["y"].to_numpy(),
+        metrics={"mae": 1.0, "rmse": 1.5},
+        test_frame=test,
+    )
+
+
 def test_dle_estimates_the_error_of_a_shifted_window_and_is_deterministic() -> None:
     rng = np.random.default_rng(5)
     test = _regression_rows(4000, rng)
@@ -108,16 +122,7 @@ def _meta(task: str) -> ModelMeta:
 
 def test_regression_monitor_estimates_mae_and_judges_feedback(tmp_path: Path) -> None:
     rng = np.random.default_rng(6)
-    test = _regression_rows(4000, rng)
-    ref = monitor.Reference(
-        test[["x", "c"]],
-        _meta("regression"),
-        "test",
-        scores=test["prediction"].to_numpy(),
-        y_true=test["y"].to_numpy(),
-        metrics={"mae": 1.0, "rmse": 1.5},
-        test_frame=test,
-    )
+    ref = _regression_reference(rng)
     window = _regression_rows(1000, rng, shift=1.5)
     path = tmp_path / "scored.csv"
     window.to_csv(path, index=False)
@@ -315,16 +320,7 @@ def test_regression_concept_drift_alarms_only_on_errors_above_the_estimate(
     """Truth closer to the predictions than DLE expects is the model doing better: no alarm;
     truth farther away is."""
     rng = np.random.default_rng(11)
-    test = _regression_rows(4000, rng)
-    ref = monitor.Reference(
-        test[["x", "c"]],
-        _meta("regression"),
-        "test",
-        scores=test["prediction"].to_numpy(),
-        y_true=test["y"].to_numpy(),
-        metrics={"mae": 1.0, "rmse": 1.5},
-        test_frame=test,
-    )
+    ref = _regression_reference(rng)
     window = _regression_rows(1000, rng)
     noise = window["y"] - window["prediction"]
 
