@@ -1,6 +1,6 @@
 """Does the monitor's estimate before labels track the truth for multiclass and regression?
 
-    python -m bench.estimation_tasks [--rows 500] [--out bench/estimation_tasks.json]
+    python -m bench.estimation_tasks [--rows 500] [--test-rows 30000] [--out FILE.json]
 
 Issue 23's goals: multiclass |estimated - realized| accuracy and macro-F1 <= 0.02, regression
 estimated MAE within 10% of the realized one, on covariate shifts, in >= 90% of windows of at
@@ -15,13 +15,14 @@ draw, with a categorical column:
   doubles in segment 'b' (heteroscedastic: the error depends on where the rows are, so a
   covariate shift moves the MAE, and a constant error estimate would fail).
 
-Split: 40,000 rows train, 30,000 the reference's test split (evaluate's role: its predictions
-and truth are the monitor's reference; DLE's loss models and multiclass CBPE's conditional
-calibration train on it), the rest the pool the windows come from, WITHOUT replacement (windows
-of one scenario never share a row; a larger --table-rows gives more windows, not a better
-model). The model: scikit-learn HistGradientBoosting (the `hist_gradient_boosting` family),
-not calibrated: on this table `train.calibration: auto` keeps the classifier's own
-probabilities, whose cross-validated log loss beats isotonic and sigmoid maps.
+Split: 40,000 rows train, 30,000 (--test-rows) the reference's test split (evaluate's role: its
+predictions and truth are the monitor's reference; DLE's loss models and multiclass CBPE's
+conditional calibration train on it), the rest the pool the windows come from, WITHOUT
+replacement (windows of one scenario never share a row; a larger --table-rows gives more
+windows, not a better model). The model: scikit-learn HistGradientBoosting (the
+`hist_gradient_boosting` family), not calibrated: on this table `train.calibration: auto` keeps
+the classifier's own probabilities, whose cross-validated log loss beats isotonic and sigmoid
+maps.
 
 Scenarios (covariate shifts: real sub-populations of the pool, chosen by the inputs alone, so
 P(y | x) is unchanged): no shift (random rows), and for each task four sub-populations (see
@@ -148,7 +149,7 @@ def _within(task: str, est: float, real: float) -> bool:
     return abs(est - real) <= TOLERANCE
 
 
-def run_task(task: str, rows: int, n: int = ROWS) -> dict[str, Any]:
+def run_task(task: str, rows: int, n: int = ROWS, test_rows: int = TEST_ROWS) -> dict[str, Any]:
     from gitml.config import MonitorConfig
     from gitml.monitor import analyse
     from gitml.monitor.analyse import reference_profiles
@@ -159,7 +160,7 @@ def run_task(task: str, rows: int, n: int = ROWS) -> dict[str, Any]:
     t0 = time.perf_counter()
     data = _table(task, n)
     order = np.random.default_rng(42).permutation(len(data))
-    a, b = TRAIN_ROWS, TRAIN_ROWS + TEST_ROWS
+    a, b = TRAIN_ROWS, TRAIN_ROWS + test_rows
     if n <= b:
         raise SystemExit(f"--table-rows must be above {b:,} (train and test rows)")
     train, test, pool = (data.iloc[i].reset_index(drop=True) for i in np.split(order, [a, b]))
@@ -283,10 +284,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=500, help="rows per window (at least 500)")
     ap.add_argument("--task", choices=["multiclass", "regression"], action="append")
     ap.add_argument("--table-rows", type=int, default=ROWS, help="rows of each generated table")
+    ap.add_argument(
+        "--test-rows", type=int, default=TEST_ROWS,
+        help="rows of the reference's test split (what the calibration learns from)",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("bench/estimation_tasks.json"))
     args = ap.parse_args(argv)
     tasks = args.task or ["multiclass", "regression"]
-    results = [run_task(t, args.rows, args.table_rows) for t in tasks]
+    results = [run_task(t, args.rows, args.table_rows, args.test_rows) for t in tasks]
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print("\n\n".join(table(r) for r in results))
     return 0
