@@ -58,8 +58,10 @@ class InputTable:
             if kind == "numeric":
                 out[c] = pd.to_numeric(frame[c], errors="coerce").to_numpy("float64")
             else:
-                codes = pd.Categorical(frame[c].astype("string"), categories=self.categories[c])
-                out[c] = np.where(codes.codes < 0, np.nan, codes.codes).astype("float64")
+                values = frame[c].astype("string")
+                known = values.where(values.isin(self.categories[c]))  # pandas 4: unseen → NA
+                codes = pd.Categorical(known, categories=self.categories[c]).codes
+                out[c] = np.where(codes < 0, np.nan, codes).astype("float64")
         return out
 
 

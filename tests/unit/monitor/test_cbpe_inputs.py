@@ -60,7 +60,7 @@ def test_a_small_or_inputless_test_split_keeps_the_per_class_maps() -> None:
     y = _draw(true, rng)
     for f in (frame, None):
         cal = cbpe_inputs.fit(f, served, y, COLUMNS)  # type: ignore[arg-type]
-        assert cal.method == cbpe_inputs.MAPS and cal.inputs is None and not cal.models
+        assert cal.method == cbpe_inputs.MAPS and cal.inputs is None and cal.model is None
         assert ("1,000 rows" in cal.note()) == (f is not None), cal.note()
         expected = cbpe_multi.calibrate(cbpe_multi.fit_calibrators(served, y), served)
         assert np.array_equal(cbpe_inputs.apply(cal, None, served), expected)
@@ -78,3 +78,30 @@ def test_the_conditional_calibration_is_deterministic_and_reads_unseen_categorie
     qa, qb = cbpe_inputs.apply(a, wf, ws), cbpe_inputs.apply(b, wf, ws)
     assert np.array_equal(qa, qb)
     assert np.allclose(qa.sum(axis=1), 1.0) and np.isfinite(qa).all()
+
+
+def test_many_classes_times_inputs_leave_out_the_products_and_say_so(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(13)
+    frame, served, true = _rows(5_000, rng)
+    y = _draw(true, rng)
+    full = cbpe_inputs.fit(frame, served, y, COLUMNS)  # type: ignore[arg-type]
+    assert full.model is not None and full.model.products and "products" not in full.note()
+    monkeypatch.setattr(cbpe_inputs, "MAX_PRODUCTS", 10)
+    lean = cbpe_inputs.fit(frame, served, y, COLUMNS)  # type: ignore[arg-type]
+    assert "without the products of inputs and log-probabilities" in lean.note(), lean.note()
+    assert "above 10)" in lean.note(), lean.note()
+    # the confidence here changes with x: only the products can say so, so the lean design
+    # (judged, then left for the maps) loses log loss against the full one
+    assert lean.log_loss[cbpe_inputs.CONDITIONAL] > full.log_loss[cbpe_inputs.CONDITIONAL]
+    wf, ws, _ = _rows(100, np.random.default_rng(14))
+    q = cbpe_inputs.apply(lean, wf, ws)
+    assert q.shape == ws.shape and np.allclose(q.sum(axis=1), 1.0)
+
+
+def test_inputs_that_never_vary_keep_the_per_class_maps() -> None:
+    rng = np.random.default_rng(15)
+    frame, served, true = _rows(2_000, rng)
+    constant = frame.assign(x=1.0, w=np.nan, segment="a")
+    cal = cbpe_inputs.fit(constant, served, _draw(true, rng), COLUMNS)  # type: ignore[arg-type]
+    assert cal.method == cbpe_inputs.MAPS and cal.model is None
+    assert "no input of the test split varies" in cal.note()
