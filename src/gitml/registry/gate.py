@@ -142,15 +142,21 @@ def _metric(ev: Evaluation, name: str, who: str, setting: str) -> float | None:
         # the task recorded beside the files; the metric names only for older ones without
         task = ev.task or task_of_metrics(ev.metrics)
         other = task if task != "binary" else None
-        hint = (
-            f"; it holds a {other} model's metrics ({', '.join(TASK_METRICS[other])}): the rules "
-            f"must name those (data.task: {other})"
-            if other and name not in TASK_METRICS[other]
-            else ""
-        )
+        if other and name not in TASK_METRICS[other]:
+            why = (
+                f"it holds a {other} model's metrics ({', '.join(TASK_METRICS[other])}): the "
+                f"rules must name those (data.task: {other}); change or remove the rule"
+            )
+        elif name == "mape" and task == "regression":  # core.metrics leaves it out then
+            why = (
+                "evaluate leaves mape out when a test target is 0, where it is undefined "
+                "(reports/evaluate/evaluation.md says so); gate on rmse, mae or r2, or remove "
+                "the rule"
+            )
+        else:
+            why = "rerun `dvc repro evaluate` with this gitml, or remove the rule"
         raise DataError(
-            f"the {who}'s {METRICS} has no {name!r} (gated by promotion.{setting}){hint}; "
-            "rerun `dvc repro evaluate` with this gitml, or remove the rule"
+            f"the {who}'s {METRICS} has no {name!r} (gated by promotion.{setting}); {why}"
         )
     value = ev.metrics[name]
     if value is not None and (

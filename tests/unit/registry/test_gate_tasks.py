@@ -193,3 +193,31 @@ def test_a_score_cannot_be_allowed_to_drop_by_more_than_one(
     assert line in str(caught.value)
     if "inf" not in line:
         assert "between -1 and 1" in str(caught.value)
+
+
+def test_a_mape_rule_on_a_target_with_zeros_says_why_mape_is_missing() -> None:
+    """evaluate leaves mape out when a test target is 0 (undefined there): rerunning it, as the
+    generic message advised, cannot bring it back; the message says so and names the others."""
+    from gitml.errors import DataError
+
+    ev = reg_ev(50.0)
+    del ev.metrics["mape"]
+    ev = Evaluation(ev.metrics, ev.slices, "regression")
+    cfg = PromotionConfig.model_validate(
+        {"primary_metric": "rmse", "primary_floor": None, "floors": {"mape": 0.5},
+         "max_drops": {}, "slice_floors": {}}
+    )  # fmt: skip
+    with pytest.raises(DataError) as caught:
+        gate(ev, None, cfg)
+    message = str(caught.value)
+    assert "a test target is 0" in message and "rmse, mae or r2" in message
+    assert "rerun" not in message
+
+
+def test_rules_of_another_task_do_not_advise_rerunning_evaluate() -> None:
+    from gitml.errors import DataError
+
+    with pytest.raises(DataError) as caught:
+        gate(reg_ev(50.0), None, PromotionConfig())
+    assert "change or remove the rule" in str(caught.value)
+    assert "rerun" not in str(caught.value)
