@@ -375,3 +375,9 @@ def test_a_check_that_names_its_key_does_not_echo_the_whole_section() -> None:
         f"{path}: 1 invalid value(s)\n  data.positive_class: a binary target needs the label "
         "value that is 1 (or set data.task to multiclass or regression)"
     )
+
+
+def test_an_unknown_mapping_key_is_not_echoed_as_its_own_value() -> None:
+    err, _ = config_error({"promotion": {"slice_floors": {"f1_macro": 0.5}}})
+    line = error_line(str(err), "promotion.slice_floors.f1_macro:")
+    assert line.strip().startswith("promotion.slice_floors.f1_macro: unknown key; allowed")
