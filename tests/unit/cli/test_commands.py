@@ -245,3 +245,22 @@ def test_registry_table(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> None:
     monkeypatch.setattr(table, "registry_rows", lambda repo, metric: [])
     res = gitml("registry")
     assert res.stdout == "no registered version yet: `gitml promote` registers the first\n"
+
+
+def test_init_says_to_version_a_raw_file_dvc_does_not_track_yet(
+    monkeypatch: pytest.MonkeyPatch, workdir: Path
+) -> None:
+    """docs/your-own-data.md's two commands leave data/raw/X.csv untracked: the walk committed
+    params.yaml without it, and a later `dvc add` reran ingest, validate and split."""
+    from gitml.project import init as project
+    from gitml.project.init import InitResult
+
+    done = InitResult(Path("params.yaml"), Path("schema/t.schema.yaml"))
+    monkeypatch.setattr(project, "run", lambda *a, **k: done)
+    (workdir / "data" / "raw").mkdir(parents=True)
+    (workdir / "data" / "raw" / "t.csv").write_text("a,y\n1,0\n")
+    said = flat(gitml("init", "data/raw/t.csv", "--target", "y").output)
+    assert "`dvc add data/raw/t.csv`" in said, said
+    (workdir / "data" / "raw" / "t.csv.dvc").write_text("outs: []\n")
+    said = flat(gitml("init", "data/raw/t.csv", "--target", "y").output)
+    assert "dvc add" not in said and "then run `dvc repro`" in said, said
