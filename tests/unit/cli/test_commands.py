@@ -122,6 +122,9 @@ def test_metrics_prints_the_file_and_names_a_missing_one(workdir: Path) -> None:
     text = flat(gitml("metrics", "u.json").stdout)  # a model train left uncalibrated
     assert "ece_uncalibrated — (no calibration map)" in text and "mape —" in text
     assert "None" not in text
+    (workdir / "r.json").write_text('{"mae": 69189.15, "r2": 0.42, "rmse": 96000.05, "rows": 600}')
+    text = flat(gitml("metrics", "r.json").stdout)  # a regression test split with a 0 target
+    assert "mape — (a test target is 0: undefined)" in text and "rmse 96000.0500" in text
     res = gitml("metrics", "missing.json")
     assert res.exit_code == 1
     assert (
