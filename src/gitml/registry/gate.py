@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -345,4 +345,12 @@ def decide(repo: Path, candidate: Evaluation, cfg: PromotionConfig) -> GateDecis
             f"no usable evaluation, so nothing can be compared with it: {exc}. Roll prod back "
             "to a version that has one (`gitml rollback --to VERSION`)"
         ) from None
+    if candidate.task and prod_eval.task and candidate.task != prod_eval.task:
+        # data.task changed (a first own table on the binary template): prod has none of the
+        # candidate's metrics, so only the absolute rules can judge it
+        decision = gate(candidate, None, cfg)
+        why = f"prod {prod.version} is a {prod_eval.task} model: absolute rules only"
+        return replace(
+            decision, summary=decision.summary.replace("no prod yet: absolute rules only", why)
+        )
     return gate(candidate, prod_eval, cfg, prod_version=prod.version, prod_commit=prod.commit)
