@@ -183,11 +183,13 @@ def harvest(
     The window is when the label arrived (feedback time): a label that comes weeks after its
     prediction is harvested by the next run. Predictions of the window still without feedback,
     of other model versions, labelled with another API key than `--key`'s, already harvested,
-    and rows that break the data contract are left out and counted (reports/harvest/DATE.json);
-    the labels are also counted per API key. Running it twice on the same window writes
-    nothing new. Rows equal to a test-split row (data/split/test.parquet) are counted: the
-    split stage leaves them out of training. List data/raw/production/ in `data.extra_sources`
-    to let them join training (docs/retraining.md).
+    rows that break the data contract and, for a regression target, labels beyond the training
+    target's range by more than its span (or negative for a target never negative) are left out
+    and counted (reports/harvest/DATE.json); the labels are also counted per API key. Running
+    it twice on the same window writes nothing new. Rows equal to a test-split row
+    (data/split/test.parquet) are counted: the split stage leaves them out of training. List
+    data/raw/production/ in `data.extra_sources` to let them join training
+    (docs/retraining.md).
     """
     from gitml.core.duration import parse_since
     from gitml.logstore.logdb import DEFAULT_LOG_URL
@@ -230,6 +232,19 @@ def _prod_version() -> str | None:
     return prod.version if prod else None
 
 
+def _label_range_count(result: HarvestResult) -> str:
+    """Regression: how many labels were outside the range harvest keeps, and the range."""
+    if "target_range" not in result.counts:
+        return ""
+    if result.label_range is None:
+        return ", labels not range-checked (no reports/validation.json)"
+    low, high = result.label_range
+    return (
+        f", {result.counts['target_range']} with a label outside {low:g}..{high:g} (the "
+        "training target's range widened by its span)"
+    )
+
+
 def _print_harvest(result: HarvestResult) -> None:
     """The counts on the terminal, and as step outputs in GitHub Actions (retrain.yml skips
     reproducing when nothing new was harvested)."""
@@ -250,7 +265,7 @@ def _print_harvest(result: HarvestResult) -> None:
         f"harvest: {c['logged']} logged, left out {c['unlabelled']} unlabelled, "
         f"{c['other_version']} other version, {c['other_key']} other key, "
         f"{c['duplicate']} duplicate, {c['contract']} "
-        f"breaking the contract → {result.written} written"
+        f"breaking the contract{_label_range_count(result)} → {result.written} written"
         + (f" to {result.path}" + (" (dvc add)" if result.dvc_added else "") if result.path else "")
         + f"; counts in {result.report}",
         highlight=False,

@@ -208,7 +208,7 @@ def metrics(
     path: Annotated[Path, typer.Argument(help="metrics file")] = layout.METRICS,
 ) -> None:
     """Print the test metrics of the last `dvc repro` as a table."""
-    from gitml.core.metrics import fmt
+    from gitml.core.metrics import fmt, task_of_metrics
     from gitml.io.files import read_json
 
     data = read_json(path)
@@ -229,6 +229,8 @@ def metrics(
         elif isinstance(value, float):
             value = f"{value:.4f}"
         table.add_row(key, str(value))
+    if task_of_metrics(data) == "regression" and "mape" not in data:  # as evaluation.md says
+        table.add_row("mape", "— (a test target is 0: undefined)")
     out.print(table)
     print_warnings(open_warnings(path.parent / CHECKS.name, layout.VALIDATION_REPORT))
 

@@ -76,9 +76,23 @@ def init(
         )
         return
     out.print(
-        f"wrote {result.params_path} and {result.schema_path}: review them (git diff), commit, "
-        "then run `dvc repro`"
+        f"wrote {result.params_path} and {result.schema_path}: review them (git diff), "
+        f"{_version_it(data)}commit, then run `dvc repro`"
     )
+
+
+def _version_it(data: str) -> str:
+    """'version the file with `dvc add FILE`, ' for a local file neither DVC nor git tracks
+    yet (docs/your-own-data.md, "Version the raw file"): else the first commit lacks the data,
+    and adding it after `dvc repro` changes data/raw, which reruns ingest, validate and split."""
+    from gitml.io.git import git
+
+    path = Path(data)
+    if "://" in data or not path.is_file() or Path(f"{data}.dvc").exists():
+        return ""
+    if git(Path(), "ls-files", "--error-unmatch", data, check=False):
+        return ""  # committed to git itself
+    return f"version the file with `dvc add {data}` (before the first `dvc repro`), "
 
 
 @schema_app.command("infer")

@@ -195,10 +195,12 @@ def format_validation_error(path: Path, exc: ValidationError) -> str:
             msg = f"unknown key; allowed keys here: {err.get('ctx', {}).get('expected', msg)}"
         elif loc:
             msg += _bounds(container, loc[-1])
-        if not loc:  # a check across sections: its message names the keys itself
-            problems.setdefault(msg, [])
+        if not loc or msg.startswith(f"{key}."):  # a check that names its keys itself
+            problems.setdefault(msg, [])  # (across sections, or a section's): no value echo
             continue
-        value = "" if err["type"] == "missing" else f" = {err['input']!r}"
+        # a missing key has no value; a bad mapping key's value is the key itself
+        echo = err["type"] != "missing" and err["loc"][-1:] != ("[key]",)
+        value = f" = {err['input']!r}" if echo else ""
         problems.setdefault(f"{key}{value}", []).append(msg)
     lines = [f"{path}: {len(problems)} invalid value(s)"]
     lines += [

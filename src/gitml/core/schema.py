@@ -24,8 +24,8 @@ HEADER = """\
 # add or remove allowed categories, decide which columns may be missing. Then commit it.
 # Numeric ranges are the values seen, widened by 10% of their span (not below 0 for a column
 # never negative): `gitml serve` refuses (422) and `gitml predict` reports a row outside them.
-# Name it in params.yaml (validate.schema_file) and in dvc.yaml (deps of validate and train):
-# then changing this file reruns `validate` and everything downstream.
+# Name it in params.yaml (validate.schema_file); dvc.yaml's stages depend on the file named
+# there, so changing this file reruns `validate` and everything downstream.
 """
 # Keys a column may carry besides check names (pandera ignores any other key silently, so a
 # misspelt check such as `in_rang:` would switch the check off without a word).

@@ -27,7 +27,14 @@ def resolve_rev(repo: Path | str, rev: str) -> str:
     """Full commit hash of a revision; DataError naming the revision when it does not exist."""
     sha = git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
     if not sha:
-        raise DataError(f"revision {rev!r} does not exist in {repo}")
+        remote = f"origin/{rev}"  # a clone of another branch has main only as origin/main
+        hint = (
+            f"; did you mean {remote!r}? (a clone has the remote's other branches only as origin/…)"
+            if "/" not in rev
+            and git(repo, "rev-parse", "--verify", "--quiet", f"{remote}^{{commit}}", check=False)
+            else ""
+        )
+        raise DataError(f"revision {rev!r} does not exist in {repo}{hint}")
     return sha
 
 

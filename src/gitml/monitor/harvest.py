@@ -21,7 +21,11 @@ Left out, and counted (printed and recorded in reports/harvest/DATE.json):
 - duplicate: a prediction id already in a harvest file (identical inputs under different ids
   are distinct requests and are kept);
 - contract: rows that break the data contract (validate.schema_file), allowed categories
-  included: training data must pass the contract the validate stage enforces.
+  included: training data must pass the contract the validate stage enforces;
+- target_range (regression): a label the training target could not hold, which /feedback
+  accepts as any finite number: beyond the training target's range (reports/validation.json)
+  by more than that range's span, or negative for a target never negative (LABEL_MARGIN). One
+  label of 1e308 would otherwise ruin the next model. Without the report nothing is checked.
 
 The report also counts the window's labels per API key (`labels_by_key`: the name of the key
 that posted each label to /feedback, `(none)` for a server without keys), before any is left
@@ -48,6 +52,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gitml import layout
@@ -71,6 +76,10 @@ TRUTH_COLUMN = {
 }
 TEST_SPLIT = layout.SPLIT_DIR / "test.parquet"
 NO_KEY = "(none)"  # labels_by_key's name for labels sent to a server without keys
+# A regression label may lie this many spans of the training target beyond its range (the
+# contract's features get 0.1: a label is not refused for a market that moved, only for being
+# impossible).
+LABEL_MARGIN = 1.0
 
 
 @dataclass
@@ -85,6 +94,8 @@ class HarvestResult:
     # rows None: not compared (`note` says why)
     test_overlap: dict[str, Any] = field(default_factory=dict)
     labels_by_key: dict[str, int] = field(default_factory=dict)  # the window's labels, per key
+    # regression: the labels kept (low, high); None: not checked (not regression, or no report)
+    label_range: tuple[float, float] | None = None
 
 
 def _class_names(schema: Any, target: str, positive: PositiveClass) -> tuple[str, str]:
@@ -234,8 +245,12 @@ def run(
     window = (start, now, TRUTH_COLUMN[task])
     rows, labels_by_key = _labelled_rows(log_url, window, version, keys, counts)
     seen = _harvested_ids(repo / out_dir)
-    frame = _training_rows(rows, schema, target, to_target, seen, counts)
+    bounds = label_range(repo / layout.VALIDATION_REPORT) if task is Task.REGRESSION else None
+    frame = _training_rows(rows, schema, target, to_target, seen, counts, bounds)
+    if task is not Task.REGRESSION:
+        counts.pop("target_range")
     result = HarvestResult(None, len(frame), counts, version, labels_by_key=labels_by_key)
+    result.label_range = bounds
     result.test_overlap = compare_with_test(frame, target, test_split, exclude, repo)
     report = repo / REPORT_DIR / f"{date}.json"
     result.report = _write_report(report, result, start, now, log_url, keys)
@@ -280,10 +295,11 @@ def _training_rows(
     to_target: Callable[[pd.DataFrame], list[str]],
     seen: set[str],
     counts: dict[str, int],
+    bounds: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """The logged rows as ingest's columns (the target as `to_target` writes it, text), with
-    their id and prediction time; ids in `seen` (harvested before) and rows breaking the
-    contract left out and counted."""
+    their id and prediction time; ids in `seen` (harvested before), rows breaking the
+    contract and (`bounds`, regression) labels outside the range left out and counted."""
     inputs = pd.DataFrame.from_records(
         [f if isinstance(f, dict) else json.loads(f) for f in rows["features"]],
         index=range(len(rows)),
@@ -299,12 +315,35 @@ def _training_rows(
     bad = _contract_failures(schema, frame)
     contract = pd.Series(frame.index.isin(sorted(bad)), index=frame.index).to_numpy() & ~dup
     counts["contract"] = int(contract.sum())
-    keep = ~dup & ~contract
+    outside = np.zeros(len(frame), dtype=bool)
+    if bounds is not None:
+        value = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype="float64")
+        outside = ~((value >= bounds[0]) & (value <= bounds[1])) & ~dup & ~contract
+    counts["target_range"] = int(outside.sum())
+    keep = ~dup & ~contract & ~outside
     frame = frame.loc[keep].copy()
     frame[ID] = rows["id"].astype(str).to_numpy()[keep]
     frame[LOGGED_AT] = pd.to_datetime(rows["created_at"], utc=True).to_numpy()[keep]
     counts["written"] = len(frame)
     return frame
+
+
+def label_range(report: Path, margin: float = LABEL_MARGIN) -> tuple[float, float] | None:
+    """The regression labels harvest keeps: the training target's range in the validate
+    stage's report (quality.target min and max), widened by `margin` of its span each side
+    and not below 0 for a target never negative; None when the report or its summary is
+    missing (nothing is checked)."""
+    try:
+        summary = json.loads(report.read_text(encoding="utf-8"))["quality"]["target"]
+        low, high = float(summary["min"]), float(summary["max"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    span = (high - low) or abs(high) or 1.0
+    return (max(low - margin * span, 0.0) if low >= 0 else low - margin * span), high + (
+        margin * span
+    )
 
 
 def _write_report(
@@ -324,7 +363,8 @@ def _write_report(
          "window_start": None if start is None else start.isoformat(timespec="seconds"),
          "window_end": now.isoformat(timespec="seconds"), "version": result.version,
          "log": _masked(log_url), "counts": result.counts, "test_overlap": result.test_overlap,
-         "keys": keys, "labels_by_key": result.labels_by_key},
+         "keys": keys, "labels_by_key": result.labels_by_key,
+         **({} if result.label_range is None else {"label_range": list(result.label_range)})},
     )  # fmt: skip
 
 

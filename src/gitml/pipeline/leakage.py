@@ -37,7 +37,7 @@ from gitml.core.names import normalise_name
 from gitml.core.tasks import Task
 from gitml.pipeline import dataset
 from gitml.pipeline.leakage_task import Scorer, auc, oof_scores, scorer
-from gitml.pipeline.split import split
+from gitml.pipeline.split import split, time_order
 
 __all__ = ["Flag", "LeakageResult", "describe", "oof_scores", "scan"]
 
@@ -119,10 +119,8 @@ def _normalised_mi(codes: np.ndarray, y: np.ndarray, task: Task) -> float:
 
 
 def _time_order(col: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(col):
-        return col.astype("float64")
-    parsed = pd.to_datetime(col, errors="coerce", format="mixed")
-    return parsed.astype("int64").where(parsed.notna()).astype("float64")
+    """The time column as the split orders it (text dates parsed the same way)."""
+    return pd.Series(time_order(col, "split.time_column"), index=col.index)
 
 
 def scan(

@@ -41,7 +41,8 @@ def split(
     y = strata(df[target], data_cfg.task, cfg.test_size)
     if cfg.time_column:
         col = _column(df, cfg.time_column, "split.time_column")
-        order = np.argsort(df[col].to_numpy(), kind="stable")  # stable: ties keep file order
+        when = time_order(df[col], "split.time_column")
+        order = np.argsort(when, kind="stable")  # stable: ties keep file order; missing last
         n_test = max(1, round(len(df) * cfg.test_size))
         train_idx, test_idx = np.sort(order[:-n_test]), np.sort(order[-n_test:])
     elif cfg.group_column:
@@ -75,6 +76,50 @@ def strata(target: pd.Series, task: Task, test_size: float) -> pd.Series | None:
         if len(counts) > 1 and counts.min() >= 2 and min(n_test, len(target) - n_test) >= q:
             return bins
     return None
+
+
+def time_order(col: pd.Series, key: str) -> np.ndarray:
+    """A time column as numbers that sort in time order (NaN: missing). Numbers and datetimes
+    as they are; text (a CSV's dates stay text after ingest) parsed as dates: ISO 8601 first,
+    else the one of month-first and day-first that reads every value ('15/07/2023' is only
+    day-first). DataError, naming `key`, for text that is not dates, or that reads both ways
+    in different orders (every day at most 12): sorting such text as text would put
+    '15/07/2023' after '01/08/2024'."""
+    import warnings
+
+    if pd.api.types.is_numeric_dtype(col):
+        return col.to_numpy(dtype="float64", na_value=np.nan)
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return _as_numbers(col)
+    present = col.notna()
+    text = col.where(present, None).astype("object")
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if parsed[present].notna().all():
+        return _as_numbers(parsed)
+    readings = []
+    for dayfirst in (False, True):
+        with warnings.catch_warnings():  # "could not infer format": some value is not a date
+            warnings.simplefilter("ignore")
+            readings.append(pd.to_datetime(text, errors="coerce", dayfirst=dayfirst))
+    complete = [r for r in readings if r[present].notna().all()]
+    if not complete:
+        bad = sorted({str(v) for v in col[present & readings[1].isna()]})[:3]
+        raise DataError(
+            f"{key}: {col.name} holds text that is not a date or a number (e.g. {bad}); "
+            "write its times as ISO dates (2024-07-15) or numbers"
+        )
+    if len(complete) == 2 and not complete[0].equals(complete[1]):
+        raise DataError(
+            f"{key}: {col.name} reads as both day-first and month-first dates (e.g. "
+            f"{col[present].iloc[0]!r}), which order the rows differently; write its times as "
+            "ISO dates (2024-07-15)"
+        )
+    return _as_numbers(complete[0])
+
+
+def _as_numbers(times: pd.Series) -> np.ndarray:
+    numbers = times.astype("int64").astype("float64").to_numpy()
+    return np.where(times.notna().to_numpy(), numbers, np.nan)
 
 
 def _column(df: pd.DataFrame, name: str, key: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,10 @@ SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key|index|row_?num(ber)?|record)$")
 FREE_TEXT_WORDS = 3.0  # mean words per value
+# A date (2024-07-15, 15/07/2024, 7.15.24), optionally with a time of day and a zone.
+DATE = re.compile(
+    r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?"
+)
 
 
 @dataclass
@@ -153,7 +158,12 @@ def describe(col: pd.Series, ids: set[str], max_categories: int) -> Column:
                 reason = "row number: consecutive distinct integers"
     else:
         words = float(present.astype(str).str.count(r"\S+").mean())
-        if words >= FREE_TEXT_WORDS and unique_share >= 0.5:
+        if present.astype(str).str.fullmatch(DATE).all():
+            reason = (
+                f"dates (e.g. {str(present.iloc[0])!r}): every new row would bring a day the "
+                f"model never saw; to test on the latest rows pass --time {shlex.quote(name)}"
+            )
+        elif words >= FREE_TEXT_WORDS and unique_share >= 0.5:
             kind = "text"
             reason = (
                 f"free text ({words:.1f} words a value, {unique_share:.0%} distinct): "

@@ -122,6 +122,11 @@ def _check(task: Task, ev: Evidence) -> None:
                 f"--task multiclass: the target has two labels {ev.examples}: that is a binary "
                 "target (--task binary)"
             )
+        if ev.kind != "text" and ev.distinct > MAX_CLASSES:
+            raise DataError(
+                f"--task multiclass: the target holds {ev.describe()}: too many numbers to be "
+                f"classes (more than {MAX_CLASSES}); a quantity is --task regression"
+            )
         rare = ev.counts[ev.counts < MIN_CLASS_ROWS]
         if len(rare):
             listed = [f"{k!r}: {v} row(s)" for k, v in rare.iloc[:SHOWN].items()]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -142,15 +142,21 @@ def _metric(ev: Evaluation, name: str, who: str, setting: str) -> float | None:
         # the task recorded beside the files; the metric names only for older ones without
         task = ev.task or task_of_metrics(ev.metrics)
         other = task if task != "binary" else None
-        hint = (
-            f"; it holds a {other} model's metrics ({', '.join(TASK_METRICS[other])}): the rules "
-            f"must name those (data.task: {other})"
-            if other and name not in TASK_METRICS[other]
-            else ""
-        )
+        if other and name not in TASK_METRICS[other]:
+            why = (
+                f"it holds a {other} model's metrics ({', '.join(TASK_METRICS[other])}): the "
+                f"rules must name those (data.task: {other}); change or remove the rule"
+            )
+        elif name == "mape" and task == "regression":  # core.metrics leaves it out then
+            why = (
+                "evaluate leaves mape out when a test target is 0, where it is undefined "
+                "(reports/evaluate/evaluation.md says so); gate on rmse, mae or r2, or remove "
+                "the rule"
+            )
+        else:
+            why = "rerun `dvc repro evaluate` with this gitml, or remove the rule"
         raise DataError(
-            f"the {who}'s {METRICS} has no {name!r} (gated by promotion.{setting}){hint}; "
-            "rerun `dvc repro evaluate` with this gitml, or remove the rule"
+            f"the {who}'s {METRICS} has no {name!r} (gated by promotion.{setting}); {why}"
         )
     value = ev.metrics[name]
     if value is not None and (
@@ -339,4 +345,12 @@ def decide(repo: Path, candidate: Evaluation, cfg: PromotionConfig) -> GateDecis
             f"no usable evaluation, so nothing can be compared with it: {exc}. Roll prod back "
             "to a version that has one (`gitml rollback --to VERSION`)"
         ) from None
+    if candidate.task and prod_eval.task and candidate.task != prod_eval.task:
+        # data.task changed (a first own table on the binary template): prod has none of the
+        # candidate's metrics, so only the absolute rules can judge it
+        decision = gate(candidate, None, cfg)
+        why = f"prod {prod.version} is a {prod_eval.task} model: absolute rules only"
+        return replace(
+            decision, summary=decision.summary.replace("no prod yet: absolute rules only", why)
+        )
     return gate(candidate, prod_eval, cfg, prod_version=prod.version, prod_commit=prod.commit)

@@ -56,12 +56,24 @@ def _promotion_at(repo: Path, rev: str) -> PromotionConfig | None:
         ) from None
 
 
+def _task_at(repo: Path, rev: str) -> str:
+    """`data.task` of params.yaml as committed at `rev` (binary when unset or unreadable)."""
+    try:
+        params = yaml.safe_load(read_git_file(repo, rev, layout.PARAMS)) or {}
+    except (DataError, yaml.YAMLError):
+        return "binary"
+    data = params.get("data") if isinstance(params, dict) else None
+    return str((data.get("task") if isinstance(data, dict) else None) or "binary")
+
+
 def rules_for(repo: Path | str, commit: str) -> GateRules:
     """The gate's rules come from the base, never from the candidate itself.
 
     The candidate's first parent (main before the merge); else (a root commit) prod's commit;
     else, for a first version with no history, the candidate's own. A branch that changes
-    `promotion:` is judged by the old rules; its rules apply from the next merge on.
+    `promotion:` is judged by the old rules; its rules apply from the next merge on. A commit
+    that changes `data.task` (a first own table on the binary template) is judged by its own:
+    the base's name another task's metrics, which its model does not have.
     """
     repo = Path(repo)
     own = _promotion_at(repo, commit)
@@ -85,6 +97,16 @@ def rules_for(repo: Path | str, commit: str) -> GateRules:
             )
         return GateRules(own, "candidate", commit, False, "first version: its own rules apply")
     source, where, cfg = found
+    before, now = _task_at(repo, where), _task_at(repo, commit)
+    if own is not None and before != now:
+        return GateRules(
+            own,
+            "candidate",
+            commit,
+            False,
+            f"data.task changed from {before} to {now} since its {source} ({where[:12]}): those "
+            f"rules name a {before} model's metrics, so this commit's own `promotion:` applies",
+        )
     changes = own is not None and own != cfg
     note = (
         f"this commit changes `promotion:`; it is judged by the rules of its {source} "

@@ -54,10 +54,13 @@ def make_report(
         # The merge is judged by the base's `promotion:` rules (what `gitml promote` reads
         # from the merge's first parent), so the report applies them too; a branch without a
         # base params.yaml (a first run) is judged by its own.
-        gate = promotion_gate(repo, head_rev, base_params if base_params else head_params)
+        judge, task_note = judging_params(base_params, head_params)
+        gate = promotion_gate(repo, head_rev, judge)
         if gate is not None:
             report.gate, report.gate_passed = gate
-            if base_params and head_params.get("promotion") != base_params.get("promotion"):
+            if task_note:
+                report.gate = f"{report.gate} ({task_note})"
+            elif base_params and head_params.get("promotion") != base_params.get("promotion"):
                 report.gate = (
                     f"{report.gate} ⚠️ this branch changes the `promotion:` rules: it is judged "
                     f"by `{base_rev}`'s rules, and the new rules apply from the next merge on"
@@ -69,6 +72,27 @@ def make_report(
     if head_rev is None:
         report.verify = verify_result(repo)
     return report
+
+
+def judging_params(base: dict[str, Any], head: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The params.yaml whose `promotion:` judges the merge, as `gitml promote` picks it
+    (registry.rules.rules_for): the base's; the head's own for a first run (no base params),
+    or when the branch changes data.task (the base's rules name another task's metrics), with
+    a note saying so."""
+    if not base:
+        return head, ""
+    before, now = _task(base), _task(head)
+    if before == now:
+        return base, ""
+    return head, (
+        f"this branch changes data.task from {before} to {now}: it is judged by its own "
+        "`promotion:` rules"
+    )
+
+
+def _task(params: dict[str, Any]) -> str:
+    data = params.get("data")
+    return str((data.get("task") if isinstance(data, dict) else None) or "binary")
 
 
 def verify_result(repo: Path) -> ReproductionJson | None:

@@ -116,11 +116,22 @@ def _is_numeric(dtype: Any) -> bool:
     return any(t in text for t in ("float", "int")) and "string" not in text
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """pydantic reads true as 1.0 for a float: a client's bug would be scored, not refused."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "Input should be a valid number, not a boolean")
+    return value
+
+
+# A numeric input: a JSON number, or a number as text ("12.5", as a CSV gives it); no boolean.
+Number = Annotated[float, BeforeValidator(_not_a_boolean)]
+
+
 def request_model(specs: tuple[ColumnSpec, ...], name: str = "Row") -> type[BaseModel]:
     """A pydantic model of one request row."""
     fields: dict[str, Any] = {}
     for spec in specs:
-        base: Any = float if spec.numeric else str
+        base: Any = Number if spec.numeric else str
         kwargs: dict[str, Any] = {"description": _describe(spec)}
         if spec.numeric:
             kwargs.update(

@@ -103,3 +103,48 @@ def test_the_cli_harvests_a_regression_log(tmp_path: Path) -> None:
          "--date", "d"], tmp_path)  # fmt: skip
     rows = pd.read_parquet(tmp_path / "data/raw/production/d.parquet")
     assert rows["progression"].tolist() == ["151.5"]
+
+
+def test_a_regression_label_the_training_target_could_not_hold_is_left_out(
+    tmp_path: Path,
+) -> None:
+    """POST /feedback takes any finite number: a label of 1e308 or a negative price must not
+    become training data (one such row ruins a linear model). Labels beyond the training
+    target's range (reports/validation.json) by more than its span, or below 0 for a target
+    never negative, are left out and counted; without the report nothing is checked."""
+    table = tasks_data.diabetes()
+    contract, _ = schema.infer(table, "progression", 50)
+    schema.write(contract, tmp_path / "schema.yaml")
+    labels = [151.5, 1e308, -5.0, 0.0, 700.0, 25.0]  # the training targets span 25..346
+    now = datetime.now(UTC)
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    engine = logdb.engine_for(url)
+    with engine.begin() as conn:
+        for i, label in enumerate(labels):
+            pid = f"00000000-0000-0000-0000-{i:012d}"
+            features = table.drop(columns=["progression"]).iloc[i].to_dict()
+            conn.execute(logdb.predictions.insert(), [{"id": pid, "created_at": now,
+                         "model_version": "v1", "features": features, "score": 150.0,
+                         "label": 0, "threshold": 0.0, "unseen": [],
+                         "task": "regression"}])  # fmt: skip
+            fields = feedback_fields(Task.REGRESSION, [], label)
+            conn.execute(logdb.feedback.insert(),
+                         [{"prediction_id": pid, **fields, "created_at": now}])  # fmt: skip
+    engine.dispose()
+    args = (url, None, Path("schema.yaml"), "progression", None)
+    unchecked = harvest.run(*args, date="a", dvc_add=False, repo=tmp_path,
+                            out_dir=Path("unchecked"), task=Task.REGRESSION)  # fmt: skip
+    assert unchecked.written == 6 and unchecked.counts["target_range"] == 0
+    assert unchecked.label_range is None
+
+    progression = table["progression"].astype(float)
+    report = {"quality": {"target": {"min": progression.min(), "max": progression.max()}}}
+    (tmp_path / "reports").mkdir(exist_ok=True)
+    (tmp_path / "reports/validation.json").write_text(json.dumps(report))
+    result = harvest.run(*args, date="d", dvc_add=False, repo=tmp_path, task=Task.REGRESSION)
+    assert result.label_range == (0.0, 667.0)  # 25..346 widened by its span, not below 0
+    assert result.counts["target_range"] == 3 and result.written == 3
+    rows = pd.read_parquet(tmp_path / "data/raw/production/d.parquet")
+    assert [float(v) for v in rows["progression"]] == [151.5, 0.0, 25.0]
+    saved = json.loads((tmp_path / "reports/harvest/d.json").read_text())
+    assert saved["label_range"] == [0.0, 667.0] and saved["counts"]["target_range"] == 3

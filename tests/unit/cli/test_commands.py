@@ -122,6 +122,9 @@ def test_metrics_prints_the_file_and_names_a_missing_one(workdir: Path) -> None:
     text = flat(gitml("metrics", "u.json").stdout)  # a model train left uncalibrated
     assert "ece_uncalibrated — (no calibration map)" in text and "mape —" in text
     assert "None" not in text
+    (workdir / "r.json").write_text('{"mae": 69189.15, "r2": 0.42, "rmse": 96000.05, "rows": 600}')
+    text = flat(gitml("metrics", "r.json").stdout)  # a regression test split with a 0 target
+    assert "mape — (a test target is 0: undefined)" in text and "rmse 96000.0500" in text
     res = gitml("metrics", "missing.json")
     assert res.exit_code == 1
     assert (
@@ -245,3 +248,22 @@ def test_registry_table(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> None:
     monkeypatch.setattr(table, "registry_rows", lambda repo, metric: [])
     res = gitml("registry")
     assert res.stdout == "no registered version yet: `gitml promote` registers the first\n"
+
+
+def test_init_says_to_version_a_raw_file_dvc_does_not_track_yet(
+    monkeypatch: pytest.MonkeyPatch, workdir: Path
+) -> None:
+    """docs/your-own-data.md's two commands leave data/raw/X.csv untracked: the walk committed
+    params.yaml without it, and a later `dvc add` reran ingest, validate and split."""
+    from gitml.project import init as project
+    from gitml.project.init import InitResult
+
+    done = InitResult(Path("params.yaml"), Path("schema/t.schema.yaml"))
+    monkeypatch.setattr(project, "run", lambda *a, **k: done)
+    (workdir / "data" / "raw").mkdir(parents=True)
+    (workdir / "data" / "raw" / "t.csv").write_text("a,y\n1,0\n")
+    said = flat(gitml("init", "data/raw/t.csv", "--target", "y").output)
+    assert "`dvc add data/raw/t.csv`" in said, said
+    (workdir / "data" / "raw" / "t.csv.dvc").write_text("outs: []\n")
+    said = flat(gitml("init", "data/raw/t.csv", "--target", "y").output)
+    assert "dvc add" not in said and "then run `dvc repro`" in said, said

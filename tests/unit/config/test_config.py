@@ -365,3 +365,19 @@ def test_slices_are_checked_against_the_schema_before_anything_runs(tmp_path: Pa
     with pytest.raises(ConfigError, match=r"'sex' is in data\.drop_columns"):
         check_columns(params(["sex"], ["Sex"]), tmp_path)
     check_columns(params(["sexx"]), tmp_path / "elsewhere")  # no schema: validate reports it
+
+
+def test_a_check_that_names_its_key_does_not_echo_the_whole_section() -> None:
+    """A section's own check (a binary target without data.positive_class) names the key in its
+    message: the line was prefixed by `data = {...}`, the whole section as a Python dict."""
+    err, path = config_error({"data": {"source": "t.csv", "target": "y", "positive_class": None}})
+    assert str(err) == (
+        f"{path}: 1 invalid value(s)\n  data.positive_class: a binary target needs the label "
+        "value that is 1 (or set data.task to multiclass or regression)"
+    )
+
+
+def test_an_unknown_mapping_key_is_not_echoed_as_its_own_value() -> None:
+    err, _ = config_error({"promotion": {"slice_floors": {"f1_macro": 0.5}}})
+    line = error_line(str(err), "promotion.slice_floors.f1_macro:")
+    assert line.strip().startswith("promotion.slice_floors.f1_macro: unknown key; allowed")

@@ -137,3 +137,12 @@ def test_committed_schema_matches_a_fresh_draft_on_the_columns(adult: pd.DataFra
     assert list(committed.columns) == list(draft.columns)
     for name in draft.columns:
         assert committed.columns[name].nullable or not draft.columns[name].nullable, name
+
+
+def test_the_drafts_header_does_not_send_the_reader_to_edit_dvc_yaml() -> None:
+    """dvc.yaml depends on ${validate.schema_file}: the draft's header said to name the file in
+    dvc.yaml too, and a user following it would edit a file that needs no edit (the walk)."""
+    assert "in params.yaml (validate.schema_file)" in schema.HEADER
+    assert "and in dvc.yaml" not in schema.HEADER
+    dvc_yaml = (Path(__file__).resolve().parents[3] / "dvc.yaml").read_text(encoding="utf-8")
+    assert "${validate.schema_file}" in dvc_yaml

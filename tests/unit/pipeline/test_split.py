@@ -135,6 +135,33 @@ def test_time_split_tests_on_the_latest_rows(times: list[int], test_size: float)
         assert train["when"].max() <= test["when"].min()
 
 
+def test_a_time_column_of_day_first_dates_splits_on_the_dates_not_the_text() -> None:
+    """A CSV's dates stay text after ingest: sorting '15/07/2023' as text puts it after
+    '01/08/2024', so the 'latest' rows were those with the latest day of the month."""
+    days = pd.date_range("2023-01-01", periods=40, freq="9D")
+    order = np.random.default_rng(0).permutation(len(days))
+    df = pd.DataFrame({"when": days[order].strftime("%d/%m/%Y"), "income": [">50K", "<=50K"] * 20})
+    train, test = split.split(df, DATA, SplitConfig(time_column="when", test_size=0.25))
+    as_dates = {side: pd.to_datetime(x["when"], format="%d/%m/%Y") for side, x in
+                (("train", train), ("test", test))}  # fmt: skip
+    assert len(test) == 10 and as_dates["train"].max() < as_dates["test"].min()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["03/04/2024", "04/03/2024", "05/06/2024"] * 4, "day-first and month-first"),
+        (["2024-01-05", "soon", "2024-02-01"] * 4, "not a date or a number.*'soon'"),
+    ],
+)
+def test_a_time_column_that_does_not_read_as_one_order_of_dates_is_refused(
+    values: list[str], message: str
+) -> None:
+    df = pd.DataFrame({"when": values, "income": [">50K", "<=50K"] * (len(values) // 2)})
+    with pytest.raises(DataError, match=rf"split\.time_column: when.*{message}"):
+        split.split(df, DATA, SplitConfig(time_column="when", test_size=0.25))
+
+
 def test_unknown_group_column_names_the_key() -> None:
     df = pd.DataFrame({"x": range(10), "income": [">50K", "<=50K"] * 5})
     with pytest.raises(DataError, match=r"split\.group_column.*household"):

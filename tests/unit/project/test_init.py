@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,23 @@ def test_columns_left_out_each_with_a_reason() -> None:
     assert reasons["comment"].startswith("free text")
     assert reasons["constant"].startswith("one value only")
     assert cols["code"].drop_reason is None and cols["age"].drop_reason is None
+
+
+def test_a_date_column_is_left_out_as_dates_and_points_to_time() -> None:
+    """Dates are no category (each new day is one the model never saw) and no code: the
+    reason says what they are and how to use them (--time), many distinct days or few."""
+    df = frame()
+    days = pd.date_range("2024-01-01", periods=len(df), freq="D")
+    df["signed on"] = days.strftime("%d/%m/%Y")  # 200 distinct values: under max_categories
+    df["month"] = days.strftime("%Y-%m-01")  # 7 values
+    cols = {c.name: c for c in profile.profile(df, "y", set(), set())}
+    for name in ("signed on", "month"):
+        reason = cols[name].drop_reason or ""
+        assert reason.startswith("dates (e.g. "), reason
+        assert f"--time {shlex.quote(name)}" in reason
+    assert cols["code"].drop_reason is None  # 'c12' is no date
+    kept = {c.name: c for c in profile.profile(df, "y", {"month"}, set())}
+    assert kept["month"].drop_reason is None  # the --time column is never dropped
 
 
 def test_positive_class_choice() -> None:

@@ -62,6 +62,8 @@ def test_an_integer_target_with_12_values_needs_task() -> None:
         (["1.5", "inf", "3"] * 5, "regression", "infinite values"),
         (["a"] * 20 + ["b"] * 20 + ["c"] * 3, None, "('c': 3 row(s)): too few to split"),
         (["a", "b"] * 20, "multiclass", "that is a binary target (--task binary)"),
+        # a price as classes: not 'add rows to class 176802.0' but what it is
+        ([f"{v}.0" for v in range(1000, 1600)], "multiclass", "a quantity is --task regression"),
         (["a", "b", "c"] * 20, "binary", "a binary target needs exactly two (--task multiclass"),
     ],
 )

@@ -3,6 +3,7 @@ metrics, errors are ceilings, and lower-is-better metrics are compared the right
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,3 +194,51 @@ def test_a_score_cannot_be_allowed_to_drop_by_more_than_one(
     assert line in str(caught.value)
     if "inf" not in line:
         assert "between -1 and 1" in str(caught.value)
+
+
+def test_a_mape_rule_on_a_target_with_zeros_says_why_mape_is_missing() -> None:
+    """evaluate leaves mape out when a test target is 0 (undefined there): rerunning it, as the
+    generic message advised, cannot bring it back; the message says so and names the others."""
+    from gitml.errors import DataError
+
+    ev = reg_ev(50.0)
+    del ev.metrics["mape"]
+    ev = Evaluation(ev.metrics, ev.slices, "regression")
+    cfg = PromotionConfig.model_validate(
+        {"primary_metric": "rmse", "primary_floor": None, "floors": {"mape": 0.5},
+         "max_drops": {}, "slice_floors": {}}
+    )  # fmt: skip
+    with pytest.raises(DataError) as caught:
+        gate(ev, None, cfg)
+    message = str(caught.value)
+    assert "a test target is 0" in message and "rmse, mae or r2" in message
+    assert "rerun" not in message
+
+
+def test_rules_of_another_task_do_not_advise_rerunning_evaluate() -> None:
+    from gitml.errors import DataError
+
+    with pytest.raises(DataError) as caught:
+        gate(reg_ev(50.0), None, PromotionConfig())
+    assert "change or remove the rule" in str(caught.value)
+    assert "rerun" not in str(caught.value)
+
+
+def test_a_prod_model_of_another_task_is_not_compared_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first own table on a project whose prod is the template's binary model: prod has no
+    rmse, and 'no rmse in the prod model's metrics' would stop every promotion. The absolute
+    rules apply, and the summary says why prod is not compared."""
+    from types import SimpleNamespace
+
+    from gitml.registry import gate as gate_mod
+
+    prod = SimpleNamespace(artifact="model", version="v0.3.0", commit="a" * 40)
+    monkeypatch.setattr(gate_mod.registry, "find_stage", lambda repo: prod)
+    binary = Evaluation({"roc_auc": 0.93, "rows": 600}, {"columns": {}}, "binary")
+    monkeypatch.setattr(gate_mod.Evaluation, "at_rev", classmethod(lambda cls, r, rev: binary))
+    candidate = Evaluation(reg_ev(50.0).metrics, reg_ev(50.0).slices, "regression")
+    decision = gate_mod.decide(Path(), candidate, PromotionConfig.model_validate(
+        {"primary_metric": "rmse", "primary_floor": None, "floors": {}, "max_drops": {},
+         "slice_floors": {}, "max_slice_gap": None}))  # fmt: skip
+    assert decision.passed and not [r for r in decision.rules if r.name.startswith("max_drop")]
+    assert "prod v0.3.0 is a binary model: absolute rules only" in decision.summary

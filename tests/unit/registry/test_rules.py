@@ -139,3 +139,19 @@ def test_a_broken_base_is_not_skipped_for_the_candidates_own_rules(repo: Path) -
     fixed = commit(repo, {"params.yaml": params(max_drop=0.0)})
     with pytest.raises(ConfigError, match=r"promotion:` section is not valid"):
         rules.rules_for(repo, fixed)
+
+
+def test_a_commit_that_changes_the_task_is_judged_by_its_own_rules(repo: Path) -> None:
+    """A new user's first own table changes data.task (the template is binary): the base's rules
+    name a binary model's metrics, and the merge's promotion failed on 'no roc_auc' (the walk),
+    with no way to pass. Its own rules apply, and the note says why."""
+    commit(repo, {"params.yaml": params(max_drop=0.01)})  # the template: binary
+    own = yaml.safe_dump({"data": {"task": "multiclass"}, "promotion": {"max_drop": 0.02}})
+    sha = commit(repo, {"params.yaml": own})
+    found = rules.rules_for(repo, sha)
+    assert found.source == "candidate" and found.commit == sha
+    assert found.cfg.primary_metric == "roc_auc_ovr" and found.cfg.max_drop == 0.02
+    assert "data.task changed from binary to multiclass" in found.note
+    # the same task on both sides: the base's rules, as before
+    again = commit(repo, {"params.yaml": own.replace("0.02", "0.5")})
+    assert rules.rules_for(repo, again).source == "first parent"

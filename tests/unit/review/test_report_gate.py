@@ -54,3 +54,17 @@ def test_a_local_run_not_committed_yet_is_not_refused_as_unreproduced(repo: Path
     summary, passed = promotion_gate(repo, None, PARAMS) or ("", None)
     assert summary.startswith("PROMOTE: rmse 50.0000") and summary.endswith("; 0/0 rules pass")
     assert passed is True
+
+
+def test_a_branch_that_changes_the_task_is_judged_by_its_own_rules(repo: Path) -> None:
+    """The template's binary rules cannot judge a regression model ('no roc_auc'): the report,
+    like `gitml promote`, applies the branch's own and says why."""
+    from gitml.review import judging_params
+
+    base = {"data": {"task": "binary", "positive_class": ">50K"}, "promotion": {}}
+    judge, note = judging_params(base, PARAMS)
+    assert judge is PARAMS and "changes data.task from binary to regression" in note
+    summary, passed = promotion_gate(repo, "HEAD", judge) or ("", None)
+    assert summary.startswith("PROMOTE: rmse") and passed is True
+    assert judging_params(PARAMS, PARAMS) == (PARAMS, "")  # same task: the base's
+    assert judging_params({}, PARAMS) == (PARAMS, "")  # a first run: its own

@@ -60,6 +60,8 @@ def test_generated_model_enforces_the_contract(small_schema: pa.DataFrameSchema)
     assert fields_of(age=91, color="red") == {"age"}  # out of range
     assert fields_of(age=30, hours=0, color="red") == {"hours"}  # exclusive bound
     assert fields_of(age="old", color="red") == {"age"}  # wrong type
+    assert fields_of(age=30, hours=True, color="red") == {"hours"}  # not scored as 1.0
+    assert Row(age="30.5", color="red").model_dump()["age"] == 30.5  # a number as text: read
     assert fields_of(color="red") == {"age"}  # missing required column
     assert fields_of(age=30, color=None) == {"color"}  # not nullable
     assert fields_of(age=math.inf, color="red") == {"age"}
