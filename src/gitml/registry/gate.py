@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
@@ -287,8 +287,10 @@ def gate(
     *,
     prod_version: str | None = None,
     prod_commit: str | None = None,
+    no_prod: str = "no prod yet",
 ) -> GateDecision:
-    """Apply the promotion rules. Pure: no git, no files. With no prod, only bounds apply."""
+    """Apply the promotion rules. Pure: no git, no files. With no prod, only bounds apply
+    (`no_prod` says why there is none to compare with)."""
     primary = cfg.primary_metric
     rules: list[RuleResult] = []
     cand_primary = _metric(candidate, primary, "candidate", "primary_metric")
@@ -316,7 +318,7 @@ def gate(
     n_ok = sum(r.passed for r in rules)
     head = f"{primary} {fmt_metric(cand_primary)}"
     if prod is None:
-        head += " (no prod yet: absolute rules only)"
+        head += f" ({no_prod}: absolute rules only)"
     else:
         label = f"prod {prod_version}" if prod_version else "prod"
         delta = (
@@ -348,9 +350,7 @@ def decide(repo: Path, candidate: Evaluation, cfg: PromotionConfig) -> GateDecis
     if candidate.task and prod_eval.task and candidate.task != prod_eval.task:
         # data.task changed (a first own table on the binary template): prod has none of the
         # candidate's metrics, so only the absolute rules can judge it
-        decision = gate(candidate, None, cfg)
-        why = f"prod {prod.version} is a {prod_eval.task} model: absolute rules only"
-        return replace(
-            decision, summary=decision.summary.replace("no prod yet: absolute rules only", why)
+        return gate(
+            candidate, None, cfg, no_prod=f"prod {prod.version} is a {prod_eval.task} model"
         )
     return gate(candidate, prod_eval, cfg, prod_version=prod.version, prod_commit=prod.commit)
