@@ -28,7 +28,7 @@ from gitml.config.stages import (
     PromotionConfig,
     TrainConfig,
 )
-from gitml.config.task_rules import primary_of, promotion_of
+from gitml.config.task_rules import primary_of, promotion_of, task_of_params
 from gitml.config.tune import CategoricalParam, FloatParam, IntParam, SearchParam, TuneConfig
 
 __all__ = [
@@ -36,5 +36,5 @@ __all__ = [
     "FeaturesConfig", "FloatParam", "IntParam", "LeakageConfig", "MonitorConfig", "Params",
     "PromotionConfig", "SearchParam", "Section", "SplitConfig", "TrainConfig", "TuneConfig",
     "ValidateConfig", "check_columns", "format_validation_error", "load_params", "primary_of",
-    "promotion_of", "read_yaml",
+    "promotion_of", "read_yaml", "task_of_params",
 ]  # fmt: skip

@@ -108,14 +108,20 @@ def promotion_for(section: Any, task: Any) -> PromotionConfig:
     return cfg
 
 
+def task_of_params(params: Any) -> str:
+    """`data.task` of a params.yaml read as a plain mapping (binary when left out: the only
+    task before the key existed)."""
+    data = params.get("data") if isinstance(params, dict) else None
+    return str((data.get("task") if isinstance(data, dict) else None) or "binary")
+
+
 def promotion_of(params: Any) -> PromotionConfig:
     """The gate's rules in a params.yaml read as a plain mapping (another commit's, the base's):
     its `promotion:` for its `data.task`, without validating the other sections."""
     if not isinstance(params, dict):
         raise ValueError(f"the top level must be a mapping, not {type(params).__name__}")
-    data = params.get("data")
-    task = (data.get("task") if isinstance(data, dict) else None) or "binary"
-    if str(task) not in TASK_METRICS:
+    task = task_of_params(params)
+    if task not in TASK_METRICS:
         raise ValueError(f"data.task = {task!r}: use one of {', '.join(TASK_METRICS)}")
     return promotion_for(params.get("promotion"), task)
 
@@ -123,10 +129,8 @@ def promotion_of(params: Any) -> PromotionConfig:
 def primary_of(params: Any) -> str:
     """`promotion.primary_metric` of a params.yaml mapping, else its task's default."""
     promotion = params.get("promotion") if isinstance(params, dict) else None
-    data = params.get("data") if isinstance(params, dict) else None
     named = promotion.get("primary_metric") if isinstance(promotion, dict) else None
-    task = (data.get("task") if isinstance(data, dict) else None) or "binary"
-    return str(named or TASK_PRIMARY.get(str(task), TASK_PRIMARY["binary"]))
+    return str(named or TASK_PRIMARY.get(task_of_params(params), TASK_PRIMARY["binary"]))
 
 
 # --------------------------------------------------------------------------- monitor

@@ -10,7 +10,7 @@ from typing import Literal
 import yaml
 
 from gitml import layout
-from gitml.config import PromotionConfig, promotion_of
+from gitml.config import PromotionConfig, promotion_of, task_of_params
 from gitml.errors import ConfigError, DataError
 from gitml.io.git import git, read_git_file
 from gitml.registry import versions as registry
@@ -62,8 +62,7 @@ def _task_at(repo: Path, rev: str) -> str:
         params = yaml.safe_load(read_git_file(repo, rev, layout.PARAMS)) or {}
     except (DataError, yaml.YAMLError):
         return "binary"
-    data = params.get("data") if isinstance(params, dict) else None
-    return str((data.get("task") if isinstance(data, dict) else None) or "binary")
+    return task_of_params(params)
 
 
 def rules_for(repo: Path | str, commit: str) -> GateRules:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gitml.config import task_of_params
 from gitml.errors import ConfigError, DataError, GitmlError
 from gitml.registry.reproduce import Comparison, ReproductionJson
 from gitml.review import recent, render, snapshot
@@ -81,18 +82,13 @@ def judging_params(base: dict[str, Any], head: dict[str, Any]) -> tuple[dict[str
     a note saying so."""
     if not base:
         return head, ""
-    before, now = _task(base), _task(head)
+    before, now = task_of_params(base), task_of_params(head)
     if before == now:
         return base, ""
     return head, (
         f"this branch changes data.task from {before} to {now}: it is judged by its own "
         "`promotion:` rules"
     )
-
-
-def _task(params: dict[str, Any]) -> str:
-    data = params.get("data")
-    return str((data.get("task") if isinstance(data, dict) else None) or "binary")
 
 
 def verify_result(repo: Path) -> ReproductionJson | None:
