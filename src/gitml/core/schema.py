@@ -51,14 +51,19 @@ COLUMN_KEYS = frozenset(
 MARGIN = 0.1  # share of a numeric column's span added to both ends of its drafted range
 
 
+def span_widened(low: float, high: float, margin: float) -> tuple[float, float]:
+    """[low, high] plus `margin` of its span each side (of |high|, or 1, for a single value);
+    not below 0 when low is not."""
+    span = (high - low) or abs(high) or 1.0
+    lo, hi = low - margin * span, high + margin * span
+    return (max(lo, 0.0) if low >= 0 else lo), hi
+
+
 def widened(low: float, high: float, margin: float = MARGIN) -> tuple[float, float]:
     """The range a draft allows: the values seen plus `margin` of their span each side, so
     that a realistic new row is not refused for being a little beyond the training rows; a
     column never negative stays so. Six significant digits: a reviewer reads these."""
-    span = (high - low) or abs(high) or 1.0
-    lo, hi = low - margin * span, high + margin * span
-    if low >= 0:
-        lo = max(lo, 0.0)
+    lo, hi = span_widened(low, high, margin)
     short_lo, short_hi = float(f"{lo:.6g}"), float(f"{hi:.6g}")
     return (short_lo if short_lo <= low else lo), (short_hi if short_hi >= high else hi)
 

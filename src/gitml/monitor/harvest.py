@@ -340,10 +340,9 @@ def label_range(report: Path, margin: float = LABEL_MARGIN) -> tuple[float, floa
         return None
     if not (np.isfinite(low) and np.isfinite(high)):
         return None
-    span = (high - low) or abs(high) or 1.0
-    return (max(low - margin * span, 0.0) if low >= 0 else low - margin * span), high + (
-        margin * span
-    )
+    from gitml.core.schema import span_widened  # pandera: not at import, as run() does
+
+    return span_widened(low, high, margin)
 
 
 def _write_report(
