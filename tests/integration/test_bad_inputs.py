@@ -1309,7 +1309,7 @@ INIT_FAILURES: dict[
     "init_ambiguous_integer_target": (
         sample_csv,
         lambda d, df: ["--target", "education_num"],
-        1,
+        2,
         ["whole numbers, 16 distinct value(s)", "--task multiclass or --task regression"],
     ),
     "init_text_in_a_regression_target": (

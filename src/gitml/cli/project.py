@@ -54,8 +54,9 @@ def init(
     out (ids, free text, constant columns; each with a comment saying why), data-quality
     thresholds measured on the data, derived features whose inputs exist, and the slices to
     report. Prints every decision and why. Review the diff, commit, run `dvc repro`. On an
-    error (a constant target, a class too small to split, text in a regression target) nothing
-    is written.
+    error nothing is written: exit 2 for a usage error (a target whose task is ambiguous
+    without --task, a --positive-class the target never takes), 1 for data that cannot serve
+    the task (a constant target, a class too small to split, text in a regression target).
     """
     from gitml.project import init as project
 

@@ -69,7 +69,8 @@ class Evidence:
 
 def propose(values: pd.Series, asked: str | None) -> tuple[Task, str]:
     """The task for the target column and why; `asked` (--task) wins when the values allow it.
-    DataError when they do not, or when the evidence is ambiguous and nothing was asked."""
+    DataError when they do not; ConfigError (a usage error: exit 2) when the evidence is
+    ambiguous and nothing was asked, since only the option can decide."""
     ev = Evidence.of(values)
     if ev.distinct < 2:
         shown = ev.examples or ["(no value)"]
@@ -106,7 +107,7 @@ def _guess(ev: Evidence) -> tuple[Task, str]:
         return Task.REGRESSION, "numbers with fractions are a quantity"
     if ev.distinct > MAX_INTEGER_CLASSES:
         return Task.REGRESSION, f"more than {MAX_INTEGER_CLASSES} whole numbers read as a quantity"
-    raise DataError(
+    raise ConfigError(  # not the data's fault: the option that decides is missing
         f"--target: {ev.describe()}: ambiguous, classes (a code, a grade) or a quantity (a "
         f"count, a score)? Pass --task multiclass or --task regression"
     )

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from gitml.cli.app import exit_code
 from gitml.config import load_params
 from gitml.core.tasks import Task
 from gitml.errors import ConfigError, DataError
@@ -44,8 +45,9 @@ def test_proposals_and_their_evidence() -> None:
 
 def test_an_integer_target_with_12_values_needs_task() -> None:
     grades = text([i % 12 + 1 for i in range(240)])
-    with pytest.raises(DataError) as exc:
+    with pytest.raises(ConfigError) as exc:  # a missing option: a usage error, exit 2
         propose(grades, None)
+    assert exit_code(exc.value) == 2
     message = str(exc.value)
     assert "whole numbers, 12 distinct value(s)" in message
     assert "ambiguous" in message and "--task multiclass or --task regression" in message
