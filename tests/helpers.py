@@ -28,6 +28,23 @@ BIN = Path(sys.executable).parent
 DEFAULT_PARAMS = ROOT / "tests" / "fixtures" / "params.yaml"
 
 
+def every_default() -> dict[str, Any]:
+    """A binary project's params with every key at its default (Params' dump), less the keys a
+    binary model has no use for (config.task_rules.TASK_KEYS), which the params check refuses."""
+    from gitml.config import Params
+    from gitml.config.task_rules import TASK_KEYS
+
+    params: dict[str, Any] = Params().model_dump(mode="json", by_alias=True)
+    for key, (tasks, _) in TASK_KEYS.items():
+        if "binary" not in tasks:
+            *path, last = key.split(".")
+            section = params
+            for part in path:
+                section = section[part]
+            del section[last]
+    return params
+
+
 def default_params() -> dict[str, Any]:
     """The default project's params (a fresh dict each call)."""
     params: dict[str, Any] = yaml.safe_load(DEFAULT_PARAMS.read_text(encoding="utf-8"))

@@ -46,7 +46,14 @@ means; the shipped `params.yaml` sets the same values), the values it allows and
 The whole file is validated before any stage does any work (`gitml check-params`, and the
 `check_params` stage on every `dvc repro`): an unknown key, a wrong type or a value out of range
 stops the run with exit code 2 and a message naming the file, the key, the value and what is
-allowed (see [bad-inputs.md](bad-inputs.md), entries 24-34).
+allowed (see [bad-inputs.md](bad-inputs.md), entries 24-34). So does a key that means nothing
+for `data.task`, set in the file (a default is no setting): the keys marked "binary only",
+"regression only" or "not for regression" below, such as `train.threshold` in a multiclass
+project; the message says why and what to do (remove it; `data.positive_class`: null). A metric
+or model family that is not one of the task's is listed against the task's own names. The
+shipped `params.yaml` is a binary project's, so it leaves out
+`validate.leakage.max_single_feature_r2`; `gitml init` adds it to a regression project and
+removes the keys its task has no use for.
 """
 
 _SECTION_USE = {

@@ -99,7 +99,7 @@ class LeakageConfig(Section):
         0.9,
         gt=0,
         le=1,
-        description="regression: out-of-fold R² of one feature alone (or its rank form, the "
+        description="regression only: out-of-fold R² of one feature alone (or its rank form, the "
         "squared Spearman correlation), on train",
     )
     mode: Literal["error", "warn"] = Field(
@@ -127,7 +127,8 @@ class ValidateConfig(Section):
         0.05,
         ge=0,
         le=0.5,
-        description="share of the rarer label (label balance); multiclass: of the rarest class",
+        description="share of the rarer label (label balance); multiclass: of the rarest class; "
+        "not for regression",
     )
     max_categories: int = Field(
         200, ge=2, description="most distinct values a text column may have (ids are not features)"

@@ -20,7 +20,12 @@ from gitml.config.stages import (
     PromotionConfig,
     TrainConfig,
 )
-from gitml.config.task_rules import task_metric_problems, with_task_defaults
+from gitml.config.task_rules import (
+    task_key_problems,
+    task_metric_problems,
+    task_names,
+    with_task_defaults,
+)
 from gitml.config.tune import TUNE_METRICS, TuneConfig, check_task, default_space
 from gitml.core.tasks import Task
 from gitml.errors import ConfigError
@@ -109,7 +114,8 @@ class Params(Section):
                 "monotonic in, and scikit-learn's gradient boosting refuses monotonic "
                 "constraints for more than two classes; set it to []"
             )
-        problems = task_metric_problems(self.promotion, self.data.task)
+        problems = task_key_problems(self, self.data.task)
+        problems += task_metric_problems(self.promotion, self.data.task)
         if problems:
             raise ValueError("\n  ".join(problems))
         check_task(self.tune, self.data.task)
@@ -139,7 +145,14 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from None
+        raise ConfigError(format_validation_error(path, exc, _task_of(raw))) from None
+
+
+def _task_of(raw: dict[str, Any]) -> str | None:
+    """data.task of a params mapping (binary when left out); None when it names no task."""
+    data = raw.get("data")
+    task = (data.get("task") if isinstance(data, dict) else None) or Task.BINARY
+    return str(task) if task in set(Task) else None
 
 
 def check_columns(params: Params, root: Path = Path()) -> None:
@@ -174,7 +187,9 @@ def check_columns(params: Params, root: Path = Path()) -> None:
         )
 
 
-def format_validation_error(path: Path, exc: ValidationError) -> str:
+def format_validation_error(path: Path, exc: ValidationError, task: str | None = None) -> str:
+    """One line per key. `task` (data.task, when valid): a metric or family that is not one
+    of the type's (a Literal of every task's) is listed against the task's own names."""
     # A value that fails every member of a union gets one error per member: one line per key.
     problems: dict[str, list[str]] = {}
     for err in exc.errors(include_url=False):
@@ -184,6 +199,16 @@ def format_validation_error(path: Path, exc: ValidationError) -> str:
         container = steps[-1][1] if steps else Params
         # pydantic prefixes the messages of our own validators with "Value error, "
         msg = err["msg"].removeprefix("Value error, ")
+        named = task_names(loc, task) if task else None
+        if named and err["type"] == "literal_error":  # the value or the mapping key
+            name = loc[-1] if err["loc"][-1:] == ("[key]",) else err["input"]
+            what, names = named
+            problems.setdefault(
+                f"{key}: {name!r} is not a {what} of a {task} model (data.task: {task}); "
+                f"use one of {', '.join(names)}",
+                [],
+            )
+            continue
         if err["type"] == "extra_forbidden":
             allowed = _keys_of(container)
             close = difflib.get_close_matches(loc[-1], allowed, n=1) if loc else []
@@ -196,7 +221,8 @@ def format_validation_error(path: Path, exc: ValidationError) -> str:
         elif loc:
             msg += _bounds(container, loc[-1])
         if not loc or msg.startswith(f"{key}."):  # a check that names its keys itself
-            problems.setdefault(msg, [])  # (across sections, or a section's): no value echo
+            for line in msg.split("\n  "):  # (across sections, or a section's): no value
+                problems.setdefault(line, [])  # echo; one problem a line, each counted
             continue
         # a missing key has no value; a bad mapping key's value is the key itself
         echo = err["type"] != "missing" and err["loc"][-1:] != ("[key]",)

@@ -19,7 +19,9 @@ class TrainConfig(Section):
     """The final fit on all training rows, and its decision threshold."""
 
     threshold: Literal["f1", "youden"] | Annotated[float, Field(gt=0, lt=1)] = Field(
-        "f1", description="f1 / youden: chosen on out-of-fold train predictions; or a number"
+        "f1",
+        description="binary only: f1 / youden, chosen on out-of-fold train predictions; or a "
+        "number",
     )
     cv_folds: int = Field(5, ge=2, le=20, description="folds for the out-of-fold predictions")
     calibration: Literal["auto", "isotonic", "sigmoid", "none"] = Field(
@@ -27,7 +29,7 @@ class TrainConfig(Section):
         description="calibrate scores out of fold (CalibratedClassifierCV); auto = binary: "
         "isotonic or sigmoid, whichever has the lower cross-validated log loss; multiclass: "
         "none, isotonic or sigmoid, the same way (a map is applied only where it helps); "
-        "none = raw scores; regression: not used",
+        "none = raw scores; not for regression",
     )
     seed: int = Field(42, description="seed of the folds and the estimator")
 
@@ -256,16 +258,32 @@ class MonitorConfig(Section):
     )
     min_rows: int = Field(100, ge=1, description="fewer logged rows: no verdict (exit 0)")
     min_feedback_rows: int = Field(200, ge=2, description="fewer: live quality not judged")
-    max_roc_auc_drop: float = Field(0.05, ge=0, le=1, description="vs the evaluation metrics")
-    max_accuracy_drop: float = Field(0.05, ge=0, le=1, description="vs the evaluation metrics")
+    max_roc_auc_drop: float = Field(
+        0.05, ge=0, le=1, description="binary only: live ROC-AUC vs the evaluation's"
+    )
+    max_accuracy_drop: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="vs the evaluation metrics (multiclass: accuracy and f1_macro; regression: "
+        "mae and rmse, as a fraction of the evaluation's)",
+    )
     max_calibration_error_increase: float = Field(
-        0.05, ge=0, le=1, description="expected calibration error, live minus evaluation"
+        0.05,
+        ge=0,
+        le=1,
+        description="binary only: expected calibration error, live minus evaluation",
     )
     calibration_bins: int = Field(
-        10, ge=2, le=100, description="equal-width score bins of the calibration error"
+        10,
+        ge=2,
+        le=100,
+        description="binary only: equal-width score bins of the calibration error",
     )
     estimated_metric: Literal["roc_auc", "accuracy", "precision", "recall", "f1"] = Field(
-        "roc_auc", description="the metric the performance estimate (CBPE) alarms on"
+        "roc_auc",
+        description="the metric the performance estimate (CBPE) alarms on (multiclass: f1 "
+        "means f1_macro, the others accuracy); not for regression (mae)",
     )
     max_estimated_drop: float = Field(
         0.02,
@@ -278,8 +296,9 @@ class MonitorConfig(Section):
         0.05,
         gt=0,
         lt=1,
-        description="label shift: the share of positives estimated from the scores (EM) "
-        "differs from the evaluation's by more alarms, when the inputs fit a label shift",
+        description="binary only: label shift: the share of positives estimated from the "
+        "scores (EM) differs from the evaluation's by more alarms, when the inputs fit a label "
+        "shift",
     )
     band_sigmas: float = Field(
         3.0,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from gitml.config.stages import CanaryConfig, PromotionConfig
 from gitml.core.metrics import TASK_METRICS, TASK_PRIMARY, TASK_SLICE_METRICS
 
@@ -16,6 +18,28 @@ CANARY_METRICS: dict[str, tuple[str, ...]] = {
     "multiclass": ("accuracy", "f1_macro"),
     "regression": ("mae", "rmse"),
 }
+
+
+def task_names(keys: list[str], task: str) -> tuple[str, tuple[str, ...]] | None:
+    """What the value (or the mapping key) at `keys` names and the names a model of `task`
+    has, for the keys whose type allows every task's names (a Literal): its error then lists
+    the task's own, as the params check's per-task rules do. None for any other key."""
+    from gitml.config.tune import TUNE_METRICS
+    from gitml.core.models import families_for
+    from gitml.core.tasks import Task
+
+    match keys:
+        case ["promotion", "primary_metric"] | ["promotion", "floors" | "max_drops", _]:
+            return "metric", TASK_METRICS[task]
+        case ["promotion", "slice_floors", _]:
+            return "slice metric", TASK_SLICE_METRICS[task]
+        case ["promotion", "canary", "metric"]:
+            return "canary metric", CANARY_METRICS[task]
+        case ["tune", "metric"]:
+            return "tune metric", TUNE_METRICS[Task(task)]
+        case ["tune", "search_space", _]:
+            return "model family", tuple(families_for(Task(task)))
+    return None
 
 
 def canary_problems(cfg: CanaryConfig, task: str) -> list[str]:
@@ -133,4 +157,95 @@ def primary_of(params: Any) -> str:
     return str(named or TASK_PRIMARY.get(task_of_params(params), TASK_PRIMARY["binary"]))
 
 
-# --------------------------------------------------------------------------- monitor
+# Keys that mean something for some tasks only: the tasks they serve, and why a model of another
+# task ({task}) has no use for one ({predicts}: what such a model predicts) and what to do. Set
+# explicitly for another task, a key is refused as an unknown key is, instead of being ignored;
+# a key left out (its default) or null is not a setting. `gitml init` removes them
+# (project/init.py), so its draft for any task loads.
+_PREDICTS = {"binary": "P(positive class)", "multiclass": "the most probable class",
+             "regression": "a number"}  # fmt: skip
+_BINARY, _CLASSIFIER = frozenset({"binary"}), frozenset({"binary", "multiclass"})
+_LIVE = {"multiclass": "accuracy and f1_macro", "regression": "mae and rmse"}
+TASK_KEYS: dict[str, tuple[frozenset[str], str]] = {
+    "data.positive_class": (
+        _BINARY,
+        "only a binary target has a positive class; a {task} model (data.task: {task}) "
+        "predicts {predicts}. Set it to null (dvc.yaml tracks the key, so it stays)",
+    ),
+    "validate.min_minority_rate": (
+        _CLASSIFIER,
+        "only a classification target has a rarest label or class to check the share of; a "
+        "{task} target (data.task: {task}) is a number. Remove the key",
+    ),
+    "validate.leakage.max_single_feature_r2": (
+        frozenset({"regression"}),
+        "only a regression target's leakage guard scores R²; a {task} target's (data.task: "
+        "{task}) scores ROC-AUC, limited by validate.leakage.max_single_feature_auc. Remove "
+        "the key",
+    ),
+    "train.threshold": (
+        _BINARY,
+        "only a binary model has a decision threshold; a {task} model (data.task: {task}) "
+        "predicts {predicts}. Remove the key",
+    ),
+    "train.calibration": (
+        _CLASSIFIER,
+        "only a classifier's probabilities are calibrated; a {task} model (data.task: {task}) "
+        "predicts {predicts}. Remove the key",
+    ),
+    "monitor.max_roc_auc_drop": (
+        _BINARY,
+        "only a binary model's live ROC-AUC is judged; a {task} model's (data.task: {task}) "
+        "live {live} are judged by monitor.max_accuracy_drop. Remove the key",
+    ),
+    "monitor.max_calibration_error_increase": (
+        _BINARY,
+        "only a binary model's live calibration error is judged, not a {task} model's "
+        "(data.task: {task}). Remove the key",
+    ),
+    "monitor.calibration_bins": (
+        _BINARY,
+        "the bins of the live calibration error, which only a binary model's monitor "
+        "measures, not a {task} model's (data.task: {task}). Remove the key",
+    ),
+    "monitor.max_prior_shift": (
+        _BINARY,
+        "only a binary model has a share of positives whose shift (label shift) the monitor "
+        "estimates, not a {task} model (data.task: {task}). Remove the key",
+    ),
+    "monitor.estimated_metric": (
+        _CLASSIFIER,
+        "the estimate of a {task} model (data.task: {task}) alarms on its mae; this key names "
+        "a classifier's metric. Remove the key",
+    ),
+}
+
+
+def task_key_reason(key: str, task: str) -> str | None:
+    """Why `key` means nothing for a model of `task` and what to do; None when it serves it."""
+    tasks, why = TASK_KEYS[key]
+    if task in tasks:
+        return None
+    return why.format(task=task, predicts=_PREDICTS[task], live=_LIVE.get(task, ""))
+
+
+def task_key_problems(params: BaseModel, task: str) -> list[str]:
+    """Each key of TASK_KEYS that params.yaml sets (not null) for a task it does not serve."""
+    problems = []
+    for key in TASK_KEYS:
+        reason = task_key_reason(key, str(task))
+        value = _set_value(params, key.split("."))
+        if reason and value is not None:
+            problems.append(f"{key} = {value!r}: {reason}")
+    return problems
+
+
+def _set_value(model: Any, keys: list[str]) -> Any:
+    """The value at `keys` when the file sets every key on the way (pydantic's
+    model_fields_set), else None: a default is no setting."""
+    for key in keys:
+        name = next((n for n, f in type(model).model_fields.items() if key in (n, f.alias)), key)
+        if name not in model.model_fields_set:
+            return None
+        model = getattr(model, name)
+    return model

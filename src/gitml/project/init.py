@@ -8,7 +8,10 @@ Profiles a bounded sample of the file (project/profile.py) and writes:
   headroom and `validate.schema_file`, `split.time_column`, `features.derived` limited to the
   features whose inputs exist, and `evaluate.slices`;
 - the schema draft (the data contract) at the path validate.schema_file names.
-Every other key of params.yaml, and its comments, are kept (ruamel.yaml round-trips them).
+The keys that mean nothing for the task (config/task_rules.TASK_KEYS: the template's
+`train.threshold` in a multiclass project) are removed, since the params check refuses them;
+a regression draft gets `validate.leakage.max_single_feature_r2`. Every other key of
+params.yaml, and its comments, are kept (ruamel.yaml round-trips them).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from gitml.project.params_yaml import (
     set_key,
     yaml_section,
 )
-from gitml.project.task import choose_positive, propose
+from gitml.project.task import choose_positive, edit_task_keys, propose
 
 __all__ = ["Decision", "InitResult", "choose_positive", "pick_slices", "run"]
 
@@ -147,6 +150,7 @@ def run(
     d += _edit_tune(doc, kind)
     d += _edit_promotion(doc, kind)
     _edit_validate(doc, limits.settings(schema_path), why)
+    d += edit_task_keys(doc, kind)
     split = yaml_section(doc, "split")
     set_key(split, "time_column", time, why.get("split.time_column"))
     if time:

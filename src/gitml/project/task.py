@@ -13,19 +13,27 @@ how many distinct values there are, and a few of them. The rules:
 A task the values cannot support is an error naming the values and the fix, raised before
 anything is written: regression needs finite numbers, multiclass at least three classes with
 `target_rules.MIN_CLASS_ROWS` rows each, binary exactly two labels.
+
+The draft then loses the keys the task has no use for (`edit_task_keys`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from ruamel.yaml.comments import CommentedMap
 
+from gitml.config.data import LeakageConfig
+from gitml.config.task_rules import TASK_KEYS, task_key_reason
 from gitml.core import labels
 from gitml.core.tasks import Task
 from gitml.errors import ConfigError, DataError
 from gitml.pipeline.target_rules import MIN_CLASS_ROWS
+from gitml.project.limits import Decision
+from gitml.project.params_yaml import COMMENT_COLUMN, yaml_section
 
 MAX_CLASSES = 50
 MAX_INTEGER_CLASSES = 20
@@ -178,3 +186,28 @@ def choose_positive(values: list[str], asked: str | None) -> tuple[labels.Positi
         ), f"{named[0]!r} reads as yes (--positive-class to change)"
     # values are most frequent first: the rarer label is what one usually wants to find
     return labels.yaml_value(values[-1]), "the rarer label (--positive-class to change)"
+
+
+def edit_task_keys(doc: CommentedMap, task: Task) -> list[Decision]:
+    """Remove the keys a model of `task` has no use for (the template's are binary's; a re-run
+    may change the task): the params check refuses them. A regression draft gets the leakage
+    guard's R² limit, which the template (binary) leaves out."""
+    out = []
+    for key in TASK_KEYS:
+        reason = task_key_reason(key, str(task))
+        *path, last = key.split(".")
+        section: Any = doc
+        for part in path:
+            section = section.get(part) if isinstance(section, CommentedMap) else None
+        if reason and isinstance(section, CommentedMap) and section.get(last) is not None:
+            del section[last]
+            out.append(Decision(key, "(removed)", reason.removesuffix(". Remove the key")))
+    leakage = yaml_section(yaml_section(doc, "validate"), "leakage")
+    if task is Task.REGRESSION and "max_single_feature_r2" not in leakage:
+        keys = list(leakage)
+        auc = "max_single_feature_auc"
+        after = keys.index(auc) + 1 if auc in keys else len(keys)
+        leakage.insert(after, "max_single_feature_r2", LeakageConfig().max_single_feature_r2)
+        why = "out-of-fold R² of one feature alone (or its rank form), on the train rows"
+        leakage.yaml_add_eol_comment(why, "max_single_feature_r2", column=COMMENT_COLUMN)
+    return out

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
-from gitml.config import Params, PromotionConfig
+from gitml.config import PromotionConfig
 from gitml.errors import ConfigError, DataError
 from gitml.registry import promote, rollback
 from gitml.registry import versions as registry
-from tests.helpers import ROOT, run
+from tests.helpers import ROOT, every_default, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("promotion")]
 
@@ -79,7 +79,7 @@ def repo(tmp_path: Path) -> Path:
     path.mkdir()
     artifacts = yaml.safe_load((ROOT / "dvc.yaml").read_text())["artifacts"]
     (path / "dvc.yaml").write_text(yaml.safe_dump({"artifacts": artifacts}))
-    params = Params().model_dump(mode="json", by_alias=True)
+    params = every_default()
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (path / "reports").mkdir()
     (path / "reports" / ".gitignore").write_text("promotion.*\n")

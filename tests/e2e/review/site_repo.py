@@ -19,11 +19,11 @@ from typing import Any
 
 import yaml
 
-from gitml.config import Params, PromotionConfig
+from gitml.config import PromotionConfig
 from gitml.registry import promote, rollback
 from gitml.registry import versions as registry
 from tests.e2e.registry.test_promote import commit_eval, metrics, slices
-from tests.helpers import ROOT, run, tool_env
+from tests.helpers import ROOT, every_default, run, tool_env
 
 SCRIPT = "<script>document.title='pwned'</script>"
 IMG = '"><img src=x onerror="document.title=\'pwned\'">'
@@ -253,7 +253,7 @@ def init_repo(path: Path) -> Path:
     path.mkdir(parents=True)
     artifacts = yaml.safe_load((ROOT / "dvc.yaml").read_text())["artifacts"]
     (path / "dvc.yaml").write_text(yaml.safe_dump({"artifacts": artifacts}))
-    params = Params().model_dump(mode="json", by_alias=True)
+    params = every_default()
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (path / ".gitignore").write_text("/reports/promotion.*\n/reports/monitoring/\n/_site/\n")
     run(["git", "init", "-q", "-b", "main"], path)

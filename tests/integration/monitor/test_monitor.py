@@ -32,14 +32,14 @@ from typer.testing import CliRunner
 
 from gitml import monitor
 from gitml.cli import app
-from gitml.config import MonitorConfig, Params
+from gitml.config import MonitorConfig
 from gitml.contracts.monitoring import CurrentInfo, ReferenceInfo
 from gitml.core import features
 from gitml.core.model_meta import ModelMeta
 from gitml.logstore import logdb
 from gitml.monitor import prior
 from gitml.monitor.shift import apply_shift, parse_shift
-from tests.helpers import ROOT, run, tool_env
+from tests.helpers import ROOT, every_default, run, tool_env
 from tests.pg import url_with
 
 pytestmark = pytest.mark.xdist_group("monitor")
@@ -233,7 +233,7 @@ def workspace(
     )
     (path / "reports/evaluate").mkdir(parents=True)
     (path / "reports/evaluate/metrics.json").write_text(json.dumps(ref.metrics))
-    params = Params().model_dump(mode="json", by_alias=True)
+    params = every_default()
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.copytree(ROOT / "schema", path / "schema")
     return path

@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from gitml.cli import app
-from gitml.config import Params
+from tests.helpers import every_default
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _BOX = re.compile(r"[\u2500-\u257f]+")  # box drawing: panels and tables
@@ -72,7 +72,7 @@ def listed(help_text: str) -> dict[str, list[str]]:
 
 def write_params(folder: Path, **sections: Any) -> Path:
     """A valid params.yaml (every default) in FOLDER, with these sections merged in."""
-    params = Params().model_dump(mode="json", by_alias=True)
+    params = every_default()
     for name, values in sections.items():
         params[name] = {**params.get(name, {}), **values}
     path = folder / "params.yaml"

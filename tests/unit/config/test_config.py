@@ -378,6 +378,11 @@ def test_a_check_that_names_its_key_does_not_echo_the_whole_section() -> None:
 
 
 def test_an_unknown_mapping_key_is_not_echoed_as_its_own_value() -> None:
-    err, _ = config_error({"promotion": {"slice_floors": {"f1_macro": 0.5}}})
+    floors = {"slice_floors": {"f1_macro": 0.5}}
+    err, _ = config_error({"promotion": floors})
+    line = error_line(str(err), "promotion.slice_floors.f1_macro:")
+    assert line.strip().startswith("promotion.slice_floors.f1_macro: 'f1_macro' is not a slice")
+    # no valid data.task to take the names from: the type's own (every task's)
+    err, _ = config_error({"data": {"task": "ranking"}, "promotion": floors})
     line = error_line(str(err), "promotion.slice_floors.f1_macro:")
     assert line.strip().startswith("promotion.slice_floors.f1_macro: unknown key; allowed")

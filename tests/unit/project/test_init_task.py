@@ -100,7 +100,7 @@ def test_init_writes_a_regression_project(project: Path) -> None:
     assert decisions["data.task"].value == "regression"
     assert "214 distinct value(s)" in decisions["data.task"].why
     assert decisions["data.positive_class"].value == "null"
-    assert "validate.min_minority_rate" not in decisions  # no label balance to measure
+    assert decisions["validate.min_minority_rate"].value == "(removed)"  # no label balance
     params = load_params("params.yaml")
     assert params.data.task is Task.REGRESSION
     assert params.tune.metric == "neg_root_mean_squared_error"
@@ -117,6 +117,25 @@ def test_init_writes_a_regression_project(project: Path) -> None:
     assert raw["promotion"]["canary"]["metric"] == "mae" == params.promotion.canary.metric
     assert decisions["promotion.canary.metric"].value == "mae"
     assert raw["promotion"]["canary"]["min_labelled_rows"] == 5000
+    # the template's keys a regression model has no use for are gone, each said so; the
+    # leakage guard's R² limit (which the binary template leaves out) is there
+    gone = [
+        "train.threshold",
+        "train.calibration",
+        "validate.min_minority_rate",
+        "monitor.max_roc_auc_drop",
+        "monitor.max_calibration_error_increase",
+        "monitor.calibration_bins",
+        "monitor.max_prior_shift",
+        "monitor.estimated_metric",
+    ]
+    for key in gone:
+        section, name = key.split(".")
+        assert name not in raw[section], key
+        assert decisions[key].value == "(removed)", key
+    assert decisions["train.threshold"].why.startswith("only a binary model has a decision")
+    assert raw["validate"]["leakage"]["max_single_feature_r2"] == 0.9
+    assert "train.cv_folds" not in decisions and raw["train"]["cv_folds"] == 5  # others stay
 
 
 def test_init_writes_a_multiclass_project_and_keeps_class_names(project: Path) -> None:
@@ -132,6 +151,10 @@ def test_init_writes_a_multiclass_project_and_keeps_class_names(project: Path) -
     assert params.promotion.max_drops == {"f1_macro": 0.02}
     assert params.promotion.canary.metric == "accuracy"
     assert params.tune.search_space == load_params(DEFAULT_PARAMS).tune.search_space
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    assert "threshold" not in raw["train"] and raw["train"]["calibration"] == "auto"
+    assert "max_prior_shift" not in raw["monitor"] and "estimated_metric" in raw["monitor"]
+    assert decisions["train.threshold"].value == "(removed)"
     contract = yaml.safe_load((project / "schema" / "animals.schema.yaml").read_text())
     assert "animal" in contract["columns"]
     # and back to binary with --force: the binary template's objective again, a positive class
