@@ -481,8 +481,9 @@ PARAMS_FAILURES: dict[str, tuple[ParamsEdit | str, list[str]]] = {
         [
             "params.yaml",
             "tune.search_space.random_forest",
-            "unknown key; allowed keys here: 'hist_gradient_boosting', 'logistic_regression' or "
-            "'linear'",
+            # the families of this project's task (binary), not every task's
+            "'random_forest' is not a model family of a binary model (data.task: binary); use "
+            "one of hist_gradient_boosting, logistic_regression",
         ],
     ),
     "reproduce_tolerance_out_of_range": (
