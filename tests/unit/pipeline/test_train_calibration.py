@@ -98,7 +98,7 @@ def test_the_maps_are_the_ones_calibrated_classifier_cv_fits(method: str) -> Non
 def params(schema_file: Path, rule: str) -> Params:
     return Params.model_validate(
         {
-            "data": MULTICLASS.model_dump(mode="json"),
+            "data": MULTICLASS.model_dump(mode="json", exclude_unset=True),
             "validate": {"schema_file": str(schema_file)},
             "features": {"derived": []},
             "evaluate": {"slices": [], "permutation_repeats": 1},

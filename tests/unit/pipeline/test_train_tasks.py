@@ -29,7 +29,7 @@ CASES = {
 def params(data: Any, schema_file: Path, **tune_cfg: Any) -> Params:
     return Params.model_validate(
         {
-            "data": data.model_dump(mode="json"),
+            "data": data.model_dump(mode="json", exclude_unset=True),
             "validate": {"schema_file": str(schema_file)},
             "features": {"derived": []},
             "evaluate": {"slices": []},
