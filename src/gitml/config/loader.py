@@ -21,6 +21,7 @@ from gitml.config.stages import (
     TrainConfig,
 )
 from gitml.config.task_rules import (
+    estimated_metric_problems,
     task_key_problems,
     task_metric_problems,
     task_names,
@@ -115,6 +116,7 @@ class Params(Section):
                 "constraints for more than two classes; set it to []"
             )
         problems = task_key_problems(self, self.data.task)
+        problems += estimated_metric_problems(self, self.data.task)
         problems += task_metric_problems(self.promotion, self.data.task)
         if problems:
             raise ValueError("\n  ".join(problems))

@@ -282,8 +282,8 @@ class MonitorConfig(Section):
     )
     estimated_metric: Literal["roc_auc", "accuracy", "precision", "recall", "f1"] = Field(
         "roc_auc",
-        description="the metric the performance estimate (CBPE) alarms on (multiclass: f1 "
-        "means f1_macro, the others accuracy); not for regression (mae)",
+        description="the metric the performance estimate (CBPE) alarms on (multiclass: "
+        "accuracy, or f1 for macro-F1; left out, accuracy); not for regression (mae)",
     )
     max_estimated_drop: float = Field(
         0.02,

@@ -240,6 +240,25 @@ def task_key_problems(params: BaseModel, task: str) -> list[str]:
     return problems
 
 
+# monitor.estimated_metric names a binary metric; a multiclass estimate has two counterparts
+# (monitor.tasks.alarm_metric): f1 is macro-F1, accuracy is accuracy. The binary ranking and
+# per-class names would be read as accuracy, so set explicitly they are refused, not remapped.
+MULTICLASS_ESTIMATED = ("accuracy", "f1")
+
+
+def estimated_metric_problems(params: BaseModel, task: str) -> list[str]:
+    """monitor.estimated_metric set to a name a multiclass estimate has no counterpart for."""
+    value = _set_value(params, ["monitor", "estimated_metric"])
+    if str(task) != "multiclass" or value is None or value in MULTICLASS_ESTIMATED:
+        return []
+    return [
+        f"monitor.estimated_metric = {value!r}: a multiclass model's estimate alarms on "
+        "accuracy or f1 (its macro-F1), and has no single "
+        + ("ROC-AUC" if value == "roc_auc" else value)
+        + " to alarm on. Set accuracy or f1"
+    ]
+
+
 def _set_value(model: Any, keys: list[str]) -> Any:
     """The value at `keys` when the file sets every key on the way (pydantic's
     model_fields_set), else None: a default is no setting."""

@@ -27,7 +27,7 @@ import pandas as pd
 from ruamel.yaml.comments import CommentedMap
 
 from gitml.config.data import LeakageConfig
-from gitml.config.task_rules import TASK_KEYS, task_key_reason
+from gitml.config.task_rules import MULTICLASS_ESTIMATED, TASK_KEYS, task_key_reason
 from gitml.core import labels
 from gitml.core.tasks import Task
 from gitml.errors import ConfigError, DataError
@@ -202,6 +202,12 @@ def edit_task_keys(doc: CommentedMap, task: Task) -> list[Decision]:
         if reason and isinstance(section, CommentedMap) and section.get(last) is not None:
             del section[last]
             out.append(Decision(key, "(removed)", reason.removesuffix(". Remove the key")))
+    monitor = doc.get("monitor")
+    metric = monitor.get("estimated_metric") if isinstance(monitor, CommentedMap) else None
+    if task is Task.MULTICLASS and metric is not None and metric not in MULTICLASS_ESTIMATED:
+        monitor["estimated_metric"] = "accuracy"  # the template's roc_auc has no multiclass twin
+        why = "what the estimate before labels alarms on (f1: macro-F1)"
+        out.append(Decision("monitor.estimated_metric", "accuracy", why))
     leakage = yaml_section(yaml_section(doc, "validate"), "leakage")
     if task is Task.REGRESSION and "max_single_feature_r2" not in leakage:
         keys = list(leakage)

@@ -156,3 +156,20 @@ def test_an_unknown_name_lists_only_the_tasks_own(
     assert (
         f"{key}: 'bogus' is not a {what} of a {task} model (data.task: {task}); use one of {own}"
     ) in lines
+
+
+@pytest.mark.parametrize("value", ["roc_auc", "precision", "recall"])
+def test_a_multiclass_estimate_refuses_a_binary_only_metric(tmp_path: Path, value: str) -> None:
+    message = refusal(tmp_path, params_with("multiclass", "monitor.estimated_metric", value))
+    assert f"monitor.estimated_metric = {value!r}: a multiclass model's estimate alarms on" in (
+        message
+    )
+    assert message.rstrip().endswith("Set accuracy or f1")
+
+
+@pytest.mark.parametrize("value", ["accuracy", "f1", None])
+def test_a_multiclass_estimate_takes_accuracy_or_f1(tmp_path: Path, value: str | None) -> None:
+    raw = params_with("multiclass", "monitor.estimated_metric", value) if value else None
+    params = load(tmp_path, raw or params_with("multiclass"))
+    assert params.monitor.estimated_metric == (value or "roc_auc")  # unset: the default, read
+    # as accuracy by the monitor (monitor.tasks.alarm_metric)

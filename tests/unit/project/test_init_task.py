@@ -153,7 +153,10 @@ def test_init_writes_a_multiclass_project_and_keeps_class_names(project: Path) -
     assert params.tune.search_space == load_params(DEFAULT_PARAMS).tune.search_space
     raw = yaml.safe_load((project / "params.yaml").read_text())
     assert "threshold" not in raw["train"] and raw["train"]["calibration"] == "auto"
-    assert "max_prior_shift" not in raw["monitor"] and "estimated_metric" in raw["monitor"]
+    assert "max_prior_shift" not in raw["monitor"]
+    # the template's roc_auc has no multiclass counterpart: the draft names what it alarms on
+    assert raw["monitor"]["estimated_metric"] == "accuracy"
+    assert decisions["monitor.estimated_metric"].value == "accuracy"
     assert decisions["train.threshold"].value == "(removed)"
     contract = yaml.safe_load((project / "schema" / "animals.schema.yaml").read_text())
     assert "animal" in contract["columns"]
