@@ -9,8 +9,9 @@ decides pred_i = argmax_k P[i, k] (the first of equals, as scikit-learn's predic
     expected confusion C[k, j] = Σ_{i: pred_i = j} P[i, k]      (true k, predicted j)
 
 and per class tp_k = C[k, k], fp_k = (rows predicted k) - tp_k, fn_k = Σ_i P[i, k] - tp_k give
-the F1 of each class's expected counts; macro-F1 is their mean over all the model's classes,
-with 0 for a class whose F1 is undefined (core.metrics: labels = every class, zero_division = 0).
+the F1 of each class's expected counts; macro-F1 is their mean over the classes the window
+holds or the model decides (`_f1_macro`: a class with neither has no F1; on the test split,
+where every class occurs, this is core.metrics' figure).
 That F1 of expected counts is not the expected F1 (a ratio; it overstates where a class has few
 rows), so up to MAX_BAND_ROWS rows the estimate is the mean F1 of the band's label draws instead
 (`estimate`); above, the two agree to within the draws' own noise.
@@ -42,9 +43,13 @@ DRAWS = 400
 
 
 def _f1_macro(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> float:
+    """The mean F1 of the classes the window holds or the model decides. A class with neither
+    (tp = fp = fn = 0) has no F1 and is left out, as scikit-learn's macro average without
+    `labels` leaves it: a covariate shift can leave a class out of a window, and counting it as
+    0 scored a window with every row right (K - 1) / K, a live-quality alarm."""
     den = 2 * tp + fp + fn
-    f1 = np.divide(2 * tp, den, out=np.zeros_like(den, dtype="float64"), where=den > 0)
-    return float(f1.mean())
+    held = den > 0
+    return float((2 * tp[held] / den[held]).mean()) if held.any() else float("nan")
 
 
 def fit_calibrators(probs: np.ndarray, y: np.ndarray) -> list[Any]:
@@ -90,12 +95,18 @@ def estimate(probs: np.ndarray, calibrated: np.ndarray | None = None) -> dict[st
     else:
         tp_k = np.bincount(pred, weights=tp, minlength=k)
         predicted_k = np.bincount(pred, minlength=k).astype("float64")
-        f1 = _f1_macro(tp_k, predicted_k - tp_k, q.sum(axis=0) - tp_k)
+        # expected counts are never exactly 0: a class the model never decides counts (with
+        # its F1 of 0) only where the window more likely holds it than not, as in the draws
+        with np.errstate(divide="ignore"):
+            none_of_it = np.exp(np.log1p(-np.clip(q, 0.0, 1.0)).sum(axis=0))
+        held = (predicted_k > 0) | (none_of_it < 0.5)
+        f1 = _f1_macro(tp_k[held], (predicted_k - tp_k)[held], (q.sum(axis=0) - tp_k)[held])
     return {"accuracy": float(tp.mean()), "f1_macro": f1}
 
 
 def realized(y: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
-    """Accuracy and macro-F1 of argmax(probs) against class codes `y` (= core.metrics')."""
+    """Accuracy and macro-F1 of argmax(probs) against class codes `y` (= core.metrics' when the
+    window holds every class; a class neither held nor decided is left out of the mean)."""
     p = np.asarray(probs, dtype="float64")
     if not len(p):
         return {"accuracy": None, "f1_macro": None}

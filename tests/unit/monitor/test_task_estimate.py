@@ -370,3 +370,67 @@ def test_multiclass_concept_drift_alarms_only_on_metrics_below_the_estimate(
     wrong = window["label"].map({"high": "low", "low": "mid one", "mid one": "high"})
     worse = judged(wrong, "worse.parquet")
     assert len(_concept_alarms(worse)) == 1 and "accuracy 0 below" in _concept_alarms(worse)[0]
+
+
+def test_macro_f1_leaves_out_a_class_the_window_neither_holds_nor_decides() -> None:
+    """A covariate shift can leave a class out of a window: no row of it, none decided. Its F1
+    is undefined, not 0 (as scikit-learn's macro average without `labels`): counted as 0, a
+    window with every row right scored 2/3 and alarmed on live quality."""
+    p = np.array([[0.98, 0.01, 0.01]] * 50 + [[0.01, 0.98, 0.01]] * 50)
+    right = np.array([0] * 50 + [1] * 50)
+    assert cbpe_multi.realized(right, p) == {"accuracy": 1.0, "f1_macro": 1.0}
+    rng = np.random.default_rng(13)
+    y = np.where(rng.random(100) < 0.2, 1 - right, right)  # some rows wrong, class 2 still absent
+    want = skm.f1_score(y, p.argmax(1), average="macro")
+    assert cbpe_multi.realized(y, p)["f1_macro"] == pytest.approx(want)
+    decided = np.array([[0.2, 0.1, 0.7]] + [[0.98, 0.01, 0.01]] * 99)  # class 2 decided, never true
+    y = np.zeros(100, dtype="int64")
+    want = skm.f1_score(y, decided.argmax(1), average="macro", zero_division=0)
+    assert want == pytest.approx((2 * 99 / 199 + 0.0) / 2)  # class 2's F1 of 0 counts, 1's none
+    assert cbpe_multi.realized(y, decided)["f1_macro"] == pytest.approx(want)
+
+
+@pytest.mark.parametrize("rows", [1_000, 30_000])  # the band's draws; the expected counts above
+def test_estimated_macro_f1_leaves_out_a_class_the_window_cannot_hold(rows: int) -> None:
+    """Class 2 has no chance in these rows and is never decided: the estimate is the F1 of the
+    other two, as the realized one is; a class with a real chance that the model never decides
+    still counts, with its F1 of 0."""
+    rng = np.random.default_rng(14)
+    top = rng.uniform(0.9, 1.0, rows)
+    first = rng.random(rows) < 0.5
+    p = np.zeros((rows, 3))
+    p[:, 0] = np.where(first, top, 1 - top)
+    p[:, 1] = 1 - p[:, 0]
+    p[:, 2] = 1e-12
+    est = cbpe_multi.estimate(p)["f1_macro"]
+    tp = np.array([p[first, 0].sum(), p[~first, 1].sum()])
+    predicted = np.array([first.sum(), (~first).sum()], dtype="float64")
+    two = np.mean(2 * tp / (predicted + p[:, :2].sum(0)))  # the F1 of the expected counts
+    assert est == pytest.approx(two, abs=0.01)
+    p[:, 2] = 0.05  # now class 2 occurs (about 5% of the rows) but is never decided
+    p[:, :2] *= 0.95
+    assert cbpe_multi.estimate(p)["f1_macro"] < 0.7 * two  # type: ignore[operator]
+
+
+def test_a_perfect_window_without_one_class_raises_no_live_quality_alarm(tmp_path: Path) -> None:
+    """The e2e finding on the wine table: the rows of one region of the inputs hold two of the
+    three classes, every row is right, and the monitor alarmed `live quality: f1_macro 0.6667`."""
+    rng = np.random.default_rng(15)
+    test = _multiclass_rows(3000, rng)
+    probs = test[[f"probability_{c}" for c in CLASSES]].to_numpy()
+    ref = monitor.Reference(
+        test[["x", "c"]],
+        _meta("multiclass"),
+        "test",
+        scores=probs.max(1),
+        probs=probs,
+        metrics={"accuracy": 0.97, "f1_macro": 0.97},
+    )
+    rows = _multiclass_rows(6000, rng)
+    window = rows[rows["x"].abs() > 1.0]  # decided high or low, never "mid one"
+    window = window.assign(y=window["label"])  # and every row right
+    assert set(window["y"]) == {"high", "low"} and len(window) > CFG.min_feedback_rows
+    window.to_parquet(tmp_path / "scored.parquet")
+    report = monitor.analyse(ref, monitor.load_file(tmp_path / "scored.parquet", ref.meta), CFG)
+    assert report.quality is not None and report.quality.live["f1_macro"] == 1.0
+    assert not any(a.startswith("live quality") for a in report.alarms), report.alarms
