@@ -88,7 +88,7 @@ def report_cmd(
 
     write_atomic(out_file, text)
     out.print(
-        f"report: {result.verdict} on {result.primary} → {out_file}",
+        f"report: {result.verdict.replace('_', ' ')} on {result.primary} → {out_file}",
         highlight=False,
         soft_wrap=True,
     )

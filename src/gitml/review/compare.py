@@ -95,7 +95,7 @@ class Report:
     head: Snapshot
     head_label: str
     primary: str
-    verdict: str  # better | worse | unchanged | new (no base metrics)
+    verdict: str  # better | worse | unchanged | new (no base metrics) | other_task | unknown
     primary_row: MetricRow
     gate: str | None = None  # the promotion gate's one-line summary, when it ran
     gate_passed: bool | None = None
@@ -282,11 +282,16 @@ def too_good(
 
 def build(base: Snapshot, head: Snapshot, head_label: str) -> Report:
     head_metrics = head.get("metrics") or {}
-    base_metrics = base.get("metrics") if base.has_run else None
+    # a base of another task (a first own table on the binary template's main) has none of the
+    # head's metrics, slices or curves to compare: the branch is shown alone, and says why
+    comparable = base.has_run and base.task == head.task
+    base_metrics = base.get("metrics") if comparable else None
     primary = primary_metric(head.get("params"))
     metrics = metric_rows(base_metrics, head_metrics, primary)
     primary_row = next((m for m in metrics if m.name == primary), MetricRow(primary, None, None))
-    if base_metrics is None:
+    if base.has_run and not comparable:
+        verdict = "other_task"
+    elif base_metrics is None:
         verdict = "new"
     elif primary_row.head is None:
         verdict = "unknown"
@@ -294,7 +299,7 @@ def build(base: Snapshot, head: Snapshot, head_label: str) -> Report:
         verdict = primary_row.change or "unknown"
     slice_metrics = TASK_SLICE_METRICS[head.task]
     slices, gaps = slice_rows(
-        base.get("slices") if base.has_run else None, head.get("slices"), slice_metrics
+        base.get("slices") if comparable else None, head.get("slices"), slice_metrics
     )
     b_val, h_val = base.get("validation"), head.get("validation")
     data = [
@@ -328,7 +333,7 @@ def build(base: Snapshot, head: Snapshot, head_label: str) -> Report:
         data=[d for d in data if d.base is not None or d.head is not None],
         validation=(_validation(b_val), _validation(h_val)),
         hashes=hash_changes(base.get("lock"), head.get("lock")),
-        curves=curves(base if base.has_run else None, head),
+        curves=curves(base if comparable else None, head),
         confusion=(
             (base_metrics or {}).get("confusion"),
             head_metrics.get("confusion"),

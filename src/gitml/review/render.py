@@ -52,6 +52,12 @@ def verdict_line(r: Report) -> str:
             f"**New:** {r.primary} {_cell(p.head)} — `{base}` has no pipeline run yet "
             f"(no dvc.lock or test metrics), so this report shows this branch only."
         )
+    elif r.verdict == "other_task":
+        text = (
+            f"**New task:** {r.primary} {_cell(p.head)} — `{base}` holds a {r.base.task} model, "
+            f"whose metrics a {r.head.task} model does not have, so this report shows this "
+            "branch only."
+        )
     elif r.verdict == "unknown":
         text = f"**No verdict:** {r.primary} is missing from the metrics of one side."
     else:

@@ -86,3 +86,29 @@ def test_a_multiclass_report_shows_classes_and_their_confusion() -> None:
     assert "roc_auc_ovr `a` | roc_auc_ovr this branch | balanced_accuracy `a`" in md
     assert "| hive | y | 9 | - | - | 0.5000 | 0.5000 |" in md
     assert "negative" not in md  # no binary confusion matrix
+
+
+def test_a_base_of_another_task_is_not_compared_with() -> None:
+    """A first own table on the binary template: main holds Adult's binary model. Its metrics,
+    slices and calibration curve are not the regression branch's base."""
+    binary = Snapshot(
+        "main",
+        "m" * 40,
+        {
+            "params": {"data": {"task": "binary"}},
+            "lock": {"stages": {"evaluate": {"outs": [{"path": "m", "md5": "main"}]}}},
+            "metrics": {"roc_auc": 0.93, "f1": 0.7, "rows": 9000},
+            "slices": {"columns": {"sex": {"values": {}, "gap": {}}}},
+            "calibration": {"calibration": [{"prob_pred": 0.1, "prob_true": 0.2}] * 4},
+        },
+    )
+    r = build(binary, reg(4.0, 2.5, 3.0), "branch")
+    assert r.verdict == "other_task" and r.primary == "rmse"
+    md = render.markdown(r)
+    assert (
+        "**New task:** rmse 4 — `main` holds a binary model, whose metrics a regression model "
+        "does not have, so this report shows this branch only."
+    ) in md
+    assert "No verdict" not in md and "roc_auc" not in md
+    chart = re.findall(r"```mermaid\n(.*?)```", md, re.S)[0]
+    assert chart.count("    line [") == 1  # the branch's residual curve alone
