@@ -94,6 +94,24 @@ def _regression_reference(rng: np.random.Generator) -> monitor.Reference:
     )
 
 
+def _multiclass_reference(
+    rng: np.random.Generator, metrics: dict[str, float], with_truth: bool = False
+) -> monitor.Reference:
+    """A multiclass model's reference: 3,000 test rows with their probabilities (and truth)."""
+    test = _multiclass_rows(3000, rng)
+    probs = test[[f"probability_{c}" for c in CLASSES]].to_numpy()
+    codes = test["y"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+    return monitor.Reference(
+        test[["x", "c"]],
+        _meta("multiclass"),
+        "test",
+        scores=probs.max(1),
+        probs=probs,
+        y_true=codes if with_truth else None,
+        metrics=metrics,
+    )
+
+
 def test_dle_estimates_the_error_of_a_shifted_window_and_is_deterministic() -> None:
     rng = np.random.default_rng(5)
     test = _regression_rows(4000, rng)
@@ -152,16 +170,7 @@ def _multiclass_rows(n: int, rng: np.random.Generator, shift: float = 0.0) -> pd
 
 def test_multiclass_monitor_reads_predict_output_and_names_its_metrics(tmp_path: Path) -> None:
     rng = np.random.default_rng(8)
-    test = _multiclass_rows(3000, rng)
-    probs = test[[f"probability_{c}" for c in CLASSES]].to_numpy()
-    ref = monitor.Reference(
-        test[["x", "c"]],
-        _meta("multiclass"),
-        "test",
-        scores=probs.max(1),
-        probs=probs,
-        metrics={"accuracy": 0.95, "f1_macro": 0.95},
-    )
+    ref = _multiclass_reference(rng, {"accuracy": 0.95, "f1_macro": 0.95})
     window = _multiclass_rows(2000, rng, shift=0.0)
     path = tmp_path / "scored.parquet"
     window.to_parquet(path)
@@ -345,17 +354,7 @@ def test_multiclass_concept_drift_alarms_only_on_metrics_below_the_estimate(
     """Labels that always agree with the most probable class: accuracy above what the
     probabilities predict, no alarm; labels that never do: the alarm."""
     rng = np.random.default_rng(12)
-    test = _multiclass_rows(3000, rng)
-    probs = test[[f"probability_{c}" for c in CLASSES]].to_numpy()
-    ref = monitor.Reference(
-        test[["x", "c"]],
-        _meta("multiclass"),
-        "test",
-        scores=probs.max(1),
-        probs=probs,
-        y_true=test["y"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy(),
-        metrics={"accuracy": 0.5, "f1_macro": 0.4},
-    )
+    ref = _multiclass_reference(rng, {"accuracy": 0.5, "f1_macro": 0.4}, with_truth=True)
     window = _multiclass_rows(2000, rng)
 
     def judged(truth: pd.Series, name: str) -> monitor.MonitoringReport:
@@ -416,16 +415,7 @@ def test_a_perfect_window_without_one_class_raises_no_live_quality_alarm(tmp_pat
     """The e2e finding on the wine table: the rows of one region of the inputs hold two of the
     three classes, every row is right, and the monitor alarmed `live quality: f1_macro 0.6667`."""
     rng = np.random.default_rng(15)
-    test = _multiclass_rows(3000, rng)
-    probs = test[[f"probability_{c}" for c in CLASSES]].to_numpy()
-    ref = monitor.Reference(
-        test[["x", "c"]],
-        _meta("multiclass"),
-        "test",
-        scores=probs.max(1),
-        probs=probs,
-        metrics={"accuracy": 0.97, "f1_macro": 0.97},
-    )
+    ref = _multiclass_reference(rng, {"accuracy": 0.97, "f1_macro": 0.97})
     rows = _multiclass_rows(6000, rng)
     window = rows[rows["x"].abs() > 1.0]  # decided high or low, never "mid one"
     window = window.assign(y=window["label"])  # and every row right
