@@ -68,7 +68,9 @@ class InitResult:
     unchanged: bool = False  # both files already held this draft: a re-run was a no-op
 
 
-def pick_slices(frame: Any, candidates: list[profile.Column]) -> tuple[list[str], str]:
+def pick_slices(
+    frame: Any, candidates: list[profile.Column], task: Task = Task.BINARY
+) -> tuple[list[str], str]:
     low = [
         c
         for c in candidates
@@ -77,7 +79,14 @@ def pick_slices(frame: Any, candidates: list[profile.Column]) -> tuple[list[str]
     ]
     sensitive = [c.name for c in low if SENSITIVE.search(c.name)]
     if sensitive:
-        return sensitive[:MAX_SLICES], "sensitive attributes (fairness gaps are gated)"
+        if task is Task.REGRESSION:  # a gap in the target's units is not guessed: no rule
+            why = (
+                "sensitive attributes (reported per slice; a regression gate has no slice rule "
+                "until promotion.max_slice_gap or slice_floors sets one)"
+            )
+        else:
+            why = "sensitive attributes (fairness gaps are gated)"
+        return sensitive[:MAX_SLICES], why
     ranked = sorted(low, key=lambda c: (c.distinct, c.name))
     if ranked:
         return [c.name for c in ranked[:2]], (
@@ -122,7 +131,7 @@ def run(
     if time:
         d.append(Decision("split.time_column", time, "named by --time: test = the latest rows"))
     derived = _derived(kept, d)
-    slices, slices_why = pick_slices(frame, [c for c in kept if c.name != time])
+    slices, slices_why = pick_slices(frame, [c for c in kept if c.name != time], kind)
     d.append(Decision("evaluate.slices", str(slices), slices_why))
 
     # a regression target (text until train reads it) has many values by nature, as a time

@@ -101,8 +101,13 @@ def test_init_writes_a_regression_project(project: Path) -> None:
     assert "214 distinct value(s)" in decisions["data.task"].why
     assert decisions["data.positive_class"].value == "null"
     assert decisions["validate.min_minority_rate"].value == "(removed)"  # no label balance
+    # sex is sliced, but a regression gate has no slice rule by default: the reason says so
+    assert decisions["evaluate.slices"].value == "['sex']"
+    assert "fairness gaps are gated" not in decisions["evaluate.slices"].why
+    assert "a regression gate has no slice rule" in decisions["evaluate.slices"].why
     params = load_params("params.yaml")
     assert params.data.task is Task.REGRESSION
+    assert params.promotion.max_slice_gap is None and params.promotion.slice_floors == {}
     assert params.tune.metric == "neg_root_mean_squared_error"
     assert sorted(params.tune.search_space) == ["hist_gradient_boosting", "linear"]
     raw = yaml.safe_load((project / "params.yaml").read_text())
