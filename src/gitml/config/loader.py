@@ -25,6 +25,7 @@ from gitml.config.task_rules import (
     task_key_problems,
     task_metric_problems,
     task_names,
+    task_of_params,
     with_task_defaults,
 )
 from gitml.config.tune import TUNE_METRICS, TuneConfig, check_task, default_space
@@ -152,9 +153,8 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
 
 def _task_of(raw: dict[str, Any]) -> str | None:
     """data.task of a params mapping (binary when left out); None when it names no task."""
-    data = raw.get("data")
-    task = (data.get("task") if isinstance(data, dict) else None) or Task.BINARY
-    return str(task) if task in set(Task) else None
+    task = task_of_params(raw)  # a string: a list or mapping there is named, not hashed
+    return task if task in set(Task) else None
 
 
 def check_columns(params: Params, root: Path = Path()) -> None:

@@ -173,3 +173,11 @@ def test_a_multiclass_estimate_takes_accuracy_or_f1(tmp_path: Path, value: str |
     params = load(tmp_path, raw or params_with("multiclass"))
     assert params.monitor.estimated_metric == (value or "roc_auc")  # unset: the default, read
     # as accuracy by the monitor (monitor.tasks.alarm_metric)
+
+
+@pytest.mark.parametrize("task", [["multiclass"], {"kind": "regression"}])
+def test_a_task_that_is_no_name_is_a_params_error_not_a_crash(tmp_path: Path, task: Any) -> None:
+    """The error's lists follow data.task: a list or mapping there (unhashable) once raised a
+    TypeError while the message was being written."""
+    message = refusal(tmp_path, {"data": {"task": task}})
+    assert "data.task" in message
